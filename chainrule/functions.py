@@ -1,0 +1,90 @@
+"""Plain array functions: the math the layers use, one rule in one place.
+
+These take and return arrays (NumPy or CuPy) and keep the floating dtype of
+their input. They know nothing about graphs or layers.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .backend import get_array_module
+
+
+def sum_to(x, shape):
+    """Sum ``x`` down to ``shape``: the backward rule of broadcasting.
+
+    When ``b`` of shape (3,) is broadcast over a (2, 3) batch in forward, its
+    gradient is the sum of the (2, 3) upstream gradient over the broadcast
+    axes (SPEC §3, the bias rule ``db = [1…1]·dC``).
+    """
+    shape = tuple(shape)
+    if np.shape(x) == shape:
+        return x
+    ndim = len(shape)
+    lead = np.ndim(x) - ndim
+    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and np.shape(x)[i + lead] != 1)
+    y = np.sum(x, axis=axes, keepdims=True) if axes else x
+    if lead:
+        y = y.reshape(np.shape(y)[lead:])
+    return y.reshape(shape)
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)), without overflow for large negative x."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1, e) / (1 + e)
+
+
+def softmax(x, axis=-1):
+    """exp(x) / Σ exp(x) along ``axis`` (each row of a batch sums to 1)."""
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax(x, axis=-1):
+    """log softmax(x) = x − max − log Σ exp(x − max): finite for any finite x."""
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def one_hot(labels, classes, dtype=np.float64):
+    """Rows of zeros with a one at each label: (N,) ints → (N, classes)."""
+    xp = get_array_module(labels)
+    labels = xp.asarray(labels)
+    out = xp.zeros((labels.size, classes), dtype=dtype)
+    out[xp.arange(labels.size), labels.ravel()] = 1
+    return out.reshape(labels.shape + (classes,))
+
+
+def cross_entropy(log_probs, t):
+    """Mean cross-entropy −Σ t·log y over a batch, from log-probabilities.
+
+    ``t`` is class indices of shape (N,) or one-hot rows of shape (N, C).
+    Working from log-probabilities (not ``log(y + 1e-7)``) keeps the loss of a
+    confident right answer at ~0 and of a confident wrong one finite.
+    """
+    if log_probs.ndim == 1:
+        log_probs = log_probs.reshape(1, -1)
+        t = t.reshape(1, -1) if t.ndim == 1 and t.size == log_probs.size else t.reshape(1)
+    n = log_probs.shape[0]
+    if t.shape == log_probs.shape:
+        return -np.sum(t * log_probs) / n
+    xp = get_array_module(log_probs)
+    return -np.sum(log_probs[xp.arange(n), t]) / n
+
+
+def mean_squared_error(y, t):
+    """½ Σ (y − t)² per sample, averaged over the batch (rows of ``y``)."""
+    n = y.shape[0] if np.ndim(y) > 1 else 1
+    d = y - t
+    return 0.5 * np.sum(d * d) / n
+
+
+def relu(x):
+    """max(x, 0)."""
+    return np.maximum(x, 0)
+
+
+def is_float_array(a) -> bool:
+    return hasattr(a, "dtype") and np.issubdtype(a.dtype, np.floating)

@@ -1,0 +1,127 @@
+"""Elementwise layers (Relu, Sigmoid, Tanh, Exp, Log) and the row-wise Softmax.
+
+Seed 004: for B = f(A) elementwise, dA = dB ∘ f′(A). Each backward below is
+that rule with its own f′, computed from what forward kept.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import functions as F
+from .base import Layer
+
+
+class Relu(Layer):
+    """y = max(x, 0).   Backward: dx = dout ∘ [x > 0] (zero where x ≤ 0).
+
+    Unlike the book, ``backward`` returns a new array instead of zeroing the
+    caller's ``dout`` in place.
+    """
+
+    symbol = "ReLU"
+    rules = ("{dout} ∘ [x > 0]",)
+
+    def __init__(self):
+        self.mask = None  # True where x > 0: where the gradient passes
+
+    def forward(self, x):
+        self.mask = x > 0
+        return np.maximum(x, 0)
+
+    def backward(self, dout):
+        return dout * self.mask
+
+
+class Sigmoid(Layer):
+    """y = 1 / (1 + exp(−x)).   Backward: dx = dout ∘ y(1 − y), from the stored output."""
+
+    symbol = "σ"
+    rules = ("{dout} × {out} × (1 − {out})",)
+
+    def __init__(self):
+        self.out = None
+
+    def forward(self, x):
+        self.out = F.sigmoid(x)
+        return self.out
+
+    def backward(self, dout):
+        return dout * (1.0 - self.out) * self.out
+
+
+class Tanh(Layer):
+    """y = tanh(x).   Backward: dx = dout ∘ (1 − y²)."""
+
+    symbol = "tanh"
+    rules = ("{dout} × (1 − {out}²)",)
+
+    def __init__(self):
+        self.out = None
+
+    def forward(self, x):
+        self.out = np.tanh(x)
+        return self.out
+
+    def backward(self, dout):
+        return dout * (1.0 - self.out * self.out)
+
+
+class Exp(Layer):
+    """y = exp(x).   Backward: dx = dout ∘ y (exp is its own derivative)."""
+
+    symbol = "exp"
+    rules = ("{dout} × {out}",)
+
+    def __init__(self):
+        self.out = None
+
+    def forward(self, x):
+        self.out = np.exp(x)
+        return self.out
+
+    def backward(self, dout):
+        return dout * self.out
+
+
+class Log(Layer):
+    """y = log(x).   Backward: dx = dout / x.  Negative input is an error, not a NaN."""
+
+    symbol = "log"
+    rules = ("{dout} / {x}",)
+
+    def __init__(self):
+        self.x = None
+
+    def forward(self, x):
+        negative = int(np.count_nonzero(np.less(x, 0)))
+        if negative:
+            raise self.error(f"input of shape {np.shape(x)} has {negative} negative value(s); "
+                             "log is only defined for x ≥ 0 (0 gives −inf)")
+        self.x = x
+        return np.log(x)
+
+    def backward(self, dout):
+        return dout / self.x
+
+
+class Softmax(Layer):
+    """y = softmax(x) along the last axis (each row of a batch sums to 1).
+
+    Backward (seed 004): dx = y ∘ (dout − rowsum(dout ∘ y)).
+    """
+
+    symbol = "softmax"
+    rules = ("{out} ∘ ({dout} − Σ_row({dout} ∘ {out}))",)
+
+    def __init__(self):
+        self.out = None
+
+    def forward(self, x):
+        if np.ndim(x) == 0:
+            raise self.error("got a scalar; expected a vector (C,) or a batch of rows (N, C)")
+        self.out = F.softmax(x, axis=-1)
+        return self.out
+
+    def backward(self, dout):
+        y = self.out
+        return y * (dout - np.sum(dout * y, axis=-1, keepdims=True))

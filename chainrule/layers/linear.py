@@ -1,0 +1,119 @@
+"""Matrix products: the Affine layer (book §5.6) and the bare MatMul node (seed 004)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..functions import sum_to
+from .base import Layer, shape_of
+
+
+class MatMul(Layer):
+    """C = A·B (``@``).   Backward: dA = dC·Bᵀ, dB = Aᵀ·dC.
+
+    1-D operands act as a row (A) or a column (B) vector, and batched (N-D)
+    operands broadcast like ``np.matmul``; gradients are summed back to each
+    operand's shape.
+    """
+
+    symbol = "·"
+    rules = ("{dout} · {y}ᵀ", "{x}ᵀ · {dout}")
+
+    def __init__(self):
+        self.a = None
+        self.b = None
+
+    def forward(self, a, b):
+        if np.ndim(a) == 0 or np.ndim(b) == 0:
+            raise self.error(f"got shapes {shape_of(a)} and {shape_of(b)}; matmul needs arrays with ≥ 1 dimension "
+                             "(use * for a scalar)")
+        if np.shape(a)[-1] != np.shape(b)[0 if np.ndim(b) == 1 else -2]:
+            inner_b = np.shape(b)[0 if np.ndim(b) == 1 else -2]
+            raise self.error(f"A has shape {shape_of(a)} and B has shape {shape_of(b)}: A has {np.shape(a)[-1]} "
+                             f"columns but B has {inner_b} rows; expected them equal")
+        self.a, self.b = a, b
+        return a @ b
+
+    def backward(self, dout):
+        a, b = self.a, self.b
+        A = a if a.ndim > 1 else a[None, :]
+        B = b if b.ndim > 1 else b[:, None]
+        if a.ndim == 1 and b.ndim == 1:
+            D = np.reshape(dout, (1, 1))  # vector · vector gave a scalar
+        else:
+            D = np.expand_dims(dout, -2) if a.ndim == 1 else dout
+            D = np.expand_dims(D, -1) if b.ndim == 1 else D
+        da = sum_to(D @ np.swapaxes(B, -1, -2), A.shape).reshape(a.shape)
+        db = sum_to(np.swapaxes(A, -1, -2) @ D, B.shape).reshape(b.shape)
+        return da, db
+
+
+class Affine(Layer):
+    """Y = X·W + b for one vector (D,), a batch (N, D) or N-D input (N, …).
+
+    N-D input such as images (N, C, H, W) is flattened to (N, C·H·W) and
+    ``backward`` restores that shape. Backward (book §5.6, seed 004):
+
+        dX = dY · Wᵀ        dW = Xᵀ · dY        db = Σ_rows dY
+
+    After ``backward``, ``dW`` and ``db`` (also ``grads``) hold the parameter
+    gradients. The layer computes in the dtype of W: other input dtypes are cast.
+    Set ``input_grad = False`` when nothing needs dX (the first layer of a
+    network): ``backward`` then skips that product and returns None.
+    """
+
+    symbol = "Affine"
+    rules = ("{dout} · Wᵀ",)
+
+    def __init__(self, W, b):
+        if np.ndim(W) != 2:
+            raise ValueError(f"Affine: W must be 2-D (inputs, outputs), got shape {shape_of(W)}")
+        if shape_of(b) != (np.shape(W)[1],):
+            raise ValueError(f"Affine: b has shape {shape_of(b)}; expected ({np.shape(W)[1]},) to match W of shape "
+                             f"{shape_of(W)}")
+        self.W = W
+        self.b = b
+        self.x = None
+        self.original_x_shape = None
+        self.dW = None
+        self.db = None
+        self.input_grad = True
+
+    @property
+    def params(self):
+        return {"W": self.W, "b": self.b}
+
+    @property
+    def grads(self):
+        return {"W": self.dW, "b": self.db}
+
+    def forward(self, x):
+        W = self.W
+        shape = shape_of(x)
+        if len(shape) == 0:
+            raise self.error(f"got a scalar; expected x of shape ({W.shape[0]},) or (N, {W.shape[0]})")
+        x2 = x.reshape(1, -1) if len(shape) == 1 else x.reshape(shape[0], -1)
+        if x2.shape[1] != W.shape[0]:
+            raise self.error(f"x has shape {shape} ({x2.shape[1]} features per sample) but W has shape "
+                             f"{shape_of(W)}; expected {W.shape[0]} features, i.e. x of shape (N, {W.shape[0]})")
+        if x2.dtype != W.dtype:
+            x2 = x2.astype(W.dtype)
+        self.original_x_shape = shape
+        self.x = x2
+        out = x2 @ W
+        out += self.b
+        return out[0] if len(shape) == 1 else out
+
+    def backward(self, dout):
+        n, h = self.x.shape[0], self.W.shape[1]
+        d = dout.reshape(1, -1) if np.ndim(dout) == 1 else dout
+        if shape_of(d) != (n, h):
+            raise self.error(f"dout has shape {shape_of(dout)}; expected {(n, h) if len(self.original_x_shape) > 1 else (h,)}"
+                             " (the shape of this layer's output)")
+        self.dW = self.x.T @ d
+        self.db = d.sum(axis=0)
+        if not self.input_grad:
+            return None
+        return (d @ self.W.T).reshape(self.original_x_shape)
+
+    def __repr__(self):
+        return f"Affine(W{shape_of(self.W)}, b{shape_of(self.b)}, {self.W.dtype})"

@@ -1,0 +1,100 @@
+"""Layers that sum or rearrange elements: Sum, Mean, Reshape, Transpose."""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Layer, shape_of
+
+
+def _normalize_axes(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    return tuple(sorted(a % ndim for a in axes)) if ndim else ()
+
+
+class Sum(Layer):
+    """y = Σ x over ``axis``.   Backward: dx = dout broadcast back to x's shape (copied along the summed axes)."""
+
+    symbol = "Σ"
+    rules = ("{dout} copied to every summed element",)
+
+    def __init__(self, axis=None, keepdims=False):
+        self.axis = axis
+        self.keepdims = keepdims
+        self.x_shape = None
+
+    def forward(self, x):
+        self.x_shape = shape_of(x)
+        try:
+            self.axes = _normalize_axes(self.axis, len(self.x_shape))
+        except TypeError:
+            raise self.error(f"axis must be None, an int or a tuple of ints, got {self.axis!r}") from None
+        if any(a >= len(self.x_shape) for a in self.axes):
+            raise self.error(f"axis {self.axis} is out of range for x of shape {self.x_shape}")
+        return np.sum(x, axis=self.axis, keepdims=self.keepdims)
+
+    def _spread(self, dout):
+        if not self.keepdims and np.ndim(dout) < len(self.x_shape):
+            dout = np.expand_dims(dout, self.axes)
+        return np.broadcast_to(dout, self.x_shape).copy()
+
+    def backward(self, dout):
+        return self._spread(dout)
+
+
+class Mean(Sum):
+    """y = mean of x over ``axis``.   Backward: dx = dout / n spread back over the n averaged elements."""
+
+    symbol = "mean"
+    rules = ("{dout} / n copied to every averaged element",)
+
+    def forward(self, x):
+        out = super().forward(x)
+        self.count = int(np.prod([self.x_shape[a] for a in self.axes])) if self.axes else 1
+        return out / self.count
+
+    def backward(self, dout):
+        return self._spread(dout / self.count)
+
+
+class Reshape(Layer):
+    """y = x reshaped.   Backward: dx = dout reshaped back to x's shape."""
+
+    symbol = "reshape"
+    rules = ("{dout} reshaped to x's shape",)
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+        self.x_shape = None
+
+    def forward(self, x):
+        self.x_shape = shape_of(x)
+        try:
+            return np.reshape(x, self.shape)
+        except ValueError:
+            raise self.error(f"cannot reshape x of shape {self.x_shape} ({int(np.prod(self.x_shape))} elements) "
+                             f"into {self.shape}") from None
+
+    def backward(self, dout):
+        return np.reshape(dout, self.x_shape)
+
+
+class Transpose(Layer):
+    """y = x with axes permuted (``.T`` reverses them).   Backward: dout permuted back."""
+
+    symbol = "ᵀ"
+    rules = ("{dout}ᵀ",)
+
+    def __init__(self, axes=None):
+        self.axes = None if axes is None else tuple(axes)
+
+    def forward(self, x):
+        if self.axes is not None and sorted(a % max(np.ndim(x), 1) for a in self.axes) != list(range(np.ndim(x))):
+            raise self.error(f"axes {self.axes} are not a permutation of the {np.ndim(x)} axes of x {shape_of(x)}")
+        return np.transpose(x, self.axes)
+
+    def backward(self, dout):
+        if self.axes is None:
+            return np.transpose(dout)
+        return np.transpose(dout, np.argsort([a % np.ndim(dout) for a in self.axes]))
