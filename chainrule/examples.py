@@ -112,3 +112,29 @@ def main():
 
 if __name__ == "__main__":
     main()
+
+
+def mlp_graph(seed=0, batch=4, sizes=(3, 5, 2)):
+    """A small 2-layer perceptron on a tiny batch, written with Variables (seed 004's MLP).
+
+    Returns the loss Variable after backward; its graph holds x, W1, b1, W2, b2.
+    """
+    from . import ops
+    rng = np.random.default_rng(seed)
+    n_in, n_hidden, n_out = sizes
+    x = Variable(rng.standard_normal((batch, n_in)), "x")
+    W1 = Variable(rng.standard_normal((n_in, n_hidden)) * 0.5, "W1")
+    b1 = Variable(np.zeros(n_hidden), "b1")
+    W2 = Variable(rng.standard_normal((n_hidden, n_out)) * 0.5, "W2")
+    b2 = Variable(np.zeros(n_out), "b2")
+    labels = rng.integers(0, n_out, batch)
+    z1 = x @ W1 + b1
+    z1.name = "Z1"
+    hidden = ops.relu(z1)
+    hidden.name = "H"
+    scores = hidden @ W2 + b2
+    scores.name = "Z2"
+    loss = ops.softmax_cross_entropy(scores, labels)
+    loss.name = "loss"
+    loss.backward()
+    return loss

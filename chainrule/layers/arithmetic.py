@@ -13,6 +13,7 @@ class MulLayer(Layer):
     """out = x · y.   Backward: dx = dout · y, dy = dout · x (the *other* input)."""
 
     symbol = "×"
+    broadcasts = True
     rules = ("{dout} × {y}", "{dout} × {x}")
 
     def __init__(self):
@@ -34,6 +35,7 @@ class AddLayer(Layer):
     """out = x + y.   Backward: dx = dout · 1, dy = dout · 1 (passed on unchanged)."""
 
     symbol = "+"
+    broadcasts = True
     rules = ("{dout} × 1", "{dout} × 1")
 
     def __init__(self):
@@ -54,6 +56,7 @@ class SubLayer(Layer):
     """out = x − y.   Backward: dx = dout, dy = −dout."""
 
     symbol = "−"
+    broadcasts = True
     rules = ("{dout} × 1", "{dout} × (−1)")
 
     def __init__(self):
@@ -73,6 +76,7 @@ class DivLayer(Layer):
     """out = x / y.   Backward: dx = dout / y, dy = −dout · x / y²."""
 
     symbol = "÷"
+    broadcasts = True
     rules = ("{dout} / {y}", "−{dout} × {x} / {y}²")
 
     def __init__(self):

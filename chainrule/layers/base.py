@@ -26,6 +26,8 @@ class Layer:
     #: one template per input for :func:`chainrule.draw.explain`; fields:
     #: ``{dout}``, ``{x}``/``{y}`` (input values), ``{out}`` and layer extras
     rules: tuple[str, ...] = ()
+    #: True for layers whose inputs broadcast (their gradients are summed back)
+    broadcasts = False
 
     @property
     def params(self) -> dict:
