@@ -1,0 +1,35 @@
+"""Data sets, each returning ``(x_train, t_train), (x_test, t_test)`` with the book's options.
+
+``mnist`` and ``fashion-mnist`` (IDX files: found locally or downloaded with
+SHA-256 checks), ``digits`` (scikit-learn's bundled 8×8 digits) and ``spiral``
+(synthetic). Images come as float32 in [0, 1] (``normalize``), flattened
+(``flatten``), labels as class indices or one-hot rows (``one_hot_label``).
+"""
+from .download import DataNotFoundError, cache_dir
+from .idx import IDXError, read_idx, write_idx
+from .mnist import CLASS_NAMES, load_fashion_mnist, load_mnist
+from .small import load_digits, load_spiral, make_spiral
+
+NAMES = ("digits", "mnist", "fashion-mnist", "spiral")
+
+
+def load(name, data_dir=None, normalize=True, flatten=True, one_hot_label=False, **kwargs):
+    """Load a data set by name: one of ``digits``, ``mnist``, ``fashion-mnist``, ``spiral``."""
+    opts = dict(normalize=normalize, flatten=flatten, one_hot_label=one_hot_label, **kwargs)
+    if name == "mnist":
+        return load_mnist(data_dir=data_dir, **opts)
+    if name == "fashion-mnist":
+        return load_fashion_mnist(data_dir=data_dir, **opts)
+    if data_dir:
+        raise ValueError(f"--data-dir is for the MNIST-format data sets (mnist, fashion-mnist), not {name!r}")
+    kwargs.pop("download", None)
+    opts.pop("download", None)
+    if name == "digits":
+        return load_digits(**opts)
+    if name == "spiral":
+        return load_spiral(one_hot_label=one_hot_label, **kwargs)
+    raise ValueError(f"unknown data set {name!r}; expected one of {', '.join(NAMES)}")
+
+
+__all__ = ["load", "load_mnist", "load_fashion_mnist", "load_digits", "load_spiral", "make_spiral", "read_idx",
+           "write_idx", "IDXError", "DataNotFoundError", "cache_dir", "CLASS_NAMES", "NAMES"]

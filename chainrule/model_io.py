@@ -1,0 +1,74 @@
+"""Save and load models as one ``.npz``: the architecture (JSON) and the parameters.
+
+Loading never executes code: the file is read with ``allow_pickle=False``.
+Saving writes a temporary file and renames it, so an interrupted save never
+leaves a half-written model behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from . import backend, nets
+
+FORMAT = "chainrule-model"
+VERSION = 1
+
+
+def save_model(path, network, metadata=None):
+    """Write ``network`` (and JSON-able ``metadata``, e.g. the data set) to ``path`` (.npz)."""
+    path = Path(path)
+    header = {"format": FORMAT, "version": VERSION, "architecture": network.architecture(),
+              "metadata": metadata or {}}
+    arrays = {f"param/{k}": backend.to_numpy(v) for k, v in network.params.items()}
+    arrays["header"] = np.array(json.dumps(header, sort_keys=True))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load_model(path):
+    """``(network, metadata)`` from a file written by :func:`save_model`."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            contents = {k: data[k] for k in data.files}
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise ValueError(f"{path}: not a readable .npz model file ({e})") from None
+    try:
+        header = json.loads(str(contents.pop("header")))
+    except (KeyError, json.JSONDecodeError):
+        raise ValueError(f"{path}: no chainrule model header; was it written by chainrule's save_model?") from None
+    if header.get("format") != FORMAT or header.get("version") != VERSION:
+        raise ValueError(f"{path}: format {header.get('format')!r} version {header.get('version')!r}; "
+                         f"expected {FORMAT!r} version {VERSION}")
+    network = nets.build(header["architecture"])
+    for name, param in network.params.items():
+        key = f"param/{name}"
+        if key not in contents:
+            raise ValueError(f"{path}: parameter {name} is missing")
+        value = contents.pop(key)
+        if value.shape != param.shape or value.dtype != param.dtype:
+            raise ValueError(f"{path}: parameter {name} has shape {value.shape} and dtype {value.dtype}; the "
+                             f"architecture expects {param.shape} {param.dtype}")
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"{path}: parameter {name} holds NaN or infinite values")
+        param[...] = backend.asarray(value)  # in place: the layers hold these arrays
+    if contents:
+        raise ValueError(f"{path}: unexpected entries {sorted(contents)}")
+    return network, header.get("metadata", {})

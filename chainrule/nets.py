@@ -1,0 +1,161 @@
+"""Networks (book §5.7.2): an ordered list of layers and a loss layer, nothing more.
+
+``gradient(x, t)`` is one forward and one backward pass through the layers of
+:mod:`chainrule.layers`; ``numerical_gradient(x, t)`` differentiates
+``loss(x, t)`` numerically for gradient checks. Labels may be class indices or
+one-hot rows. No graph is recorded: training pays only for the layers' math.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import backend
+from .gradcheck import numerical_gradient as _numerical_gradient
+from .layers import Affine, Relu, Sigmoid, SoftmaxWithLoss, Tanh
+
+ACTIVATIONS = {"relu": Relu, "sigmoid": Sigmoid, "tanh": Tanh}
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def _dtype(dtype):
+    dt = np.dtype(DTYPES.get(dtype, dtype) if isinstance(dtype, str) else dtype)
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"network dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def init_scale(weight_init_std, fan_in):
+    """'he': √(2/fan_in) (for ReLU), 'xavier': √(1/fan_in) (sigmoid/tanh), or a number used as is."""
+    if isinstance(weight_init_std, str):
+        key = weight_init_std.lower()
+        if key in ("he", "relu"):
+            return np.sqrt(2.0 / fan_in)
+        if key in ("xavier", "sigmoid", "tanh"):
+            return np.sqrt(1.0 / fan_in)
+        raise ValueError(f"weight_init_std must be 'he', 'xavier' or a number, got {weight_init_std!r}")
+    return float(weight_init_std)
+
+
+class MultiLayerNet:
+    """A fully connected network of any depth: (Affine → activation) × k → Affine → SoftmaxWithLoss.
+
+    ``params`` holds ``W1, b1, …, W(k+1), b(k+1)``, the very arrays the Affine
+    layers use, so optimizers update them in place. ``weight_decay_lambda``
+    adds ½λ Σ‖W‖² to the loss and λW to each weight gradient.
+    """
+
+    def __init__(self, input_size, hidden_size_list, output_size, activation="relu", weight_init_std="he",
+                 weight_decay_lambda=0.0, dtype=np.float64, seed=None):
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        sizes = [int(input_size), *[int(h) for h in hidden_size_list], int(output_size)]
+        if any(s <= 0 for s in sizes):
+            raise ValueError(f"layer sizes must be positive, got {sizes}")
+        self.input_size, self.output_size = sizes[0], sizes[-1]
+        self.hidden_size_list = sizes[1:-1]
+        self.activation = activation
+        self.weight_init_std = weight_init_std
+        self.weight_decay_lambda = float(weight_decay_lambda)
+        self.dtype = _dtype(dtype)
+        rng = np.random.default_rng(seed)
+        xp = backend.xp()
+        self.params = {}
+        self.layers = []
+        for i in range(1, len(sizes)):
+            scale = init_scale(weight_init_std, sizes[i - 1])
+            W = xp.asarray((scale * rng.standard_normal((sizes[i - 1], sizes[i]))).astype(self.dtype))
+            b = xp.zeros(sizes[i], dtype=self.dtype)
+            self.params[f"W{i}"], self.params[f"b{i}"] = W, b
+            self.layers.append(Affine(W, b))
+            if i < len(sizes) - 1:
+                self.layers.append(ACTIVATIONS[activation]())
+        self.layers[0].input_grad = False  # nothing needs dL/dx of the data: skip that product
+        self.last_layer = SoftmaxWithLoss()
+
+    @property
+    def affine_layers(self):
+        return [layer for layer in self.layers if isinstance(layer, Affine)]
+
+    def predict(self, x):
+        """Scores (logits) for a batch: the layers' forward passes in order."""
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def loss(self, x, t):
+        """Mean cross-entropy of softmax(predict(x)) against t, plus weight decay."""
+        loss = self.last_layer.forward(self.predict(x), t)
+        if self.weight_decay_lambda:
+            loss = loss + 0.5 * self.weight_decay_lambda * sum(float((a.W ** 2).sum()) for a in self.affine_layers)
+        return loss
+
+    def accuracy(self, x, t, batch_size=10000):
+        """Fraction of rows whose highest score is the label (indices or one-hot rows)."""
+        xp = backend.get_array_module(x)
+        t = xp.asarray(t)
+        if t.ndim != 1:
+            t = t.argmax(axis=1)
+        correct = 0
+        for i in range(0, len(x), batch_size):
+            correct += int((self.predict(x[i:i + batch_size]).argmax(axis=1) == t[i:i + batch_size]).sum())
+        return correct / max(len(x), 1)
+
+    def gradient(self, x, t):
+        """All parameter gradients by backprop: one forward and one backward pass."""
+        self.loss(x, t)
+        dout = self.last_layer.backward(1)
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        grads = {}
+        for i, layer in enumerate(self.affine_layers, start=1):
+            grads[f"W{i}"] = layer.dW + self.weight_decay_lambda * layer.W if self.weight_decay_lambda else layer.dW
+            grads[f"b{i}"] = layer.db
+        return grads
+
+    def numerical_gradient(self, x, t):
+        """All parameter gradients by central differences (slow: for gradient checks)."""
+        first = self.layers[0].input_grad
+        grads = {key: _numerical_gradient(lambda _: self.loss(x, t), p) for key, p in self.params.items()}
+        self.layers[0].input_grad = first
+        return grads
+
+    def architecture(self):
+        """What it takes to rebuild this network (saved with the model)."""
+        return {"class": "MultiLayerNet", "input_size": self.input_size, "hidden_size_list": self.hidden_size_list,
+                "output_size": self.output_size, "activation": self.activation,
+                "weight_decay_lambda": self.weight_decay_lambda, "dtype": np.dtype(self.dtype).name}
+
+    def describe(self):
+        sizes = "-".join(str(s) for s in [self.input_size, *self.hidden_size_list, self.output_size])
+        return f"{sizes} {self.activation} MLP ({np.dtype(self.dtype).name})"
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.describe()})"
+
+
+class TwoLayerNet(MultiLayerNet):
+    """The book's two-layer network: Affine1 → Relu1 → Affine2 → SoftmaxWithLoss.
+
+    Weights start as ``weight_init_std`` × standard normal (the book's 0.01), biases at zero.
+    """
+
+    def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01, dtype=np.float64, seed=None):
+        super().__init__(input_size, [hidden_size], output_size, activation="relu", weight_init_std=weight_init_std,
+                         dtype=dtype, seed=seed)
+
+    def architecture(self):
+        return {"class": "TwoLayerNet", "input_size": self.input_size, "hidden_size": self.hidden_size_list[0],
+                "output_size": self.output_size, "dtype": np.dtype(self.dtype).name}
+
+
+def build(architecture):
+    """A network from :meth:`MultiLayerNet.architecture`'s dictionary."""
+    arch = dict(architecture)
+    cls = arch.pop("class", None)
+    if cls == "TwoLayerNet":
+        return TwoLayerNet(arch["input_size"], arch["hidden_size"], arch["output_size"], dtype=arch["dtype"])
+    if cls == "MultiLayerNet":
+        return MultiLayerNet(arch["input_size"], arch["hidden_size_list"], arch["output_size"],
+                             activation=arch["activation"], weight_decay_lambda=arch.get("weight_decay_lambda", 0),
+                             dtype=arch["dtype"])
+    raise ValueError(f"unknown network class {cls!r}; expected 'TwoLayerNet' or 'MultiLayerNet'")

@@ -1,0 +1,203 @@
+"""IDX reading, the search order and the real download code (against a local HTTP server)."""
+import functools
+import gzip
+import hashlib
+import http.server
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chainrule import datasets
+from chainrule.datasets import mnist as mnist_module
+from chainrule.datasets.idx import IMAGES_MAGIC, IDXError, read_idx, write_idx
+from chainrule.datasets.mnist import FILES, Source
+
+
+def make_mnist_files(directory, n_train=12, n_test=5, seed=0, gz=True):
+    rng = np.random.default_rng(seed)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    arrays = [rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8), rng.integers(0, 10, n_train, dtype=np.uint8),
+              rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8), rng.integers(0, 10, n_test, dtype=np.uint8)]
+    for name, a in zip(FILES, arrays):
+        write_idx(directory / (name if gz else name[:-3]), a)
+    return arrays
+
+
+# --- the IDX format ---------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["a.idx", "a.idx.gz"])
+def test_idx_round_trip(tmp_path, name):
+    a = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    np.testing.assert_array_equal(read_idx(write_idx(tmp_path / name, a)), a)
+    f = np.linspace(-1, 1, 6).astype(np.float32)
+    np.testing.assert_array_equal(read_idx(write_idx(tmp_path / "f.idx", f)), f)
+
+
+def test_idx_header_is_big_endian_mnist_layout(tmp_path):
+    path = write_idx(tmp_path / "x.idx", np.zeros((2, 28, 28), np.uint8))
+    raw = path.read_bytes()
+    assert raw[:4] == b"\x00\x00\x08\x03" and raw[4:8] == (2).to_bytes(4, "big") and len(raw) == 16 + 2 * 784
+
+
+def test_idx_truncated_file(tmp_path):
+    path = write_idx(tmp_path / "x.idx", np.zeros((3, 28, 28), np.uint8))
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(IDXError, match=r"x.idx: file is truncated: dimensions \(3, 28, 28\) need 2352 data bytes, "
+                                       r"found 2342"):
+        read_idx(path)
+
+
+def test_idx_truncated_gzip(tmp_path):
+    path = write_idx(tmp_path / "x.idx.gz", np.zeros((3, 28, 28), np.uint8))
+    path.write_bytes(path.read_bytes()[:20])
+    with pytest.raises(IDXError, match="gzip data is truncated or corrupt"):
+        read_idx(path)
+
+
+def test_idx_wrong_magic(tmp_path):
+    labels = write_idx(tmp_path / "labels.idx", np.zeros(5, np.uint8))
+    with pytest.raises(IDXError, match=r"magic number 2049 .* expected 2051 .* for images"):
+        read_idx(labels, IMAGES_MAGIC)
+    (tmp_path / "junk").write_bytes(b"PK\x03\x04 not an idx file")
+    with pytest.raises(IDXError, match="not an IDX file"):
+        read_idx(tmp_path / "junk")
+
+
+def test_idx_extra_bytes(tmp_path):
+    path = write_idx(tmp_path / "x.idx", np.zeros(4, np.uint8))
+    path.write_bytes(path.read_bytes() + b"\x00")
+    with pytest.raises(IDXError, match="longer than its header says"):
+        read_idx(path)
+
+
+# --- loading with the book's options ------------------------------------------------
+
+def test_load_from_data_dir_with_book_options(tmp_path):
+    train_x, train_t, test_x, _ = make_mnist_files(tmp_path, gz=False)
+    (x, t), (xt, tt) = datasets.load_mnist(data_dir=tmp_path, download=False)
+    assert x.shape == (12, 784) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    np.testing.assert_allclose(x[0], train_x[0].ravel() / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(t, train_t)
+    (x, t), _ = datasets.load_mnist(data_dir=tmp_path, normalize=False, flatten=False, one_hot_label=True,
+                                    download=False)
+    assert x.shape == (12, 1, 28, 28) and x.dtype == np.uint8
+    assert t.shape == (12, 10) and (t.argmax(axis=1) == train_t).all()
+
+
+def test_mismatched_image_and_label_counts(tmp_path):
+    make_mnist_files(tmp_path)
+    write_idx(tmp_path / FILES[1], np.zeros(3, np.uint8))
+    with pytest.raises(IDXError, match="holds 12 images but .* holds 3 labels"):
+        datasets.load_mnist(data_dir=tmp_path, download=False)
+
+
+def test_offline_error_says_what_was_tried(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHAINRULE_DATA", str(tmp_path / "cache"))
+    monkeypatch.setitem(mnist_module.SOURCES, "mnist",
+                        Source("mnist", dict(mnist_module.SOURCES["mnist"].sha256), ["http://127.0.0.1:9/"]))
+    with pytest.raises(datasets.DataNotFoundError) as info:
+        datasets.load_mnist(data_dir=tmp_path / "nowhere")
+    message = str(info.value)
+    assert "could not find train-images-idx3-ubyte.gz" in message
+    assert str(tmp_path / "nowhere") in message and str(tmp_path / "cache" / "mnist") in message
+    assert "http://127.0.0.1:9/" in message and "--data-dir DIR" in message
+
+
+# --- downloading, against a server on 127.0.0.1 ---------------------------------------
+
+@pytest.fixture
+def http_server(tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def use_source(monkeypatch, tmp_path, mirrors, sha):
+    monkeypatch.setenv("CHAINRULE_DATA", str(tmp_path / "cache"))
+    monkeypatch.setitem(mnist_module.SOURCES, "mnist", Source("mnist", sha, mirrors))
+
+
+def test_download_verifies_and_caches(http_server, tmp_path, monkeypatch):
+    root, url = http_server
+    arrays = make_mnist_files(root / "good")
+    sha = {name: sha256(root / "good" / name) for name in FILES}
+    use_source(monkeypatch, tmp_path, [url + "/missing/", url + "/good/"], sha)
+    (x, t), (xt, tt) = datasets.load_mnist(normalize=False)
+    np.testing.assert_array_equal(x.reshape(-1, 28, 28), arrays[0])
+    np.testing.assert_array_equal(tt, arrays[3])
+    cache = tmp_path / "cache" / "mnist"
+    assert sorted(p.name for p in cache.iterdir()) == sorted(FILES)  # no leftovers
+    for name in FILES:
+        os.remove(root / "good" / name)
+    (x2, _), _ = datasets.load_mnist(normalize=False)  # from the cache now: the server has nothing left
+    np.testing.assert_array_equal(x2, x)
+
+
+def test_corrupt_download_is_refused_and_leaves_nothing(http_server, tmp_path, monkeypatch):
+    root, url = http_server
+    make_mnist_files(root / "good")
+    sha = {name: sha256(root / "good" / name) for name in FILES}
+    bad = root / "bad"
+    bad.mkdir()
+    for name in FILES:
+        data = (root / "good" / name).read_bytes()
+        (bad / name).write_bytes(data[:-7] + b"corrupt")  # same size, wrong bytes
+    use_source(monkeypatch, tmp_path, [url + "/bad/"], sha)
+    with pytest.raises(datasets.DataNotFoundError, match="SHA-256 mismatch"):
+        datasets.load_mnist()
+    cache = tmp_path / "cache" / "mnist"
+    assert not cache.exists() or list(cache.iterdir()) == []
+    use_source(monkeypatch, tmp_path, [url + "/bad/", url + "/good/"], sha)  # the next mirror is good
+    (x, _), _ = datasets.load_mnist()
+    assert x.shape == (12, 784)
+
+
+def test_fashion_mnist_debian_location_is_searched():
+    assert "/usr/share/datasets/fashion-mnist" in mnist_module.SOURCES["fashion-mnist"].system_dirs
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz").exists(),
+                    reason="Debian's dataset-fashion-mnist is not installed")
+def test_real_fashion_mnist_files_read():
+    labels = read_idx("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz")
+    assert labels.shape == (10000,) and np.bincount(labels).tolist() == [1000] * 10
+
+
+# --- digits and spiral ------------------------------------------------------------------
+
+def test_digits_split_is_reproducible():
+    (x, t), (xt, tt) = datasets.load_digits()
+    assert x.shape == (1438, 64) and xt.shape == (359, 64) and x.dtype == np.float32
+    assert x.max() == 1.0 and set(np.unique(t)) == set(range(10))
+    (x2, t2), _ = datasets.load_digits()
+    np.testing.assert_array_equal(x, x2)
+    (x3, _), _ = datasets.load_digits(seed=1)
+    assert not np.array_equal(x, x3)
+    (x4, t4), _ = datasets.load("digits", flatten=False, one_hot_label=True)
+    assert x4.shape == (1438, 1, 8, 8) and t4.shape == (1438, 10)
+
+
+def test_spiral_has_balanced_classes():
+    (x, t), (xt, tt) = datasets.load_spiral(points_per_class=100, classes=4)
+    assert x.shape == (400, 2) and np.bincount(t).tolist() == [100] * 4 and xt.shape == (132, 2)
+    assert np.abs(x).max() <= 1.5
+
+
+def test_unknown_dataset():
+    with pytest.raises(ValueError, match="unknown data set 'cifar'"):
+        datasets.load("cifar")

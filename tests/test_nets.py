@@ -1,0 +1,103 @@
+import numpy as np
+import pytest
+
+from chainrule import functions as F
+from chainrule.gradcheck import gradient_check
+from chainrule.layers import Affine, Relu, Sigmoid, Tanh
+from chainrule.nets import MultiLayerNet, TwoLayerNet, build, init_scale
+from conftest import assert_gradients_match
+
+
+def test_two_layer_net_has_the_books_structure():
+    net = TwoLayerNet(784, 50, 10, seed=0)
+    assert list(net.params) == ["W1", "b1", "W2", "b2"]
+    assert net.params["W1"].shape == (784, 50) and net.params["b2"].shape == (10,)
+    assert [type(layer) for layer in net.layers] == [Affine, Relu, Affine]
+    assert net.layers[0].W is net.params["W1"]  # shared by reference, as in the book
+    assert 0.008 < net.params["W1"].std() < 0.012 and not net.params["b1"].any()
+
+
+def test_two_layer_net_gradient_matches_numerical_in_float64(rng):
+    net = TwoLayerNet(20, 8, 4, weight_init_std=0.5, seed=1)
+    x, t = rng.standard_normal((3, 20)), np.array([0, 3, 1])
+    numeric = net.numerical_gradient(x, t)
+    backprop = net.gradient(x, t)
+    for key in ("W1", "b1", "W2", "b2"):
+        assert np.abs(backprop[key] - numeric[key]).mean() < 1e-9, key
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh"])
+@pytest.mark.parametrize("hidden", [[], [7], [6, 5, 4]])
+def test_multi_layer_net_gradcheck_any_depth(activation, hidden, rng):
+    net = MultiLayerNet(9, hidden, 3, activation=activation, weight_init_std="xavier", weight_decay_lambda=0.1,
+                        seed=2)
+    x, t = rng.standard_normal((4, 9)), rng.integers(0, 3, 4)
+    report = gradient_check(net, x, t)
+    assert_gradients_match(report)
+    assert len(report) == 2 * (len(hidden) + 1)
+    kinds = {"relu": Relu, "sigmoid": Sigmoid, "tanh": Tanh}
+    assert sum(isinstance(layer, kinds[activation]) for layer in net.layers) == len(hidden)
+
+
+def test_labels_as_indices_or_one_hot_give_the_same_loss_and_gradient(rng):
+    net = MultiLayerNet(5, [4], 3, seed=0)
+    x, t = rng.standard_normal((6, 5)), rng.integers(0, 3, 6)
+    g1, l1 = net.gradient(x, t), net.loss(x, t)
+    g2, l2 = net.gradient(x, F.one_hot(t, 3)), net.loss(x, F.one_hot(t, 3))
+    assert l1 == pytest.approx(l2)
+    for k in g1:
+        np.testing.assert_allclose(g1[k], g2[k])
+    assert net.accuracy(x, t) == net.accuracy(x, F.one_hot(t, 3))
+
+
+def test_weight_decay_adds_to_loss_and_gradient(rng):
+    x, t = rng.standard_normal((4, 5)), rng.integers(0, 3, 4)
+    plain = MultiLayerNet(5, [4], 3, seed=0)
+    decayed = MultiLayerNet(5, [4], 3, seed=0, weight_decay_lambda=0.5)
+    penalty = 0.25 * sum((plain.params[k] ** 2).sum() for k in ("W1", "W2"))
+    assert decayed.loss(x, t) == pytest.approx(plain.loss(x, t) + penalty)
+    np.testing.assert_allclose(decayed.gradient(x, t)["W1"], plain.gradient(x, t)["W1"] + 0.5 * plain.params["W1"])
+
+
+def test_accuracy_counts_argmax_hits():
+    net = MultiLayerNet(2, [], 2, seed=0)
+    net.params["W1"][...] = [[1, 0], [0, 1]]
+    x = np.array([[2.0, 1.0], [0.0, 3.0], [5.0, 1.0]])
+    assert net.accuracy(x, np.array([0, 1, 1])) == pytest.approx(2 / 3)
+    assert net.accuracy(x, np.array([0, 1, 1]), batch_size=2) == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_is_used_throughout(dtype, rng):
+    net = MultiLayerNet(6, [5], 3, dtype=dtype, seed=0)
+    grads = net.gradient(rng.standard_normal((4, 6)), np.array([0, 1, 2, 0]))
+    assert all(p.dtype == dtype for p in net.params.values())
+    assert all(g.dtype == dtype for g in grads.values())
+
+
+def test_first_layer_skips_the_input_gradient():
+    net = MultiLayerNet(6, [5], 3, seed=0)
+    assert net.layers[0].input_grad is False and net.layers[-1].input_grad is True
+
+
+def test_init_scales():
+    assert init_scale("he", 50) == pytest.approx(np.sqrt(2 / 50))
+    assert init_scale("xavier", 50) == pytest.approx(np.sqrt(1 / 50))
+    assert init_scale(0.01, 50) == 0.01
+    with pytest.raises(ValueError, match="weight_init_std"):
+        init_scale("gauss", 3)
+
+
+def test_bad_construction_arguments():
+    with pytest.raises(ValueError, match="activation must be one of"):
+        MultiLayerNet(3, [2], 2, activation="swish")
+    with pytest.raises(ValueError, match="dtype must be float32 or float64"):
+        MultiLayerNet(3, [2], 2, dtype=np.int32)
+    with pytest.raises(ValueError, match="layer sizes must be positive"):
+        MultiLayerNet(3, [0], 2)
+
+
+def test_architecture_round_trip():
+    for net in (TwoLayerNet(4, 3, 2), MultiLayerNet(4, [3, 3], 2, activation="tanh", dtype="float32")):
+        rebuilt = build(net.architecture())
+        assert type(rebuilt) is type(net) and rebuilt.architecture() == net.architecture()

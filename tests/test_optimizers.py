@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from chainrule import optimizers
+from chainrule.nets import MultiLayerNet
+from chainrule.optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
+
+
+def test_sgd_step_is_exact_and_in_place():
+    w = np.array([1.0, 2.0])
+    params = {"w": w}
+    SGD(lr=0.1).update(params, {"w": np.array([10.0, -10.0])})
+    assert params["w"] is w
+    np.testing.assert_allclose(w, [0.0, 3.0])
+
+
+def test_momentum_accumulates_velocity():
+    params, opt = {"w": np.array([0.0])}, Momentum(lr=0.1, momentum=0.9)
+    opt.update(params, {"w": np.array([1.0])})
+    opt.update(params, {"w": np.array([1.0])})
+    np.testing.assert_allclose(params["w"], [-0.1 - 0.19])
+
+
+def test_adam_first_step_moves_by_lr_times_sign():
+    params = {"w": np.array([1.0, 1.0, 1.0])}
+    Adam(lr=0.01).update(params, {"w": np.array([3.0, -0.2, 50.0])})
+    np.testing.assert_allclose(params["w"], [0.99, 1.01, 0.99], rtol=1e-5)
+
+
+def test_adagrad_and_rmsprop_first_steps():
+    p = {"w": np.array([1.0])}
+    AdaGrad(lr=0.1).update(p, {"w": np.array([2.0])})
+    np.testing.assert_allclose(p["w"], [1.0 - 0.1 * 2 / (2 + 1e-7)])
+    p = {"w": np.array([1.0])}
+    RMSprop(lr=0.1, decay_rate=0.99).update(p, {"w": np.array([2.0])})
+    np.testing.assert_allclose(p["w"], [1.0 - 0.1 * 2 / (np.sqrt(0.01 * 4) + 1e-7)])
+
+
+@pytest.mark.parametrize("opt", [SGD(0.5), Momentum(0.1), Nesterov(0.1), AdaGrad(0.5), RMSprop(0.01), Adam(0.05)])
+def test_every_optimizer_trains_a_network(opt, rng):
+    x = rng.standard_normal((60, 4))
+    t = (x[:, 0] + x[:, 1] > 0).astype(int)
+    net = MultiLayerNet(4, [8], 2, seed=0)
+    first = net.loss(x, t)
+    for _ in range(100):
+        opt.update(net.params, net.gradient(x, t))
+    assert net.loss(x, t) < 0.5 * first
+    assert net.layers[0].W is net.params["W1"]  # the layers still see the updated arrays
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_optimizers_keep_float32(dtype):
+    for name in optimizers.OPTIMIZERS:
+        p = {"w": np.ones(3, dtype)}
+        optimizers.make(name, 0.1).update(p, {"w": np.ones(3, dtype)})
+        assert p["w"].dtype == dtype, name
+
+
+def test_make_by_name():
+    assert isinstance(optimizers.make("adam"), Adam) and optimizers.make("sgd", 0.3).lr == 0.3
+    with pytest.raises(ValueError, match="unknown optimizer 'lbfgs'"):
+        optimizers.make("lbfgs")

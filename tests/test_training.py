@@ -1,0 +1,171 @@
+"""Trainer, model files and the train/predict/gradcheck commands."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from chainrule import datasets, model_io, optimizers, recipes
+from chainrule.cli import main
+from chainrule.nets import MultiLayerNet, TwoLayerNet
+from chainrule.trainer import Trainer, TrainingDiverged
+
+
+@pytest.fixture(scope="module")
+def spiral():
+    return datasets.load_spiral(points_per_class=100)
+
+
+def train(spiral, seed=0, epochs=5, **kw):
+    (x, t), (xt, tt) = spiral
+    net = MultiLayerNet(2, [32], 3, seed=seed, dtype=np.float32)
+    trainer = Trainer(net, optimizers.Adam(0.01), x, t, xt, tt, epochs=epochs, batch_size=30, seed=seed,
+                      progress=False, **kw)
+    return net, trainer, trainer.train()
+
+
+def test_training_learns_and_records_history(spiral):
+    net, trainer, history = train(spiral, epochs=60)
+    assert [r["epoch"] for r in history] == list(range(1, 61))
+    assert history[-1]["loss"] < 0.5 * history[0]["loss"]
+    assert history[-1]["test_accuracy"] > 0.9
+    assert all(r["seconds"] > 0 and set(r) >= {"loss", "train_accuracy", "test_accuracy"} for r in history)
+
+
+def test_same_seed_same_run(spiral):
+    _, _, a = train(spiral, seed=3)
+    _, _, b = train(spiral, seed=3)
+    _, _, c = train(spiral, seed=4)
+    strip = lambda h: [(r["loss"], r["train_accuracy"], r["test_accuracy"]) for r in h]  # noqa: E731
+    assert strip(a) == strip(b) and strip(a) != strip(c)
+
+
+def test_iterations_count_like_the_book(spiral):
+    _, trainer, history = train(spiral, epochs=1, iterations=25)
+    assert history[-1]["iterations"] == 25 and len(history) == 3  # 10 batches per epoch
+
+
+def test_nan_loss_stops_with_epoch_and_layer(spiral):
+    (x, t), (xt, tt) = spiral
+    net = MultiLayerNet(2, [8], 3, seed=0)
+    net.params["W2"][0, 0] = np.nan
+    trainer = Trainer(net, optimizers.SGD(0.1), x, t, xt, tt, epochs=2, progress=False)
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at epoch 1, iteration 1: parameter W2 \(8, 3\) "
+                                               r"holds non-finite values"):
+        trainer.train()
+
+
+def test_exploding_learning_rate_names_a_layer(spiral):
+    (x, t), (xt, tt) = spiral
+    net = MultiLayerNet(2, [64, 64], 3, seed=0, weight_init_std=50.0)
+    with np.errstate(all="ignore"):
+        trainer = Trainer(net, optimizers.SGD(1e30), x * 1e20, t, xt, tt, epochs=3, progress=False)
+        with pytest.raises(TrainingDiverged, match=r"at epoch \d+, iteration \d+: .*(layer|parameter)"):
+            trainer.train()
+
+
+def test_ctrl_c_keeps_the_last_finished_epoch(spiral):
+    (x, t), (xt, tt) = spiral
+    net = MultiLayerNet(2, [16], 3, seed=0)
+    opt = optimizers.Adam(0.01)
+    after_epoch = {}
+    calls = {"n": 0}
+    update = opt.update
+
+    def interrupting_update(params, grads):
+        calls["n"] += 1
+        if calls["n"] == 25:  # in the middle of epoch 3 (10 batches per epoch)
+            raise KeyboardInterrupt
+        update(params, grads)
+
+    opt.update = interrupting_update
+    trainer = Trainer(net, opt, x, t, xt, tt, epochs=5, batch_size=30, progress=False,
+                      on_epoch=lambda r: after_epoch.update({r["epoch"]: {k: v.copy() for k, v in net.params.items()}}))
+    history = trainer.train()
+    assert trainer.interrupted and len(history) == 2
+    for k, v in net.params.items():
+        np.testing.assert_array_equal(v, after_epoch[2][k])
+    assert net.layers[0].W is net.params["W1"]
+
+
+def test_model_save_load_round_trip(tmp_path, spiral):
+    net, _, _ = train(spiral)
+    path = model_io.save_model(tmp_path / "m.npz", net, {"dataset": "spiral"})
+    loaded, meta = model_io.load_model(path)
+    assert meta == {"dataset": "spiral"} and loaded.architecture() == net.architecture()
+    x = spiral[1][0]
+    np.testing.assert_array_equal(loaded.predict(x), net.predict(x))
+    two = TwoLayerNet(4, 3, 2, seed=0)
+    again, _ = model_io.load_model(model_io.save_model(tmp_path / "two.npz", two))
+    assert isinstance(again, TwoLayerNet)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary files left
+
+
+def test_model_files_hold_no_pickles(tmp_path):
+    path = model_io.save_model(tmp_path / "m.npz", TwoLayerNet(4, 3, 2))
+    with np.load(path, allow_pickle=False) as data:
+        assert all(data[k].dtype != object for k in data.files)
+
+
+def test_bad_model_files(tmp_path):
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a readable .npz model file"):
+        model_io.load_model(tmp_path / "junk.npz")
+    np.savez(tmp_path / "other.npz", a=np.zeros(3))
+    with pytest.raises(ValueError, match="no chainrule model header"):
+        model_io.load_model(tmp_path / "other.npz")
+    net = TwoLayerNet(4, 3, 2)
+    path = model_io.save_model(tmp_path / "m.npz", net)
+    with np.load(path) as data:
+        contents = dict(data)
+    contents["param/W1"] = np.zeros((5, 3))
+    np.savez(tmp_path / "wrong.npz", **contents)
+    with pytest.raises(ValueError, match=r"parameter W1 has shape \(5, 3\).*expects \(4, 3\)"):
+        model_io.load_model(tmp_path / "wrong.npz")
+    np.savez(tmp_path / "pickled.npz", header=np.array([{"format": "x"}], dtype=object))
+    with pytest.raises(ValueError):
+        model_io.load_model(tmp_path / "pickled.npz")
+
+
+def test_cli_train_writes_model_metrics_and_curves(tmp_path, capsys):
+    assert main(["train", "--epochs", "3", "--out", str(tmp_path), "--no-progress"]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["dataset"] == "digits" and metrics["epochs"] == 3 and len(metrics["history"]) == 3
+    assert set(metrics["history"][0]) >= {"loss", "train_accuracy", "test_accuracy", "seconds"}
+    assert metrics["network"]["hidden_size_list"] == [100, 100] and metrics["optimizer"]["name"] == "Adam"
+    assert metrics["test_accuracy"] == metrics["history"][-1]["test_accuracy"] > 0.8
+    assert (tmp_path / "model.npz").exists() and (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+    assert main(["predict", "--model", str(tmp_path / "model.npz")]) == 0
+    out = capsys.readouterr().out
+    assert f"accuracy {metrics['test_accuracy']:.4f}" in out and "confusion matrix" in out
+
+
+def test_default_digits_recipe_reaches_97_percent(tmp_path):
+    _, _, metrics = recipes.run(recipes.recipe("digits"), log=lambda m: None, progress=False)
+    assert metrics["test_accuracy"] >= 0.97
+
+
+def test_cli_gradcheck_prints_tiny_differences(capsys):
+    assert main(["gradcheck", "--hidden", "10", "--samples", "2"]) == 0
+    out = capsys.readouterr().out
+    values = {line.split(":")[0]: float(line.split()[1]) for line in out.splitlines() if line[:2] in ("W1", "b1", "W2", "b2")}
+    assert set(values) == {"W1", "b1", "W2", "b2"} and max(values.values()) < 1e-8
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "--hidden", "10,abc"], "expected comma-separated layer widths"),
+    (["train", "--lr", "-1"], "expected a positive float"),
+    (["train", "--dataset", "mnist", "--data-dir", "/nonexistent"], "mnist: could not find"),
+    (["predict", "--model", "/nonexistent/model.npz"], "No such file"),
+])
+def test_cli_bad_input_exits_2_with_one_line(args, message, tmp_path):
+    env = {"CHAINRULE_DATA": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    import os
+    env = {**os.environ, **env}
+    result = subprocess.run([sys.executable, "-m", "chainrule", *args], capture_output=True, text=True, env=env,
+                            timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
