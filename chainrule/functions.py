@@ -18,14 +18,15 @@ def sum_to(x, shape):
     axes (SPEC §3, the bias rule ``db = [1…1]·dC``).
     """
     shape = tuple(shape)
-    if np.shape(x) == shape:
+    x_shape = tuple(getattr(x, "shape", ()))
+    if x_shape == shape:
         return x
     ndim = len(shape)
-    lead = np.ndim(x) - ndim
-    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and np.shape(x)[i + lead] != 1)
+    lead = len(x_shape) - ndim
+    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and x_shape[i + lead] != 1)
     y = np.sum(x, axis=axes, keepdims=True) if axes else x
     if lead:
-        y = y.reshape(np.shape(y)[lead:])
+        y = y.reshape(y.shape[lead:])
     return y.reshape(shape)
 
 

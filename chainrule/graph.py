@@ -162,7 +162,7 @@ class Variable:
             dout = xp.ones_like(self.data)
         else:
             dout = dout.data if isinstance(dout, Variable) else dout
-            dout = xp.asarray(dout, dtype=self.data.dtype if xp.isscalar(dout) else None)
+            dout = xp.asarray(dout, dtype=self.data.dtype if np.isscalar(dout) else None)
             if dout.shape != self.shape:
                 raise ValueError(f"backward: dout has shape {dout.shape}; expected {self.shape}, the output's shape")
         nodes = _nodes_of(self)

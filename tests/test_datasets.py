@@ -1,6 +1,5 @@
 """IDX reading, the search order and the real download code (against a local HTTP server)."""
 import functools
-import gzip
 import hashlib
 import http.server
 import os

@@ -150,7 +150,8 @@ def test_default_digits_recipe_reaches_97_percent(tmp_path):
 def test_cli_gradcheck_prints_tiny_differences(capsys):
     assert main(["gradcheck", "--hidden", "10", "--samples", "2"]) == 0
     out = capsys.readouterr().out
-    values = {line.split(":")[0]: float(line.split()[1]) for line in out.splitlines() if line[:2] in ("W1", "b1", "W2", "b2")}
+    values = {line.split(":")[0]: float(line.split()[1])
+              for line in out.splitlines() if line[:2] in ("W1", "b1", "W2", "b2")}
     assert set(values) == {"W1", "b1", "W2", "b2"} and max(values.values()) < 1e-8
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functions as F
-from .base import Layer
+from .base import Layer, ndim_of, shape_of
 
 
 class Relu(Layer):
@@ -95,7 +95,7 @@ class Log(Layer):
     def forward(self, x):
         negative = int(np.count_nonzero(np.less(x, 0)))
         if negative:
-            raise self.error(f"input of shape {np.shape(x)} has {negative} negative value(s); "
+            raise self.error(f"input of shape {shape_of(x)} has {negative} negative value(s); "
                              "log is only defined for x ≥ 0 (0 gives −inf)")
         self.x = x
         return np.log(x)
@@ -117,7 +117,7 @@ class Softmax(Layer):
         self.out = None
 
     def forward(self, x):
-        if np.ndim(x) == 0:
+        if ndim_of(x) == 0:
             raise self.error("got a scalar; expected a vector (C,) or a batch of rows (N, C)")
         self.out = F.softmax(x, axis=-1)
         return self.out

@@ -15,7 +15,15 @@ import numpy as np
 
 
 def shape_of(a):
-    return tuple(np.shape(a))
+    """The shape of an array (NumPy or CuPy) or of a Python number (``()``)."""
+    shape = getattr(a, "shape", None)
+    return tuple(shape) if shape is not None else tuple(np.shape(a))
+
+
+def ndim_of(a):
+    """The number of dimensions of an array (NumPy or CuPy) or of a Python number (0)."""
+    ndim = getattr(a, "ndim", None)
+    return ndim if ndim is not None else np.ndim(a)
 
 
 class Layer:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..functions import sum_to
-from .base import Layer, shape_of
+from .base import Layer, ndim_of, shape_of
 
 
 class MatMul(Layer):
@@ -23,12 +23,12 @@ class MatMul(Layer):
         self.b = None
 
     def forward(self, a, b):
-        if np.ndim(a) == 0 or np.ndim(b) == 0:
+        if ndim_of(a) == 0 or ndim_of(b) == 0:
             raise self.error(f"got shapes {shape_of(a)} and {shape_of(b)}; matmul needs arrays with ≥ 1 dimension "
                              "(use * for a scalar)")
-        if np.shape(a)[-1] != np.shape(b)[0 if np.ndim(b) == 1 else -2]:
-            inner_b = np.shape(b)[0 if np.ndim(b) == 1 else -2]
-            raise self.error(f"A has shape {shape_of(a)} and B has shape {shape_of(b)}: A has {np.shape(a)[-1]} "
+        if shape_of(a)[-1] != shape_of(b)[0 if ndim_of(b) == 1 else -2]:
+            inner_b = shape_of(b)[0 if ndim_of(b) == 1 else -2]
+            raise self.error(f"A has shape {shape_of(a)} and B has shape {shape_of(b)}: A has {shape_of(a)[-1]} "
                              f"columns but B has {inner_b} rows; expected them equal")
         self.a, self.b = a, b
         return a @ b
@@ -65,10 +65,10 @@ class Affine(Layer):
     rules = ("{dout} · Wᵀ",)
 
     def __init__(self, W, b):
-        if np.ndim(W) != 2:
+        if ndim_of(W) != 2:
             raise ValueError(f"Affine: W must be 2-D (inputs, outputs), got shape {shape_of(W)}")
-        if shape_of(b) != (np.shape(W)[1],):
-            raise ValueError(f"Affine: b has shape {shape_of(b)}; expected ({np.shape(W)[1]},) to match W of shape "
+        if shape_of(b) != (shape_of(W)[1],):
+            raise ValueError(f"Affine: b has shape {shape_of(b)}; expected ({shape_of(W)[1]},) to match W of shape "
                              f"{shape_of(W)}")
         self.W = W
         self.b = b
@@ -105,10 +105,10 @@ class Affine(Layer):
 
     def backward(self, dout):
         n, h = self.x.shape[0], self.W.shape[1]
-        d = dout.reshape(1, -1) if np.ndim(dout) == 1 else dout
+        d = dout.reshape(1, -1) if ndim_of(dout) == 1 else dout
         if shape_of(d) != (n, h):
-            raise self.error(f"dout has shape {shape_of(dout)}; expected {(n, h) if len(self.original_x_shape) > 1 else (h,)}"
-                             " (the shape of this layer's output)")
+            expected = (n, h) if len(self.original_x_shape) > 1 else (h,)
+            raise self.error(f"dout has shape {shape_of(dout)}; expected {expected} (the shape of this layer's output)")
         self.dW = self.x.T @ d
         self.db = d.sum(axis=0)
         if not self.input_grad:

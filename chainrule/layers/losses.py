@@ -9,12 +9,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import get_array_module
-from .base import Layer, shape_of
+from .base import Layer, ndim_of, shape_of
 
 
 def _scale(dout, n):
     """dout / n as a Python number when dout is a scalar, so float32 stays float32."""
-    if np.ndim(dout) == 0:
+    if ndim_of(dout) == 0:
         return float(dout) / n
     raise ValueError(f"a loss layer's dout must be a scalar (the loss is), got shape {shape_of(dout)}")
 
@@ -41,7 +41,7 @@ class SoftmaxWithLoss(Layer):
 
     def forward(self, x, t):
         xp = get_array_module(x)
-        if np.ndim(x) not in (1, 2):
+        if ndim_of(x) not in (1, 2):
             raise self.error(f"logits x have shape {shape_of(x)}; expected (N, C) or (C,)")
         x2 = x.reshape(1, -1) if x.ndim == 1 else x
         n, c = x2.shape
@@ -106,7 +106,7 @@ class MeanSquaredError(Layer):
         if shape_of(y) != shape_of(t):
             raise self.error(f"prediction y has shape {shape_of(y)} but target t has shape {shape_of(t)}; "
                              "expected equal shapes")
-        self.n = shape_of(y)[0] if np.ndim(y) > 1 else 1
+        self.n = shape_of(y)[0] if ndim_of(y) > 1 else 1
         self.diff = y - t
         if hasattr(y, "dtype") and self.diff.dtype != y.dtype:
             self.diff = self.diff.astype(y.dtype)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Layer, shape_of
+from .base import Layer, ndim_of, shape_of
 
 
 def _normalize_axes(axis, ndim):
@@ -35,7 +35,7 @@ class Sum(Layer):
         return np.sum(x, axis=self.axis, keepdims=self.keepdims)
 
     def _spread(self, dout):
-        if not self.keepdims and np.ndim(dout) < len(self.x_shape):
+        if not self.keepdims and ndim_of(dout) < len(self.x_shape):
             dout = np.expand_dims(dout, self.axes)
         return np.broadcast_to(dout, self.x_shape).copy()
 
@@ -90,11 +90,11 @@ class Transpose(Layer):
         self.axes = None if axes is None else tuple(axes)
 
     def forward(self, x):
-        if self.axes is not None and sorted(a % max(np.ndim(x), 1) for a in self.axes) != list(range(np.ndim(x))):
-            raise self.error(f"axes {self.axes} are not a permutation of the {np.ndim(x)} axes of x {shape_of(x)}")
+        if self.axes is not None and sorted(a % max(ndim_of(x), 1) for a in self.axes) != list(range(ndim_of(x))):
+            raise self.error(f"axes {self.axes} are not a permutation of the {ndim_of(x)} axes of x {shape_of(x)}")
         return np.transpose(x, self.axes)
 
     def backward(self, dout):
         if self.axes is None:
             return np.transpose(dout)
-        return np.transpose(dout, np.argsort([a % np.ndim(dout) for a in self.axes]))
+        return np.transpose(dout, np.argsort([a % ndim_of(dout) for a in self.axes]))

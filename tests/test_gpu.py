@@ -1,0 +1,80 @@
+"""The CuPy backend: the same layers, graph, nets, optimizers and trainer on a GPU.
+
+Skipped cleanly where CuPy or a CUDA GPU is missing (CI has none)."""
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import backend, model_io, optimizers
+from chainrule.layers import Affine, Relu, SoftmaxWithLoss
+from chainrule.nets import MultiLayerNet
+from chainrule.trainer import Trainer
+
+HAS_GPU = backend.cupy_available()
+
+
+@pytest.fixture
+def on_gpu():
+    backend.use("cupy")
+    yield __import__("cupy")
+    backend.use("numpy")
+
+
+@pytest.mark.skipif(HAS_GPU, reason="a GPU is present")
+def test_asking_for_the_gpu_without_one_is_a_clear_error():
+    with pytest.raises(RuntimeError, match="CuPy is not installed or no CUDA GPU is visible"):
+        backend.use("gpu")
+    assert backend.name() == "numpy"
+
+
+def test_backend_defaults_to_numpy():
+    assert backend.name() == "numpy" and backend.xp() is np
+    assert backend.get_array_module(np.zeros(2)) is np
+
+
+def test_unknown_backend():
+    with pytest.raises(ValueError, match="unknown backend 'tpu'"):
+        backend.use("tpu")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not HAS_GPU, reason="needs CuPy and a CUDA GPU")
+def test_layers_on_gpu_match_cpu(on_gpu):
+    cp = on_gpu
+    rng = np.random.default_rng(0)
+    x, W, b, t = rng.standard_normal((8, 5)), rng.standard_normal((5, 3)), rng.standard_normal(3), rng.integers(0, 3, 8)
+    results = []
+    for xp in (np, cp):
+        affine, relu, loss = Affine(xp.asarray(W), xp.asarray(b)), Relu(), SoftmaxWithLoss()
+        value = loss.forward(relu.forward(affine.forward(xp.asarray(x))), xp.asarray(t))
+        dx = affine.backward(relu.backward(loss.backward()))
+        results.append([backend.to_numpy(a) for a in (value, dx, affine.dW, affine.db)])
+    for cpu, gpu_value in zip(*results):
+        np.testing.assert_allclose(gpu_value, cpu, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not HAS_GPU, reason="needs CuPy and a CUDA GPU")
+def test_graph_on_gpu(on_gpu):
+    cp = on_gpu
+    a = cr.Variable(cp.asarray([1.0, 2.0, 3.0]), "a")
+    y = (cr.exp(a) * a + 1.0).sum()
+    y.backward()
+    np.testing.assert_allclose(backend.to_numpy(a.grad), np.exp([1.0, 2.0, 3.0]) * (1 + np.array([1.0, 2.0, 3.0])))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not HAS_GPU, reason="needs CuPy and a CUDA GPU")
+def test_training_on_gpu_and_loading_on_cpu(on_gpu, tmp_path):
+    cp = on_gpu
+    from chainrule import datasets
+    (x, t), (xt, tt) = datasets.load_spiral(points_per_class=100)
+    net = MultiLayerNet(2, [32], 3, dtype=np.float32, seed=0)
+    assert isinstance(net.params["W1"], cp.ndarray)
+    history = Trainer(net, optimizers.Adam(0.01), x, t, xt, tt, epochs=40, batch_size=30, progress=False).train()
+    assert history[-1]["test_accuracy"] > 0.9
+    model_io.save_model(tmp_path / "m.npz", net)
+    backend.use("numpy")
+    loaded, _ = model_io.load_model(tmp_path / "m.npz")
+    assert isinstance(loaded.params["W1"], np.ndarray)
+    assert loaded.accuracy(xt, tt) == pytest.approx(history[-1]["test_accuracy"], abs=0.01)
