@@ -29,6 +29,7 @@ def parse_args():
     p.add_argument("--iters", type=int, default=20, help="iterations per implementation per round (default 20)")
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
+    p.add_argument("--networks", nargs="*", help="only these configurations, e.g. 784-1000-10")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "train_speed.json"))
     return p.parse_args()
 
@@ -132,8 +133,8 @@ def step_matmul_shapes(hidden, batch):
     return shapes
 
 
-def blas_time(shapes, rounds, iters):
-    """Median seconds for the step's products alone (NumPy → BLAS, float32, preallocated outputs)."""
+def blas_step_fn(shapes):
+    """The step's products alone (NumPy → BLAS, float32, preallocated outputs): the machine's BLAS reference."""
     rng = np.random.default_rng(0)
     ops = []
     for kind, (m, k), (_, n) in shapes:
@@ -144,15 +145,11 @@ def blas_time(shapes, rounds, iters):
         if kind == "dX":  # Wᵀ is a transposed view of the C-ordered weight
             b = np.ascontiguousarray(b.T).T
         ops.append((a, b, np.empty((m, n), np.float32)))
-    samples = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(iters):
-            for a, b, out in ops:
-                np.matmul(a, b, out=out)
-        samples.append((time.perf_counter() - start) / iters)
-    flops = sum(2 * m * k * n for _, (m, k), (_, n) in shapes)
-    return statistics.median(samples), flops
+
+    def step(_idx):
+        for a, b, out in ops:
+            np.matmul(a, b, out=out)
+    return step
 
 
 def main():
@@ -170,7 +167,12 @@ def main():
         f"{'cr/torch':>10}{'BLAS ms':>9}{'GFLOP/s':>9}{'BLAS share':>11}"
     print(header)
     for config, hidden in CONFIGS.items():
+        if ARGS.networks and config not in ARGS.networks:
+            continue
+        shapes = step_matmul_shapes(hidden, ARGS.batch)
+        flops = sum(2 * m * k * n for _, (m, k), (_, n) in shapes)
         steps = {name: make(hidden, x_all, t_all) for name, make in impls.items()}
+        steps["blas_only"] = blas_step_fn(shapes)  # timed in the same rounds, under the same conditions
         batches = [rng.integers(0, N_DATA, ARGS.batch) for _ in range(ARGS.iters)]
         for step in steps.values():  # warm up
             for idx in batches[:5]:
@@ -183,7 +185,7 @@ def main():
                     step(idx)
                 samples[name].append((time.perf_counter() - start) / len(batches))
         median = {name: statistics.median(s) for name, s in samples.items()}
-        blas_s, flops = blas_time(step_matmul_shapes(hidden, ARGS.batch), rounds, ARGS.iters)
+        blas_s = median.pop("blas_only")
         row = {"network": config, "median_ms": {k: v * 1e3 for k, v in median.items()},
                "samples_ms": {k: [x * 1e3 for x in v] for k, v in samples.items()},
                "ratio_chainrule_to_pytorch": median["chainrule"] / median["pytorch"] if "pytorch" in median else None,

@@ -20,9 +20,9 @@ from .trainer import Trainer
 
 DEFAULTS = {
     # the best MLP recipe found for Fashion-MNIST (≥ 89% test accuracy; see benchmarks/accuracy.py)
-    "fashion-mnist": dict(hidden=[256, 128], activation="relu", optimizer="adam", lr=0.001, epochs=15,
+    "fashion-mnist": dict(hidden=[256, 128], activation="relu", optimizer="adam", lr=0.001, epochs=20,
                           batch_size=100, lr_schedule="cosine"),
-    "mnist": dict(hidden=[256, 128], activation="relu", optimizer="adam", lr=0.001, epochs=15, batch_size=100,
+    "mnist": dict(hidden=[256, 128], activation="relu", optimizer="adam", lr=0.001, epochs=20, batch_size=100,
                   lr_schedule="cosine"),
     "digits": dict(hidden=[100, 100], activation="relu", optimizer="adam", lr=0.001, epochs=30, batch_size=32,
                    lr_schedule="cosine"),
