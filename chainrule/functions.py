@@ -75,13 +75,6 @@ def cross_entropy(log_probs, t):
     return -np.sum(log_probs[xp.arange(n), t]) / n
 
 
-def mean_squared_error(y, t):
-    """½ Σ (y − t)² per sample, averaged over the batch (rows of ``y``)."""
-    n = y.shape[0] if np.ndim(y) > 1 else 1
-    d = y - t
-    return 0.5 * np.sum(d * d) / n
-
-
 def relu(x):
     """max(x, 0)."""
     return np.maximum(x, 0)

@@ -26,7 +26,7 @@ class Relu(Layer):
 
     def forward(self, x):
         self.mask = x > 0
-        return np.maximum(x, 0)
+        return F.relu(x)
 
     def backward(self, dout):
         return dout * self.mask

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import functions as F
 from ..backend import get_array_module
 from .base import Layer, ndim_of, shape_of
 
@@ -64,16 +65,10 @@ class SoftmaxWithLoss(Layer):
         else:
             raise self.error(f"labels t have shape {t.shape} for logits x of shape {shape_of(x)}; expected class "
                              f"indices of shape ({n},) or one-hot rows of shape {(n, c)}")
-        shifted = x2 - x2.max(axis=1, keepdims=True)
-        e = np.exp(shifted)
-        s = e.sum(axis=1, keepdims=True)
-        self.y = e / s
+        log_y = F.log_softmax(x2, axis=1)
+        self.y = np.exp(log_y)
         self.t = t
-        if self.indices:
-            rows = xp.arange(n)
-            loss = (np.log(s[:, 0]) - shifted[rows, t]).sum() / n
-        else:
-            loss = -(t * (shifted - np.log(s))).sum() / n
+        loss = F.cross_entropy(log_y, t)
         self.loss = loss.astype(x2.dtype) if hasattr(loss, "astype") else loss
         self.x_shape = shape_of(x)
         return self.loss
@@ -110,7 +105,7 @@ class MeanSquaredError(Layer):
         self.diff = y - t
         if hasattr(y, "dtype") and self.diff.dtype != y.dtype:
             self.diff = self.diff.astype(y.dtype)
-        self.loss = 0.5 * np.sum(self.diff * self.diff) / self.n
+        self.loss = 0.5 * np.sum(self.diff * self.diff) / self.n  # ½ Σ (y − t)² / N
         return self.loss
 
     def backward(self, dout=1):
