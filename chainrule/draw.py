@@ -9,14 +9,13 @@ that flowed along it. ``render(output, "graph.svg")`` runs Graphviz's ``dot``.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_write
 from .backend import to_numpy
 from .graph import Variable, topological_nodes
 
@@ -168,20 +167,9 @@ def render(output, path, title=None):
         if result.returncode != 0:
             raise RuntimeError(f"Graphviz `dot -T{fmt}` failed: {result.stderr.decode(errors='replace').strip()}")
         data = result.stdout
-    _write_atomically(path, data)
+    with atomic_write(path) as f:
+        f.write(data)
     return path
-
-
-def _write_atomically(path, data):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def explain(output):

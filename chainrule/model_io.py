@@ -7,14 +7,13 @@ leaves a half-written model behind.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from . import backend, nets
+from .atomic import atomic_write
 
 FORMAT = "chainrule-model"
 VERSION = 1
@@ -27,16 +26,8 @@ def save_model(path, network, metadata=None):
               "metadata": metadata or {}}
     arrays = {f"param/{k}": backend.to_numpy(v) for k, v in network.params.items()}
     arrays["header"] = np.array(json.dumps(header, sort_keys=True))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
     return path
 
 

@@ -7,14 +7,13 @@ job and writes ``model.npz``, ``metrics.json`` and ``curves.png``.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from . import datasets, nets, optimizers
+from .atomic import atomic_write
 from .model_io import save_model
 from .trainer import Trainer
 
@@ -42,12 +41,9 @@ def recipe(dataset, **overrides):
 
 
 def write_json_atomically(path, obj):
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
+    with atomic_write(path, "w") as f:
         json.dump(obj, f, indent=2)
         f.write("\n")
-    os.replace(tmp, path)
 
 
 def run(r, data_dir=None, out=None, progress=None, log=print, data=None):

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from ..atomic import atomic_write
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -37,23 +38,14 @@ def sha256_of(path):
 
 def download(url, destination, sha256, timeout=60):
     """Download ``url`` to ``destination`` atomically, refusing content whose SHA-256 differs."""
-    destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
-    try:
-        h = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            for chunk in iter(lambda: response.read(1 << 20), b""):
-                h.update(chunk)
-                out.write(chunk)
+    h = hashlib.sha256()
+    with atomic_write(destination) as out, urllib.request.urlopen(url, timeout=timeout) as response:
+        for chunk in iter(lambda: response.read(1 << 20), b""):
+            h.update(chunk)
+            out.write(chunk)
         if h.hexdigest() != sha256:
             raise ValueError(f"SHA-256 mismatch for {url}: got {h.hexdigest()}, expected {sha256}")
-        os.replace(tmp, destination)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return destination
+    return Path(destination)
 
 
 def fetch(files, search_dirs, mirrors, download_dir, dataset, allow_download=True):
