@@ -200,3 +200,10 @@ def test_spiral_has_balanced_classes():
 def test_unknown_dataset():
     with pytest.raises(ValueError, match="unknown data set 'cifar'"):
         datasets.load("cifar")
+
+
+def test_offline_switch_stops_downloads(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHAINRULE_DATA", str(tmp_path / "cache"))
+    monkeypatch.setenv("CHAINRULE_OFFLINE", "1")
+    with pytest.raises(datasets.DataNotFoundError, match=r"downloading was switched off .*CHAINRULE_OFFLINE=1"):
+        datasets.load_mnist()

@@ -284,3 +284,13 @@ def test_mse_shape_mismatch():
 def test_log_negative_input_is_an_error():
     with pytest.raises(ValueError, match=r"Log: input of shape \(3,\) has 1 negative value"):
         Log().forward(np.array([1.0, -2.0, 3.0]))
+
+
+@pytest.mark.parametrize("layer,message", [
+    (lambda: Sum(axis=5), r"Sum: axis 5 is out of range for x of shape \(2, 3\)"),
+    (lambda: Mean(axis=(0, -3)), r"Mean: axis \(0, -3\) is out of range"),
+    (lambda: Transpose((0, 3)), r"Transpose: axes \(0, 3\) are not a permutation"),
+    (lambda: Reshape((4, 2)), r"Reshape: cannot reshape x of shape \(2, 3\)")])
+def test_shape_layers_bad_axes(layer, message):
+    with pytest.raises(ValueError, match=message):
+        layer().forward(np.zeros((2, 3)))

@@ -87,7 +87,7 @@ def fetch(files, search_dirs, mirrors, download_dir, dataset, allow_download=Tru
         if tried:
             lines.append("  download failed: " + "; ".join(tried))
         elif not allow_download:
-            lines.append("  downloading was switched off")
+            lines.append("  downloading was switched off (download=False or CHAINRULE_OFFLINE=1)")
         lines.append(f"  to supply the files yourself, put the four files ({', '.join(files)}, .gz or not) in a "
                      "directory and pass --data-dir DIR (Python: data_dir=DIR)")
         raise DataNotFoundError("\n".join(lines))

@@ -1,6 +1,7 @@
 """MNIST and Fashion-MNIST with the book's options (``normalize``, ``flatten``, ``one_hot_label``)."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,13 +66,15 @@ def load_idx_dataset(source, data_dir=None, normalize=True, flatten=True, one_ho
     """``(x_train, t_train), (x_test, t_test)`` of an MNIST-format data set.
 
     Looks in ``data_dir`` if given, then the per-user cache, then system
-    directories (Debian's Fashion-MNIST package), then downloads into the cache.
+    directories (Debian's Fashion-MNIST package), then downloads into the cache
+    (not with ``download=False`` or the environment variable ``CHAINRULE_OFFLINE=1``).
     """
     if isinstance(source, str):
         source = SOURCES[source]
     dirs = ([data_dir] if data_dir else []) + [cache_dir(source.name)] + list(source.system_dirs)
+    offline = os.environ.get("CHAINRULE_OFFLINE", "") not in ("", "0")
     paths = fetch(source.sha256, dirs, source.mirrors, cache_dir(source.name), source.name,
-                  allow_download=download)
+                  allow_download=download and not offline)
     train = read_images_and_labels(paths[FILES[0]], paths[FILES[1]])
     test = read_images_and_labels(paths[FILES[2]], paths[FILES[3]])
     opts = dict(normalize=normalize, flatten=flatten, one_hot_label=one_hot_label, dtype=dtype)

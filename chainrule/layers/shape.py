@@ -7,10 +7,13 @@ from .base import Layer, ndim_of, shape_of
 
 
 def _normalize_axes(axis, ndim):
+    """Sorted non-negative axes; None means all. Raises IndexError for an axis outside [−ndim, ndim)."""
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    return tuple(sorted(a % ndim for a in axes)) if ndim else ()
+    if any(not -ndim <= a < ndim for a in axes):
+        raise IndexError(axis)
+    return tuple(sorted(a % ndim for a in axes))
 
 
 class Sum(Layer):
@@ -30,8 +33,8 @@ class Sum(Layer):
             self.axes = _normalize_axes(self.axis, len(self.x_shape))
         except TypeError:
             raise self.error(f"axis must be None, an int or a tuple of ints, got {self.axis!r}") from None
-        if any(a >= len(self.x_shape) for a in self.axes):
-            raise self.error(f"axis {self.axis} is out of range for x of shape {self.x_shape}")
+        except IndexError:
+            raise self.error(f"axis {self.axis} is out of range for x of shape {self.x_shape}") from None
         return np.sum(x, axis=self.axis, keepdims=self.keepdims)
 
     def _spread(self, dout):
@@ -90,8 +93,10 @@ class Transpose(Layer):
         self.axes = None if axes is None else tuple(axes)
 
     def forward(self, x):
-        if self.axes is not None and sorted(a % max(ndim_of(x), 1) for a in self.axes) != list(range(ndim_of(x))):
-            raise self.error(f"axes {self.axes} are not a permutation of the {ndim_of(x)} axes of x {shape_of(x)}")
+        n = ndim_of(x)
+        if self.axes is not None and (any(not -n <= a < n for a in self.axes)
+                                      or sorted(a % n for a in self.axes) != list(range(n))):
+            raise self.error(f"axes {self.axes} are not a permutation of the {n} axes of x {shape_of(x)}")
         return np.transpose(x, self.axes)
 
     def backward(self, dout):
