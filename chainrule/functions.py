@@ -36,17 +36,38 @@ def sigmoid(x):
     return np.where(x >= 0, 1, e) / (1 + e)
 
 
-def softmax(x, axis=-1):
-    """exp(x) / Σ exp(x) along ``axis`` (each row of a batch sums to 1)."""
+def _shifted_exp(x, axis):
+    """x − max, exp(x − max) and its sum along ``axis``: the overflow-free core of softmax."""
     shifted = x - np.max(x, axis=axis, keepdims=True)
     e = np.exp(shifted)
-    return e / np.sum(e, axis=axis, keepdims=True)
+    return shifted, e, np.sum(e, axis=axis, keepdims=True)
+
+
+def softmax(x, axis=-1):
+    """exp(x) / Σ exp(x) along ``axis`` (each row of a batch sums to 1)."""
+    _, e, s = _shifted_exp(x, axis)
+    e /= s
+    return e
 
 
 def log_softmax(x, axis=-1):
     """log softmax(x) = x − max − log Σ exp(x − max): finite for any finite x."""
-    shifted = x - np.max(x, axis=axis, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    shifted, _, s = _shifted_exp(x, axis)
+    shifted -= np.log(s)
+    return shifted
+
+
+def softmax_cross_entropy(x, t):
+    """(softmax(x), mean cross-entropy against t) for logits x (N, C), in one pass.
+
+    The loss uses log y = x − max − log Σ exp(x − max) (:func:`cross_entropy`
+    on log-probabilities), so it is finite for any logits and ~0 for a
+    confident right answer.
+    """
+    shifted, e, s = _shifted_exp(x, -1)
+    e /= s
+    shifted -= np.log(s)
+    return e, cross_entropy(shifted, t)
 
 
 def one_hot(labels, classes, dtype=np.float64):

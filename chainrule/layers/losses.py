@@ -65,10 +65,8 @@ class SoftmaxWithLoss(Layer):
         else:
             raise self.error(f"labels t have shape {t.shape} for logits x of shape {shape_of(x)}; expected class "
                              f"indices of shape ({n},) or one-hot rows of shape {(n, c)}")
-        log_y = F.log_softmax(x2, axis=1)
-        self.y = np.exp(log_y)
+        self.y, loss = F.softmax_cross_entropy(x2, t)
         self.t = t
-        loss = F.cross_entropy(log_y, t)
         self.loss = loss.astype(x2.dtype) if hasattr(loss, "astype") else loss
         self.x_shape = shape_of(x)
         return self.loss
