@@ -64,6 +64,10 @@ def rand(*shape, positive=False):
     (lambda a: 2.0 * a + 1.0 - a / 4.0, [(3,)]),
     (lambda a: 1.0 / a, [(3,)]),
     (lambda a: 3.0 - a, [(3,)]),
+    # values used more than once (the branch rule), with broadcasting
+    (lambda a: a * a + cr.exp(a), [(3, 4)]),
+    (lambda a, b: a * b + a / b - cr.relu(a), [(3, 4), (4,)]),
+    (lambda x, W: cr.softmax(x @ W) * (x @ W) + W.sum(axis=0), [(5, 3), (3, 3)]),
 ])
 def test_every_operation_gradcheck_through_the_graph(fn, shapes):
     check_graph(fn, *[rand(*s) for s in shapes])
