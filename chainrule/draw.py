@@ -75,6 +75,7 @@ class _Layout:
             if out is not None and id(out) not in self.var_names:
                 unnamed += out.name is None
                 self.var_names[id(out)] = out.name or f"t{unnamed}"
+        self.var_index = {key: i for i, key in enumerate(self.var_names)}
 
     def name(self, var):
         return self.var_names.get(id(var)) or var.name or "?"
@@ -119,7 +120,7 @@ def to_dot(output, title=None):
                 source = layout.op_id[id(arg.creator)]
             elif isinstance(arg, Variable):
                 source = "v_" + "".join(ch if ch.isalnum() else "_" for ch in layout.name(arg))
-                source += f"_{list(layout.var_names).index(id(arg))}"
+                source += f"_{layout.var_index[id(arg)]}"
                 declare(source, f"label={_quote(layout.name(arg))}, shape=ellipse")
             else:
                 constant_count += 1

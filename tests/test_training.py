@@ -156,6 +156,11 @@ def test_cli_gradcheck_prints_tiny_differences(capsys):
     assert set(values) == {"W1", "b1", "W2", "b2"} and max(values.values()) < 1e-8
 
 
+def test_cli_gradcheck_fails_loudly_above_the_threshold(capsys):
+    assert main(["gradcheck", "--hidden", "10", "--samples", "2", "--threshold", "1e-30"]) == 1
+    assert "FAILED" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("args,message", [
     (["train", "--hidden", "10,abc"], "expected comma-separated layer widths"),
     (["train", "--lr", "-1"], "expected a positive float"),
