@@ -261,6 +261,16 @@ def test_softmax_with_loss_one_hot_shape_mismatch():
         SoftmaxWithLoss().forward(np.zeros((3, 10)), np.zeros((3, 9)))
 
 
+def test_softmax_with_loss_label_rows_must_sum_to_one():
+    t = np.zeros((2, 3))
+    t[0, 1] = 1
+    t[1, [0, 2]] = 1  # two hot: y − t would be the wrong gradient
+    with pytest.raises(ValueError, match=r"SoftmaxWithLoss: label row 1 of t \(shape \(2, 3\)\) sums to 2"):
+        SoftmaxWithLoss().forward(np.zeros((2, 3)), t)
+    soft = np.array([[0.2, 0.8, 0.0], [1 / 3, 1 / 3, 1 / 3]])  # probability rows are fine
+    assert_gradients_match(gradient_check(SoftmaxWithLoss(), np.random.default_rng(0).standard_normal((2, 3)), soft))
+
+
 def test_softmax_with_loss_float_labels_are_not_indices():
     with pytest.raises(ValueError, match="must be integer class indices"):
         SoftmaxWithLoss().forward(np.zeros((3, 10)), np.array([1.0, 2.0, 3.0]))

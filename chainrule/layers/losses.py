@@ -52,6 +52,12 @@ class SoftmaxWithLoss(Layer):
         elif x.ndim == 1 and t.ndim == 0:
             t = t.reshape(1)
         if t.shape == (n, c):
+            # dx = y − t needs Σ t = 1 per row (seed 003, step 4): other rows would get a wrong gradient
+            row_sums = t.sum(axis=1)
+            if n and float(np.abs(row_sums - 1).max()) > 1e-3:
+                bad = int(np.abs(row_sums - 1).argmax())
+                raise self.error(f"label row {bad} of t (shape {t.shape}) sums to {float(row_sums[bad]):g}; expected "
+                                 "one-hot or probability rows that sum to 1")
             self.indices = False
         elif t.shape == (n,):
             if not np.issubdtype(t.dtype, np.integer):
