@@ -63,6 +63,16 @@ def positive(kind):
     return parse
 
 
+def dropout_ratio(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a dropout ratio in [0, 1), got {text!r}")
+    return value
+
+
 def weight_init(text):
     if text in ("he", "xavier"):
         return text
@@ -96,7 +106,7 @@ def cmd_train(args):
     r = recipes.recipe(args.dataset, hidden=args.hidden, activation=args.activation, optimizer=args.optimizer,
                        lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, dtype=args.dtype,
                        weight_decay=args.weight_decay, lr_schedule=args.lr_schedule, iterations=args.iterations,
-                       weight_init=args.weight_init)
+                       weight_init=args.weight_init, batchnorm=args.batchnorm or None, dropout=args.dropout)
     data = _load_data(args.dataset, args.data_dir)
     try:
         net, trainer, metrics = recipes.run(r, out=args.out, progress=None if args.progress else False,
@@ -215,6 +225,8 @@ def build_parser():
     p.add_argument("--weight-init", type=weight_init, metavar="he|xavier|STD",
                    help="initial weight scale: he (default), xavier or a number such as the book's 0.01")
     p.add_argument("--weight-decay", type=float, help="L2 weight decay λ (default 0)")
+    p.add_argument("--dropout", type=dropout_ratio, metavar="RATIO", help="dropout after each hidden layer")
+    p.add_argument("--batchnorm", action="store_true", help="batch normalisation before each activation")
     p.add_argument("--seed", type=int, default=None, help="random seed: same seed, same run (default 0)")
     p.add_argument("--dtype", choices=["float32", "float64"], help="compute dtype (default float32)")
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu", help="gpu runs on CuPy (default cpu)")

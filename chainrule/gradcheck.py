@@ -9,6 +9,7 @@ off by about 3% with h = 1e-4.
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 from dataclasses import dataclass
 
@@ -83,16 +84,33 @@ def compare(name, analytic, numeric, rtol=1e-5, atol=1e-7):
                       bool(np.all(diff <= atol + rtol * np.abs(numeric))))
 
 
+@contextlib.contextmanager
+def frozen_randomness(layers):
+    """Random layers (Dropout) keep their last mask while inside: a numerical gradient needs the same function."""
+    random = [layer for layer in layers if getattr(layer, "random", False)]
+    saved = [layer.reuse_mask for layer in random]
+    for layer in random:
+        layer.reuse_mask = True
+    try:
+        yield
+    finally:
+        for layer, flag in zip(random, saved):
+            layer.reuse_mask = flag
+
+
 def _as_tuple(grads):
     return grads if isinstance(grads, tuple) else (grads,)
 
 
 def _check_net(net, inputs, h, rtol, atol):
     analytic = {k: np.array(v, copy=True) for k, v in net.gradient(*inputs).items()}
+    if hasattr(net, "numerical_gradient"):
+        numeric = net.numerical_gradient(*inputs, h=h)
+    else:
+        numeric = {name: numerical_gradient(lambda _: net.loss(*inputs), p, h) for name, p in net.params.items()}
     report = GradCheckReport()
-    for name, param in net.params.items():
-        numeric = numerical_gradient(lambda _: net.loss(*inputs), param, h)
-        report[name] = compare(name, analytic[name], numeric, rtol, atol)
+    for name in net.params:
+        report[name] = compare(name, analytic[name], numeric[name], rtol, atol)
     return report
 
 
@@ -108,19 +126,20 @@ def _check_layer(layer, inputs, dout, seed, h, rtol, atol):
     def objective(_):
         return np.sum(layer.forward(*inputs) * dout)
 
-    layer.forward(*inputs)
-    grads = _as_tuple(layer.backward(dout))
-    grads = [None if g is None else np.array(g, copy=True) for g in grads]
-    param_grads = {k: np.array(v, copy=True) for k, v in layer.grads.items()}
-    names = list(inspect.signature(layer.forward).parameters)
-    report = GradCheckReport()
-    for i, (value, grad) in enumerate(zip(inputs, grads)):
-        if grad is None or not is_float_array(value):
-            continue
-        name = names[i] if i < len(names) else f"input{i}"
-        report[name] = compare(name, grad, numerical_gradient(objective, value, h), rtol, atol)
-    for name, param in layer.params.items():
-        report[name] = compare(name, param_grads[name], numerical_gradient(objective, param, h), rtol, atol)
+    with frozen_randomness([layer]):
+        layer.forward(*inputs)
+        grads = _as_tuple(layer.backward(dout))
+        grads = [None if g is None else np.array(g, copy=True) for g in grads]
+        param_grads = {k: np.array(v, copy=True) for k, v in layer.grads.items()}
+        names = list(inspect.signature(layer.forward).parameters)
+        report = GradCheckReport()
+        for i, (value, grad) in enumerate(zip(inputs, grads)):
+            if grad is None or not is_float_array(value):
+                continue
+            name = names[i] if i < len(names) else f"input{i}"
+            report[name] = compare(name, grad, numerical_gradient(objective, value, h), rtol, atol)
+        for name, param in layer.params.items():
+            report[name] = compare(name, param_grads[name], numerical_gradient(objective, param, h), rtol, atol)
     return report
 
 

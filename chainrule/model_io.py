@@ -25,6 +25,7 @@ def save_model(path, network, metadata=None):
     header = {"format": FORMAT, "version": VERSION, "architecture": network.architecture(),
               "metadata": metadata or {}}
     arrays = {f"param/{k}": backend.to_numpy(v) for k, v in network.params.items()}
+    arrays.update({f"buffer/{k}": backend.to_numpy(v) for k, v in network.buffers().items()})
     arrays["header"] = np.array(json.dumps(header, sort_keys=True))
     with atomic_write(path) as f:
         np.savez(f, **arrays)
@@ -48,18 +49,22 @@ def load_model(path):
     if header.get("format") != FORMAT or header.get("version") != VERSION:
         raise ValueError(f"{path}: format {header.get('format')!r} version {header.get('version')!r}; "
                          f"expected {FORMAT!r} version {VERSION}")
-    network = nets.build(header["architecture"])
-    for name, param in network.params.items():
-        key = f"param/{name}"
-        if key not in contents:
-            raise ValueError(f"{path}: parameter {name} is missing")
-        value = contents.pop(key)
-        if value.shape != param.shape or value.dtype != param.dtype:
-            raise ValueError(f"{path}: parameter {name} has shape {value.shape} and dtype {value.dtype}; the "
-                             f"architecture expects {param.shape} {param.dtype}")
-        if not np.all(np.isfinite(value)):
-            raise ValueError(f"{path}: parameter {name} holds NaN or infinite values")
-        param[...] = backend.asarray(value)  # in place: the layers hold these arrays
+    try:
+        network = nets.build(header["architecture"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{path}: the architecture cannot be built ({e!r})") from None
+    for prefix, kind, arrays in (("param", "parameter", network.params), ("buffer", "buffer", network.buffers())):
+        for name, target in arrays.items():
+            key = f"{prefix}/{name}"
+            if key not in contents:
+                raise ValueError(f"{path}: {kind} {name} is missing")
+            value = contents.pop(key)
+            if value.shape != target.shape or value.dtype != target.dtype:
+                raise ValueError(f"{path}: {kind} {name} has shape {value.shape} and dtype {value.dtype}; the "
+                                 f"architecture expects {target.shape} {target.dtype}")
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"{path}: {kind} {name} holds NaN or infinite values")
+            target[...] = backend.asarray(value)  # in place: the layers hold these arrays
     if contents:
         raise ValueError(f"{path}: unexpected entries {sorted(contents)}")
     return network, header.get("metadata", {})

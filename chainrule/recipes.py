@@ -35,7 +35,7 @@ def recipe(dataset, **overrides):
     if dataset not in DEFAULTS:
         raise ValueError(f"unknown data set {dataset!r}; expected one of {', '.join(DEFAULTS)}")
     r = dict(DEFAULTS[dataset], dataset=dataset, seed=0, dtype="float32", weight_decay=0.0, iterations=None,
-             weight_init="he")
+             weight_init="he", batchnorm=False, dropout=0.0)
     r.update({k: v for k, v in overrides.items() if v is not None})
     return r
 
@@ -56,7 +56,8 @@ def run(r, data_dir=None, out=None, progress=None, log=print, data=None):
     classes = int(max(t_train.max(), t_test.max())) + 1
     net = nets.MultiLayerNet(x_train.shape[1], r["hidden"], classes, activation=r["activation"],
                              weight_init_std=r["weight_init"], weight_decay_lambda=r["weight_decay"],
-                             dtype=r["dtype"], seed=r["seed"])
+                             dtype=r["dtype"], seed=r["seed"], use_batchnorm=r["batchnorm"],
+                             dropout_ratio=r["dropout"])
     opt = optimizers.make(r["optimizer"], r["lr"])
     log(f"training {net.describe()} on {r['dataset']} ({len(x_train)} train / {len(x_test)} test) with {opt!r}, "
         f"batch {r['batch_size']}, {r['epochs']} epochs, lr schedule {r['lr_schedule']}")

@@ -69,11 +69,17 @@ class Trainer:
         if self.lr_schedule == "cosine" and base_lr is not None:
             self.optimizer.lr = base_lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / epochs))
 
+    def _state(self):
+        """Every array that makes the model: parameters and (batch-norm) buffers."""
+        buffers = self.network.buffers() if hasattr(self.network, "buffers") else {}
+        return {**{f"param/{k}": v for k, v in self.network.params.items()},
+                **{f"buffer/{k}": v for k, v in buffers.items()}}
+
     def _snapshot(self):
-        return {k: v.copy() for k, v in self.network.params.items()}
+        return {k: v.copy() for k, v in self._state().items()}
 
     def _restore(self, snapshot):
-        for k, v in self.network.params.items():
+        for k, v in self._state().items():
             v[...] = snapshot[k]  # in place: the layers hold these very arrays
 
     def evaluate(self):

@@ -11,6 +11,7 @@ module                     layers
 ``layers.linear``          Affine, MatMul
 ``layers.shape``           Sum, Mean, Reshape, Transpose
 ``layers.losses``          SoftmaxWithLoss, MeanSquaredError
+``layers.regularization``  Dropout, BatchNormalization
 =========================  ==========================================
 """
 from .activations import Exp, Log, Relu, Sigmoid, Softmax, Tanh
@@ -18,10 +19,11 @@ from .arithmetic import AddLayer, DivLayer, MulLayer, NegLayer, PowLayer, SubLay
 from .base import Layer
 from .linear import Affine, MatMul
 from .losses import MeanSquaredError, SoftmaxWithLoss
+from .regularization import BatchNormalization, Dropout
 from .shape import Mean, Reshape, Sum, Transpose
 
 __all__ = [
     "Layer", "MulLayer", "AddLayer", "SubLayer", "DivLayer", "NegLayer", "PowLayer",
     "Relu", "Sigmoid", "Tanh", "Exp", "Log", "Softmax", "Affine", "MatMul",
-    "Sum", "Mean", "Reshape", "Transpose", "SoftmaxWithLoss", "MeanSquaredError",
+    "Sum", "Mean", "Reshape", "Transpose", "SoftmaxWithLoss", "MeanSquaredError", "Dropout", "BatchNormalization",
 ]

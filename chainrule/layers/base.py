@@ -36,6 +36,10 @@ class Layer:
     rules: tuple[str, ...] = ()
     #: True for layers whose inputs broadcast (their gradients are summed back)
     broadcasts = False
+    #: True for layers whose forward takes ``train_flg`` (Dropout, BatchNormalization)
+    uses_train_flg = False
+    #: True for layers that draw random numbers in forward (they offer ``reuse_mask``)
+    random = False
 
     @property
     def params(self) -> dict:
