@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from chainrule import datasets, recipes  # noqa: E402
 
 BOOK = dict(hidden=[50], weight_init=0.01, optimizer="sgd", lr=0.1, batch_size=100, iterations=10_000,
-            epochs=17, lr_schedule="constant")
+            epochs=17, lr_schedule="constant", batchnorm=False, dropout=0.0)
 
 RUNS = [
     ("book TwoLayerNet 784-50-10, SGD 0.1, batch 100, 10k iterations", "fashion-mnist", BOOK, 0.85),

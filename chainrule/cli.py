@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from . import __version__
@@ -106,7 +107,7 @@ def cmd_train(args):
     r = recipes.recipe(args.dataset, hidden=args.hidden, activation=args.activation, optimizer=args.optimizer,
                        lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, dtype=args.dtype,
                        weight_decay=args.weight_decay, lr_schedule=args.lr_schedule, iterations=args.iterations,
-                       weight_init=args.weight_init, batchnorm=args.batchnorm or None, dropout=args.dropout)
+                       weight_init=args.weight_init, batchnorm=args.batchnorm, dropout=args.dropout)
     data = _load_data(args.dataset, args.data_dir)
     try:
         net, trainer, metrics = recipes.run(r, out=args.out, progress=None if args.progress else False,
@@ -225,8 +226,10 @@ def build_parser():
     p.add_argument("--weight-init", type=weight_init, metavar="he|xavier|STD",
                    help="initial weight scale: he (default), xavier or a number such as the book's 0.01")
     p.add_argument("--weight-decay", type=float, help="L2 weight decay λ (default 0)")
-    p.add_argument("--dropout", type=dropout_ratio, metavar="RATIO", help="dropout after each hidden layer")
-    p.add_argument("--batchnorm", action="store_true", help="batch normalisation before each activation")
+    p.add_argument("--dropout", type=dropout_ratio, metavar="RATIO",
+                   help="dropout after each hidden layer (default: 0.2 for (fashion-)mnist, else 0)")
+    p.add_argument("--batchnorm", action=argparse.BooleanOptionalAction, default=None,
+                   help="batch normalisation before each activation (default: on for (fashion-)mnist)")
     p.add_argument("--seed", type=int, default=None, help="random seed: same seed, same run (default 0)")
     p.add_argument("--dtype", choices=["float32", "float64"], help="compute dtype (default float32)")
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu", help="gpu runs on CuPy (default cpu)")
@@ -271,6 +274,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"chainrule {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

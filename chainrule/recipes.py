@@ -20,9 +20,9 @@ from .trainer import Trainer
 DEFAULTS = {
     # the best MLP recipe found for Fashion-MNIST (≥ 89% test accuracy; see benchmarks/accuracy.py)
     "fashion-mnist": dict(hidden=[256, 128], activation="relu", optimizer="adam", lr=0.001, epochs=20,
-                          batch_size=100, lr_schedule="cosine"),
+                          batch_size=100, lr_schedule="cosine", batchnorm=True, dropout=0.2),
     "mnist": dict(hidden=[256, 128], activation="relu", optimizer="adam", lr=0.001, epochs=20, batch_size=100,
-                  lr_schedule="cosine"),
+                  lr_schedule="cosine", batchnorm=True, dropout=0.2),
     "digits": dict(hidden=[100, 100], activation="relu", optimizer="adam", lr=0.001, epochs=30, batch_size=32,
                    lr_schedule="cosine"),
     "spiral": dict(hidden=[100], activation="relu", optimizer="adam", lr=0.01, epochs=100, batch_size=30,
@@ -34,8 +34,8 @@ def recipe(dataset, **overrides):
     """The default recipe for ``dataset`` with the given (non-None) options replacing its values."""
     if dataset not in DEFAULTS:
         raise ValueError(f"unknown data set {dataset!r}; expected one of {', '.join(DEFAULTS)}")
-    r = dict(DEFAULTS[dataset], dataset=dataset, seed=0, dtype="float32", weight_decay=0.0, iterations=None,
-             weight_init="he", batchnorm=False, dropout=0.0)
+    r = dict(dict(seed=0, dtype="float32", weight_decay=0.0, iterations=None, weight_init="he", batchnorm=False,
+                  dropout=0.0), **DEFAULTS[dataset], dataset=dataset)
     r.update({k: v for k, v in overrides.items() if v is not None})
     return r
 
