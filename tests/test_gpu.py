@@ -78,3 +78,18 @@ def test_training_on_gpu_and_loading_on_cpu(on_gpu, tmp_path):
     loaded, _ = model_io.load_model(tmp_path / "m.npz")
     assert isinstance(loaded.params["W1"], np.ndarray)
     assert loaded.accuracy(xt, tt) == pytest.approx(history[-1]["test_accuracy"], abs=0.01)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not HAS_GPU, reason="needs CuPy and a CUDA GPU")
+def test_regularization_layers_on_gpu(on_gpu):
+    cp = on_gpu
+    from chainrule.layers import BatchNormalization, Dropout
+    x = cp.asarray(np.random.default_rng(0).standard_normal((64, 8)), dtype=cp.float32)
+    d = Dropout(0.5, seed=0)
+    y = d.forward(x)
+    assert isinstance(y, cp.ndarray) and y.dtype == cp.float32 and isinstance(d.scale, cp.ndarray)
+    bn = BatchNormalization(cp.ones(8, cp.float32), cp.zeros(8, cp.float32))
+    out = bn.forward(x)
+    np.testing.assert_allclose(backend.to_numpy(out.mean(axis=0)), 0, atol=1e-5)
+    assert isinstance(bn.backward(cp.ones_like(out)), cp.ndarray)

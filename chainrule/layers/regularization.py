@@ -28,7 +28,9 @@ class Dropout(Layer):
         if not 0 <= dropout_ratio < 1:
             raise ValueError(f"Dropout: dropout_ratio must be in [0, 1), got {dropout_ratio}")
         self.dropout_ratio = dropout_ratio
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
+        self._device_rng = None  # CuPy's generator, made on first use on a GPU
         self.scale = None      # mask / (1 − ratio), or None when nothing was dropped
         self.reuse_mask = False
 
@@ -38,10 +40,18 @@ class Dropout(Layer):
             return x
         if not (self.reuse_mask and self.scale is not None and self.scale.shape == shape_of(x)):
             dtype = x.dtype if np.issubdtype(getattr(x, "dtype", np.float64), np.floating) else np.float64
-            scale = (self.rng.random(shape_of(x)) >= self.dropout_ratio).astype(dtype)
+            scale = (self._uniform(get_array_module(x), shape_of(x)) >= self.dropout_ratio).astype(dtype)
             scale *= 1 / (1 - self.dropout_ratio)
-            self.scale = get_array_module(x).asarray(scale)
+            self.scale = scale
         return x * self.scale
+
+    def _uniform(self, xp, shape):
+        """Uniform [0, 1) numbers drawn where x lives (no host-to-GPU copy of a mask per step)."""
+        if xp is np:
+            return self.rng.random(shape)
+        if self._device_rng is None:
+            self._device_rng = xp.random.RandomState(self.seed)
+        return self._device_rng.random_sample(shape)
 
     def backward(self, dout):
         return dout if self.scale is None else dout * self.scale
