@@ -82,13 +82,10 @@ def one_hot(labels, classes, dtype=np.float64):
 def cross_entropy(log_probs, t):
     """Mean cross-entropy −Σ t·log y over a batch, from log-probabilities.
 
-    ``t`` is class indices of shape (N,) or one-hot rows of shape (N, C).
-    Working from log-probabilities (not ``log(y + 1e-7)``) keeps the loss of a
-    confident right answer at ~0 and of a confident wrong one finite.
+    ``log_probs`` is (N, C); ``t`` is class indices of shape (N,) or one-hot
+    rows of shape (N, C). Working from log-probabilities (not ``log(y + 1e-7)``)
+    keeps the loss of a confident right answer at ~0 and of a confident wrong one finite.
     """
-    if log_probs.ndim == 1:
-        log_probs = log_probs.reshape(1, -1)
-        t = t.reshape(1, -1) if t.ndim == 1 and t.size == log_probs.size else t.reshape(1)
     n = log_probs.shape[0]
     if t.shape == log_probs.shape:
         return -np.sum(t * log_probs) / n
