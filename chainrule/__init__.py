@@ -1,15 +1,24 @@
 """chainrule: backpropagation on computational graphs, real, fast and visible.
 
+The package reads in the book's order, each module importing only those above it:
+
+* :mod:`chainrule.array_math`: plain array math (stable softmax, cross-entropy, ``sum_to``);
+* :mod:`chainrule.graph`: the engine: :class:`Variable`, :class:`Parameter`, nodes, ``backward()``;
 * :mod:`chainrule.layers`: the layers (forward/backward), where every rule of the math lives;
-* :class:`Variable` and the graph functions below: record a graph, ``backward()`` it;
-* :mod:`chainrule.draw`: draw and explain a graph (Graphviz DOT, SVG/PNG);
-* :mod:`chainrule.gradcheck`: backprop against numerical differentiation.
+* :mod:`chainrule.functions`: the differentiable functions (``relu``, ``softmax_cross_entropy``, …)
+  and the operators of Variables, each one layer;
+* :mod:`chainrule.draw`: draw and explain a graph (Graphviz DOT, SVG/PNG, an interactive page);
+* :mod:`chainrule.gradcheck`: backprop against numerical differentiation;
+* :mod:`chainrule.nets`, :mod:`chainrule.optimizers`: networks and update rules;
+* :mod:`chainrule.datasets`, :mod:`chainrule.training`, :mod:`chainrule.cli`: data, training jobs, the command line.
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-from .graph import Variable, cleargrads, no_grad  # noqa: E402
-from .ops import (exp, log, matmul, mean, mean_squared_error, relu, reshape, sigmoid,  # noqa: E402
-                  softmax, softmax_cross_entropy, sum, tanh, transpose)
+from .graph import Parameter, Variable, cleargrads, no_grad  # noqa: E402
+from .mode import eval_mode, train_mode  # noqa: E402
+from .functions import (dropout, exp, log, matmul, mean, mean_squared_error, relu, reshape, sigmoid,  # noqa: E402
+                        softmax, softmax_cross_entropy, sum, tanh, transpose)
 
-__all__ = ["Variable", "no_grad", "cleargrads", "exp", "log", "matmul", "mean", "mean_squared_error", "relu",
-           "reshape", "sigmoid", "softmax", "softmax_cross_entropy", "sum", "tanh", "transpose", "__version__"]
+__all__ = ["Variable", "Parameter", "no_grad", "cleargrads", "train_mode", "eval_mode", "dropout", "exp", "log",
+           "matmul", "mean", "mean_squared_error", "relu", "reshape", "sigmoid", "softmax", "softmax_cross_entropy",
+           "sum", "tanh", "transpose", "__version__"]

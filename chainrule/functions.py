@@ -1,102 +1,82 @@
-"""Plain array functions: the math the layers use, one rule in one place.
+"""Differentiable functions: each one calls its layer from :mod:`chainrule.layers`.
 
-These take and return arrays (NumPy or CuPy) and keep the floating dtype of
-their input. They know nothing about graphs or layers.
+Given Variables they record a node of the graph and return a Variable; given
+plain arrays they return the layer's forward value. They hold no math of their
+own, so "where is the backward rule of ``exp``" has one answer: ``layers.Exp``.
+The operators of :class:`~chainrule.graph.Variable` (``+ - * / @ **``, unary
+``-``, ``.T``) and its methods (``x.sum()``, ``x.exp()``, …) are defined at the
+bottom of this module, each as one of these functions.
 """
 from __future__ import annotations
 
-import numpy as np
-
-from .backend import get_array_module
-
-
-def sum_to(x, shape):
-    """Sum ``x`` down to ``shape``: the backward rule of broadcasting.
-
-    When ``b`` of shape (3,) is broadcast over a (2, 3) batch in forward, its
-    gradient is the sum of the (2, 3) upstream gradient over the broadcast
-    axes (SPEC §3, the bias rule ``db = [1…1]·dC``).
-    """
-    shape = tuple(shape)
-    x_shape = tuple(getattr(x, "shape", ()))
-    if x_shape == shape:
-        return x
-    ndim = len(shape)
-    lead = len(x_shape) - ndim
-    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and x_shape[i + lead] != 1)
-    y = np.sum(x, axis=axes, keepdims=True) if axes else x
-    if lead:
-        y = y.reshape(y.shape[lead:])
-    return y.reshape(shape)
+from .graph import Variable
+from .layers import (Add, Div, Dropout, Exp, Log, MatMul, Mean, MeanSquaredError, Mul, Neg, Pow, Relu, Reshape,
+                     Sigmoid, Softmax, SoftmaxWithLoss, Sub, Sum, Tanh, Transpose)
 
 
-def sigmoid(x):
-    """1 / (1 + exp(-x)), without overflow for large negative x."""
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1, e) / (1 + e)
+def add(x, y): return Add()(x, y)
+def sub(x, y): return Sub()(x, y)
+def mul(x, y): return Mul()(x, y)
+def div(x, y): return Div()(x, y)
+def neg(x): return Neg()(x)
+def power(x, p): return Pow(p)(x)
+def matmul(a, b): return MatMul()(a, b)
+def exp(x): return Exp()(x)
+def log(x): return Log()(x)
+def relu(x): return Relu()(x)
+def sigmoid(x): return Sigmoid()(x)
+def tanh(x): return Tanh()(x)
+def softmax(x): return Softmax()(x)
+def sum(x, axis=None, keepdims=False): return Sum(axis, keepdims)(x)  # noqa: A001
+def mean(x, axis=None, keepdims=False): return Mean(axis, keepdims)(x)
+def reshape(x, shape): return Reshape(shape)(x)
+def transpose(x, axes=None): return Transpose(axes)(x)
 
 
-def _shifted_exp(x, axis):
-    """x − max, exp(x − max) and its sum along ``axis``: the overflow-free core of softmax."""
-    shifted = x - np.max(x, axis=axis, keepdims=True)
-    e = np.exp(shifted)
-    return shifted, e, np.sum(e, axis=axis, keepdims=True)
+def dropout(x, dropout_ratio=0.5, seed=None):
+    """Dropout in the current mode (training unless inside ``chainrule.eval_mode()``)."""
+    return Dropout(dropout_ratio, seed)(x)
 
 
-def softmax(x, axis=-1):
-    """exp(x) / Σ exp(x) along ``axis`` (each row of a batch sums to 1)."""
-    _, e, s = _shifted_exp(x, axis)
-    e /= s
-    return e
+def softmax_cross_entropy(logits, labels):
+    """Mean cross-entropy of softmax(logits) against labels (class indices or one-hot rows: data, not a Variable)."""
+    return SoftmaxWithLoss()(logits, labels)
 
 
-def log_softmax(x, axis=-1):
-    """log softmax(x) = x − max − log Σ exp(x − max): finite for any finite x."""
-    shifted, _, s = _shifted_exp(x, axis)
-    shifted -= np.log(s)
-    return shifted
+def mean_squared_error(y, t):
+    """½ Σ (y − t)² per row, averaged over the batch; a Variable ``t`` gets its gradient too."""
+    return MeanSquaredError()(y, t)
 
 
-def softmax_cross_entropy(x, t):
-    """(softmax(x), mean cross-entropy against t) for logits x (N, C), in one pass.
-
-    The loss uses log y = x − max − log Σ exp(x − max) (:func:`cross_entropy`
-    on log-probabilities), so it is finite for any logits and ~0 for a
-    confident right answer.
-    """
-    shifted, e, s = _shifted_exp(x, -1)
-    e /= s
-    shifted -= np.log(s)
-    return e, cross_entropy(shifted, t)
+# --- the operators and methods of Variables, each one of the functions above ------------------------
+def _shape_args(args):
+    return args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
 
 
-def one_hot(labels, classes, dtype=np.float64):
-    """Rows of zeros with a one at each label: (N,) ints → (N, classes)."""
-    xp = get_array_module(labels)
-    labels = xp.asarray(labels)
-    out = xp.zeros((labels.size, classes), dtype=dtype)
-    out[xp.arange(labels.size), labels.ravel()] = 1
-    return out.reshape(labels.shape + (classes,))
+Variable.__add__ = lambda self, other: add(self, other)
+Variable.__radd__ = lambda self, other: add(other, self)
+Variable.__sub__ = lambda self, other: sub(self, other)
+Variable.__rsub__ = lambda self, other: sub(other, self)
+Variable.__mul__ = lambda self, other: mul(self, other)
+Variable.__rmul__ = lambda self, other: mul(other, self)
+Variable.__truediv__ = lambda self, other: div(self, other)
+Variable.__rtruediv__ = lambda self, other: div(other, self)
+Variable.__matmul__ = lambda self, other: matmul(self, other)
+Variable.__rmatmul__ = lambda self, other: matmul(other, self)
+Variable.__neg__ = lambda self: neg(self)
+Variable.__pow__ = lambda self, p: power(self, p)
+Variable.T = property(lambda self: transpose(self))
+Variable.sum = lambda self, axis=None, keepdims=False: sum(self, axis, keepdims)
+Variable.mean = lambda self, axis=None, keepdims=False: mean(self, axis, keepdims)
+Variable.reshape = lambda self, *shape: reshape(self, _shape_args(shape))
+Variable.transpose = lambda self, *axes: transpose(self, _shape_args(axes) or None)
+Variable.exp = lambda self: exp(self)
+Variable.log = lambda self: log(self)
+Variable.relu = lambda self: relu(self)
+Variable.sigmoid = lambda self: sigmoid(self)
+Variable.tanh = lambda self: tanh(self)
+Variable.softmax = lambda self: softmax(self)
 
-
-def cross_entropy(log_probs, t):
-    """Mean cross-entropy −Σ t·log y over a batch, from log-probabilities.
-
-    ``log_probs`` is (N, C); ``t`` is class indices of shape (N,) or one-hot
-    rows of shape (N, C). Working from log-probabilities (not ``log(y + 1e-7)``)
-    keeps the loss of a confident right answer at ~0 and of a confident wrong one finite.
-    """
-    n = log_probs.shape[0]
-    if t.shape == log_probs.shape:
-        return -np.sum(t * log_probs) / n
-    xp = get_array_module(log_probs)
-    return -np.sum(log_probs[xp.arange(n), t]) / n
-
-
-def relu(x):
-    """max(x, 0)."""
-    return np.maximum(x, 0)
-
-
-def is_float_array(a) -> bool:
-    return hasattr(a, "dtype") and np.issubdtype(a.dtype, np.floating)
+__all__ = ["add", "sub", "mul", "div", "neg", "power", "matmul", "exp", "log", "relu", "sigmoid", "tanh",
+           "softmax", "sum", "mean", "reshape", "transpose", "dropout", "softmax_cross_entropy",
+           "mean_squared_error"]

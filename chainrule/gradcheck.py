@@ -1,11 +1,23 @@
 """Gradient checking (book §5.7.3): backprop against numerical differentiation.
 
-``numerical_gradient`` is the book's central difference with h = 1e-4.
-``gradient_check`` runs it against the backward pass of a layer, or of any
-object with ``loss``/``gradient``/``params`` (the networks), and reports for
-each input and parameter the max absolute, max relative and mean absolute
-difference. Run it in float64: in float32 the central difference itself is
-off by about 3% with h = 1e-4.
+``numerical_gradient(f, x)`` is the book's central difference
+(f(x + h) − f(x − h)) / 2h with h = 1e-4, one element at a time. It is the
+only numerical differentiation in chainrule; ``gradient_check`` drives it for
+
+* a layer: ``gradient_check(layer, x[, y])`` — every float input and parameter
+  of L = Σ forward(…) ∘ dout, with a random ``dout`` (1 for a loss layer);
+* a network: ``gradient_check(net, x, t)`` — every parameter of ``net.loss(x, t)``
+  in training mode;
+* any function of Variables: ``gradient_check(fn, a, b)`` — every input of
+  L = Σ fn(Variable(a), Variable(b)) ∘ dout.
+
+While it checks, random layers replay the same masks on every evaluation and
+batch-norm running statistics are restored afterwards, so one fixed function is
+compared. Where a perturbation of ±h moves an input across a kink (a ReLU
+switching on or off, a max-pooling winner changing), the function has no
+derivative within reach of h: those entries are counted, reported and left out
+of the comparison instead of failing a correct backprop. Run checks in float64:
+in float32 the central difference itself is off by ~1e-3 relative.
 """
 from __future__ import annotations
 
@@ -15,36 +27,58 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .functions import is_float_array
+from . import mode
+from .array_math import is_float_array
+from .graph import Variable, align_gradients, forward_nodes, input_names
 
 
-def numerical_gradient(f, x, h=1e-4):
+def numerical_gradient(f, x, h=1e-4, kinks=None):
     """∂f/∂x by central differences (f(x + h) − f(x − h)) / 2h, element by element.
 
     ``f(x)`` must return a scalar; ``x`` (a float array) is perturbed in place
-    and restored exactly.
+    and restored exactly. With ``kinks`` (a function returning the piecewise
+    state of the computation after each call of ``f``), returns ``(grad,
+    crossed)`` where ``crossed`` marks the entries whose ±h perturbation
+    changed that state.
     """
     if not is_float_array(x):
         raise TypeError(f"numerical_gradient: x must be a floating-point array, got "
                         f"{type(x).__name__}{'' if not hasattr(x, 'dtype') else ' of dtype ' + str(x.dtype)}")
     grad = np.zeros_like(x)
+    crossed = np.zeros(x.shape, dtype=bool)
+    base = None
+    if kinks is not None:
+        f(x)
+        base = kinks()
     it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
     while not it.finished:
         idx = it.multi_index
         original = x[idx].copy()
         x[idx] = original + h
         f_plus = float(f(x))
+        if kinks is not None and not _same_state(kinks(), base):
+            crossed[idx] = True
         x[idx] = original - h
         f_minus = float(f(x))
+        if kinks is not None and not _same_state(kinks(), base):
+            crossed[idx] = True
         x[idx] = original
         grad[idx] = (f_plus - f_minus) / (2 * h)
         it.iternext()
-    return grad
+    return (grad, crossed) if kinks is not None else grad
+
+
+def _same_state(a, b):
+    return len(a) == len(b) and all(np.array_equal(p, q) for p, q in zip(a, b))
 
 
 @dataclass
 class Comparison:
-    """How one backprop gradient compares with its numerical estimate."""
+    """How one backprop gradient compares with its numerical estimate.
+
+    ``max_rel`` is max |a − n| / max(|a| + |n|, tiny) over the compared
+    entries; ``kinks`` entries were left out because ±h crossed a kink.
+    """
 
     name: str
     shape: tuple
@@ -52,11 +86,16 @@ class Comparison:
     max_rel: float
     mean_abs: float
     ok: bool
+    compared: int = 0
+    kinks: int = 0
+    why: str = ""
 
     def __str__(self):
         mark = "ok" if self.ok else "MISMATCH"
+        skipped = f"  ({self.kinks} of {self.compared + self.kinks} at a kink, skipped)" if self.kinks else ""
+        why = f"  {self.why}" if self.why else ""
         return (f"{self.name:<8} {str(self.shape):<14} mean|Δ| {self.mean_abs:.3e}  max|Δ| {self.max_abs:.3e}  "
-                f"max rel {self.max_rel:.3e}  {mark}")
+                f"max rel {self.max_rel:.3e}  {mark}{skipped}{why}")
 
 
 class GradCheckReport(dict):
@@ -64,97 +103,197 @@ class GradCheckReport(dict):
 
     @property
     def ok(self) -> bool:
-        return all(c.ok for c in self.values())
+        return bool(self) and all(c.ok for c in self.values())
 
     def __str__(self):
         return "\n".join(str(c) for c in self.values())
 
 
-def compare(name, analytic, numeric, rtol=1e-5, atol=1e-7):
-    """Compare two gradients: ok when |a − n| ≤ atol + rtol·|n| everywhere."""
+def compare(name, analytic, numeric, rtol=1e-5, atol=1e-7, skip=None):
+    """Compare two gradients: ok when every compared entry has |a − n| ≤ atol + rtol·|n|.
+
+    NaN or infinity on either side is a failure, never a pass. ``skip`` marks
+    entries left out (kink crossings).
+    """
+    if analytic is None:
+        return Comparison(name, tuple(np.shape(numeric)), np.inf, np.inf, np.inf, False,
+                          why="backward returned no gradient for it")
     analytic = np.asarray(analytic, dtype=np.float64)
     numeric = np.asarray(numeric, dtype=np.float64)
     if analytic.shape != numeric.shape:
-        raise ValueError(f"gradient_check: backprop gradient of {name} has shape {analytic.shape}, "
-                         f"numerical one has shape {numeric.shape}")
-    diff = np.abs(analytic - numeric)
-    scale = np.maximum(np.abs(analytic) + np.abs(numeric), 1e-12)
+        return Comparison(name, numeric.shape, np.inf, np.inf, np.inf, False,
+                          why=f"backward's gradient has shape {analytic.shape}, expected {numeric.shape}")
+    keep = np.ones(analytic.shape, dtype=bool) if skip is None else ~skip
+    a, n = analytic[keep], numeric[keep]
+    kinks = int(analytic.size - a.size)
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(n))):
+        bad = "backprop" if not np.all(np.isfinite(a)) else "numerical"
+        return Comparison(name, analytic.shape, np.inf, np.inf, np.inf, False, a.size, kinks,
+                          why=f"the {bad} gradient holds NaN or infinite values")
+    diff = np.abs(a - n)
+    scale = np.maximum(np.abs(a) + np.abs(n), 1e-12)
     return Comparison(name, analytic.shape, float(diff.max(initial=0)), float((diff / scale).max(initial=0)),
-                      float(diff.mean()) if diff.size else 0.0,
-                      bool(np.all(diff <= atol + rtol * np.abs(numeric))))
+                      float(diff.mean()) if diff.size else 0.0, bool(np.all(diff <= atol + rtol * np.abs(n))),
+                      a.size, kinks, why="every entry sits at a kink" if a.size == 0 and kinks else "")
 
 
 @contextlib.contextmanager
-def frozen_randomness(layers):
-    """Random layers (Dropout) keep their last mask while inside: a numerical gradient needs the same function."""
-    random = [layer for layer in layers if getattr(layer, "random", False)]
-    saved = [layer.reuse_mask for layer in random]
-    for layer in random:
-        layer.reuse_mask = True
+def _restored(arrays):
+    """Put the given arrays (running statistics) back as they were when the block ends."""
+    saved = [(a, a.copy()) for a in arrays]
     try:
         yield
     finally:
-        for layer, flag in zip(random, saved):
-            layer.reuse_mask = flag
+        for a, copy in saved:
+            a[...] = copy
 
 
-def _as_tuple(grads):
-    return grads if isinstance(grads, tuple) else (grads,)
+def _layers_kink_state(layers):
+    return [s for s in (layer.kink_state() for layer in layers) if s is not None]
 
 
-def _check_net(net, inputs, h, rtol, atol):
-    analytic = {k: np.array(v, copy=True) for k, v in net.gradient(*inputs).items()}
-    if hasattr(net, "numerical_gradient"):
-        numeric = net.numerical_gradient(*inputs, h=h)
-    else:
-        numeric = {name: numerical_gradient(lambda _: net.loss(*inputs), p, h) for name, p in net.params.items()}
+def _graph_kink_state(output):
+    return [] if not isinstance(output, Variable) else _layers_kink_state(n.layer for n in forward_nodes(output))
+
+
+def _float_input(name, value):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return np.array(value, dtype=np.float64)
+    if not is_float_array(value):
+        raise TypeError(f"gradient_check: input {name} is {type(value).__name__}"
+                        + (f" of dtype {value.dtype}" if hasattr(value, "dtype") else "")
+                        + "; gradients are checked on floating-point arrays (pass np.asarray(..., float))")
+    return np.array(value, dtype=np.float64 if value.dtype != np.float32 else np.float32, copy=True)
+
+
+def _random_dout(out, seed):
+    if np.ndim(out) == 0:
+        return 1.0
+    return np.random.default_rng(seed).standard_normal(np.shape(out)).astype(np.result_type(out))
+
+
+def check_layer(layer, inputs, dout=None, seed=0, h=1e-4, rtol=1e-5, atol=1e-7):
+    """Backprop of one layer against numerical gradients of L = Σ forward(*inputs) ∘ dout."""
+    names = input_names(layer, len(inputs))
+    constant = set(layer.constant_inputs)
+    inputs = [a if i in constant else _float_input(names[i], a) for i, a in enumerate(inputs)]
     report = GradCheckReport()
-    for name in net.params:
-        report[name] = compare(name, analytic[name], numeric[name], rtol, atol)
-    return report
-
-
-def _check_layer(layer, inputs, dout, seed, h, rtol, atol):
-    inputs = [np.array(a, copy=True) if is_float_array(a) else a for a in inputs]
-    out = layer.forward(*inputs)
-    if dout is None:
-        if np.ndim(out) == 0:
-            dout = 1.0
-        else:
-            dout = np.random.default_rng(seed).standard_normal(np.shape(out)).astype(np.result_type(out))
+    with _restored(layer.buffers.values()), mode.replay_randomness(seed):
+        out = layer.forward(*inputs)
+    dout = _random_dout(out, seed) if dout is None else dout
 
     def objective(_):
-        return np.sum(layer.forward(*inputs) * dout)
+        with mode.replay_randomness(seed):
+            return np.sum(layer.forward(*inputs) * dout)
 
-    with frozen_randomness([layer]):
-        layer.forward(*inputs)
-        grads = _as_tuple(layer.backward(dout))
-        grads = [None if g is None else np.array(g, copy=True) for g in grads]
-        param_grads = {k: np.array(v, copy=True) for k, v in layer.grads.items()}
-        names = list(inspect.signature(layer.forward).parameters)
-        report = GradCheckReport()
-        for i, (value, grad) in enumerate(zip(inputs, grads)):
-            if grad is None or not is_float_array(value):
+    def kinks():
+        return _layers_kink_state([layer])
+
+    with _restored(layer.buffers.values()):
+        objective(None)
+        grads = [None if g is None else np.array(g, copy=True)
+                 for g in align_gradients(layer, layer.backward(dout), len(inputs))]
+        param_grads = {k: None if v is None else np.array(v, copy=True) for k, v in layer.grads.items()}
+        for i, value in enumerate(inputs):
+            if i in constant:
                 continue
-            name = names[i] if i < len(names) else f"input{i}"
-            report[name] = compare(name, grad, numerical_gradient(objective, value, h), rtol, atol)
+            numeric, crossed = numerical_gradient(objective, value, h, kinks)
+            report[names[i]] = compare(names[i], grads[i], numeric, rtol, atol, crossed)
         for name, param in layer.params.items():
-            report[name] = compare(name, param_grads[name], numerical_gradient(objective, param, h), rtol, atol)
+            numeric, crossed = numerical_gradient(objective, param, h, kinks)
+            report[name] = compare(name, param_grads[name], numeric, rtol, atol, crossed)
     return report
+
+
+def check_network(net, x, t, seed=0, h=1e-4, rtol=1e-5, atol=1e-7):
+    """``net.gradient(x, t)`` against numerical gradients of the training-mode ``net.loss(x, t)``."""
+    x = _float_input("x", x)
+    numeric = numerical_gradients(net, x, t, h, seed)
+    with _restored(net.buffers().values()), mode.replay_randomness(seed):
+        analytic = {k: np.array(v, copy=True) for k, v in net.gradient(x, t).items()}
+    report = GradCheckReport()
+    for name in net.params:
+        report[name] = compare(name, analytic.get(name), numeric[name], rtol, atol, numeric.kinks[name])
+    return report
+
+
+class NumericalGradients(dict):
+    """name → numerical gradient; ``kinks[name]`` marks the entries where ±h crossed a kink."""
+
+    def __init__(self):
+        super().__init__()
+        self.kinks = {}
+
+
+def numerical_gradients(net, x, t, h=1e-4, seed=0):
+    """All parameter gradients of a network's training-mode loss by central differences (slow: for checks).
+
+    Random layers replay the same masks for every evaluation and batch-norm
+    running statistics are restored afterwards: the network is left as it was.
+    """
+    result = NumericalGradients()
+
+    def loss(_):
+        with mode.replay_randomness(seed):
+            return net.loss(x, t, train_flg=True)
+
+    with _restored(net.buffers().values()):
+        for name, p in net.params.items():
+            result[name], result.kinks[name] = numerical_gradient(loss, p, h, lambda: _layers_kink_state(net.layers))
+    return result
+
+
+def check_function(fn, inputs, dout=None, seed=0, h=1e-4, rtol=1e-5, atol=1e-7):
+    """Backprop through the graph of ``fn(*Variables)`` against numerical gradients of Σ fn(…) ∘ dout."""
+    names = _argument_names(fn, len(inputs))
+    arrays = [_float_input(names[i], a) for i, a in enumerate(inputs)]
+    variables = [Variable(a.copy()) for a in arrays]
+    with mode.replay_randomness(seed):
+        out = fn(*variables)
+    if not isinstance(out, Variable):
+        raise TypeError(f"gradient_check: the function returned {type(out).__name__}; expected a Variable "
+                        "computed from its Variable arguments")
+    dout = _random_dout(out.data, seed) if dout is None else dout
+    out.backward(np.broadcast_to(np.asarray(dout, dtype=out.dtype), out.shape).copy())
+    report = GradCheckReport()
+    for i, (v, a) in enumerate(zip(variables, arrays)):
+        kink_state = []
+
+        def objective(values, i=i):
+            args = [Variable(values if j == i else arrays[j]) for j in range(len(arrays))]
+            with mode.replay_randomness(seed):
+                result = fn(*args)
+            kink_state[:] = _graph_kink_state(result)
+            return np.sum(result.data * dout)
+
+        numeric, crossed = numerical_gradient(objective, a, h, lambda: list(kink_state))
+        report[names[i]] = compare(names[i], v.grad, numeric, rtol, atol, crossed)
+    return report
+
+
+def _argument_names(fn, count):
+    try:
+        names = [p.name for p in inspect.signature(fn).parameters.values()
+                 if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        names = []
+    return [names[i] if i < len(names) else f"input{i}" for i in range(count)]
 
 
 def gradient_check(target, *inputs, dout=None, seed=0, h=1e-4, rtol=1e-5, atol=1e-7):
     """Compare backprop with numerical gradients; returns a :class:`GradCheckReport`.
 
-    * A layer: ``gradient_check(layer, x[, y])`` checks the gradient of every
-      float input and every parameter of L = Σ forward(…) ∘ dout, with a random
-      ``dout`` (or 1 for a loss layer).
-    * A network (``loss``, ``gradient``, ``params``): ``gradient_check(net, x, t)``
-      checks every parameter of ``net.loss(x, t)``.
+    ``target`` is a layer (``forward``/``backward``), a network
+    (``loss``/``gradient``/``params``: pass ``x, t``) or a function of
+    Variables returning a Variable.
     """
-    if hasattr(target, "gradient") and hasattr(target, "loss"):
-        return _check_net(target, inputs, h, rtol, atol)
+    if hasattr(target, "gradient") and hasattr(target, "loss") and hasattr(target, "params"):
+        if len(inputs) != 2:
+            raise TypeError(f"gradient_check: a network takes (x, t), got {len(inputs)} inputs")
+        return check_network(target, *inputs, seed=seed, h=h, rtol=rtol, atol=atol)
     if hasattr(target, "forward") and hasattr(target, "backward"):
-        return _check_layer(target, inputs, dout, seed, h, rtol, atol)
-    raise TypeError(f"gradient_check: {type(target).__name__} is neither a layer (forward/backward) nor a network "
-                    "(loss/gradient/params)")
+        return check_layer(target, inputs, dout, seed, h, rtol, atol)
+    if callable(target):
+        return check_function(target, inputs, dout, seed, h, rtol, atol)
+    raise TypeError(f"gradient_check: {type(target).__name__} is neither a layer (forward/backward), a network "
+                    "(loss/gradient/params) nor a function of Variables")

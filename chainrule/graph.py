@@ -1,20 +1,25 @@
-"""Computational graphs: values flow forward through layer nodes, gradients flow back.
+"""The graph engine: Variables, nodes and the backward pass. No math lives here.
 
-A :class:`Variable` holds a value. Calling a layer on Variables (or using
-``+ - * / @ **`` on them) runs that layer's ``forward`` and records a
-:class:`Node` holding the layer. ``y.backward()`` then visits the nodes from
-the output back to the inputs, newest generation first, so a node runs only
-after every consumer of its output has sent its gradient; each node calls its
-layer's ``backward`` and *adds* what it returns into its inputs' ``.grad``:
-the chain rule, and the branch rule of seed 004 for a value used twice.
+A :class:`Variable` holds a value. Calling a layer on Variables runs the layer's
+``forward`` and :func:`record` adds a :class:`Node` holding it, its inputs and
+the layer's :class:`Parameter`\\ s. ``y.backward()`` visits the nodes from the
+output back to the inputs, newest generation first, so a node runs only after
+every consumer of its output has sent its gradient. Each node calls its layer's
+``backward(dout)`` and *adds* what comes back into its inputs' ``.grad``: the
+chain rule (book §5.2), and the branch rule for a value used twice (the
+gradients of its uses add up).
 
-The graph engine holds no math of its own: every rule is in :mod:`chainrule.layers`.
+Every rule of the math is in :mod:`chainrule.layers`; this module imports none
+of it. The operators of Variables (``+ - * / @ **``) are attached by
+:mod:`chainrule.functions`, where each is one layer.
 """
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
 import heapq
+import inspect
 import itertools
 import weakref
 
@@ -24,6 +29,10 @@ from .backend import get_array_module
 
 _recording = contextvars.ContextVar("chainrule_recording", default=True)
 _sequence = itertools.count()
+
+
+class GraphError(ValueError):
+    """A layer broke the contract between it and the graph engine."""
 
 
 @contextlib.contextmanager
@@ -41,18 +50,51 @@ def is_recording() -> bool:
     return _recording.get()
 
 
-class Node:
-    """One operation in the graph: a layer, the arguments it was called with, and its output.
+def as_float_array(data, who="Variable"):
+    """``data`` as a floating-point array: the value of a Variable.
 
-    After ``backward`` it also keeps what it received (``upstream``) and what it
-    passed to each input (``sent``), for drawings and explanations.
+    Python numbers and integer or boolean arrays become float64 (a gradient
+    is never truncated to an integer); float arrays are used as they are.
+    Complex, object and text data are refused.
+    """
+    if data is None or isinstance(data, (str, bytes, bool)):
+        raise TypeError(f"{who}: data must be a number or an array of numbers, got {data!r}")
+    if isinstance(data, Variable):
+        raise TypeError(f"{who}: data is already a Variable; use it directly")
+    if isinstance(data, complex):
+        raise TypeError(f"{who}: complex numbers are not supported, got {data!r}")
+    if isinstance(data, (int, float)):
+        return np.asarray(data, dtype=np.float64)
+    xp = get_array_module(data)
+    try:
+        array = xp.asarray(data)
+    except (ValueError, TypeError) as e:
+        raise TypeError(f"{who}: cannot make an array of numbers from {type(data).__name__} ({e})") from None
+    kind = array.dtype.kind
+    if kind == "f":
+        return array
+    if kind in "iub":
+        return array.astype(np.float64)
+    what = {"c": "complex", "O": "Python objects", "U": "text", "S": "bytes"}.get(kind, str(array.dtype))
+    raise TypeError(f"{who}: data of dtype {array.dtype} ({what}) is not supported; expected real numbers")
+
+
+class Node:
+    """One operation in the graph: a layer, the Variables and constants it was called with, its output.
+
+    ``args`` holds the call's inputs followed by the layer's Parameters (the
+    first ``n_inputs`` are the inputs). After ``backward`` the node also keeps
+    what it received (``upstream``) and what it sent to each argument
+    (``sent``), for drawings and explanations.
     """
 
-    __slots__ = ("layer", "args", "output_ref", "output_data", "generation", "seq", "upstream", "sent", "__weakref__")
+    __slots__ = ("layer", "args", "n_inputs", "output_ref", "output_data", "generation", "seq", "upstream", "sent",
+                 "__weakref__")
 
-    def __init__(self, layer, args, generation):
+    def __init__(self, layer, args, n_inputs, generation):
         self.layer = layer
-        self.args = args              # Variables and constants, in call order
+        self.args = args
+        self.n_inputs = n_inputs
         self.generation = generation
         self.seq = next(_sequence)
         self.output_ref = None
@@ -66,27 +108,53 @@ class Node:
 
     @property
     def inputs(self):
-        """The Variable arguments (constants excluded)."""
+        """The Variable arguments, parameters included (constants excluded)."""
         return [a for a in self.args if isinstance(a, Variable)]
+
+    @property
+    def param_names(self):
+        """The layer's names for the Parameters at the end of ``args`` (``W``, ``b``, …)."""
+        return list(self.layer.parameters)
 
     def __repr__(self):
         return f"Node({type(self.layer).__name__}, generation={self.generation})"
 
 
-def apply(layer, args):
-    """Run ``layer.forward`` on the arguments' values; record a node when any is a Variable."""
-    if not any(isinstance(a, Variable) for a in args):
-        return layer.forward(*args)
-    out = layer.forward(*(a.data if isinstance(a, Variable) else a for a in args))
+def input_names(layer, count):
+    """The names of ``layer.forward``'s first ``count`` inputs, for messages (``x``, ``y``, ``t``…)."""
+    try:
+        names = [p.name for p in inspect.signature(layer.forward).parameters.values()
+                 if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        names = []
+    return [names[i] if i < len(names) else f"input {i}" for i in range(count)]
+
+
+def record(layer, inputs, options=None):
+    """Run ``layer.forward`` on the inputs' values; when any input is a Variable, add a node to the graph.
+
+    The node holds a shallow copy of the layer: what forward keeps for backward
+    (masks, inputs) belongs to that node alone, so calling the layer again, by
+    hand or in another graph, never changes this node's gradients. The copy
+    shares the layer's parameters and buffers (the same arrays).
+    """
+    options = options or {}
+    if not any(isinstance(a, Variable) for a in inputs):
+        return layer.forward(*inputs, **options)
+    for i in getattr(layer, "constant_inputs", ()):
+        if i < len(inputs) and isinstance(inputs[i], Variable):
+            name = input_names(layer, i + 1)[i]
+            raise TypeError(f"{type(layer).__name__}: {name} is a Variable, but {name} receives no gradient "
+                            f"(it is data, such as labels); pass {name}.data, or plain values")
+    values = [a.data if isinstance(a, Variable) else a for a in inputs]
     if not _recording.get():
-        return Variable(out)
-    previous = getattr(layer, "_graph_node", None)
-    if previous is not None and previous() is not None:
-        raise ValueError(f"{type(layer).__name__}: this layer instance is already a node of a graph and keeps "
-                         "that node's values for backward; create a new layer for each use")
+        return Variable(layer.forward(*values, **options))
+    op = copy.copy(layer)
+    op.input_grad = True  # a Variable input needs its gradient, whatever the layer was told by a network
+    out = op.forward(*values, **options)
+    args = tuple(inputs) + tuple(op.parameters.values())
     generation = max(a.generation for a in args if isinstance(a, Variable))
-    node = Node(layer, tuple(args), generation)
-    layer._graph_node = weakref.ref(node)
+    node = Node(op, args, len(inputs), generation)
     output = Variable(out)
     output.creator = node
     output.generation = generation + 1
@@ -95,36 +163,66 @@ def apply(layer, args):
     return output
 
 
-def _as_tuple(grads):
-    return grads if isinstance(grads, tuple) else (grads,)
+def align_gradients(layer, returned, n_inputs):
+    """What ``layer.backward`` returned, one entry per input (None for constant inputs such as labels).
+
+    A layer returns one gradient per input that is not in its ``constant_inputs``
+    (a single array when that is one). Anything else is an error naming the layer.
+    """
+    constant = set(getattr(layer, "constant_inputs", ()))
+    differentiable = [i for i in range(n_inputs) if i not in constant]
+    grads = returned if isinstance(returned, tuple) else (returned,)
+    if len(grads) != len(differentiable):
+        names = input_names(layer, n_inputs)
+        raise GraphError(f"{type(layer).__name__}.backward returned {len(grads)} gradient(s) for "
+                         f"{len(differentiable)} input(s) ({', '.join(names[i] for i in differentiable)}); expected "
+                         "one gradient per input, in the order forward takes them")
+    aligned = [None] * n_inputs
+    for i, g in zip(differentiable, grads):
+        aligned[i] = g
+    return aligned
+
+
+def _node_gradients(node, upstream):
+    """Run the node's backward and return one gradient per argument, checked against the arguments' shapes."""
+    layer = node.layer
+    sent = align_gradients(layer, layer.backward(upstream), node.n_inputs)
+    grads = layer.grads
+    sent.extend(grads.get(name) for name in layer.parameters)
+    for i, (arg, g) in enumerate(zip(node.args, sent)):
+        if not isinstance(arg, Variable):
+            continue
+        what = (f"input {input_names(layer, node.n_inputs)[i]}" if i < node.n_inputs
+                else f"parameter {list(layer.parameters)[i - node.n_inputs]}")
+        if g is None:
+            raise GraphError(f"{type(layer).__name__}.backward gave no gradient for {what}, a Variable of shape "
+                             f"{arg.shape}")
+        if tuple(np.shape(g)) != arg.shape:
+            raise GraphError(f"{type(layer).__name__}.backward gave a gradient of shape {tuple(np.shape(g))} for "
+                             f"{what} of shape {arg.shape}; expected the shape of what it is the gradient of")
+    return tuple(sent)
 
 
 class Variable:
     """A value in a computational graph: ``data``, ``grad`` (None until backward), ``name``.
 
-    Python numbers become float64 0-d arrays; arrays keep their dtype. Plain
-    numbers and arrays mixed with Variables in an expression are constants.
+    ``data`` is always a floating-point array: Python numbers and integer
+    arrays become float64, float32 stays float32. Plain numbers and arrays
+    mixed with Variables in an expression are constants.
     """
 
     __array_ufunc__ = None  # so ``ndarray + Variable`` comes to Variable.__radd__
+    __array_priority__ = 1000
 
     def __init__(self, data, name=None):
-        if isinstance(data, Variable):
-            raise TypeError("Variable: data is already a Variable; use it directly")
-        if isinstance(data, bool) or data is None:
-            raise TypeError(f"Variable: data must be a number or an array, got {data!r}")
-        if isinstance(data, (int, float)):
-            data = np.asarray(data, dtype=np.float64)
-        elif get_array_module(data) is np:
-            data = np.asarray(data)
-        self.data = data
+        self.data = as_float_array(data, type(self).__name__)
         self.name = name
         self.grad = None
         self.creator = None
         self.generation = 0
 
     # --- array-like facts -------------------------------------------------
-    shape = property(lambda self: self.data.shape)
+    shape = property(lambda self: tuple(self.data.shape))
     ndim = property(lambda self: self.data.ndim)
     size = property(lambda self: self.data.size)
     dtype = property(lambda self: self.data.dtype)
@@ -134,8 +232,8 @@ class Variable:
 
     def __repr__(self):
         name = f", name={self.name!r}" if self.name else ""
-        body = str(self.data).replace("\n", "\n" + " " * 9)
-        return f"Variable({body}{name})"
+        body = str(self.data).replace("\n", "\n" + " " * (len(type(self).__name__) + 1))
+        return f"{type(self).__name__}({body}{name})"
 
     def item(self):
         return self.data.item()
@@ -149,9 +247,9 @@ class Variable:
         """Fill ``.grad`` of every Variable this one depends on (reverse topological order).
 
         ``dout`` is the upstream gradient, 1 by default (the output must then be a
-        scalar). Gradients of leaf Variables (those not computed by a node)
-        accumulate over calls, like PyTorch; ``cleargrad()`` resets one,
-        :func:`cleargrads` all the leaves of a graph. Intermediate Variables get
+        scalar). Gradients of leaf Variables (inputs and parameters: those no
+        node computed) accumulate over calls, like PyTorch; ``cleargrad()``
+        resets one, :func:`cleargrads` all of a graph. Intermediate Variables get
         the gradient of the latest pass.
         """
         xp = get_array_module(self.data)
@@ -161,12 +259,12 @@ class Variable:
                                  f"(size 1), or pass dout of shape {self.shape}")
             dout = xp.ones_like(self.data)
         else:
-            dout = dout.data if isinstance(dout, Variable) else dout
-            dout = xp.asarray(dout, dtype=self.data.dtype if np.isscalar(dout) else None)
-            if dout.shape != self.shape:
-                raise ValueError(f"backward: dout has shape {dout.shape}; expected {self.shape}, the output's shape")
-        nodes = _nodes_of(self)
-        for node in nodes:  # intermediate gradients are recomputed, not piled up
+            dout = as_float_array(dout.data if isinstance(dout, Variable) else dout, "backward: dout")
+            dout = xp.asarray(dout, dtype=self.data.dtype if dout.ndim == 0 else None)
+            if dout.shape != self.data.shape:
+                raise ValueError(f"backward: dout has shape {tuple(dout.shape)}; expected {self.shape}, "
+                                 "the output's shape")
+        for node in _nodes_of(self):  # intermediate gradients are recomputed, not piled up
             out = node.output
             if out is not None:
                 out.grad = None
@@ -176,12 +274,13 @@ class Variable:
         while heap:
             _, _, node = heapq.heappop(heap)
             out = node.output
-            upstream = out.grad
-            grads = _as_tuple(node.layer.backward(upstream))
-            node.upstream = upstream
-            node.sent = grads
-            for arg, g in zip(node.args, grads):
-                if not isinstance(arg, Variable) or g is None:
+            upstream = out.grad if out is not None else None
+            if upstream is None:  # the output was dropped and nothing else sent it a gradient
+                continue
+            sent = _node_gradients(node, upstream)
+            node.upstream, node.sent = upstream, sent
+            for arg, g in zip(node.args, sent):
+                if not isinstance(arg, Variable):
                     continue
                 arg.grad = g if arg.grad is None else arg.grad + g  # never in place: g may be shared
                 creator = arg.creator
@@ -189,72 +288,23 @@ class Variable:
                     queued.add(id(creator))
                     heapq.heappush(heap, (-creator.generation, creator.seq, creator))
 
-    # --- operators: each one is a layer -----------------------------------
-    def __add__(self, other): return _op("AddLayer", self, other)
-    def __radd__(self, other): return _op("AddLayer", other, self)
-    def __sub__(self, other): return _op("SubLayer", self, other)
-    def __rsub__(self, other): return _op("SubLayer", other, self)
-    def __mul__(self, other): return _op("MulLayer", self, other)
-    def __rmul__(self, other): return _op("MulLayer", other, self)
-    def __truediv__(self, other): return _op("DivLayer", self, other)
-    def __rtruediv__(self, other): return _op("DivLayer", other, self)
-    def __matmul__(self, other): return _op("MatMul", self, other)
-    def __rmatmul__(self, other): return _op("MatMul", other, self)
-    def __neg__(self): return _op("NegLayer", self)
 
-    def __pow__(self, p):
-        from .layers import PowLayer
-        return apply(PowLayer(p), (self,))
+class Parameter(Variable):
+    """A trainable leaf of the graph that owns the very array a layer computes with.
 
-    @property
-    def T(self):
-        from . import ops
-        return ops.transpose(self)
+    ``Affine(W, b)`` keeps ``W`` and ``b`` as Parameters: ``layer.W`` is the
+    array, ``layer.parameters["W"]`` the Parameter. In a recorded graph they are
+    leaves like any input: ``backward`` accumulates dL/dW into ``.grad``,
+    :func:`cleargrads` resets it, drawings show it. Optimizers update ``.data``
+    in place, so the layer sees every update.
+    """
 
-    def sum(self, axis=None, keepdims=False):
-        from . import ops
-        return ops.sum(self, axis, keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        from . import ops
-        return ops.mean(self, axis, keepdims)
-
-    def reshape(self, *shape):
-        from . import ops
-        return ops.reshape(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
-
-    def transpose(self, *axes):
-        from . import ops
-        return ops.transpose(self, (axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes) or None)
-
-    def exp(self):
-        from . import ops
-        return ops.exp(self)
-
-    def log(self):
-        from . import ops
-        return ops.log(self)
-
-    def relu(self):
-        from . import ops
-        return ops.relu(self)
-
-    def sigmoid(self):
-        from . import ops
-        return ops.sigmoid(self)
-
-    def tanh(self):
-        from . import ops
-        return ops.tanh(self)
-
-    def softmax(self):
-        from . import ops
-        return ops.softmax(self)
-
-
-def _op(layer_name, *args):
-    from . import layers
-    return apply(getattr(layers, layer_name)(), args)
+    def __init__(self, data, name=None):
+        if hasattr(data, "dtype") and data.dtype.kind != "f":
+            raise TypeError(f"Parameter{' ' + name if name else ''}: an array of dtype {data.dtype}; parameters are "
+                            "trained in floating point (an integer array would truncate every update): pass "
+                            "it as .astype(np.float64) or float32")
+        super().__init__(data, name)
 
 
 def _nodes_of(output):
@@ -275,10 +325,15 @@ def topological_nodes(output):
     return sorted(_nodes_of(output), key=lambda n: (-n.generation, n.seq))
 
 
+def forward_nodes(output):
+    """The nodes of ``output``'s graph in the order forward computed them (inputs first)."""
+    return sorted(_nodes_of(output), key=lambda n: n.seq)
+
+
 def leaves(output):
-    """The Variables of the graph that no node computed (inputs and parameters)."""
+    """The Variables no node computed (inputs and parameters), in the order forward first used them."""
     found, seen = [], set()
-    for node in topological_nodes(output):
+    for node in forward_nodes(output):
         for a in node.args:
             if isinstance(a, Variable) and a.creator is None and id(a) not in seen:
                 seen.add(id(a))
@@ -287,7 +342,7 @@ def leaves(output):
 
 
 def cleargrads(output):
-    """Set ``.grad`` to None on every Variable of ``output``'s graph."""
+    """Set ``.grad`` to None on every Variable of ``output``'s graph, parameters included."""
     output.cleargrad()
     for node in _nodes_of(output):
         for a in node.args:

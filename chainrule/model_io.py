@@ -1,8 +1,11 @@
-"""Save and load models as one ``.npz``: the architecture (JSON) and the parameters.
+"""Save and load models as one ``.npz``: the network's config (JSON) and its state (parameters, buffers).
 
-Loading never executes code: the file is read with ``allow_pickle=False``.
-Saving writes a temporary file and renames it, so an interrupted save never
-leaves a half-written model behind.
+Loading is safe for files from strangers: nothing is unpickled
+(``allow_pickle=False``), the header is checked field by field, and the shape
+and dtype of every stored array are read from its own small header and compared
+with what the config plans *before* any network is allocated, so a small file
+claiming a huge layer is refused at once. Saving refuses non-finite weights and
+writes atomically, so an interrupted save never leaves a broken model behind.
 """
 from __future__ import annotations
 
@@ -17,13 +20,20 @@ from .atomic import atomic_write
 
 FORMAT = "chainrule-model"
 VERSION = 1
+_HEADER_LIMIT = 1 << 20  # bytes: a config is a few hundred
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be loaded; the message says why."""
 
 
 def save_model(path, network, metadata=None):
     """Write ``network`` (and JSON-able ``metadata``, e.g. the data set) to ``path`` (.npz)."""
     path = Path(path)
-    header = {"format": FORMAT, "version": VERSION, "architecture": network.architecture(),
-              "metadata": metadata or {}}
+    for name, value in {**network.params, **network.buffers()}.items():
+        if not bool(np.all(np.isfinite(value))):
+            raise ValueError(f"save_model: {name} holds NaN or infinite values; refusing to save a broken model")
+    header = {"format": FORMAT, "version": VERSION, "architecture": network.config(), "metadata": metadata or {}}
     arrays = {f"param/{k}": backend.to_numpy(v) for k, v in network.params.items()}
     arrays.update({f"buffer/{k}": backend.to_numpy(v) for k, v in network.buffers().items()})
     arrays["header"] = np.array(json.dumps(header, sort_keys=True))
@@ -32,39 +42,104 @@ def save_model(path, network, metadata=None):
     return path
 
 
+def _member_headers(archive, path):
+    """name → (shape, dtype) of every array in the archive, read from the .npy headers alone."""
+    found = {}
+    for info in archive.infolist():
+        if not info.filename.endswith(".npy"):
+            raise ModelFileError(f"{path}: unexpected entry {info.filename!r} in the archive")
+        with archive.open(info) as f:
+            try:
+                version = np.lib.format.read_magic(f)
+                reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                    np.lib.format.read_array_header_2_0
+                shape, _, dtype = reader(f)
+            except (ValueError, OSError, EOFError) as e:
+                raise ModelFileError(f"{path}: entry {info.filename!r} is not a readable array ({e})") from None
+        found[info.filename[:-4]] = (tuple(shape), np.dtype(dtype), info.file_size)
+    return found
+
+
+def read_header(path):
+    """The checked JSON header of a model file: ``{"architecture": …, "metadata": …}``."""
+    return _open(Path(path))[0]
+
+
+def _open(path):
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a directory; expected a model file (model.npz)")
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such model file")
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        raise ModelFileError(f"{path}: not a readable .npz model file ({e})") from None
+    with archive:
+        members = _member_headers(archive, path)
+        if "header" not in members:
+            raise ModelFileError(f"{path}: no chainrule model header; was it written by chainrule's save_model?")
+        shape, dtype, size = members.pop("header")
+        if shape != () or dtype.kind != "U" or size > _HEADER_LIMIT:
+            raise ModelFileError(f"{path}: the header entry is not a short text ({dtype}, {size} bytes)")
+        with archive.open("header.npy") as f:
+            text = str(np.lib.format.read_array(f, allow_pickle=False))
+    try:
+        header = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ModelFileError(f"{path}: the header is not valid JSON ({e})") from None
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{path}: the header is {type(header).__name__}; expected a JSON object")
+    if header.get("format") != FORMAT or header.get("version") != VERSION:
+        raise ModelFileError(f"{path}: format {header.get('format')!r} version {header.get('version')!r}; "
+                             f"expected {FORMAT!r} version {VERSION}")
+    if not isinstance(header.get("architecture"), dict):
+        raise ModelFileError(f"{path}: the header's architecture is {header.get('architecture')!r}; expected a "
+                             "network config (a JSON object)")
+    if not isinstance(header.get("metadata", {}), dict):
+        raise ModelFileError(f"{path}: the header's metadata is not a JSON object")
+    return header, members
+
+
 def load_model(path):
     """``(network, metadata)`` from a file written by :func:`save_model`."""
     path = Path(path)
+    header, members = _open(path)
+    config = header["architecture"]
     try:
-        with np.load(path, allow_pickle=False) as data:
-            contents = {k: data[k] for k in data.files}
-    except FileNotFoundError:
-        raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise ValueError(f"{path}: not a readable .npz model file ({e})") from None
+        planned = nets.planned_state(config)
+    except (ValueError, TypeError, KeyError) as e:
+        raise ModelFileError(f"{path}: the architecture cannot be built: {e}") from None
     try:
-        header = json.loads(str(contents.pop("header")))
-    except (KeyError, json.JSONDecodeError):
-        raise ValueError(f"{path}: no chainrule model header; was it written by chainrule's save_model?") from None
-    if header.get("format") != FORMAT or header.get("version") != VERSION:
-        raise ValueError(f"{path}: format {header.get('format')!r} version {header.get('version')!r}; "
-                         f"expected {FORMAT!r} version {VERSION}")
+        dtype = nets.plan.as_dtype(config.get("dtype", "float64"))
+    except ValueError as e:
+        raise ModelFileError(f"{path}: {e}") from None
+    params, buffers = {}, {}
+    for key in members:
+        kind, _, name = key.partition("/")
+        if kind not in ("param", "buffer") or not name:
+            raise ModelFileError(f"{path}: unexpected entry {key!r}")
+        (params if kind == "param" else buffers)[name] = key
+    stored = {**params, **buffers}
+    missing = sorted(set(planned) - set(stored))
+    unexpected = sorted(set(stored) - set(planned))
+    if missing:
+        raise ModelFileError(f"{path}: {', '.join(missing)} missing for the {config.get('class')} it describes")
+    if unexpected:
+        raise ModelFileError(f"{path}: unexpected entries {', '.join(unexpected)}")
+    for name, key in stored.items():
+        shape, array_dtype, _ = members[key]
+        if shape != planned[name] or array_dtype != dtype:
+            kind = "parameter" if key.startswith("param/") else "buffer"
+            raise ModelFileError(f"{path}: {kind} {name} has shape {shape} and dtype {array_dtype}; the "
+                                 f"architecture expects {planned[name]} {dtype}")
     try:
-        network = nets.build(header["architecture"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{path}: the architecture cannot be built ({e!r})") from None
-    for prefix, kind, arrays in (("param", "parameter", network.params), ("buffer", "buffer", network.buffers())):
-        for name, target in arrays.items():
-            key = f"{prefix}/{name}"
-            if key not in contents:
-                raise ValueError(f"{path}: {kind} {name} is missing")
-            value = contents.pop(key)
-            if value.shape != target.shape or value.dtype != target.dtype:
-                raise ValueError(f"{path}: {kind} {name} has shape {value.shape} and dtype {value.dtype}; the "
-                                 f"architecture expects {target.shape} {target.dtype}")
-            if not np.all(np.isfinite(value)):
-                raise ValueError(f"{path}: {kind} {name} holds NaN or infinite values")
-            target[...] = backend.asarray(value)  # in place: the layers hold these arrays
-    if contents:
-        raise ValueError(f"{path}: unexpected entries {sorted(contents)}")
+        network = nets.build(config)
+    except (ValueError, TypeError) as e:
+        raise ModelFileError(f"{path}: the architecture cannot be built: {e}") from None
+    with np.load(path, allow_pickle=False) as data:
+        state = {name: data[key] for name, key in stored.items()}
+    try:
+        network.load_state_dict(state)
+    except ValueError as e:
+        raise ModelFileError(f"{path}: {e}") from None
     return network, header.get("metadata", {})

@@ -9,12 +9,34 @@ benchmarks/train_speed.py).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+
+def check_hyperparameter(owner, name, value, low=0.0, high=math.inf, low_open=True):
+    """``value`` as a float if it is a finite number in the allowed range, else a ValueError naming it."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{owner}: {name} must be a number, got {value!r}") from None
+    inside = (v > low if low_open else v >= low) and v < high
+    if not (math.isfinite(v) and inside):
+        bound = f"{'(' if low_open else '['}{low:g}, {high:g})"
+        raise ValueError(f"{owner}: {name} must be a finite number in {bound}, got {value!r}")
+    return v
 
 
 class Optimizer:
     def __init__(self):
         self._scratch = {}
+
+    def __setattr__(self, name, value):
+        if name == "lr":
+            value = check_hyperparameter(type(self).__name__, "lr", value)
+        elif name in ("momentum", "decay_rate", "beta1", "beta2"):
+            value = check_hyperparameter(type(self).__name__, name, value, 0.0, 1.0, low_open=False)
+        super().__setattr__(name, value)
 
     def scratch(self, key, like):
         """A reusable buffer shaped like parameter ``key``."""

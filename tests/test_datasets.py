@@ -99,11 +99,12 @@ def test_offline_error_says_what_was_tried(tmp_path, monkeypatch):
     monkeypatch.setitem(mnist_module.SOURCES, "mnist",
                         Source("mnist", dict(mnist_module.SOURCES["mnist"].sha256), ["http://127.0.0.1:9/"]))
     with pytest.raises(datasets.DataNotFoundError) as info:
-        datasets.load_mnist(data_dir=tmp_path / "nowhere")
-    message = str(info.value)
-    assert "could not find train-images-idx3-ubyte.gz" in message
-    assert str(tmp_path / "nowhere") in message and str(tmp_path / "cache" / "mnist") in message
-    assert "http://127.0.0.1:9/" in message and "--data-dir DIR" in message
+        datasets.load_mnist()
+    lines = str(info.value).splitlines()
+    assert lines[0] == "mnist: the data files are not on this machine and could not be downloaded."
+    assert lines[1] == f"  looked in {tmp_path / 'cache' / 'mnist'}"
+    assert lines[2].startswith("  download failed: http://127.0.0.1:9/train-images-idx3-ubyte.gz: ")
+    assert "--data-dir DIR" in lines[3] and "digits" in lines[4] and "dataset-fashion-mnist" in lines[4]
 
 
 # --- downloading, against a server on 127.0.0.1 ---------------------------------------
@@ -205,5 +206,5 @@ def test_unknown_dataset():
 def test_offline_switch_stops_downloads(tmp_path, monkeypatch):
     monkeypatch.setenv("CHAINRULE_DATA", str(tmp_path / "cache"))
     monkeypatch.setenv("CHAINRULE_OFFLINE", "1")
-    with pytest.raises(datasets.DataNotFoundError, match=r"downloading was switched off .*CHAINRULE_OFFLINE=1"):
+    with pytest.raises(datasets.DataNotFoundError, match=r"downloading is switched off .*CHAINRULE_OFFLINE=1"):
         datasets.load_mnist()

@@ -24,16 +24,16 @@ def test_apple_and_orange_with_layers_matches_the_book():
 
 
 def test_seed001_softmax_with_loss_is_row_wise():
-    loss, per_row, y, dx = examples.softmax_with_loss_seed001()
+    loss, per_row, y, dx = examples.softmax_with_loss_batch()
     np.testing.assert_allclose(y.sum(axis=1), 1.0)
     np.testing.assert_allclose(per_row, [4.619445041088595, 2.302585092994046, 0.145413455807706], rtol=1e-12)
     assert loss == pytest.approx(per_row.mean(), rel=1e-12)
     assert loss == pytest.approx(2.3558, abs=5e-5)
-    np.testing.assert_allclose(dx, (y - examples.SEED001_LABELS) / 3)
+    np.testing.assert_allclose(dx, (y - examples.SOFTMAX_BATCH_LABELS) / 3)
     # the seed's 5.4168 came from one softmax over the whole batch: reproduce it to show the difference
-    x = examples.SEED001_LOGITS
+    x = examples.SOFTMAX_BATCH_LOGITS
     whole_batch = np.exp(x - x.max()) / np.exp(x - x.max()).sum()
-    buggy = -np.sum(examples.SEED001_LABELS * np.log(whole_batch + 1e-7)) / 3
+    buggy = -np.sum(examples.SOFTMAX_BATCH_LABELS * np.log(whole_batch + 1e-7)) / 3
     assert buggy == pytest.approx(5.416781025822352)
     assert abs(loss - buggy) > 3
 

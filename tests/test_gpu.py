@@ -8,7 +8,7 @@ import chainrule as cr
 from chainrule import backend, model_io, optimizers
 from chainrule.layers import Affine, Relu, SoftmaxWithLoss
 from chainrule.nets import MultiLayerNet
-from chainrule.trainer import Trainer
+from chainrule.training import Trainer
 
 HAS_GPU = backend.cupy_available()
 

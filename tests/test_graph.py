@@ -161,13 +161,23 @@ def test_calling_a_layer_on_variables_records_the_graph():
     assert MulLayer()(np.array(2.0), 5.0) == 10.0  # plain values: plain forward
 
 
-def test_a_layer_instance_cannot_be_two_nodes():
+def test_one_layer_instance_can_be_two_nodes_and_keeps_each_ones_values():
+    """Recording runs forward on a copy of the layer: each node keeps its own inputs for backward."""
     layer = MulLayer()
-    a = Variable(2.0)
-    keep = layer(a, a)
-    with pytest.raises(ValueError, match="MulLayer: this layer instance is already a node"):
-        layer(a, 3.0)
-    assert keep.data == 4.0
+    a, b = Variable(2.0, "a"), Variable(5.0, "b")
+    first = layer(a, a)              # a²
+    second = layer(a, b)             # a·b, the same layer object again
+    (first + second).backward()
+    assert a.grad == pytest.approx(2 * 2.0 + 5.0) and b.grad == pytest.approx(2.0)
+
+
+def test_calling_a_recorded_layer_again_by_hand_leaves_the_graph_intact():
+    layer = MulLayer()
+    a, b = Variable(3.0), Variable(4.0)
+    out = layer(a, b)
+    layer.forward(100.0, 200.0)      # by hand, in between: must not change out's node
+    out.backward()
+    assert (a.grad, b.grad) == (4.0, 3.0)
 
 
 def test_a_10000_node_chain_backpropagates_without_recursion():

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from chainrule import functions as F
+from chainrule import array_math as F
 from chainrule.gradcheck import gradient_check
 from chainrule.layers import Affine, Relu, Sigmoid, Tanh
 from chainrule.nets import MultiLayerNet, TwoLayerNet, build, init_scale
@@ -99,5 +99,5 @@ def test_bad_construction_arguments():
 
 def test_architecture_round_trip():
     for net in (TwoLayerNet(4, 3, 2), MultiLayerNet(4, [3, 3], 2, activation="tanh", dtype="float32")):
-        rebuilt = build(net.architecture())
-        assert type(rebuilt) is type(net) and rebuilt.architecture() == net.architecture()
+        rebuilt = build(net.config())
+        assert type(rebuilt) is type(net) and rebuilt.config() == net.config()

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from chainrule import recipes
+from chainrule.training import recipes, job
 
 pytestmark = pytest.mark.slow
 
@@ -11,7 +11,9 @@ pytestmark = pytest.mark.slow
 @pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
                     reason="install Debian's dataset-fashion-mnist for the full-size check")
 def test_default_recipe_on_full_fashion_mnist(tmp_path):
-    _, _, metrics = recipes.run(recipes.recipe("fashion-mnist"), out=tmp_path, log=print, progress=False)
+    from chainrule import datasets
+    metrics = job.run(recipes.recipe("fashion-mnist"), datasets.load("fashion-mnist"), out=tmp_path,
+                      progress=False).metrics
     assert metrics["history"][0]["train_accuracy"] > 0.8
     assert metrics["test_accuracy"] >= 0.88  # conservative floor: the recipe reaches ~0.90
     assert (tmp_path / "model.npz").exists()

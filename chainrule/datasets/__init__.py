@@ -5,7 +5,7 @@ SHA-256 checks), ``digits`` (scikit-learn's bundled 8×8 digits) and ``spiral``
 (synthetic). Images come as float32 in [0, 1] (``normalize``), flattened
 (``flatten``), labels as class indices or one-hot rows (``one_hot_label``).
 """
-from .download import DataNotFoundError, cache_dir
+from .download import DataNotFoundError, DownloadError, cache_dir
 from .idx import IDXError, read_idx, write_idx
 from .mnist import CLASS_NAMES, load_fashion_mnist, load_mnist
 from .small import load_digits, load_spiral, make_spiral
@@ -20,7 +20,7 @@ def load(name, data_dir=None, normalize=True, flatten=True, one_hot_label=False,
         return load_mnist(data_dir=data_dir, **opts)
     if name == "fashion-mnist":
         return load_fashion_mnist(data_dir=data_dir, **opts)
-    if data_dir:
+    if data_dir is not None:
         raise ValueError(f"--data-dir is for the MNIST-format data sets (mnist, fashion-mnist), not {name!r}")
     kwargs.pop("download", None)
     opts.pop("download", None)
@@ -31,5 +31,9 @@ def load(name, data_dir=None, normalize=True, flatten=True, one_hot_label=False,
     raise ValueError(f"unknown data set {name!r}; expected one of {', '.join(NAMES)}")
 
 
+#: the errors a data set may raise for bad or missing files (the CLI reports them without a traceback)
+ERRORS = (DataNotFoundError, IDXError, ValueError, ImportError)
+
 __all__ = ["load", "load_mnist", "load_fashion_mnist", "load_digits", "load_spiral", "make_spiral", "read_idx",
-           "write_idx", "IDXError", "DataNotFoundError", "cache_dir", "CLASS_NAMES", "NAMES"]
+           "write_idx", "IDXError", "DataNotFoundError", "DownloadError", "cache_dir", "CLASS_NAMES", "NAMES",
+           "ERRORS"]

@@ -1,12 +1,16 @@
-"""Fetch data files: look in the given places, else download with SHA-256 checks.
+"""Find data files in one place, else download them with SHA-256 checks.
 
-A download goes to a temporary file beside its destination and is renamed
-into place only after its checksum matched, so a broken download never leaves
-a file that looks complete.
+All files of a data set come from one directory: a directory counts only when
+it holds every file, so a user's training files are never mixed with another
+copy's test files. A download goes to a temporary file beside its destination
+and is renamed into place only after its checksum matched; it is refused past a
+size cap, and a connection cut off mid-transfer or a garbled HTTP reply is a
+clear error naming the URL, never a traceback or a file that looks complete.
 """
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import urllib.error
 import urllib.request
@@ -14,9 +18,16 @@ from pathlib import Path
 
 from ..atomic import atomic_write
 
+#: no data file chainrule downloads is larger than this (MNIST's largest is 9.9 MB)
+MAX_DOWNLOAD_BYTES = 64 << 20
+
 
 class DataNotFoundError(FileNotFoundError):
-    """No copy of a data set could be found or downloaded; the message says what was tried."""
+    """No copy of a data set could be found or downloaded; the message says what was tried and how to fix it."""
+
+
+class DownloadError(OSError):
+    """One download failed; the message names the URL and why."""
 
 
 def cache_dir(name=None):
@@ -36,59 +47,97 @@ def sha256_of(path):
     return h.hexdigest()
 
 
-def download(url, destination, sha256, timeout=60):
-    """Download ``url`` to ``destination`` atomically, refusing content whose SHA-256 differs."""
+def download(url, destination, sha256, timeout=60, max_bytes=MAX_DOWNLOAD_BYTES):
+    """Download ``url`` to ``destination`` atomically, refusing content whose SHA-256 differs.
+
+    Raises :class:`DownloadError` for HTTP errors, unreachable hosts, a transfer
+    cut off part-way, a garbled reply, content over ``max_bytes`` or a wrong checksum.
+    """
     h = hashlib.sha256()
-    with atomic_write(destination) as out, urllib.request.urlopen(url, timeout=timeout) as response:
-        for chunk in iter(lambda: response.read(1 << 20), b""):
-            h.update(chunk)
-            out.write(chunk)
-        if h.hexdigest() != sha256:
-            raise ValueError(f"SHA-256 mismatch for {url}: got {h.hexdigest()}, expected {sha256}")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            length = response.headers.get("Content-Length")
+            if length is not None and length.isdigit() and int(length) > max_bytes:
+                raise DownloadError(f"{url}: {int(length):,} bytes is over the {max_bytes:,}-byte limit")
+            with atomic_write(destination) as out:
+                received = 0
+                for chunk in iter(lambda: response.read(1 << 20), b""):
+                    received += len(chunk)
+                    if received > max_bytes:
+                        raise DownloadError(f"{url}: more than {max_bytes:,} bytes; refusing the rest")
+                    h.update(chunk)
+                    out.write(chunk)
+                if h.hexdigest() != sha256:
+                    raise DownloadError(f"{url}: SHA-256 mismatch (got {h.hexdigest()[:16]}…, expected "
+                                        f"{sha256[:16]}…): the file is corrupt or not the published one")
+    except DownloadError:
+        raise
+    except urllib.error.HTTPError as e:
+        raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from None
+    except urllib.error.URLError as e:
+        raise DownloadError(f"{url}: {e.reason}") from None
+    except http.client.IncompleteRead as e:
+        raise DownloadError(f"{url}: the transfer was cut off after {len(e.partial):,} bytes") from None
+    except http.client.HTTPException as e:
+        raise DownloadError(f"{url}: a broken HTTP reply ({type(e).__name__}: {e})") from None
+    except (OSError, ValueError) as e:
+        raise DownloadError(f"{url}: {e}") from None
     return Path(destination)
 
 
-def fetch(files, search_dirs, mirrors, download_dir, dataset, allow_download=True):
-    """Paths of ``files`` (name → SHA-256 of its .gz): found in ``search_dirs`` or downloaded.
+def _find(name, directory):
+    plain = name[:-3] if name.endswith(".gz") else name
+    return next((p for p in (Path(directory) / name, Path(directory) / plain) if p.is_file()), None)
 
-    A file counts as found under its name or its name without ``.gz``. Raises
-    :class:`DataNotFoundError` listing every place and URL tried.
+
+def files_in(directory, files):
+    """name → path for the files found in ``directory`` (each as ``name`` or ``name`` without .gz)."""
+    found = {name: _find(name, directory) for name in files}
+    return {name: path for name, path in found.items() if path is not None}
+
+
+def fetch(files, search_dirs, mirrors, download_dir, dataset, allow_download=True, help_lines=()):
+    """Paths of ``files`` (name → SHA-256 of its .gz), all from one directory, or downloaded.
+
+    The first directory of ``search_dirs`` that holds every file is used; else
+    the missing files are downloaded into ``download_dir`` (which must then
+    hold them all). Raises :class:`DataNotFoundError` saying what was looked at,
+    what was tried and how to fix it.
     """
-    found, tried, unreachable = {}, [], set()
-    for name, sha in files.items():
-        plain = name[:-3] if name.endswith(".gz") else name
-        for d in search_dirs:
-            candidates = [Path(d) / name, Path(d) / plain]
-            hit = next((c for c in candidates if c.is_file()), None)
-            if hit:
-                found[name] = hit
-                break
-        else:
-            if not allow_download:
+    partial = {}
+    for d in search_dirs:
+        found = files_in(d, files)
+        if len(found) == len(files):
+            return found
+        if found:
+            partial[str(d)] = sorted(set(files) - set(found))
+    tried = []
+    if allow_download:
+        found = files_in(download_dir, files)
+        for name, sha in files.items():
+            if name in found:
                 continue
             for mirror in mirrors:
-                if mirror in unreachable:
-                    continue
                 url = mirror.rstrip("/") + "/" + name
                 try:
                     found[name] = download(url, Path(download_dir) / name, sha)
                     break
-                except urllib.error.HTTPError as e:
-                    tried.append(f"{url} (HTTP {e.code})")
-                except (urllib.error.URLError, OSError) as e:  # the host itself: do not ask it again
-                    unreachable.add(mirror)
-                    tried.append(f"{mirror} ({getattr(e, 'reason', None) or e})")
-                except ValueError as e:
+                except DownloadError as e:
                     tried.append(str(e))
-    missing = [n for n in files if n not in found]
-    if missing:
-        places = ", ".join(str(d) for d in search_dirs) or "(none)"
-        lines = [f"{dataset}: could not find {', '.join(missing)}.", f"  looked in: {places}"]
-        if tried:
-            lines.append("  download failed: " + "; ".join(tried))
-        elif not allow_download:
-            lines.append("  downloading was switched off (download=False or CHAINRULE_OFFLINE=1)")
-        lines.append(f"  to supply the files yourself, put the four files ({', '.join(files)}, .gz or not) in a "
-                     "directory and pass --data-dir DIR (Python: data_dir=DIR)")
-        raise DataNotFoundError("\n".join(lines))
-    return found
+            else:
+                break
+        if len(found) == len(files):
+            return found
+    lines = [f"{dataset}: the data files are not on this machine" + (" and could not be downloaded." if allow_download
+                                                                     else ".")]
+    for d in search_dirs:
+        note = f" (has some files; missing {', '.join(partial[str(d)])})" if str(d) in partial else ""
+        lines.append(f"  looked in {d}{note}")
+    if tried:
+        lines.extend(f"  download failed: {t}" for t in tried)
+    elif not allow_download:
+        lines.append("  downloading is switched off (download=False or CHAINRULE_OFFLINE=1)")
+    lines.append(f"  to fix: put the four files ({', '.join(files)}; .gz or uncompressed) in one directory and pass "
+                 "--data-dir DIR (Python: data_dir=DIR)")
+    lines.extend(help_lines)
+    raise DataNotFoundError("\n".join(lines))

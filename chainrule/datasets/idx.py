@@ -25,7 +25,10 @@ class IDXError(ValueError):
 
 def _read_bytes(path):
     path = Path(path)
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise IDXError(f"{path}: cannot read the file ({e.strerror or e})") from None
     if raw[:2] == b"\x1f\x8b":
         try:
             return gzip.decompress(raw)

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from ..functions import one_hot
-from .download import cache_dir, fetch
+from .download import DataNotFoundError, cache_dir, fetch, files_in
 from .idx import read_images_and_labels
+from .options import book_options
 
 FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
          "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
@@ -50,35 +51,50 @@ CLASS_NAMES = {
 }
 
 
-def format_arrays(images, labels, normalize=True, flatten=True, one_hot_label=False, dtype=np.float32):
-    """Apply the book's options to uint8 images (N, H, W) and labels (N,)."""
-    x = images.astype(dtype) / dtype(255.0) if normalize else images
-    x = x.reshape(len(x), -1) if flatten else x.reshape(len(x), 1, *images.shape[1:])
-    t = one_hot(labels.astype(np.int64), int(labels.max()) + 1 if labels.size else 10, dtype=np.float32) \
-        if one_hot_label else labels.astype(np.int64)
-    if one_hot_label and t.shape[1] < 10:
-        t = np.pad(t, ((0, 0), (0, 10 - t.shape[1])))
-    return x, t
+OFFLINE_HELP = ("  data sets that need no download: digits (bundled with scikit-learn), spiral (synthetic), "
+                "fashion-mnist from Debian's dataset-fashion-mnist package (apt-get install dataset-fashion-mnist)",)
+
+
+def _checked_data_dir(data_dir, dataset):
+    """The four files in the user's ``data_dir``, or a one-line error saying what is wrong with it."""
+    d = Path(data_dir)
+    if not d.exists():
+        raise DataNotFoundError(f"{dataset}: --data-dir {d} does not exist")
+    if not d.is_dir():
+        raise DataNotFoundError(f"{dataset}: --data-dir {d} is a file; expected the directory holding the four "
+                                "MNIST-format files")
+    found = files_in(d, FILES)
+    missing = [name for name in FILES if name not in found]
+    if missing:
+        raise DataNotFoundError(f"{dataset}: --data-dir {d} lacks {', '.join(missing)} (each may also be "
+                                "uncompressed, without .gz)")
+    return found
 
 
 def load_idx_dataset(source, data_dir=None, normalize=True, flatten=True, one_hot_label=False, download=True,
                      dtype=np.float32):
     """``(x_train, t_train), (x_test, t_test)`` of an MNIST-format data set.
 
-    Looks in ``data_dir`` if given, then the per-user cache, then system
-    directories (Debian's Fashion-MNIST package), then downloads into the cache
-    (not with ``download=False`` or the environment variable ``CHAINRULE_OFFLINE=1``).
+    With ``data_dir``, the four files must be there (nothing else is tried).
+    Otherwise: the per-user cache, then system directories (Debian's
+    Fashion-MNIST package), then a download into the cache (not with
+    ``download=False`` or the environment variable ``CHAINRULE_OFFLINE=1``).
     """
     if isinstance(source, str):
         source = SOURCES[source]
-    dirs = ([data_dir] if data_dir else []) + [cache_dir(source.name)] + list(source.system_dirs)
-    offline = os.environ.get("CHAINRULE_OFFLINE", "") not in ("", "0")
-    paths = fetch(source.sha256, dirs, source.mirrors, cache_dir(source.name), source.name,
-                  allow_download=download and not offline)
+    if data_dir is not None:
+        paths = _checked_data_dir(data_dir, source.name)
+    else:
+        offline = os.environ.get("CHAINRULE_OFFLINE", "") not in ("", "0")
+        paths = fetch(source.sha256, [cache_dir(source.name), *source.system_dirs], source.mirrors,
+                      cache_dir(source.name), source.name, allow_download=download and not offline,
+                      help_lines=OFFLINE_HELP)
+    opts = dict(classes=10, max_value=255.0, normalize=normalize, flatten=flatten, one_hot_label=one_hot_label,
+                dtype=dtype)
     train = read_images_and_labels(paths[FILES[0]], paths[FILES[1]])
     test = read_images_and_labels(paths[FILES[2]], paths[FILES[3]])
-    opts = dict(normalize=normalize, flatten=flatten, one_hot_label=one_hot_label, dtype=dtype)
-    return format_arrays(*train, **opts), format_arrays(*test, **opts)
+    return (book_options(*train, source=str(paths[FILES[1]]), **opts),
+            book_options(*test, source=str(paths[FILES[3]]), **opts))
 
 
 def load_mnist(normalize=True, flatten=True, one_hot_label=False, data_dir=None, download=True, dtype=np.float32):

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..functions import one_hot
+from ..array_math import one_hot
+from .options import book_options
 
 
 def _split(x, t, test_fraction, seed):
@@ -11,13 +12,6 @@ def _split(x, t, test_fraction, seed):
     n_test = int(round(len(x) * test_fraction))
     test, train = order[:n_test], order[n_test:]
     return (x[train], t[train]), (x[test], t[test])
-
-
-def _options(x, t, image_shape, classes, normalize, scale, flatten, one_hot_label, dtype):
-    x = x.astype(dtype) / dtype(scale) if normalize else x
-    x = x.reshape(len(x), -1) if flatten else x.reshape(len(x), 1, *image_shape)
-    t = one_hot(t, classes, dtype=np.float32) if one_hot_label else t.astype(np.int64)
-    return x, t
 
 
 def load_digits(normalize=True, flatten=True, one_hot_label=False, test_fraction=0.2, seed=0, dtype=np.float32):
@@ -30,9 +24,9 @@ def load_digits(normalize=True, flatten=True, one_hot_label=False, test_fraction
     bunch = sklearn_digits()
     x, t = bunch.images, bunch.target
     (x_train, t_train), (x_test, t_test) = _split(x, t, test_fraction, seed)
-    opts = dict(image_shape=(8, 8), classes=10, normalize=normalize, scale=16.0, flatten=flatten,
-                one_hot_label=one_hot_label, dtype=dtype)
-    return _options(x_train, t_train, **opts), _options(x_test, t_test, **opts)
+    opts = dict(classes=10, max_value=16.0, normalize=normalize, flatten=flatten, one_hot_label=one_hot_label,
+                dtype=dtype, source="digits")
+    return book_options(x_train, t_train, **opts), book_options(x_test, t_test, **opts)
 
 
 def make_spiral(points_per_class=300, classes=3, noise=0.2, seed=0, dtype=np.float32):

@@ -1,12 +1,14 @@
 """The layers: one small class per operation, each with ``forward`` and ``backward(dout)``.
 
 Every rule of the math lives here once; the graph engine, the networks and
-the gradient checker all drive these same classes.
+the gradient checker all drive these same classes. Names follow one rule: the
+operation's name, no suffix (``Mul``, ``Relu``, ``Affine``); the book's
+``MulLayer`` and ``AddLayer`` are the same classes under the book's names.
 
 =========================  ==========================================
 module                     layers
 =========================  ==========================================
-``layers.arithmetic``      MulLayer, AddLayer, SubLayer, DivLayer, NegLayer, PowLayer
+``layers.arithmetic``      Mul, Add, Sub, Div, Neg, Pow
 ``layers.activations``     Relu, Sigmoid, Tanh, Exp, Log, Softmax
 ``layers.linear``          Affine, MatMul
 ``layers.shape``           Sum, Mean, Reshape, Transpose
@@ -15,15 +17,15 @@ module                     layers
 =========================  ==========================================
 """
 from .activations import Exp, Log, Relu, Sigmoid, Softmax, Tanh
-from .arithmetic import AddLayer, DivLayer, MulLayer, NegLayer, PowLayer, SubLayer
-from .base import Layer
+from .arithmetic import Add, AddLayer, Div, Mul, MulLayer, Neg, Pow, Sub
+from .base import Layer, parameter
 from .linear import Affine, MatMul
 from .losses import MeanSquaredError, SoftmaxWithLoss
 from .regularization import BatchNormalization, Dropout
 from .shape import Mean, Reshape, Sum, Transpose
 
-__all__ = [
-    "Layer", "MulLayer", "AddLayer", "SubLayer", "DivLayer", "NegLayer", "PowLayer",
-    "Relu", "Sigmoid", "Tanh", "Exp", "Log", "Softmax", "Affine", "MatMul",
-    "Sum", "Mean", "Reshape", "Transpose", "SoftmaxWithLoss", "MeanSquaredError", "Dropout", "BatchNormalization",
-]
+#: every layer class, in the order of the table above (the README's table of rules is generated from it)
+ALL = (Mul, Add, Sub, Div, Neg, Pow, Relu, Sigmoid, Tanh, Exp, Log, Softmax, Affine, MatMul, Sum, Mean, Reshape,
+       Transpose, SoftmaxWithLoss, MeanSquaredError, Dropout, BatchNormalization)
+
+__all__ = ["Layer", "parameter", "ALL", "MulLayer", "AddLayer", *[cls.__name__ for cls in ALL]]

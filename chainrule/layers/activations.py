@@ -1,13 +1,13 @@
-"""Elementwise layers (Relu, Sigmoid, Tanh, Exp, Log) and the row-wise Softmax.
+"""Elementwise layers (Relu, Sigmoid, Tanh, Exp, Log) and the row-wise Softmax (book §5.5, §5.6.3).
 
-Seed 004: for B = f(A) elementwise, dA = dB ∘ f′(A). Each backward below is
-that rule with its own f′, computed from what forward kept.
+The elementwise rule: for y = f(x) applied to each element, dx = dout ∘ f′(x).
+Each backward below is that rule with its own f′, computed from what forward kept.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .. import functions as F
+from .. import array_math as F
 from .base import Layer, ndim_of, shape_of
 
 
@@ -30,6 +30,9 @@ class Relu(Layer):
 
     def backward(self, dout):
         return dout * self.mask
+
+    def kink_state(self):
+        return self.mask
 
 
 class Sigmoid(Layer):
@@ -107,7 +110,7 @@ class Log(Layer):
 class Softmax(Layer):
     """y = softmax(x) along the last axis (each row of a batch sums to 1).
 
-    Backward (seed 004): dx = y ∘ (dout − rowsum(dout ∘ y)).
+    Backward: dx = y ∘ (dout − rowsum(dout ∘ y)).
     """
 
     symbol = "softmax"
@@ -119,6 +122,8 @@ class Softmax(Layer):
     def forward(self, x):
         if ndim_of(x) == 0:
             raise self.error("got a scalar; expected a vector (C,) or a batch of rows (N, C)")
+        if shape_of(x)[-1] == 0:
+            raise self.error(f"x has shape {shape_of(x)}: rows of 0 values have no softmax")
         self.out = F.softmax(x, axis=-1)
         return self.out
 

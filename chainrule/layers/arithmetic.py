@@ -1,16 +1,20 @@
-"""Two-input arithmetic layers: the ×, + nodes of the shopping graphs, and friends.
+"""Arithmetic layers: the ×, + nodes of the shopping graphs (book §5.3–5.4), and −, ÷, negation, powers.
 
 All of them broadcast like NumPy; the gradient of a broadcast input is summed
-back to that input's shape (:func:`chainrule.functions.sum_to`, the bias rule).
+back to that input's shape (:func:`chainrule.array_math.sum_to`, the bias rule:
+the gradient of a row vector added to every row is the column sum).
+``MulLayer`` and ``AddLayer`` are the book's names for :class:`Mul` and :class:`Add`.
 """
 from __future__ import annotations
 
-from ..functions import sum_to
+import numpy as np
+
+from ..array_math import sum_to
 from .base import Layer, shape_of
 
 
-class MulLayer(Layer):
-    """out = x · y.   Backward: dx = dout · y, dy = dout · x (the *other* input)."""
+class Mul(Layer):
+    """out = x · y.   Backward: dx = dout · y, dy = dout · x (each input gets the *other* one)."""
 
     symbol = "×"
     broadcasts = True
@@ -31,7 +35,7 @@ class MulLayer(Layer):
         return dx, dy
 
 
-class AddLayer(Layer):
+class Add(Layer):
     """out = x + y.   Backward: dx = dout · 1, dy = dout · 1 (passed on unchanged)."""
 
     symbol = "+"
@@ -52,8 +56,8 @@ class AddLayer(Layer):
         return sum_to(dout * 1, self.x_shape), sum_to(dout * 1, self.y_shape)
 
 
-class SubLayer(Layer):
-    """out = x − y.   Backward: dx = dout, dy = −dout."""
+class Sub(Layer):
+    """out = x − y.   Backward: dx = dout · 1, dy = dout · (−1)."""
 
     symbol = "−"
     broadcasts = True
@@ -72,7 +76,7 @@ class SubLayer(Layer):
         return sum_to(dout * 1, self.x_shape), sum_to(-dout, self.y_shape)
 
 
-class DivLayer(Layer):
+class Div(Layer):
     """out = x / y.   Backward: dx = dout / y, dy = −dout · x / y²."""
 
     symbol = "÷"
@@ -94,7 +98,7 @@ class DivLayer(Layer):
         return dx, dy
 
 
-class NegLayer(Layer):
+class Neg(Layer):
     """out = −x.   Backward: dx = −dout."""
 
     symbol = "−x"
@@ -107,17 +111,20 @@ class NegLayer(Layer):
         return -dout
 
 
-class PowLayer(Layer):
-    """out = x ** p for a constant exponent p.   Backward: dx = dout · p · x^(p−1)."""
+class Pow(Layer):
+    """out = x ** p for a constant exponent p.   Backward: dx = dout · p · x^(p−1)  (0 when p = 0, also at x = 0)."""
 
     symbol = "**"
     rules = ("{dout} × {p} × {x}^({p}−1)",)
 
     def __init__(self, p):
-        if not isinstance(p, (int, float)) or isinstance(p, bool):
-            raise TypeError(f"PowLayer: the exponent must be a Python int or float, got {type(p).__name__}")
-        self.p = p
-        self.symbol = f"**{p:g}"
+        if not isinstance(p, (int, float, np.integer, np.floating)) or isinstance(p, (bool, np.bool_)):
+            raise TypeError(f"Pow: the exponent must be a number, got {type(p).__name__} (a Variable exponent "
+                            "has no layer: write exp(p × log(x)))")
+        if not np.isfinite(p):
+            raise ValueError(f"Pow: the exponent must be finite, got {p}")
+        self.p = float(p) if isinstance(p, (float, np.floating)) else int(p)
+        self.symbol = f"**{self.p:g}"
         self.x = None
 
     def forward(self, x):
@@ -125,10 +132,17 @@ class PowLayer(Layer):
         return x ** self.p
 
     def backward(self, dout):
+        if self.p == 0:  # x⁰ = 1 is constant: 0 everywhere, not 0 · x⁻¹ = NaN at x = 0
+            return dout * np.zeros_like(self.x)
         return dout * self.p * self.x ** (self.p - 1)
 
     def explain_fields(self):
         return {"p": f"{self.p:g}"}
 
     def __repr__(self):
-        return f"PowLayer({self.p!r})"
+        return f"Pow({self.p!r})"
+
+
+#: the book's names (§5.4)
+MulLayer = Mul
+AddLayer = Add

@@ -1,10 +1,14 @@
-"""Matrix products: the Affine layer (book §5.6) and the bare MatMul node (seed 004)."""
+"""Matrix products: the Affine layer (book §5.6.2) and the bare MatMul node.
+
+The matrix rule: for C = A·B, dA = dC·Bᵀ and dB = Aᵀ·dC (each shape matches
+its operand's: (N×H)·(H×D) = N×D for dA).
+"""
 from __future__ import annotations
 
 import numpy as np
 
-from ..functions import sum_to
-from .base import Layer, ndim_of, shape_of
+from ..array_math import sum_to
+from .base import Layer, ndim_of, parameter, shape_of
 
 
 class MatMul(Layer):
@@ -15,7 +19,7 @@ class MatMul(Layer):
     operand's shape.
     """
 
-    symbol = "·"
+    symbol = "dot"  # the book draws the matrix product as a "dot" node (§5.6.1)
     rules = ("{dout} · {y}ᵀ", "{x}ᵀ · {dout}")
 
     def __init__(self):
@@ -26,8 +30,8 @@ class MatMul(Layer):
         if ndim_of(a) == 0 or ndim_of(b) == 0:
             raise self.error(f"got shapes {shape_of(a)} and {shape_of(b)}; matmul needs arrays with ≥ 1 dimension "
                              "(use * for a scalar)")
-        if shape_of(a)[-1] != shape_of(b)[0 if ndim_of(b) == 1 else -2]:
-            inner_b = shape_of(b)[0 if ndim_of(b) == 1 else -2]
+        inner_b = shape_of(b)[0 if ndim_of(b) == 1 else -2]
+        if shape_of(a)[-1] != inner_b:
             raise self.error(f"A has shape {shape_of(a)} and B has shape {shape_of(b)}: A has {shape_of(a)[-1]} "
                              f"columns but B has {inner_b} rows; expected them equal")
         self.a, self.b = a, b
@@ -51,18 +55,22 @@ class Affine(Layer):
     """Y = X·W + b for one vector (D,), a batch (N, D) or N-D input (N, …).
 
     N-D input such as images (N, C, H, W) is flattened to (N, C·H·W) and
-    ``backward`` restores that shape. Backward (book §5.6, seed 004):
+    ``backward`` restores that shape. Backward (book §5.6.2):
 
         dX = dY · Wᵀ        dW = Xᵀ · dY        db = Σ_rows dY
 
     After ``backward``, ``dW`` and ``db`` (also ``grads``) hold the parameter
-    gradients. The layer computes in the dtype of W: other input dtypes are cast.
-    Set ``input_grad = False`` when nothing needs dX (the first layer of a
-    network): ``backward`` then skips that product and returns None.
+    gradients; in a recorded graph they go to ``W.grad`` and ``b.grad`` of the
+    Parameters ``layer.parameters["W"]``, ``["b"]``. The layer computes in the
+    dtype of W: other input dtypes are cast. With ``input_grad = False`` (a
+    network's first layer) ``backward`` skips dX and returns None.
     """
 
     symbol = "Affine"
-    rules = ("{dout} · Wᵀ",)
+    rules = ("{dout} · Wᵀ", "{x}ᵀ · {dout}", "Σ_rows {dout}")
+    decayed = ("W",)
+    W = parameter()
+    b = parameter()
 
     def __init__(self, W, b):
         if ndim_of(W) != 2:
@@ -72,25 +80,20 @@ class Affine(Layer):
                              f"{shape_of(W)}")
         self.W = W
         self.b = b
+        if self.b.dtype != self.W.dtype:
+            raise self.error(f"W is {self.W.dtype} but b is {self.b.dtype}; expected one dtype", TypeError)
         self.x = None
         self.original_x_shape = None
         self.dW = None
         self.db = None
-        self.input_grad = True
-
-    @property
-    def params(self):
-        return {"W": self.W, "b": self.b}
-
-    @property
-    def grads(self):
-        return {"W": self.dW, "b": self.db}
 
     def forward(self, x):
         W = self.W
         shape = shape_of(x)
         if len(shape) == 0:
             raise self.error(f"got a scalar; expected x of shape ({W.shape[0]},) or (N, {W.shape[0]})")
+        if shape[0] == 0:
+            raise self.error(f"x has shape {shape}, an empty batch; expected at least one sample")
         x2 = x.reshape(1, -1) if len(shape) == 1 else x.reshape(shape[0], -1)
         if x2.shape[1] != W.shape[0]:
             raise self.error(f"x has shape {shape} ({x2.shape[1]} features per sample) but W has shape "

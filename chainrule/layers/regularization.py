@@ -1,63 +1,63 @@
-"""Layers that behave differently in training and in inference: Dropout and BatchNormalization.
+"""Layers that behave differently in training and in inference: Dropout and BatchNormalization (book §6.4, §6.3).
 
-``forward(x, train_flg=True)`` as in the book (chapter 6); networks call them
-with ``train_flg=False`` when they predict.
+``forward(x, train_flg=True)`` as in the book; without ``train_flg`` they read
+the mode of the surrounding ``chainrule.train_mode()`` / ``eval_mode()`` block
+(training when there is none), in a recorded graph as well as by hand.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .. import mode
 from ..backend import get_array_module
-from .base import Layer, shape_of
+from .base import Layer, parameter, shape_of
 
 
 class Dropout(Layer):
     """Training: y = x ∘ mask / (1 − ratio), each unit kept with probability 1 − ratio; inference: y = x.
 
     Backward: dx = dout ∘ mask / (1 − ratio) (the units dropped in forward get no gradient).
-    Set ``reuse_mask = True`` to keep the last mask for the following forward
-    passes, as a gradient check needs.
+    Inside :func:`chainrule.mode.replay_randomness` the masks are replayed, so a
+    gradient check sees one fixed function.
     """
 
     symbol = "dropout"
     rules = ("{dout} ∘ mask / (1 − ratio)",)
-    random = True
-    uses_train_flg = True
 
     def __init__(self, dropout_ratio=0.5, seed=None):
-        if not 0 <= dropout_ratio < 1:
-            raise ValueError(f"Dropout: dropout_ratio must be in [0, 1), got {dropout_ratio}")
-        self.dropout_ratio = dropout_ratio
-        self.seed = seed
+        if not isinstance(dropout_ratio, (int, float)) or not 0 <= dropout_ratio < 1:
+            raise ValueError(f"Dropout: dropout_ratio must be a number in [0, 1), got {dropout_ratio!r}")
+        self.dropout_ratio = float(dropout_ratio)
         self.rng = np.random.default_rng(seed)
-        self._device_rng = None  # CuPy's generator, made on first use on a GPU
+        self._device_rng = None  # CuPy's generator, seeded from rng on first use on a GPU
         self.scale = None      # mask / (1 − ratio), or None when nothing was dropped
-        self.reuse_mask = False
 
-    def forward(self, x, train_flg=True):
-        if not train_flg or self.dropout_ratio == 0:
+    def forward(self, x, train_flg=None):
+        if not mode.resolve(train_flg) or self.dropout_ratio == 0:
             self.scale = None
             return x
-        if not (self.reuse_mask and self.scale is not None and self.scale.shape == shape_of(x)):
-            dtype = x.dtype if np.issubdtype(getattr(x, "dtype", np.float64), np.floating) else np.float64
-            scale = (self._uniform(get_array_module(x), shape_of(x)) >= self.dropout_ratio).astype(dtype)
-            scale *= 1 / (1 - self.dropout_ratio)
-            self.scale = scale
-        return x * self.scale
+        dtype = x.dtype if getattr(x, "dtype", np.dtype(np.float64)).kind == "f" else np.float64
+        scale = (self._uniform(get_array_module(x), shape_of(x)) >= self.dropout_ratio).astype(dtype)
+        scale *= 1 / (1 - self.dropout_ratio)
+        self.scale = scale
+        return x * scale
 
     def _uniform(self, xp, shape):
         """Uniform [0, 1) numbers drawn where x lives (no host-to-GPU copy of a mask per step)."""
+        replayed = mode.replayed_generator()
         if xp is np:
-            return self.rng.random(shape)
+            return (replayed or self.rng).random(shape)
+        if replayed is not None:
+            return xp.random.default_rng(int(replayed.integers(2 ** 63))).random(shape)
         if self._device_rng is None:
-            self._device_rng = xp.random.RandomState(self.seed)
-        return self._device_rng.random_sample(shape)
+            self._device_rng = xp.random.default_rng(int(self.rng.integers(2 ** 63)))
+        return self._device_rng.random(shape)
 
     def backward(self, dout):
         return dout if self.scale is None else dout * self.scale
 
     def __repr__(self):
-        return f"Dropout({self.dropout_ratio})"
+        return f"Dropout({self.dropout_ratio:g})"
 
 
 class BatchNormalization(Layer):
@@ -70,12 +70,14 @@ class BatchNormalization(Layer):
         dβ = Σ dout        dγ = Σ dout ∘ x̂
         dx = (γ / σ) ∘ (dout − mean(dout) − x̂ ∘ mean(dout ∘ x̂))
 
+    In inference μ and σ are constants and dx = (γ / σ) ∘ dout.
     N-D input (N, …) is flattened per sample and restored, like Affine.
     """
 
     symbol = "BatchNorm"
-    rules = ("(γ/σ) ∘ (dout − mean(dout) − x̂ ∘ mean(dout ∘ x̂))",)
-    uses_train_flg = True
+    rules = ("(γ/σ) ∘ ({dout} − mean({dout}) − x̂ ∘ mean({dout} ∘ x̂))", "Σ_rows {dout} ∘ x̂", "Σ_rows {dout}")
+    gamma = parameter()
+    beta = parameter()
 
     def __init__(self, gamma, beta, momentum=0.9, eps=1e-7, running_mean=None, running_var=None):
         if shape_of(gamma) != shape_of(beta) or len(shape_of(gamma)) != 1:
@@ -83,28 +85,22 @@ class BatchNormalization(Layer):
                              "vectors of the same length")
         self.gamma, self.beta = gamma, beta
         self.momentum, self.eps = momentum, eps
-        xp = get_array_module(gamma)
-        self.running_mean = xp.zeros_like(gamma) if running_mean is None else running_mean
-        self.running_var = xp.ones_like(gamma) if running_var is None else running_var
+        xp = get_array_module(self.gamma)
+        self.running_mean = xp.zeros_like(self.gamma) if running_mean is None else running_mean
+        self.running_var = xp.ones_like(self.gamma) if running_var is None else running_var
         self.xn = self.std = self.input_shape = None
         self.train_flg = True
         self.dgamma = self.dbeta = None
 
     @property
-    def params(self):
-        return {"gamma": self.gamma, "beta": self.beta}
-
-    @property
-    def grads(self):
-        return {"gamma": self.dgamma, "beta": self.dbeta}
-
-    @property
     def buffers(self):
-        """Statistics that are learned but not trained: saved with the model."""
         return {"running_mean": self.running_mean, "running_var": self.running_var}
 
-    def forward(self, x, train_flg=True):
+    def forward(self, x, train_flg=None):
+        train_flg = mode.resolve(train_flg)
         self.input_shape = shape_of(x)
+        if not self.input_shape or 0 in self.input_shape:
+            raise self.error(f"x has shape {self.input_shape}; expected a non-empty batch (N, {self.gamma.shape[0]})")
         x2 = x.reshape(self.input_shape[0], -1) if len(self.input_shape) != 2 else x
         if x2.shape[1] != self.gamma.shape[0]:
             raise self.error(f"x has shape {self.input_shape} ({x2.shape[1]} features) but gamma has "

@@ -55,6 +55,8 @@ class Mean(Sum):
     def forward(self, x):
         out = super().forward(x)
         self.count = int(np.prod([self.x_shape[a] for a in self.axes])) if self.axes else 1
+        if self.count == 0:
+            raise self.error(f"x has shape {self.x_shape}: the mean over axis {self.axis} averages 0 elements")
         return out / self.count
 
     def backward(self, dout):

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write
-from .backend import to_numpy
-from .graph import Variable, topological_nodes
+from ..atomic import atomic_write
+from ..backend import to_numpy
+from ..graph import Variable, forward_nodes, leaves, topological_nodes
 
 FORMATS = ("dot", "svg", "png", "pdf")
 
@@ -63,7 +63,7 @@ class _Layout:
 
     def __init__(self, output):
         self.output = output
-        self.nodes = sorted(topological_nodes(output), key=lambda n: (n.generation, n.seq))  # inputs first
+        self.nodes = forward_nodes(output)  # inputs first
         self.op_id = {id(n): f"op{i}" for i, n in enumerate(self.nodes)}
         self.var_names, unnamed = {}, 0
         for node in self.nodes:
@@ -207,19 +207,9 @@ def explain(output):
         label = layout.label(node).replace("\n", " ")
         lines.append(f"{label} ({', '.join(names)}): upstream {_brief(node.upstream)} → " + ", ".join(parts))
     lines.append("gradients: " + ", ".join(f"d {layout.name(v)} = {format_value(v.grad)}"
-                                           for v in _leaves_in_order(layout) if v.grad is not None))
+                                           for v in leaves(output) if v.grad is not None))
     return "\n".join(lines) + "\n"
 
 
 def _data(a):
     return a.data if isinstance(a, Variable) else a
-
-
-def _leaves_in_order(layout):
-    seen, found = set(), []
-    for node in layout.nodes:
-        for a in node.args:
-            if isinstance(a, Variable) and a.creator is None and id(a) not in seen:
-                seen.add(id(a))
-                found.append(a)
-    return found

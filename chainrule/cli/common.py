@@ -1,0 +1,125 @@
+"""What every subcommand shares: one-line errors, option types, and option groups declared once."""
+from __future__ import annotations
+
+import argparse
+import math
+
+from .. import datasets
+
+
+class UsageError(Exception):
+    """Bad options or bad data: reported as one line (several for a missing data set), exit code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a bad option in one line (exit code 2) instead of the usage text."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default, except where the help text already says what decides it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, argparse.SUPPRESS, False) or not action.option_strings:
+            return text
+        return text + " (default: %(default)s)"
+
+
+def one_line(error):
+    return " ".join(str(error).split())
+
+
+def finite_float(low=None, low_open=False, high=None, high_open=True):
+    """An argparse type: a finite float in the given range (nan and inf are refused)."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        if low is not None and (value <= low if low_open else value < low):
+            raise argparse.ArgumentTypeError(f"expected a number {'>' if low_open else '≥'} {low:g}, got {text!r}")
+        if high is not None and (value >= high if high_open else value > high):
+            raise argparse.ArgumentTypeError(f"expected a number {'<' if high_open else '≤'} {high:g}, got {text!r}")
+        return value
+    return parse
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 0, got {text!r}") from None
+    if not 0 <= value < 2 ** 63:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 2^63 − 1, got {text!r}")
+    return value
+
+
+def hidden_sizes(text):
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated layer widths such as 100,100, got {text!r}") \
+            from None
+    if not sizes or any(s <= 0 for s in sizes):
+        raise argparse.ArgumentTypeError(f"expected positive layer widths such as 100,100, got {text!r}")
+    return sizes
+
+
+def weight_init(text):
+    if text in ("he", "xavier"):
+        return text
+    try:
+        return finite_float(low=0, low_open=True)(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected he, xavier or a positive number such as 0.01, got {text!r}") \
+            from None
+
+
+def data_options(default_dataset="digits", dataset_help="data set"):
+    """--dataset and --data-dir, as every command that reads data declares them."""
+    p = Parser(add_help=False, formatter_class=HelpFormatter)
+    p.add_argument("--dataset", choices=datasets.NAMES, default=default_dataset, help=dataset_help)
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="directory holding the four MNIST-format files (train-images-idx3-ubyte, "
+                        "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; .gz or not); "
+                        "default: the cache, Debian's package, a download")
+    return p
+
+
+def device_option():
+    p = Parser(add_help=False, formatter_class=HelpFormatter)
+    p.add_argument("--device", choices=["cpu", "gpu"], default="cpu", help="gpu computes with CuPy on a CUDA GPU")
+    return p
+
+
+def use_device(device):
+    from .. import backend
+    try:
+        backend.use(device)
+    except RuntimeError as e:
+        raise UsageError(e) from None
+
+
+def load_data(name, data_dir, **options):
+    """The data set, or a UsageError saying what is wrong (a missing data set explains itself in a few lines)."""
+    try:
+        return datasets.load(name, data_dir=data_dir, **options)
+    except datasets.DataNotFoundError as e:
+        raise UsageError(str(e)) from None
+    except datasets.ERRORS as e:
+        raise UsageError(one_line(e)) from None

@@ -1,0 +1,96 @@
+"""``chainrule train``: train a network with backprop and write model.npz, metrics.json, curves.png."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..nets import ACTIVATIONS
+from ..optimizers import OPTIMIZERS
+from ..training import recipes
+from .common import (HelpFormatter, UsageError, data_options, device_option, finite_float, hidden_sizes, one_line,
+                     positive_int, seed, use_device, weight_init)
+
+
+def _recipe_default(key, show=str):
+    values = {name: recipes.recipe(name)[key] for name in recipes.DEFAULTS}
+    if len({repr(v) for v in values.values()}) == 1:
+        return f"default {show(next(iter(values.values())))}"
+    return "default per data set: " + ", ".join(f"{name} {show(v)}" for name, v in values.items())
+
+
+def add_parser(sub):
+    p = sub.add_parser("train", parents=[data_options(), device_option()], formatter_class=HelpFormatter,
+                       help="train a network on a data set (default: digits, no network access needed)",
+                       description="Train a multi-layer perceptron with backprop (book §5.7.4). Options not given "
+                                   "take the data set's default recipe.")
+    p.add_argument("--hidden", type=hidden_sizes, metavar="W1,W2,…",
+                   help="hidden layer widths, e.g. 100,100; " + _recipe_default("hidden", lambda v: ",".join(map(str, v))))
+    p.add_argument("--activation", choices=sorted(ACTIVATIONS), help="hidden activation; " +
+                   _recipe_default("activation"))
+    p.add_argument("--optimizer", choices=list(OPTIMIZERS), help="update rule; " + _recipe_default("optimizer"))
+    p.add_argument("--lr", type=finite_float(low=0, low_open=True), help="learning rate; " + _recipe_default("lr"))
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"],
+                   help="learning rate over the epochs; " + _recipe_default("lr_schedule"))
+    p.add_argument("--epochs", type=positive_int, help="passes over the training set; " + _recipe_default("epochs"))
+    p.add_argument("--batch-size", type=positive_int, help="mini-batch size (capped at the number of samples); " +
+                   _recipe_default("batch_size"))
+    p.add_argument("--iterations", type=positive_int,
+                   help="stop after this many updates, the book's way of counting (it ran 10000); default: use "
+                        "--epochs")
+    p.add_argument("--weight-init", type=weight_init, metavar="he|xavier|STD",
+                   help="initial weight scale: he, xavier or a number such as the book's 0.01; " +
+                        _recipe_default("weight_init"))
+    p.add_argument("--weight-decay", type=finite_float(low=0), metavar="LAMBDA",
+                   help="L2 weight decay λ; " + _recipe_default("weight_decay"))
+    p.add_argument("--dropout", type=finite_float(low=0, high=1), metavar="RATIO",
+                   help="dropout ratio after each hidden layer, in [0, 1); " + _recipe_default("dropout"))
+    p.add_argument("--batchnorm", action=argparse.BooleanOptionalAction, default=None,
+                   help="batch normalisation before each activation; " +
+                        _recipe_default("batchnorm", lambda v: "on" if v else "off"))
+    p.add_argument("--seed", type=seed, help="random seed: same seed, same run; default 0")
+    p.add_argument("--dtype", choices=["float32", "float64"], help="compute dtype; default float32")
+    p.add_argument("--out", metavar="DIR", help="write model.npz, metrics.json and curves.png into DIR; default: "
+                                                "write nothing")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="print only the final line")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args):
+    from ..training import job
+    from ..training.outputs import OutputError
+    use_device(args.device)
+    r = recipes.recipe(args.dataset, hidden=args.hidden, activation=args.activation, optimizer=args.optimizer,
+                       lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, dtype=args.dtype,
+                       weight_decay=args.weight_decay, lr_schedule=args.lr_schedule, iterations=args.iterations,
+                       weight_init=args.weight_init, batchnorm=args.batchnorm, dropout=args.dropout)
+    if args.out:
+        try:
+            job.outputs.prepare(args.out)
+        except OutputError as e:
+            raise UsageError(e) from None
+    from .common import load_data
+    data = load_data(args.dataset, args.data_dir)
+    log = (lambda m: None) if args.quiet else (lambda m: print(m, flush=True))
+    try:
+        result = job.run(r, data, out=args.out, progress=None if args.progress else False, log=log,
+                         verbose=not args.quiet)
+    except (OutputError, OSError) as e:
+        raise UsageError(one_line(e)) from None
+    m = result.metrics
+    if m["epochs"]:
+        print(f"final (epoch {m['epochs']}): train accuracy {m['train_accuracy']:.4f}, test accuracy "
+              f"{m['test_accuracy']:.4f} ({m['seconds']:.1f}s)")
+    if result.written:
+        print(f"wrote {', '.join(f'{args.out}/{name}' for name in result.written)}")
+    elif args.out:
+        print(f"nothing written to {args.out}: no epoch finished", file=sys.stderr)
+    if result.status == "diverged":
+        print(f"chainrule train: training stopped: {one_line(result.message)}", file=sys.stderr)
+        return 1
+    if result.status == "interrupted":
+        print(f"chainrule train: interrupted after {m['epochs']} finished epoch(s)"
+              + (": kept that model" if result.written else ""), file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,44 @@
+"""Networks: an ordered list of layers plus a loss, with the book's interface (§5.7.2).
+
+``build(config)`` rebuilds a network from its ``config()``;
+``planned_state(config)`` gives the shapes of every array it would hold without
+allocating any (model files are checked against it first).
+"""
+from .mlp import MultiLayerNet, TwoLayerNet
+from .network import Network
+from .plan import ACTIVATIONS, init_scale, state_shapes
+
+#: network classes by the name their config carries
+NETWORKS = {cls.__name__: cls for cls in (TwoLayerNet, MultiLayerNet)}
+
+
+def _split(config):
+    if not isinstance(config, dict):
+        raise ValueError(f"a network config is a dict with a 'class' entry, got {type(config).__name__}")
+    arch = dict(config)
+    name = arch.pop("class", None)
+    if name not in NETWORKS:
+        raise ValueError(f"unknown network class {name!r}; expected one of {', '.join(NETWORKS)}")
+    return NETWORKS[name], arch
+
+
+def planned_state(config):
+    """name → shape of every parameter and buffer the network of ``config`` holds (nothing allocated)."""
+    cls, arch = _split(config)
+    try:
+        return state_shapes(cls.plan(**arch))
+    except TypeError as e:
+        raise ValueError(f"the {cls.__name__} config does not fit its arguments ({e})") from None
+
+
+def build(config):
+    """A network from a :meth:`Network.config` dictionary (weights freshly drawn: load a state to restore)."""
+    cls, arch = _split(config)
+    try:
+        return cls(**arch)
+    except TypeError as e:
+        raise ValueError(f"the {cls.__name__} config does not fit its arguments ({e})") from None
+
+
+__all__ = ["Network", "MultiLayerNet", "TwoLayerNet", "NETWORKS", "ACTIVATIONS", "build", "planned_state",
+           "init_scale"]

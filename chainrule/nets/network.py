@@ -1,0 +1,230 @@
+"""A network (book §5.7.2): an ordered list of layers and a loss layer, nothing more.
+
+``gradient(x, t)`` is one forward and one backward pass through the layers of
+:mod:`chainrule.layers`, by hand, as the book writes it: training pays only for
+the layers' math. Given a :class:`~chainrule.graph.Variable`, ``predict`` and
+``loss`` record the same layers as a graph instead, whose parameter leaves
+(``net.parameters()``) receive the same gradients from ``backward()``.
+
+Every network has the same interface: the book's ``params``, ``predict``,
+``loss``, ``accuracy``, ``gradient``, ``numerical_gradient``; and
+``state_dict``/``load_state_dict`` (parameters and batch-norm statistics),
+``last_loss``, ``predict_classes`` (batched), ``diagnose`` (where values stop
+being finite) and ``config`` (what rebuilds it).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend, gradcheck, mode
+from ..graph import Variable
+from ..layers import SoftmaxWithLoss
+from ..layers.base import Layer
+from . import plan as planning
+
+
+def _is_finite(a):
+    return bool(np.all(np.isfinite(a)))
+
+
+class Network:
+    """Layers in order plus ``last_layer`` (SoftmaxWithLoss), with parameters named as in the book.
+
+    Made from a plan (:mod:`chainrule.nets.plan`): ``input_shape`` is one
+    sample's shape, ``output_size`` the number of classes.
+    """
+
+    def __init__(self, planned, dtype=np.float64, weight_init_std="he", seed=None, weight_decay_lambda=0.0):
+        try:
+            lam = float(weight_decay_lambda)
+        except (TypeError, ValueError):
+            lam = float("nan")
+        if not (np.isfinite(lam) and lam >= 0):
+            raise ValueError(f"weight_decay_lambda must be a finite number ≥ 0, got {weight_decay_lambda!r}")
+        planning.init_scale(weight_init_std, 1)  # a bad weight_init_std fails here, before any weight is drawn
+        self.weight_decay_lambda = lam
+        self.dtype = planning.as_dtype(dtype)
+        self.weight_init_std = weight_init_std
+        self.input_shape = tuple(planned[0].in_shape)
+        self.output_size = int(np.prod(planned[-1].out_shape))
+        numbered_layers = planning.build(planned, self.dtype, weight_init_std, seed, backend.xp())
+        self.layers = []
+        self.last_layer = SoftmaxWithLoss()
+        self.params = {}       # the book's dict: name → the very array a layer computes with
+        self._named = []       # (layer, local name, name): which params entry is which layer parameter
+        self._buffers = []     # (layer, local name, name)
+        self._last_loss = None
+        for layer, number in numbered_layers:
+            self._add(layer, number)
+        weight_layers = [layer for layer in self.layers if layer.parameters]
+        if weight_layers:
+            weight_layers[0].input_grad = False  # nothing needs dL/dx of the data: skip that product
+
+    def _add(self, layer: Layer, number):
+        for local, p in layer.parameters.items():
+            name = f"{local}{number}"
+            if name in self.params:
+                raise ValueError(f"two parameters would be called {name}")
+            p.name = name
+            self.params[name] = p.data
+            self._named.append((layer, local, name))
+        for local in layer.buffers:
+            self._buffers.append((layer, local, f"{local}{number}"))
+        self.layers.append(layer)
+
+    # --- the book's interface -------------------------------------------------------------------------
+    def predict(self, x, train_flg=None):
+        """Scores (logits) for a batch: the layers' forward passes in order.
+
+        Inference unless ``train_flg=True`` or inside ``chainrule.train_mode()``.
+        A Variable ``x`` records the graph.
+        """
+        graph = isinstance(x, Variable)
+        with mode.mode(mode.resolve(train_flg, default=False)):
+            for layer in self.layers:
+                x = layer(x) if graph else layer.forward(x)
+        return x
+
+    def loss(self, x, t, train_flg=None):
+        """Mean cross-entropy of softmax(predict(x)) against t, plus ½λ Σ‖W‖² with weight decay λ."""
+        y = self.predict(x, train_flg)
+        if isinstance(y, Variable):
+            loss = self.last_layer(y, t)
+            if self.weight_decay_lambda:
+                penalty = None
+                for p in self._decayed_parameters():
+                    term = (p * p).sum()
+                    penalty = term if penalty is None else penalty + term
+                loss = loss + 0.5 * self.weight_decay_lambda * penalty
+            return loss
+        loss = self.last_layer.forward(y, t)
+        if self.weight_decay_lambda:
+            loss = loss + 0.5 * self.weight_decay_lambda * sum(float(np.vdot(p.data, p.data))
+                                                               for p in self._decayed_parameters())
+        return loss
+
+    def _decayed_parameters(self):
+        return [layer.parameters[local] for layer, local, _ in self._named if local in layer.decayed]
+
+    def accuracy(self, x, t, batch_size=10000):
+        """Fraction of rows whose highest score is the label (indices or one-hot rows), in inference mode."""
+        t = backend.to_numpy(t)
+        if t.ndim != 1:
+            t = t.argmax(axis=1)
+        if len(x) == 0:
+            return 0.0
+        return float((self.predict_classes(x, batch_size) == t).mean())
+
+    def gradient(self, x, t):
+        """All parameter gradients by backprop: one forward (training mode) and one backward pass."""
+        self._last_loss = self.loss(x, t, train_flg=True)
+        dout = self.last_layer.backward(1)
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        grads = {name: layer.grads[local] for layer, local, name in self._named}
+        if self.weight_decay_lambda:
+            for layer, local, name in self._named:
+                if local in layer.decayed:
+                    grads[name] = grads[name] + self.weight_decay_lambda * layer.params[local]
+        return grads
+
+    def numerical_gradient(self, x, t, h=1e-4):
+        """All parameter gradients by central differences of the training-mode loss (slow: for checks)."""
+        return gradcheck.numerical_gradients(self, x, t, h)
+
+    # --- the interface everything else uses ---------------------------------------------------------
+    @property
+    def last_loss(self):
+        """The loss of the last ``gradient()`` call (with weight decay), or None before the first."""
+        return self._last_loss
+
+    def parameters(self):
+        """name → :class:`~chainrule.graph.Parameter`: the graph's leaves for ``params``."""
+        return {name: layer.parameters[local] for layer, local, name in self._named}
+
+    def buffers(self):
+        """name → array learned without gradients (batch-norm running statistics)."""
+        return {name: layer.buffers[local] for layer, local, name in self._buffers}
+
+    def state_dict(self):
+        """Copies of every parameter and buffer by name: all it takes to restore the trained network."""
+        return {name: a.copy() for name, a in {**self.params, **self.buffers()}.items()}
+
+    def load_state_dict(self, state, check_finite=True):
+        """Write ``state`` (from :meth:`state_dict` or a model file) into the network, in place.
+
+        Every name must be present with this network's shape; values must be
+        finite (``check_finite=False`` restores a snapshot as it was).
+        """
+        own = {**self.params, **self.buffers()}
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        if missing or unexpected:
+            raise ValueError("state does not fit this network: " + "; ".join(
+                part for part in (f"missing {', '.join(missing)}" if missing else "",
+                                  f"unexpected {', '.join(unexpected)}" if unexpected else "") if part))
+        for name, target in own.items():
+            value = state[name]
+            if tuple(np.shape(value)) != tuple(target.shape):
+                raise ValueError(f"{name} has shape {tuple(np.shape(value))}; this network expects "
+                                 f"{tuple(target.shape)}")
+            if getattr(value, "dtype", np.dtype(float)).kind not in "fiu":
+                raise ValueError(f"{name} has dtype {value.dtype}; expected numbers")
+            if check_finite and not _is_finite(value):
+                raise ValueError(f"{name} holds NaN or infinite values")
+        for name, target in own.items():
+            target[...] = backend.get_array_module(target).asarray(state[name])  # in place: layers hold them
+
+    def _scores_in_batches(self, x, batch_size):
+        xp = backend.xp()
+        for i in range(0, len(x), batch_size):
+            yield i, self.predict(xp.asarray(x[i:i + batch_size], dtype=self.dtype), train_flg=False)
+
+    def predict_classes(self, x, batch_size=10000):
+        """The predicted class of each row (a NumPy array), computed in batches in inference mode."""
+        out = [backend.to_numpy(scores.argmax(axis=1)) for _, scores in self._scores_in_batches(x, batch_size)]
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+    def evaluate(self, x, t, batch_size=10000):
+        """``{"loss", "accuracy"}`` on (x, t) in inference mode, in batches: the mean cross-entropy (without
+        weight decay) and the fraction of rows classified right."""
+        loss_layer, total, correct = SoftmaxWithLoss(), 0.0, 0
+        for i, scores in self._scores_in_batches(x, batch_size):
+            labels = t[i:i + len(scores)]
+            total += float(loss_layer.forward(scores, labels)) * len(scores)
+            classes = labels if labels.ndim == 1 else labels.argmax(axis=1)
+            correct += int((scores.argmax(axis=1) == classes).sum())
+        n = max(len(x), 1)
+        return {"loss": total / n, "accuracy": correct / n}
+
+    def diagnose(self, x, train_flg=None):
+        """Where non-finite values first appear for batch ``x``: a parameter, or the first layer whose output is.
+
+        Runs in the given mode (the current one when None) and leaves the
+        batch-norm statistics as they were. Returns None when all is finite.
+        """
+        for name, p in self.params.items():
+            if not _is_finite(p):
+                return f"parameter {name} {tuple(p.shape)} holds non-finite values"
+        saved = {name: b.copy() for name, b in self.buffers().items()}
+        try:
+            with mode.mode(mode.resolve(train_flg, default=False)), np.errstate(all="ignore"):
+                for i, layer in enumerate(self.layers, start=1):
+                    x = layer.forward(x)
+                    if not _is_finite(x):
+                        return f"the output of layer {i} ({layer!r}) is non-finite"
+        finally:
+            for name, b in self.buffers().items():
+                b[...] = saved[name]
+        return None
+
+    # --- description ------------------------------------------------------------------------------
+    def config(self) -> dict:  # pragma: no cover - every network overrides
+        """The constructor arguments that rebuild this network, with its class name under "class"."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return f"{type(self).__name__} ({np.dtype(self.dtype).name})"
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.describe()})"

@@ -1,0 +1,159 @@
+"""A network's layers as a plan: what each layer is, the shapes it sees and the arrays it holds.
+
+``plan(input_shape, specs)`` walks a list of layer specifications (``("affine",
+{"size": 100})``, ``("relu", {})``, …) and computes every layer's input and
+output shape and its parameter and buffer shapes, allocating nothing: model
+files are checked against it before a single weight is made. ``build(planned,
+…)`` then makes the layers. Parameters are numbered as in the book: each weight
+layer (Affine, Convolution) takes the next number (W1, b1, W2, …) and a batch
+normalisation takes the number of the layer before it (gamma1, beta1).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..layers import Affine, BatchNormalization, Dropout, Relu, Sigmoid, Tanh
+
+ACTIVATIONS = {"relu": Relu, "sigmoid": Sigmoid, "tanh": Tanh}
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+#: the most parameters (all arrays together) a network may have: refuses absurd model files before allocating
+MAX_PARAMETERS = 1 << 31
+
+
+def as_dtype(dtype):
+    """float32 or float64 as a NumPy dtype; anything else is an error."""
+    try:
+        dt = np.dtype(DTYPES.get(dtype, dtype) if isinstance(dtype, str) else dtype)
+    except TypeError:
+        dt = None
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"network dtype must be float32 or float64, got {dtype!r}")
+    return dt
+
+
+def init_scale(weight_init_std, fan_in):
+    """'he': √(2/fan_in) (for ReLU), 'xavier': √(1/fan_in) (sigmoid/tanh), or a number used as is."""
+    if isinstance(weight_init_std, str):
+        key = weight_init_std.lower()
+        if key in ("he", "relu"):
+            return np.sqrt(2.0 / fan_in)
+        if key in ("xavier", "sigmoid", "tanh"):
+            return np.sqrt(1.0 / fan_in)
+        raise ValueError(f"weight_init_std must be 'he', 'xavier' or a number, got {weight_init_std!r}")
+    value = float(weight_init_std)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"weight_init_std must be a positive number, got {weight_init_std!r}")
+    return value
+
+
+@dataclass
+class Planned:
+    """One layer of a plan: its specification, the shapes around it and the arrays it will hold."""
+
+    kind: str
+    args: dict
+    index: int                      # the number its parameters and buffers carry (W1 → 1); 0 when none
+    in_shape: tuple                 # one sample's shape (no batch axis)
+    out_shape: tuple
+    params: dict = field(default_factory=dict)   # local name → shape
+    buffers: dict = field(default_factory=dict)  # local name → shape
+
+    @property
+    def fan_in(self):
+        return int(np.prod(self.in_shape))
+
+
+def _positive_int(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _plan_affine(planned, args):
+    size = _positive_int(args.get("size"), "affine size")
+    planned.out_shape = (size,)
+    planned.params = {"W": (planned.fan_in, size), "b": (size,)}
+
+
+def _plan_batchnorm(planned, args):
+    features = planned.fan_in
+    planned.out_shape = planned.in_shape
+    planned.params = {"gamma": (features,), "beta": (features,)}
+    planned.buffers = {"running_mean": (features,), "running_var": (features,)}
+
+
+def _plan_dropout(planned, args):
+    ratio = args.get("ratio", 0.5)
+    if not isinstance(ratio, (int, float)) or isinstance(ratio, bool) or not 0 <= ratio < 1:
+        raise ValueError(f"dropout ratio must be a number in [0, 1), got {ratio!r}")
+    planned.out_shape = planned.in_shape
+
+
+def _plan_elementwise(planned, args):
+    planned.out_shape = planned.in_shape
+
+
+#: kind → how to compute its output shape and arrays; extended by the convolution layers
+PLANNERS = {"affine": _plan_affine, "batchnorm": _plan_batchnorm, "dropout": _plan_dropout,
+            **{name: _plan_elementwise for name in ACTIVATIONS}}
+#: kinds whose parameters take the next number
+WEIGHT_KINDS = {"affine"}
+
+
+def plan(input_shape, specs):
+    """The planned layers for samples of ``input_shape`` (no batch axis) through ``specs``."""
+    shape = tuple(_positive_int(n, "input size") for n in input_shape)
+    planned, number, total = [], 0, 0
+    for kind, args in specs:
+        if kind not in PLANNERS:
+            raise ValueError(f"unknown layer kind {kind!r}; expected one of {', '.join(sorted(PLANNERS))}")
+        if kind in WEIGHT_KINDS:
+            number += 1
+        p = Planned(kind, dict(args), number if kind in WEIGHT_KINDS or kind == "batchnorm" else 0, shape, shape)
+        PLANNERS[kind](p, p.args)
+        total += sum(int(np.prod(s)) for s in (*p.params.values(), *p.buffers.values()))
+        if total > MAX_PARAMETERS:
+            raise ValueError(f"the network would hold more than {MAX_PARAMETERS:,} numbers "
+                             f"(at layer {len(planned) + 1}, {kind} {args}); refusing to allocate it")
+        planned.append(p)
+        shape = p.out_shape
+    return planned
+
+
+def state_shapes(planned):
+    """name → shape of every parameter and buffer a plan will hold (``W1``, ``running_mean1``, …)."""
+    shapes = {}
+    for p in planned:
+        for local, shape in (*p.params.items(), *p.buffers.items()):
+            shapes[f"{local}{p.index}"] = tuple(shape)
+    return shapes
+
+
+def _make_affine(p, dtype, weight_init_std, rng, xp):
+    scale = init_scale(weight_init_std, p.fan_in)
+    W = xp.asarray((scale * rng.standard_normal(p.params["W"])).astype(dtype))
+    return Affine(W, xp.zeros(p.params["b"], dtype=dtype))
+
+
+def _make_batchnorm(p, dtype, weight_init_std, rng, xp):
+    n = p.params["gamma"][0]
+    return BatchNormalization(xp.ones(n, dtype=dtype), xp.zeros(n, dtype=dtype))
+
+
+def _make_dropout(p, dtype, weight_init_std, rng, xp):
+    return Dropout(p.args.get("ratio", 0.5), seed=int(rng.integers(2 ** 31)))
+
+
+#: kind → how to make the layer; extended by the convolution layers
+MAKERS = {"affine": _make_affine, "batchnorm": _make_batchnorm, "dropout": _make_dropout,
+          **{name: (lambda cls: lambda *_: cls())(cls) for name, cls in ACTIVATIONS.items()}}
+
+
+def build(planned, dtype, weight_init_std="he", seed=None, xp=np):
+    """The layers of a plan, weights drawn from ``seed``: [(layer, number)]."""
+    rng = np.random.default_rng(seed)
+    return [(MAKERS[p.kind](p, dtype, weight_init_std, rng, xp), p.index) for p in planned]

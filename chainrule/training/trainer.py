@@ -1,0 +1,179 @@
+"""The training loop (book §5.7.1: mini-batch → gradient → update, repeated).
+
+Each epoch visits the training set once in a fresh random order (a fixed
+``seed`` gives the same run every time), then measures the mean training loss,
+train and test accuracy, the test loss and the time taken, and prints one line
+(unless ``verbose=False``); on a terminal a progress bar shows the running loss
+within the epoch.
+
+Training stops with :class:`TrainingDiverged`, naming the epoch, the iteration
+and where non-finite values first appear, when the loss turns NaN/inf or
+explodes far above where it started (with any optimizer); the network is then
+put back to the last finished epoch. Ctrl-C stops it the same way, keeping the
+model of the last finished epoch; ``on_epoch`` may raise :class:`StopTraining`
+to end early (pruning).
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import numpy as np
+
+from .. import backend
+
+#: the loss has "exploded" when its running average exceeds this many times its first value
+EXPLOSION_FACTOR = 100.0
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite, or exploded far above its starting value."""
+
+
+class StopTraining(Exception):
+    """Raised by ``on_epoch`` to end training after the current epoch (e.g. a pruned trial)."""
+
+
+def epoch_line(record, epochs):
+    """One line per epoch, as the CLI and Keras' ``fit`` print it."""
+    test = "" if record.get("test_accuracy") is None else \
+        f"  test {record['test_accuracy']:.4f}  test loss {record['test_loss']:.4f}"
+    width = len(str(epochs))
+    return (f"epoch {record['epoch']:>{width}}/{epochs}  loss {record['loss']:.4f}  "
+            f"train {record['train_accuracy']:.4f}{test}  ({record['seconds']:.2f}s)")
+
+
+class Trainer:
+    """Train ``network`` with ``optimizer`` on (x_train, t_train), evaluating on (x_test, t_test).
+
+    ``epochs`` passes over the data in mini-batches of ``batch_size`` (capped at
+    the number of samples), or stop after ``iterations`` updates (the book's way
+    of counting; ``epochs`` then follows from it). ``history`` gets one dict per
+    epoch: ``epoch, loss, train_accuracy, test_accuracy, test_loss, seconds,
+    iterations``. ``on_epoch(record)`` is called after each.
+    """
+
+    def __init__(self, network, optimizer, x_train, t_train, x_test=None, t_test=None, epochs=10, batch_size=100,
+                 seed=0, iterations=None, progress=None, on_epoch=None, eval_batch_size=10000, lr_schedule="constant",
+                 verbose=True, evaluate_train=True):
+        if len(x_train) != len(t_train):
+            raise ValueError(f"Trainer: x_train has {len(x_train)} rows but t_train has {len(t_train)}")
+        if len(x_train) == 0:
+            raise ValueError("Trainer: the training set is empty")
+        if (x_test is None) != (t_test is None) or (x_test is not None and len(x_test) != len(t_test)):
+            raise ValueError("Trainer: x_test and t_test must be given together, with one label per row")
+        for name, value in (("batch_size", batch_size), ("epochs", epochs), ("iterations", iterations or 1)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"Trainer: {name} must be a positive integer, got {value!r}")
+        if lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"Trainer: lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
+        self.network, self.optimizer = network, optimizer
+        xp = backend.xp()
+        self.x_train, self.t_train = xp.asarray(x_train, dtype=network.dtype), xp.asarray(t_train)
+        self.x_test = None if x_test is None else xp.asarray(x_test, dtype=network.dtype)
+        self.t_test = None if t_test is None else xp.asarray(t_test)
+        self.batch_size = int(min(batch_size, len(x_train)))
+        self.steps_per_epoch = math.ceil(len(x_train) / self.batch_size)
+        self.iterations = None if iterations is None else int(iterations)
+        self.epochs = int(epochs) if iterations is None else math.ceil(self.iterations / self.steps_per_epoch)
+        self.seed = seed
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.verbose = verbose
+        self.on_epoch = on_epoch
+        self.eval_batch_size = eval_batch_size
+        self.evaluate_train = evaluate_train
+        self.lr_schedule = lr_schedule
+        self.history = []
+        self.interrupted = False
+        self.stopped_early = False
+
+    def _set_learning_rate(self, base_lr, epoch):
+        """Cosine annealing: lr = base·½(1 + cos(π·(epoch−1)/epochs)), from base down to near 0."""
+        if self.lr_schedule == "cosine" and base_lr is not None:
+            self.optimizer.lr = base_lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / self.epochs))
+
+    def evaluate(self):
+        """(train accuracy, test accuracy, test loss) in inference mode; None where there is no test set."""
+        net = self.network
+        train_acc = net.accuracy(self.x_train, self.t_train, self.eval_batch_size) if self.evaluate_train else None
+        if self.x_test is None:
+            return train_acc, None, None
+        test = net.evaluate(self.x_test, self.t_test, self.eval_batch_size)
+        return train_acc, test["accuracy"], test["loss"]
+
+    def _diverged(self, what, epoch, step, x):
+        where = self.network.diagnose(x, train_flg=True)
+        lr = getattr(self.optimizer, "lr", None)
+        hint = f"try a smaller learning rate (now {lr:g})" if lr is not None else "try a smaller learning rate"
+        return TrainingDiverged(f"{what} at epoch {epoch}, iteration {step}"
+                                + (f": {where}" if where else "") + f"; {hint}")
+
+    def train(self):
+        """Run the training; returns ``history``."""
+        from tqdm.auto import tqdm
+
+        net, opt = self.network, self.optimizer
+        n, bs = len(self.x_train), self.batch_size
+        rng = np.random.default_rng(self.seed)
+        xp = backend.get_array_module(self.x_train)
+        check_every = 1 if xp is np else 50  # reading the loss on a GPU waits for it
+        done = 0
+        base_lr = getattr(opt, "lr", None)
+        finished = net.state_dict()
+        first_loss = smoothed = None
+        try:
+            for epoch in range(1, self.epochs + 1):
+                start = time.perf_counter()
+                self._set_learning_rate(base_lr, epoch)
+                order = xp.asarray(rng.permutation(n))
+                steps = self.steps_per_epoch if self.iterations is None \
+                    else min(self.steps_per_epoch, self.iterations - done)
+                bar = tqdm(total=steps, desc=f"epoch {epoch}/{self.epochs}", leave=False, disable=not self.progress,
+                           mininterval=0.5, unit="batch", file=sys.stderr, dynamic_ncols=True)
+                loss_sum = 0.0
+                for step in range(1, steps + 1):
+                    idx = order[(step - 1) * bs:step * bs]
+                    x, t = self.x_train[idx], self.t_train[idx]
+                    grads = net.gradient(x, t)
+                    loss = net.last_loss
+                    loss_sum += loss
+                    if step % check_every == 0 or step == 1:
+                        value = float(loss)
+                        if not math.isfinite(value):
+                            raise self._diverged(f"the loss became {value}", epoch, step, x)
+                        first_loss = value if first_loss is None else first_loss
+                        smoothed = value if smoothed is None else 0.9 * smoothed + 0.1 * value
+                        if smoothed > EXPLOSION_FACTOR * max(first_loss, 0.1):
+                            raise self._diverged(f"the loss exploded to {value:.4g} (it started at {first_loss:.4g})",
+                                                 epoch, step, x)
+                        if self.progress:
+                            bar.set_postfix(loss=f"{float(loss_sum) / step:.4f}", refresh=False)
+                    opt.update(net.params, grads)
+                    bar.update(1)
+                bar.close()
+                done += steps
+                mean_loss = float(loss_sum) / steps
+                if not math.isfinite(mean_loss):
+                    raise self._diverged(f"the loss became {mean_loss}", epoch, steps, x)
+                train_acc, test_acc, test_loss = self.evaluate()
+                record = {"epoch": epoch, "loss": mean_loss, "train_accuracy": train_acc, "test_accuracy": test_acc,
+                          "test_loss": test_loss, "seconds": time.perf_counter() - start, "iterations": done}
+                self.history.append(record)
+                finished = net.state_dict()
+                if self.verbose:
+                    print(epoch_line(record, self.epochs), flush=True)
+                if self.on_epoch:
+                    self.on_epoch(record)
+        except StopTraining:
+            self.stopped_early = True
+        except KeyboardInterrupt:
+            self.interrupted = True
+            net.load_state_dict(finished, check_finite=False)
+        except TrainingDiverged:
+            net.load_state_dict(finished, check_finite=False)
+            raise
+        finally:
+            if base_lr is not None:
+                opt.lr = base_lr
+        return self.history
