@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chainrule import datasets, recipes  # noqa: E402
+from chainrule import datasets  # noqa: E402
+from chainrule.training import job, recipes  # noqa: E402
 
-BOOK = dict(hidden=[50], weight_init=0.01, optimizer="sgd", lr=0.1, batch_size=100, iterations=10_000,
-            epochs=17, lr_schedule="constant", batchnorm=False, dropout=0.0)
+BOOK = recipes.BOOK
 
 RUNS = [
     ("book TwoLayerNet 784-50-10, SGD 0.1, batch 100, 10k iterations", "fashion-mnist", BOOK, 0.85),
@@ -46,7 +46,7 @@ def main():
             continue
         r = recipes.recipe(name, **overrides)
         start = time.perf_counter()
-        _, _, m = recipes.run(r, data=data, log=lambda msg: None, progress=False)
+        m = job.run(r, data, log=lambda msg: None, progress=False, verbose=False).metrics
         wall = time.perf_counter() - start
         results.append({"run": label, "dataset": name, "recipe": r, "epochs": m["epochs"],
                         "first_epoch_test_accuracy": m["history"][0]["test_accuracy"],

@@ -1,4 +1,4 @@
-"""The seeds' claim, measured: backprop gives every gradient in one backward pass, numerical
+"""The claim of book §5.7.3, measured: backprop gives every gradient in one backward pass, numerical
 differentiation needs two forward passes per parameter.
 
     python benchmarks/backprop_vs_numerical.py [--batch 3] [--dataset fashion-mnist]

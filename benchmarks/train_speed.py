@@ -1,14 +1,18 @@
-"""Time per training iteration: chainrule vs the book's plain NumPy style vs PyTorch CPU.
+"""Time per training iteration: chainrule vs PyTorch CPU vs the book's plain NumPy style, each in its own process.
 
-    python benchmarks/train_speed.py [--threads 2] [--rounds 15] [--quick]
+    python benchmarks/train_speed.py [--rounds 10] [--iters 200] [--networks 784-50-10 ...]
 
 One iteration = forward + backward + SGD update on a batch of 100 (float32 for
 chainrule and PyTorch; the book's style runs in float64 as the book does).
-The implementations are interleaved round by round after a warm-up, and the
-medians are reported with the chainrule/PyTorch ratio from the same run. The
-matrix products a training step needs are also timed alone in NumPy (BLAS)
-to give chainrule's share of the machine's BLAS throughput. Writes
-benchmarks/results/train_speed.json. PyTorch is optional (``pip install torch``).
+
+Fairness: every measurement runs in a fresh process of its own with its
+library's default settings (no thread or OpenMP variables are set: each library
+picks its threads, 2 on a 2-core machine), so no library's idle threads can
+steal the CPU from another's. The processes alternate within each round (the
+order rotates from round to round), and the chainrule/PyTorch ratio is taken per
+round, then its median over rounds is reported with its range. The step's matrix
+products alone, in NumPy (BLAS), are timed the same way, for chainrule's share of
+the machine's BLAS throughput. Writes benchmarks/results/train_speed.json.
 """
 from __future__ import annotations
 
@@ -17,92 +21,71 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-
-def parse_args():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--threads", type=int, default=2, help="BLAS/PyTorch threads (default 2)")
-    p.add_argument("--rounds", type=int, default=15, help="interleaved rounds per configuration (default 15)")
-    p.add_argument("--iters", type=int, default=20, help="iterations per implementation per round (default 20)")
-    p.add_argument("--batch", type=int, default=100)
-    p.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
-    p.add_argument("--networks", nargs="*", help="only these configurations, e.g. 784-1000-10")
-    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "train_speed.json"))
-    return p.parse_args()
+ROOT = Path(__file__).resolve().parents[1]
+NETWORKS = {"784-50-10": [50], "784-100-100-10": [100, 100], "784-1000-10": [1000]}
+N_DATA, LR, BATCH = 10_000, 0.01, 100
 
 
-ARGS = parse_args()
-# Idle OpenMP threads must sleep, not spin: with 2 cores, one library's spinning threads would steal
-# the CPU from the other in the interleaved runs (measured: 2× slower steps right after PyTorch ran).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[var] = str(ARGS.threads)  # before NumPy and PyTorch load their BLAS
-
-import numpy as np  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from chainrule import nets, optimizers  # noqa: E402
-
-try:
-    import torch
-    torch.set_num_threads(ARGS.threads)
-except ImportError:
-    torch = None
-
-CONFIGS = {"784-50-10": [50], "784-100-100-10": [100, 100], "784-1000-10": [1000]}
-N_DATA, LR = 10_000, 0.01
+# --- the workers: each runs in its own process ---------------------------------------------------------
+def data(np):
+    rng = np.random.default_rng(0)
+    return rng.random((N_DATA, 784), dtype=np.float32), rng.integers(0, 10, N_DATA).astype(np.int64), rng
 
 
-# --- the book's reference style, plain NumPy float64 (a baseline, not chainrule) ----------------
-class BookNet:
-    """common/layers.py style: Affine with np.dot, Relu with a mask assignment, one-hot SoftmaxWithLoss, SGD."""
+def chainrule_step(hidden):
+    import numpy as np
+    sys.path.insert(0, str(ROOT))
+    from chainrule import nets, optimizers
+    x, t, rng = data(np)
+    net = nets.MultiLayerNet(784, hidden, 10, dtype=np.float32, seed=0)
+    opt = optimizers.SGD(LR)
 
-    def __init__(self, sizes, rng):
-        self.W = [np.sqrt(2.0 / a) * rng.standard_normal((a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
-        self.b = [np.zeros(b) for b in sizes[1:]]
+    def step(idx):
+        opt.update(net.params, net.gradient(x[idx], t[idx]))
+    return step, lambda: rng.integers(0, N_DATA, BATCH), {"numpy": np.__version__}
 
-    def step(self, x, t_onehot):
-        xs, masks, h = [], [], x
-        for i, (W, b) in enumerate(zip(self.W, self.b)):
+
+def book_step(hidden):
+    """The book's common/layers.py style in plain NumPy float64: a baseline, not chainrule."""
+    import numpy as np
+    x, t, rng = data(np)
+    x, onehot = x.astype(np.float64), np.eye(10)[t]
+    sizes = [784, *hidden, 10]
+    Ws = [np.sqrt(2.0 / a) * rng.standard_normal((a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
+    bs = [np.zeros(b) for b in sizes[1:]]
+
+    def step(idx):
+        xs, masks, h = [], [], x[idx]
+        for i, (W, b) in enumerate(zip(Ws, bs)):
             xs.append(h)
             h = np.dot(h, W) + b
-            if i < len(self.W) - 1:
+            if i < len(Ws) - 1:
                 mask = h <= 0
                 h = h.copy()
                 h[mask] = 0
                 masks.append(mask)
         h = h - h.max(axis=1, keepdims=True)
         y = np.exp(h) / np.sum(np.exp(h), axis=1, keepdims=True)
-        dout = (y - t_onehot) / len(x)
-        for i in reversed(range(len(self.W))):
+        dout = (y - onehot[idx]) / len(idx)
+        for i in reversed(range(len(Ws))):
             dW, db = np.dot(xs[i].T, dout), np.sum(dout, axis=0)
-            dout = np.dot(dout, self.W[i].T)
+            dout = np.dot(dout, Ws[i].T)
             if i > 0:
                 dout[masks[i - 1]] = 0
-            self.W[i] -= LR * dW
-            self.b[i] -= LR * db
+            Ws[i] -= LR * dW
+            bs[i] -= LR * db
+    return step, lambda: rng.integers(0, N_DATA, BATCH), {"numpy": np.__version__}
 
 
-def chainrule_step_fn(hidden, x_all, t_all):
-    net = nets.MultiLayerNet(784, hidden, 10, dtype=np.float32, seed=0)
-    opt = optimizers.SGD(LR)
-
-    def step(idx):
-        grads = net.gradient(x_all[idx], t_all[idx])
-        opt.update(net.params, grads)
-    return step
-
-
-def book_step_fn(hidden, x_all, t_all):
-    net = BookNet([784, *hidden, 10], np.random.default_rng(0))
-    x64, onehot = x_all.astype(np.float64), np.eye(10)[t_all]
-    return lambda idx: net.step(x64[idx], onehot[idx])
-
-
-def torch_step_fn(hidden, x_all, t_all):
+def torch_step(hidden):
+    import numpy as np
+    import torch
+    x, t, rng = data(np)
     torch.manual_seed(0)
     sizes, layers = [784, *hidden, 10], []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -111,100 +94,120 @@ def torch_step_fn(hidden, x_all, t_all):
             layers.append(torch.nn.ReLU())
     model = torch.nn.Sequential(*layers)
     opt = torch.optim.SGD(model.parameters(), lr=LR)
-    x_t, t_t = torch.from_numpy(x_all), torch.from_numpy(t_all)
+    x_t, t_t = torch.from_numpy(x), torch.from_numpy(t)
 
     def step(idx):
-        i = torch.from_numpy(idx)
         opt.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.cross_entropy(model(x_t[i]), t_t[i])
-        loss.backward()
+        torch.nn.functional.cross_entropy(model(x_t[idx]), t_t[idx]).backward()
         opt.step()
-    return step
+    return step, lambda: torch.from_numpy(rng.integers(0, N_DATA, BATCH)), \
+        {"torch": torch.__version__, "torch_threads": torch.get_num_threads()}
 
 
-def step_matmul_shapes(hidden, batch):
-    """The products one training step needs: forward X·W, dW = Xᵀ·dY, and dX = dY·Wᵀ except for the first layer."""
-    sizes, shapes = [784, *hidden, 10], []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        shapes.append(("forward", (batch, a), (a, b)))    # X·W
-        shapes.append(("dW", (a, batch), (batch, b)))      # Xᵀ·dY
-        if i > 0:
-            shapes.append(("dX", (batch, b), (b, a)))      # dY·Wᵀ
-    return shapes
-
-
-def blas_step_fn(shapes):
-    """The step's products alone (NumPy → BLAS, float32, preallocated outputs): the machine's BLAS reference."""
+def blas_step(hidden):
+    """The products one training step needs, alone (float32, NumPy → BLAS): X·W, dW = Xᵀ·dY, dX = dY·Wᵀ
+    (not for the first layer), with Xᵀ and Wᵀ as transposed views exactly as chainrule's Affine uses them."""
+    import numpy as np
     rng = np.random.default_rng(0)
-    ops = []
-    for kind, (m, k), (_, n) in shapes:
-        a = rng.standard_normal((m, k)).astype(np.float32)
-        if kind == "dW":  # Xᵀ is a transposed view of the C-ordered batch, exactly as in Affine.backward
-            a = np.ascontiguousarray(a.T).T
-        b = rng.standard_normal((k, n)).astype(np.float32)
-        if kind == "dX":  # Wᵀ is a transposed view of the C-ordered weight
-            b = np.ascontiguousarray(b.T).T
-        ops.append((a, b, np.empty((m, n), np.float32)))
+    sizes, ops = [784, *hidden, 10], []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        X, W, dY = (rng.standard_normal(s).astype(np.float32) for s in ((BATCH, a), (a, b), (BATCH, b)))
+        ops.append((X, W, np.empty((BATCH, b), np.float32)))
+        ops.append((X.T, dY, np.empty((a, b), np.float32)))
+        if i > 0:
+            ops.append((dY, W.T, np.empty((BATCH, a), np.float32)))
+    flops = sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b, _ in ops)
 
     def step(_idx):
         for a, b, out in ops:
             np.matmul(a, b, out=out)
-    return step
+    return step, lambda: None, {"numpy": np.__version__, "flops_per_step": flops}
+
+
+IMPLEMENTATIONS = {"chainrule": chainrule_step, "pytorch": torch_step, "book_numpy_f64": book_step,
+                   "blas_matmuls": blas_step}
+
+
+def worker(impl, network, iters, blocks):
+    step, batch, info = IMPLEMENTATIONS[impl](NETWORKS[network])
+    batches = [batch() for _ in range(iters)]
+    for idx in batches[:max(20, iters // 5)]:  # warm up: caches, allocator, thread pools
+        step(idx)
+    times = []
+    for _ in range(blocks):
+        start = time.perf_counter()
+        for idx in batches:
+            step(idx)
+        times.append((time.perf_counter() - start) / iters * 1e3)
+    print(json.dumps({"ms": statistics.median(times), "blocks_ms": times, **info}))
+
+
+# --- the driver ------------------------------------------------------------------------------------------
+def measure(impl, network, iters, blocks):
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                                            "MKL_NUM_THREADS", "OMP_WAIT_POLICY")}
+    out = subprocess.run([sys.executable, __file__, "--worker", impl, "--network", network, "--iters", str(iters),
+                          "--blocks", str(blocks)], capture_output=True, text=True, env=env, timeout=900)
+    if out.returncode != 0:
+        raise RuntimeError(f"{impl} on {network} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def have_torch():
+    return subprocess.run([sys.executable, "-c", "import torch"], capture_output=True).returncode == 0
 
 
 def main():
-    rng = np.random.default_rng(0)
-    x_all = rng.random((N_DATA, 784), dtype=np.float32)
-    t_all = rng.integers(0, 10, N_DATA).astype(np.int64)
-    rounds = 3 if ARGS.quick else ARGS.rounds
-    impls = {"chainrule": chainrule_step_fn, "book_numpy_f64": book_step_fn}
-    if torch is not None:
-        impls["pytorch"] = torch_step_fn
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=10, help="rounds; each runs every implementation once (default 10)")
+    p.add_argument("--iters", type=int, default=200, help="iterations per timed block (default 200)")
+    p.add_argument("--blocks", type=int, default=5, help="timed blocks per process, median taken (default 5)")
+    p.add_argument("--networks", nargs="*", choices=list(NETWORKS), help="only these networks")
+    p.add_argument("--quick", action="store_true", help="3 rounds of 50 iterations (a smoke run)")
+    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "train_speed.json"))
+    p.add_argument("--worker", choices=list(IMPLEMENTATIONS), help=argparse.SUPPRESS)
+    p.add_argument("--network", choices=list(NETWORKS), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        return worker(args.worker, args.network, args.iters, args.blocks)
+    if args.quick:
+        args.rounds, args.iters, args.blocks = 3, 50, 3
+    impls = [i for i in IMPLEMENTATIONS if i != "pytorch" or have_torch()]
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; {args.rounds} rounds, each "
+          f"implementation in its own process with its defaults, {args.blocks} blocks × {args.iters} iterations"
+          + ("" if "pytorch" in impls else "; PyTorch is not installed"), flush=True)
     results = []
-    print(f"threads {ARGS.threads}, batch {ARGS.batch}, {rounds} rounds × {ARGS.iters} iterations, "
-          f"NumPy {np.__version__}" + (f", PyTorch {torch.__version__}" if torch else ", PyTorch not installed"))
-    header = f"{'network':<16}" + "".join(f"{name + ' ms':>18}" for name in impls) + \
-        f"{'cr/torch':>10}{'BLAS ms':>9}{'GFLOP/s':>9}{'BLAS share':>11}"
-    print(header)
-    for config, hidden in CONFIGS.items():
-        if ARGS.networks and config not in ARGS.networks:
-            continue
-        shapes = step_matmul_shapes(hidden, ARGS.batch)
-        flops = sum(2 * m * k * n for _, (m, k), (_, n) in shapes)
-        steps = {name: make(hidden, x_all, t_all) for name, make in impls.items()}
-        steps["blas_only"] = blas_step_fn(shapes)  # timed in the same rounds, under the same conditions
-        batches = [rng.integers(0, N_DATA, ARGS.batch) for _ in range(ARGS.iters)]
-        for step in steps.values():  # warm up
-            for idx in batches[:5]:
-                step(idx)
-        samples = {name: [] for name in steps}
-        for _ in range(rounds):
-            for name, step in steps.items():  # interleaved: every round runs each implementation once
-                start = time.perf_counter()
-                for idx in batches:
-                    step(idx)
-                samples[name].append((time.perf_counter() - start) / len(batches))
-        median = {name: statistics.median(s) for name, s in samples.items()}
-        blas_s = median.pop("blas_only")
-        row = {"network": config, "median_ms": {k: v * 1e3 for k, v in median.items()},
-               "samples_ms": {k: [x * 1e3 for x in v] for k, v in samples.items()},
-               "ratio_chainrule_to_pytorch": median["chainrule"] / median["pytorch"] if "pytorch" in median else None,
-               "step_matmul_flops": flops, "blas_ms": blas_s * 1e3, "blas_gflops": flops / blas_s / 1e9,
-               "chainrule_blas_share": blas_s / median["chainrule"]}
+    for network in args.networks or list(NETWORKS):
+        samples = {i: [] for i in impls}
+        info = {}
+        for r in range(args.rounds):
+            order = impls[r % len(impls):] + impls[:r % len(impls)]
+            for impl in order:
+                m = measure(impl, network, args.iters, args.blocks)
+                samples[impl].append(m["ms"])
+                info[impl] = {k: v for k, v in m.items() if k not in ("ms", "blocks_ms")}
+        med = {i: statistics.median(v) for i, v in samples.items()}
+        row = {"network": network, "median_ms": med, "rounds_ms": samples, "versions": info}
+        if "pytorch" in samples:
+            ratios = [c / t for c, t in zip(samples["chainrule"], samples["pytorch"])]
+            row["ratio_chainrule_to_pytorch"] = {"median": statistics.median(ratios), "min": min(ratios),
+                                                 "max": max(ratios), "rounds": ratios}
+        flops = info["blas_matmuls"]["flops_per_step"]
+        row["blas"] = {"gflops": flops / med["blas_matmuls"] / 1e6,
+                       "chainrule_share": med["blas_matmuls"] / med["chainrule"]}
         results.append(row)
-        ratio = f"{row['ratio_chainrule_to_pytorch']:.2f}×" if row["ratio_chainrule_to_pytorch"] else "-"
-        print(f"{config:<16}" + "".join(f"{median[n] * 1e3:>18.3f}" for n in impls) +
-              f"{ratio:>10}{blas_s * 1e3:>9.3f}{row['blas_gflops']:>9.1f}{row['chainrule_blas_share']:>10.0%}",
-              flush=True)
-    out = Path(ARGS.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "machine": platform.machine(),
-                    "numpy": np.__version__, "torch": torch.__version__ if torch else None},
-        "threads": ARGS.threads, "batch": ARGS.batch, "rounds": rounds, "iterations_per_round": ARGS.iters,
-        "results": results}, indent=2) + "\n")
-    print(f"wrote {out}")
+        ratio = row.get("ratio_chainrule_to_pytorch")
+        print(f"{network:<16}" + "".join(f"  {i} {med[i]:.3f} ms" for i in impls)
+              + (f"  chainrule/PyTorch {ratio['median']:.2f}× (rounds {ratio['min']:.2f}–{ratio['max']:.2f})"
+                 if ratio else "")
+              + f"  BLAS share {row['blas']['chainrule_share']:.0%}", flush=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"machine": {"processor": platform.processor() or platform.machine(),
+                                                      "cpus": os.cpu_count(), "python": platform.python_version()},
+                                          "rounds": args.rounds, "iters": args.iters, "blocks": args.blocks,
+                                          "batch": BATCH, "results": results}, indent=2) + "\n")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -65,8 +65,14 @@ def softmax_and_loss(x, t):
     on log-probabilities), so it is finite for any logits and ~0 for a
     confident right answer. ``t`` must already be checked (:func:`check_labels`).
     """
-    shifted, e, s = _shifted_exp(x, -1)
+    shifted = x - x.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    s = e.sum(axis=1, keepdims=True)
     e /= s
+    n, c = x.shape
+    if t.ndim == 1:  # log y at the labels = shifted − log Σ exp(shifted): no full log-softmax array needed
+        picked = shifted.reshape(-1)[get_array_module(x).arange(0, n * c, c) + t].sum()
+        return e, (np.log(s).sum() - picked) / n
     shifted -= np.log(s)
     return e, _cross_entropy(shifted, t)
 
@@ -80,12 +86,13 @@ def check_labels(t, n, classes, who="labels"):
     wrong). Returns ``(t, is_indices)``.
     """
     xp = get_array_module(t)
-    t = xp.asarray(t)
+    if not hasattr(t, "shape"):
+        t = xp.asarray(t)
     if t.shape == (n,):
         if t.dtype.kind not in "iu":
             raise ValueError(f"{who} of shape {t.shape} must be integer class indices, got dtype {t.dtype} "
                              f"(convert whole numbers with .astype(int), or pass one-hot rows of shape {(n, classes)})")
-        if n:
+        if n and (t.min() < 0 or t.max() >= classes):
             lo, hi = int(t.min()), int(t.max())
             if lo < 0 or hi >= classes:
                 bad = lo if lo < 0 else hi

@@ -38,14 +38,19 @@ def resolve(train_flg, default: bool = True) -> bool:
     return is_training(default) if train_flg is None else bool(train_flg)
 
 
-@contextlib.contextmanager
-def mode(training: bool):
-    """Run the block in training (True) or inference (False) mode."""
-    token = _training.set(bool(training))
-    try:
-        yield
-    finally:
-        _training.reset(token)
+class mode:
+    """``with mode(training):`` runs the block in training (True) or inference (False) mode."""
+
+    __slots__ = ("training", "token")
+
+    def __init__(self, training: bool):
+        self.training = bool(training)
+
+    def __enter__(self):
+        self.token = _training.set(self.training)
+
+    def __exit__(self, *exc):
+        _training.reset(self.token)
 
 
 def train_mode():

@@ -208,3 +208,85 @@ def test_offline_switch_stops_downloads(tmp_path, monkeypatch):
     monkeypatch.setenv("CHAINRULE_OFFLINE", "1")
     with pytest.raises(datasets.DataNotFoundError, match=r"downloading is switched off .*CHAINRULE_OFFLINE=1"):
         datasets.load_mnist()
+
+
+# --- no silent fallbacks, no mixing, labels checked at load ------------------------------------------------
+
+def test_data_dir_problems_never_fall_back(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHAINRULE_DATA", str(tmp_path / "cache"))
+    make_mnist_files(tmp_path / "cache" / "mnist")                     # a complete copy the user did not ask for
+    with pytest.raises(datasets.DataNotFoundError, match=r"mnist: --data-dir .*nowhere does not exist"):
+        datasets.load_mnist(data_dir=tmp_path / "nowhere")
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(datasets.DataNotFoundError, match=r"afile is a file; expected the directory"):
+        datasets.load_mnist(data_dir=tmp_path / "afile")
+    make_mnist_files(tmp_path / "mine")
+    os.remove(tmp_path / "mine" / FILES[3])
+    with pytest.raises(datasets.DataNotFoundError, match=r"--data-dir .*mine lacks t10k-labels-idx1-ubyte.gz"):
+        datasets.load_mnist(data_dir=tmp_path / "mine")
+
+
+def test_the_files_of_one_load_all_come_from_one_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHAINRULE_DATA", str(tmp_path / "cache"))
+    make_mnist_files(tmp_path / "cache" / "mnist", n_train=7, seed=1)
+    for name in FILES[2:]:
+        os.remove(tmp_path / "cache" / "mnist" / name)                # the cache holds the training files only
+    system = make_mnist_files(tmp_path / "system", n_train=12, seed=2)
+    monkeypatch.setitem(mnist_module.SOURCES, "mnist", Source("mnist", dict(mnist_module.SOURCES["mnist"].sha256),
+                                                              [], [str(tmp_path / "system")]))
+    (x, t), (xt, tt) = datasets.load_mnist(normalize=False, download=False)
+    np.testing.assert_array_equal(x.reshape(-1, 28, 28), system[0])   # all four from the complete copy
+    np.testing.assert_array_equal(tt, system[3])
+
+
+def test_labels_outside_the_classes_are_refused_at_load(tmp_path):
+    make_mnist_files(tmp_path)
+    write_idx(tmp_path / FILES[1], np.array([200] + [1] * 11, np.uint8))
+    with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte.gz: label 200 is not one of the 10 classes"):
+        datasets.load_mnist(data_dir=tmp_path)
+
+
+# --- downloads that go wrong, against a server on 127.0.0.1 ------------------------------------------------
+
+class BrokenHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        if self.path.endswith("cutoff"):
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"x" * 100)            # then the connection closes
+        elif self.path.endswith("garbage"):
+            self.wfile.write(b"NOT HTTP AT ALL\r\n\r\n")
+        elif self.path.endswith("huge"):
+            self.send_response(200)
+            self.send_header("Content-Length", str(10 ** 12))
+            self.end_headers()
+        elif self.path.endswith("endless"):
+            self.send_response(200)
+            self.end_headers()
+            for _ in range(64):
+                self.wfile.write(b"y" * 65536)
+
+
+@pytest.fixture
+def broken_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), BrokenHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("path,message", [("cutoff", "the transfer was cut off after 100 of 1,000 bytes"),
+                                          ("garbage", "a broken HTTP reply"),
+                                          ("huge", "is over the"),
+                                          ("endless", "more than 1,000,000 bytes")])
+def test_broken_downloads_are_clear_errors_and_leave_nothing(broken_server, tmp_path, path, message):
+    from chainrule.datasets.download import DownloadError, download
+    with pytest.raises(DownloadError, match=message):
+        download(f"{broken_server}/{path}", tmp_path / "f.gz", "0" * 64, timeout=10, max_bytes=1_000_000)
+    assert list(tmp_path.iterdir()) == []

@@ -1,4 +1,4 @@
-"""The seeds' worked examples (SPEC §1 and seed 001) with their exact numbers."""
+"""The book's worked examples (§5.4 shopping graphs, a §5.6.3 softmax-with-loss batch) with their exact numbers."""
 import numpy as np
 import pytest
 
@@ -23,14 +23,14 @@ def test_apple_and_orange_with_layers_matches_the_book():
         assert r["d"][name] == pytest.approx(value), name
 
 
-def test_seed001_softmax_with_loss_is_row_wise():
+def test_softmax_with_loss_batch_is_row_wise():
     loss, per_row, y, dx = examples.softmax_with_loss_batch()
     np.testing.assert_allclose(y.sum(axis=1), 1.0)
     np.testing.assert_allclose(per_row, [4.619445041088595, 2.302585092994046, 0.145413455807706], rtol=1e-12)
     assert loss == pytest.approx(per_row.mean(), rel=1e-12)
     assert loss == pytest.approx(2.3558, abs=5e-5)
     np.testing.assert_allclose(dx, (y - examples.SOFTMAX_BATCH_LABELS) / 3)
-    # the seed's 5.4168 came from one softmax over the whole batch: reproduce it to show the difference
+    # one softmax over the whole batch (a classic mistake) gives 5.4168: reproduce it to show the difference
     x = examples.SOFTMAX_BATCH_LOGITS
     whole_batch = np.exp(x - x.max()) / np.exp(x - x.max()).sum()
     buggy = -np.sum(examples.SOFTMAX_BATCH_LABELS * np.log(whole_batch + 1e-7)) / 3

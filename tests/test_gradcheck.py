@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
 
+from chainrule.cli import main
 from chainrule.gradcheck import compare, gradient_check, numerical_gradient
-from chainrule.layers import Affine, MulLayer
+from chainrule.layers import Affine, MulLayer, Relu
+from chainrule.nets import MultiLayerNet, TwoLayerNet
 
 
 def test_numerical_gradient_of_a_known_function():
@@ -47,3 +49,60 @@ def test_compare_relative_and_absolute_errors():
 def test_gradient_check_rejects_other_objects():
     with pytest.raises(TypeError, match="neither a layer"):
         gradient_check(object())
+
+
+# --- a check that cannot pass a broken gradient, and does not fail a correct one --------------------------
+
+class NaNBackward(MulLayer):
+    def backward(self, dout):
+        dx, dy = super().backward(dout)
+        return dx * np.nan, dy
+
+
+class OnlyDx(MulLayer):
+    def backward(self, dout):
+        return super().backward(dout)[0]
+
+
+def test_nan_gradients_are_failures(rng):
+    report = gradient_check(NaNBackward(), rng.standard_normal((2, 2)), rng.standard_normal((2, 2)))
+    assert not report.ok and not report["x"].ok and "NaN" in report["x"].why
+
+
+def test_every_input_of_a_multi_input_layer_is_checked(rng):
+    with pytest.raises(ValueError, match=r"OnlyDx.backward returned 1 gradient\(s\) for 2 input\(s\) \(x, y\)"):
+        gradient_check(OnlyDx(), rng.standard_normal(3), rng.standard_normal(3))
+
+
+def test_integer_inputs_are_an_error_not_an_empty_report():
+    with pytest.raises(TypeError, match="gradient_check: input x is ndarray of dtype int64"):
+        gradient_check(Relu(), np.array([1, 2, 3]))
+    with pytest.raises(TypeError, match="gradient_check: input x is ndarray of dtype int64"):
+        gradient_check(TwoLayerNet(3, 4, 2), np.array([[1, 2, 3]]), np.array([0]))
+
+
+def test_an_empty_report_is_not_ok():
+    from chainrule.gradcheck import GradCheckReport
+    assert not GradCheckReport().ok
+
+
+def test_entries_at_a_relu_kink_are_skipped_and_counted():
+    x = np.array([1e-5, -0.5, 0.7])          # the first sits within h = 1e-4 of ReLU's kink at 0
+    report = gradient_check(Relu(), x, dout=np.ones(3))
+    assert report.ok and report["x"].kinks == 1 and report["x"].compared == 2
+    assert "1 of 3 at a kink" in str(report)
+
+
+def test_a_correct_network_on_kinks_passes(rng):
+    """Tiny activations (weights 0.01) put many hidden units within h of ReLU's kink: the check must not fail."""
+    net = MultiLayerNet(2, [10, 10], 3, weight_init_std=0.01, seed=0)
+    x, t = rng.standard_normal((2, 2)) * 0.01, np.array([0, 2])
+    report = gradient_check(net, x, t)
+    assert report.ok, str(report)
+
+
+def test_cli_gradcheck_on_spiral_and_a_deeper_net_passes(capsys):
+    assert main(["gradcheck", "--dataset", "spiral"]) == 0
+    assert main(["gradcheck", "--hidden", "10,10", "--samples", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "central differences" in out and "ok:" in out

@@ -39,7 +39,7 @@ def test_add_bias_gradient_is_column_sum():
     layer.forward(np.zeros((2, 3)), np.array([1.0, 2.0, 3.0]))
     dY = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
     dA, db = layer.backward(dY)
-    np.testing.assert_array_equal(db, [5.0, 7.0, 9.0])  # seed 003: np.sum(dY, axis=0)
+    np.testing.assert_array_equal(db, [5.0, 7.0, 9.0])  # the bias rule: db = Σ_rows dY = np.sum(dY, axis=0)
     np.testing.assert_array_equal(dA, dY)
 
 

@@ -23,7 +23,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if "default" in text or action.default in (None, argparse.SUPPRESS, False) or not action.option_strings:
+        if "default" in text or action.default is None or action.default is argparse.SUPPRESS \
+                or isinstance(action.default, bool) or not action.option_strings:
             return text
         return text + " (default: %(default)s)"
 
@@ -49,24 +50,21 @@ def finite_float(low=None, low_open=False, high=None, high_open=True):
     return parse
 
 
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def whole_number(low, high, expected):
+    """An argparse type: an integer in [low, high]; ``expected`` says what in the error."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+    return parse
 
 
-def seed(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 0, got {text!r}") from None
-    if not 0 <= value < 2 ** 63:
-        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 2^63 − 1, got {text!r}")
-    return value
+positive_int = whole_number(1, math.inf, "a positive integer")
+seed = whole_number(0, 2 ** 63 - 1, "a whole number from 0 to 2^63 − 1")
 
 
 def hidden_sizes(text):

@@ -24,7 +24,8 @@ def add_parser(sub):
                        description="Train a multi-layer perceptron with backprop (book §5.7.4). Options not given "
                                    "take the data set's default recipe.")
     p.add_argument("--hidden", type=hidden_sizes, metavar="W1,W2,…",
-                   help="hidden layer widths, e.g. 100,100; " + _recipe_default("hidden", lambda v: ",".join(map(str, v))))
+                   help="hidden layer widths, e.g. 100,100; " +
+                        _recipe_default("hidden", lambda v: ",".join(map(str, v))))
     p.add_argument("--activation", choices=sorted(ACTIVATIONS), help="hidden activation; " +
                    _recipe_default("activation"))
     p.add_argument("--optimizer", choices=list(OPTIMIZERS), help="update rule; " + _recipe_default("optimizer"))

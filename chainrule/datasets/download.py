@@ -67,6 +67,9 @@ def download(url, destination, sha256, timeout=60, max_bytes=MAX_DOWNLOAD_BYTES)
                         raise DownloadError(f"{url}: more than {max_bytes:,} bytes; refusing the rest")
                     h.update(chunk)
                     out.write(chunk)
+                if length is not None and length.isdigit() and received != int(length):
+                    raise DownloadError(f"{url}: the transfer was cut off after {received:,} of {int(length):,} "
+                                        "bytes")
                 if h.hexdigest() != sha256:
                     raise DownloadError(f"{url}: SHA-256 mismatch (got {h.hexdigest()[:16]}…, expected "
                                         f"{sha256[:16]}…): the file is corrupt or not the published one")

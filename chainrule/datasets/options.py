@@ -16,7 +16,7 @@ def check_label_values(labels, classes, source):
     labels = np.asarray(labels)
     if labels.size and (labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= classes):
         bad = labels[(labels < 0) | (labels >= classes)] if labels.dtype.kind in "iu" else labels[:1]
-        raise ValueError(f"{source}: label {bad.flat[0]!r} is not one of the {classes} classes 0–{classes - 1}; "
+        raise ValueError(f"{source}: label {bad.flat[0].item()!r} is not one of the {classes} classes 0–{classes - 1}; "
                          "the file is corrupt or belongs to another data set")
     return labels
 

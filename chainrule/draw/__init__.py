@@ -1,7 +1,7 @@
-"""Draw and explain computational graphs in the seeds' style.
+"""Draw and explain computational graphs in the book's style (§5.1–5.4).
 
-``to_dot(output)`` gives Graphviz DOT text like the ``digraph`` figures of
-seed 002: left to right, operations as circles (×, +, ·, exp, …), inputs
+``to_dot(output)`` gives Graphviz DOT text like the book's figures: left to
+right, operations as circles (×, +, dot, exp, …), inputs
 labelled with their names, each forward arrow labelled with its value and,
 after ``backward()``, a red bold arrow going back labelled with the gradient
 that flowed along it. ``render(output, "graph.svg")`` runs Graphviz's ``dot``.
@@ -82,7 +82,7 @@ class _Layout:
 
     @staticmethod
     def folded_constant(node, arg):
-        """Scalar constants are written into the operation's label, as in the seeds' "×1.1"."""
+        """Scalar constants are written into the operation's label, as the book's "×1.1" node."""
         return not isinstance(arg, Variable) and np.ndim(arg) == 0
 
     def label(self, node):

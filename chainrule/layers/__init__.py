@@ -28,4 +28,20 @@ from .shape import Mean, Reshape, Sum, Transpose
 ALL = (Mul, Add, Sub, Div, Neg, Pow, Relu, Sigmoid, Tanh, Exp, Log, Softmax, Affine, MatMul, Sum, Mean, Reshape,
        Transpose, SoftmaxWithLoss, MeanSquaredError, Dropout, BatchNormalization)
 
-__all__ = ["Layer", "parameter", "ALL", "MulLayer", "AddLayer", *[cls.__name__ for cls in ALL]]
+#: the book's names for two of them
+BOOK_NAMES = {Mul: "MulLayer", Add: "AddLayer"}
+
+
+def rules_table():
+    """The README's table of layers, made from the classes: each one's forward and its backward rule."""
+    rows = ["| layer | forward | backward |", "|---|---|---|"]
+    for cls in ALL:
+        name = f"`{cls.__name__}`" + (f" (book: `{BOOK_NAMES[cls]}`)" if cls in BOOK_NAMES else "")
+        first = " ".join(cls.__doc__.split("Backward")[0].split())
+        forward = first.split(". ")[0].rstrip(". ").replace("``", "`")
+        rows.append(f"| {name} | {forward} | {', '.join(cls.rule_statements())} |")
+    return "\n".join(rows) + "\n"
+
+
+__all__ = ["Layer", "parameter", "ALL", "BOOK_NAMES", "MulLayer", "AddLayer", "rules_table",
+           *[cls.__name__ for cls in ALL]]

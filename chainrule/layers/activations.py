@@ -36,10 +36,11 @@ class Relu(Layer):
 
 
 class Sigmoid(Layer):
-    """y = 1 / (1 + exp(−x)).   Backward: dx = dout ∘ y(1 − y), from the stored output."""
+    """y = 1 / (1 + exp(−x)).   Backward: dx = dout × y × (1 − y), from the stored output y."""
 
     symbol = "σ"
     rules = ("{dout} × {out} × (1 − {out})",)
+    rule_symbols = {"out": "y"}
 
     def __init__(self):
         self.out = None
@@ -53,10 +54,11 @@ class Sigmoid(Layer):
 
 
 class Tanh(Layer):
-    """y = tanh(x).   Backward: dx = dout ∘ (1 − y²)."""
+    """y = tanh(x).   Backward: dx = dout × (1 − y²)."""
 
     symbol = "tanh"
     rules = ("{dout} × (1 − {out}²)",)
+    rule_symbols = {"out": "y"}
 
     def __init__(self):
         self.out = None
@@ -70,10 +72,11 @@ class Tanh(Layer):
 
 
 class Exp(Layer):
-    """y = exp(x).   Backward: dx = dout ∘ y (exp is its own derivative)."""
+    """y = exp(x).   Backward: dx = dout × y (exp is its own derivative)."""
 
     symbol = "exp"
     rules = ("{dout} × {out}",)
+    rule_symbols = {"out": "y"}
 
     def __init__(self):
         self.out = None
@@ -110,11 +113,12 @@ class Log(Layer):
 class Softmax(Layer):
     """y = softmax(x) along the last axis (each row of a batch sums to 1).
 
-    Backward: dx = y ∘ (dout − rowsum(dout ∘ y)).
+    Backward: dx = y ∘ (dout − Σ_row(dout ∘ y)).
     """
 
     symbol = "softmax"
     rules = ("{out} ∘ ({dout} − Σ_row({dout} ∘ {out}))",)
+    rule_symbols = {"out": "y"}
 
     def __init__(self):
         self.out = None

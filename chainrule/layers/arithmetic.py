@@ -14,7 +14,7 @@ from .base import Layer, shape_of
 
 
 class Mul(Layer):
-    """out = x · y.   Backward: dx = dout · y, dy = dout · x (each input gets the *other* one)."""
+    """out = x × y.   Backward: dx = dout × y, dy = dout × x (each input gets the *other* one)."""
 
     symbol = "×"
     broadcasts = True
@@ -36,7 +36,7 @@ class Mul(Layer):
 
 
 class Add(Layer):
-    """out = x + y.   Backward: dx = dout · 1, dy = dout · 1 (passed on unchanged)."""
+    """out = x + y.   Backward: dx = dout × 1, dy = dout × 1 (passed on unchanged)."""
 
     symbol = "+"
     broadcasts = True
@@ -57,7 +57,7 @@ class Add(Layer):
 
 
 class Sub(Layer):
-    """out = x − y.   Backward: dx = dout · 1, dy = dout · (−1)."""
+    """out = x − y.   Backward: dx = dout × 1, dy = dout × (−1)."""
 
     symbol = "−"
     broadcasts = True
@@ -77,7 +77,7 @@ class Sub(Layer):
 
 
 class Div(Layer):
-    """out = x / y.   Backward: dx = dout / y, dy = −dout · x / y²."""
+    """out = x / y.   Backward: dx = dout / y, dy = −dout × x / y²."""
 
     symbol = "÷"
     broadcasts = True
@@ -112,7 +112,7 @@ class Neg(Layer):
 
 
 class Pow(Layer):
-    """out = x ** p for a constant exponent p.   Backward: dx = dout · p · x^(p−1)  (0 when p = 0, also at x = 0)."""
+    """out = x ** p for a constant exponent p.   Backward: dx = dout × p × x^(p−1)  (0 when p = 0, also at x = 0)."""
 
     symbol = "**"
     rules = ("{dout} × {p} × {x}^({p}−1)",)

@@ -22,6 +22,7 @@ is an error instead of a confusing failure inside the math.
 from __future__ import annotations
 
 import functools
+import inspect
 
 import numpy as np
 
@@ -52,14 +53,16 @@ _DTYPE_KINDS = {"c": "complex numbers", "O": "Python objects", "U": "text", "S":
 
 def _refusal(a):
     """Why ``a`` cannot be a layer's input, or None when it can."""
+    if type(a) is np.ndarray and a.dtype.kind in "fiub":  # the common case, first
+        return None
+    if isinstance(a, Variable):
+        return "a Variable (forward takes arrays; call the layer itself, layer(x), to record it in a graph)"
     dtype = getattr(a, "dtype", None)
     if dtype is not None:
         kind = getattr(dtype, "kind", None)
         return None if kind in "fiub" else f"an array of {_DTYPE_KINDS.get(kind, dtype)} (dtype {dtype})"
     if isinstance(a, (bool, int, float)):
         return None
-    if isinstance(a, Variable):
-        return "a Variable (forward takes arrays; call the layer itself, layer(x), to record it in a graph)"
     if isinstance(a, complex):
         return "a complex number"
     return f"a {type(a).__name__}" + (" (convert it with np.asarray first)" if isinstance(a, (list, tuple)) else "")
@@ -71,6 +74,8 @@ def _checked_forward(forward):
     @functools.wraps(forward)
     def checked(self, *inputs, **options):
         for i, a in enumerate(inputs):
+            if type(a) is np.ndarray and a.dtype.kind == "f":  # the common case: nothing to check or convert
+                continue
             why = _refusal(a)
             if why is not None:
                 nonlocal names
@@ -80,7 +85,8 @@ def _checked_forward(forward):
             if getattr(a, "dtype", None) is not None and a.dtype.kind in "iub" and i not in self.constant_inputs:
                 inputs = inputs[:i] + (a.astype(np.float64),) + inputs[i + 1:]  # the math is done in floating point
         out = forward(self, *inputs, **options)
-        self._forward_done = True
+        if "_forward_done" not in self.__dict__:
+            self._forward_done = True
         return out
     return checked
 
@@ -91,7 +97,7 @@ def _checked_backward(backward):
         if not self.__dict__.get("_forward_done"):
             raise RuntimeError(f"{type(self).__name__}: backward was called before forward; forward keeps what "
                                "backward needs (call forward on a batch first)")
-        if args:
+        if args and not (type(args[0]) is np.ndarray and args[0].dtype.kind == "f"):
             why = _refusal(args[0])
             if why is not None:
                 raise TypeError(f"{type(self).__name__}: dout is {why}; expected an array of real numbers or a number")
@@ -143,9 +149,13 @@ class Layer:
 
     #: label of the operation node in a drawing (the book draws ×, +, …)
     symbol = "?"
-    #: one template per input for :func:`chainrule.draw.explain`; fields:
-    #: ``{dout}``, ``{x}``/``{y}`` (input values), ``{out}`` and layer extras
+    #: the backward rule, one template per input and then per parameter, used by explanations and drawings;
+    #: fields: ``{dout}``, ``{x}`` and ``{y}`` (the first and second input), ``{out}`` (the output) and the
+    #: extras of :meth:`explain_fields`. Rendered with symbols (:meth:`rule_statements`), each is the
+    #: docstring's statement of the rule, word for word (a test checks it).
     rules: tuple[str, ...] = ()
+    #: how the rule's names are written (e.g. ``{"x": "X", "dout": "dY"}`` for Affine's dX = dY · Wᵀ)
+    rule_symbols: dict = {}
     #: True for layers whose inputs broadcast (their gradients are summed back)
     broadcasts = False
     #: positions of forward's inputs that get no gradient (labels are data)
@@ -202,6 +212,30 @@ class Layer:
     def explain_fields(self) -> dict:
         """Extra values a rule template may use (e.g. the exponent of Pow)."""
         return {}
+
+    @classmethod
+    def input_names(cls):
+        """The names of forward's inputs (``x``, ``y``; ``t`` for labels), options such as ``train_flg`` excluded."""
+        params = inspect.signature(cls.forward).parameters.values()
+        return [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                and p.name not in ("self", "train_flg")]
+
+    @classmethod
+    def gradient_names(cls):
+        """The names that receive gradients, in ``rules`` order: the inputs (constants excepted), then parameters."""
+        inputs = [name for i, name in enumerate(cls.input_names()) if i not in cls.constant_inputs]
+        params = [name for klass in reversed(cls.__mro__) for name, v in vars(klass).items()
+                  if isinstance(v, parameter)]
+        return inputs + params
+
+    @classmethod
+    def rule_statements(cls):
+        """The backward rule as text, one statement per gradient: ``["dx = dout × y", "dy = dout × x"]`` for Mul."""
+        names = cls.input_names() + ["x", "y"]
+        sym = {**{n: n for n in [*names, *cls.gradient_names(), "dout", "out"]}, **cls.rule_symbols}
+        fields = {"dout": sym["dout"], "x": sym[names[0]], "y": sym[names[1]], "out": sym["out"],
+                  **{k: k for k in ("p", "n", "N")}}
+        return [f"d{sym[name]} = {rule.format(**fields)}" for name, rule in zip(cls.gradient_names(), cls.rules)]
 
     def error(self, message, cls=ValueError):
         """An exception whose message starts with this layer's name."""

@@ -12,7 +12,7 @@ from .base import Layer, ndim_of, parameter, shape_of
 
 
 class MatMul(Layer):
-    """C = A·B (``@``).   Backward: dA = dC·Bᵀ, dB = Aᵀ·dC.
+    """C = A · B (``@``).   Backward: dA = dC · Bᵀ, dB = Aᵀ · dC.
 
     1-D operands act as a row (A) or a column (B) vector, and batched (N-D)
     operands broadcast like ``np.matmul``; gradients are summed back to each
@@ -21,6 +21,7 @@ class MatMul(Layer):
 
     symbol = "dot"  # the book draws the matrix product as a "dot" node (§5.6.1)
     rules = ("{dout} · {y}ᵀ", "{x}ᵀ · {dout}")
+    rule_symbols = {"a": "A", "b": "B", "dout": "dC"}
 
     def __init__(self):
         self.a = None
@@ -68,6 +69,7 @@ class Affine(Layer):
 
     symbol = "Affine"
     rules = ("{dout} · Wᵀ", "{x}ᵀ · {dout}", "Σ_rows {dout}")
+    rule_symbols = {"x": "X", "dout": "dY"}
     decayed = ("W",)
     W = parameter()
     b = parameter()
@@ -109,7 +111,7 @@ class Affine(Layer):
     def backward(self, dout):
         n, h = self.x.shape[0], self.W.shape[1]
         d = dout.reshape(1, -1) if ndim_of(dout) == 1 else dout
-        if shape_of(d) != (n, h):
+        if d.shape != (n, h):
             expected = (n, h) if len(self.original_x_shape) > 1 else (h,)
             raise self.error(f"dout has shape {shape_of(dout)}; expected {expected} (the shape of this layer's output)")
         self.dW = self.x.T @ d

@@ -27,7 +27,7 @@ class SoftmaxWithLoss(Layer):
     ``forward(x, t)``: ``x`` is logits (N, C) or (C,); ``t`` is class indices
     (N,) or one-hot (probability) rows shaped like ``x``.
 
-    Backward (softmax and cross-entropy together, book §5.6.3): dx = dout · (y − t) / N.
+    Backward (softmax and cross-entropy together, book §5.6.3), with y = softmax(x): dx = dout × (y − t) / N.
 
     The loss is computed from x − max − log Σ exp(x − max), never ``log(y + 1e-7)``:
     it is finite for logits of any size and ~0 for a confident right answer.
@@ -43,7 +43,6 @@ class SoftmaxWithLoss(Layer):
         self.t = None   # labels as given (indices (N,) or rows (N, C))
 
     def forward(self, x, t):
-        xp = get_array_module(x)
         if ndim_of(x) not in (1, 2):
             raise self.error(f"logits x have shape {shape_of(x)}; expected (N, C) or (C,)")
         x2 = x.reshape(1, -1) if x.ndim == 1 else x
@@ -51,7 +50,8 @@ class SoftmaxWithLoss(Layer):
         if n == 0 or c == 0:
             raise self.error(f"logits x have shape {shape_of(x)}, an empty batch; expected at least one sample "
                              "and one class")
-        t = xp.asarray(t)
+        if not hasattr(t, "shape"):
+            t = get_array_module(x).asarray(t)
         if x.ndim == 1:  # one sample: a label, or one row
             t = t.reshape(1) if t.ndim == 0 else t.reshape(1, -1) if t.shape == x.shape else t
         try:
@@ -60,25 +60,27 @@ class SoftmaxWithLoss(Layer):
             raise self.error(f"{e} (logits x have shape {shape_of(x)})") from None
         self.y, loss = F.softmax_and_loss(x2, t)
         self.t = t
-        self.loss = loss.astype(x2.dtype) if hasattr(loss, "astype") else loss
-        self.x_shape = shape_of(x)
+        self.loss = loss if loss.dtype == x2.dtype else loss.astype(x2.dtype)
+        self.x_shape = x.shape
         return self.loss
 
     def backward(self, dout=1):
         n = self.y.shape[0]
-        if self.indices:
-            dx = self.y.copy()
-            dx[get_array_module(dx).arange(n), self.t] -= 1
+        scale = _scale(self, dout, n)
+        if self.indices:  # (y − t)·scale with t one-hot: subtract scale at each row's label
+            dx = self.y * scale
+            flat, at = dx.reshape(-1), get_array_module(dx).arange(0, dx.size, dx.shape[1]) + self.t
+            flat[at] = flat[at] - scale
         else:
             dx = self.y - self.t.astype(self.y.dtype, copy=False)
-        dx *= _scale(self, dout, n)
+            dx *= scale
         return dx.reshape(self.x_shape)
 
 
 class MeanSquaredError(Layer):
     """L = ½ Σ (y − t)² per sample, averaged over the N rows of the batch.
 
-    Backward: dy = dout · (y − t) / N, dt = −dout · (y − t) / N.
+    Backward: dy = dout × (y − t) / N, dt = −dout × (y − t) / N.
     """
 
     symbol = "MSE"

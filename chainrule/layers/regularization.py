@@ -67,8 +67,8 @@ class BatchNormalization(Layer):
     averages (``momentum``); inference uses the running averages. Backward
     (training), with x̂ = (x − μ)/σ and N rows:
 
-        dβ = Σ dout        dγ = Σ dout ∘ x̂
-        dx = (γ / σ) ∘ (dout − mean(dout) − x̂ ∘ mean(dout ∘ x̂))
+        dx = (γ/σ) ∘ (dout − mean(dout) − x̂ ∘ mean(dout ∘ x̂))
+        dγ = Σ_rows dout ∘ x̂        dβ = Σ_rows dout
 
     In inference μ and σ are constants and dx = (γ / σ) ∘ dout.
     N-D input (N, …) is flattened per sample and restored, like Affine.
@@ -76,6 +76,7 @@ class BatchNormalization(Layer):
 
     symbol = "BatchNorm"
     rules = ("(γ/σ) ∘ ({dout} − mean({dout}) − x̂ ∘ mean({dout} ∘ x̂))", "Σ_rows {dout} ∘ x̂", "Σ_rows {dout}")
+    rule_symbols = {"gamma": "γ", "beta": "β"}
     gamma = parameter()
     beta = parameter()
 

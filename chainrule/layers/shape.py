@@ -17,7 +17,7 @@ def _normalize_axes(axis, ndim):
 
 
 class Sum(Layer):
-    """y = Σ x over ``axis``.   Backward: dx = dout broadcast back to x's shape (copied along the summed axes)."""
+    """y = Σ x over ``axis``.   Backward: dx = dout copied to every summed element (broadcast back to x's shape)."""
 
     symbol = "Σ"
     rules = ("{dout} copied to every summed element",)
@@ -47,7 +47,7 @@ class Sum(Layer):
 
 
 class Mean(Sum):
-    """y = mean of x over ``axis``.   Backward: dx = dout / n spread back over the n averaged elements."""
+    """y = mean of x over ``axis``.   Backward: dx = dout / n copied to every averaged element."""
 
     symbol = "mean"
     rules = ("{dout} / n copied to every averaged element",)
@@ -64,7 +64,7 @@ class Mean(Sum):
 
 
 class Reshape(Layer):
-    """y = x reshaped.   Backward: dx = dout reshaped back to x's shape."""
+    """y = x reshaped.   Backward: dx = dout reshaped to x's shape."""
 
     symbol = "reshape"
     rules = ("{dout} reshaped to x's shape",)
@@ -86,7 +86,7 @@ class Reshape(Layer):
 
 
 class Transpose(Layer):
-    """y = x with axes permuted (``.T`` reverses them).   Backward: dout permuted back."""
+    """y = x with axes permuted (``.T`` reverses them).   Backward: dx = doutᵀ (the axes permuted back)."""
 
     symbol = "ᵀ"
     rules = ("{dout}ᵀ",)

@@ -52,6 +52,7 @@ class Network:
         self.last_layer = SoftmaxWithLoss()
         self.params = {}       # the book's dict: name → the very array a layer computes with
         self._named = []       # (layer, local name, name): which params entry is which layer parameter
+        self._grad_attrs = []  # (layer, "dW", name): where backward leaves each gradient
         self._buffers = []     # (layer, local name, name)
         self._last_loss = None
         for layer, number in numbered_layers:
@@ -68,6 +69,7 @@ class Network:
             p.name = name
             self.params[name] = p.data
             self._named.append((layer, local, name))
+            self._grad_attrs.append((layer, "d" + local, name))
         for local in layer.buffers:
             self._buffers.append((layer, local, f"{local}{number}"))
         self.layers.append(layer)
@@ -121,7 +123,7 @@ class Network:
         dout = self.last_layer.backward(1)
         for layer in reversed(self.layers):
             dout = layer.backward(dout)
-        grads = {name: layer.grads[local] for layer, local, name in self._named}
+        grads = {name: getattr(layer, attr) for layer, attr, name in self._grad_attrs}
         if self.weight_decay_lambda:
             for layer, local, name in self._named:
                 if local in layer.decayed:

@@ -1,0 +1,220 @@
+"""The command line: every failure is one line and exit code 2, nothing is lost, defaults are shown."""
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chainrule import model_io, optimizers
+from chainrule.cli import main
+from chainrule.nets import TwoLayerNet
+
+
+def run_cli(*args, env=None, timeout=120):
+    env = {**os.environ, "CHAINRULE_OFFLINE": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "chainrule", *args], capture_output=True, text=True, env=env,
+                          timeout=timeout)
+
+
+def assert_one_line_error(result, message):
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.stderr and len(lines) == 1, result.stderr
+    assert message in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "--seed", "-1"], "argument --seed: expected a whole number from 0 to 2^63 − 1, got '-1'"),
+    (["train", "--seed", "abc"], "argument --seed: expected a whole number from 0 to 2^63 − 1, got 'abc'"),
+    (["train", "--seed", str(2 ** 64)], "expected a whole number from 0 to 2^63 − 1"),
+    (["train", "--lr", "nan"], "argument --lr: expected a finite number, got 'nan'"),
+    (["train", "--lr", "inf"], "argument --lr: expected a finite number, got 'inf'"),
+    (["train", "--weight-decay", "inf"], "argument --weight-decay: expected a finite number"),
+    (["train", "--dropout", "nan"], "argument --dropout: expected a finite number"),
+    (["train", "--dropout", "1"], "argument --dropout: expected a number < 1"),
+    (["train", "--weight-init", "nan"], "expected he, xavier or a positive number"),
+    (["gradcheck", "--threshold", "nan"], "expected a finite number"),
+])
+def test_bad_options_are_refused_up_front(args, message):
+    assert_one_line_error(run_cli(*args), message)
+
+
+def test_out_problems_are_found_before_training(tmp_path):
+    (tmp_path / "file").write_text("x")
+    assert_one_line_error(run_cli("train", "--out", str(tmp_path / "file")), "is a file; expected a directory")
+    assert_one_line_error(run_cli("train", "--out", str(tmp_path / "file" / "sub")), "cannot be written")
+    (tmp_path / "d" / "model.npz").mkdir(parents=True)
+    assert_one_line_error(run_cli("train", "--out", str(tmp_path / "d")), "model.npz is a directory")
+
+
+def test_ctrl_c_before_the_first_epoch_ends_leaves_the_old_run_untouched(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "model.npz").write_bytes(b"the old model")
+    (out / "metrics.json").write_text('{"old": true}')
+
+    def interrupt(self, params, grads):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(optimizers.Adam, "update", interrupt)
+    assert main(["train", "--out", str(out), "--no-progress"]) == 130
+    assert (out / "model.npz").read_bytes() == b"the old model"
+    assert (out / "metrics.json").read_text() == '{"old": true}'
+    err = capsys.readouterr().err
+    assert "nothing written" in err and "interrupted after 0 finished epoch(s)" in err
+
+
+def test_a_real_ctrl_c_keeps_the_last_finished_epoch(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "chainrule", "train", "--epochs", "100000", "--out",
+                             str(tmp_path), "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    for line in proc.stdout:  # wait for two finished epochs
+        if line.startswith("epoch") and line.split()[1].startswith("2/"):
+            break
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in stderr
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and metrics["epochs"] >= 2
+    net, _ = model_io.load_model(tmp_path / "model.npz")
+    assert net.config()["hidden_size_list"] == [100, 100]
+
+
+def test_divergence_with_adam_is_caught(tmp_path):
+    result = run_cli("train", "--lr", "1e6", "--epochs", "3", "--no-progress")
+    assert result.returncode == 1
+    assert "training stopped: the loss exploded" in result.stderr and "smaller learning rate" in result.stderr
+
+
+def test_drawing_path_problems_are_one_line(tmp_path, monkeypatch):
+    (tmp_path / "d.svg").mkdir()
+    assert_one_line_error(run_cli("graph", "apple", "--out", str(tmp_path / "d.svg")),
+                          "d.svg is a directory; expected a file name")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "dot").write_text("#!/bin/sh\necho 'dot: broken installation' >&2\nexit 3\n")
+    (fake / "dot").chmod(0o755)
+    result = run_cli("graph", "apple", "--out", str(tmp_path / "a.svg"),
+                     env={"PATH": f"{fake}:{os.environ['PATH']}"})
+    assert_one_line_error(result, "Graphviz `dot -Tsvg` failed: dot: broken installation")
+
+
+def test_unreadable_data_files_are_one_line(tmp_path):
+    from chainrule.datasets import write_idx
+    from chainrule.datasets.mnist import FILES
+    rng = np.random.default_rng(0)
+    for name, shape in zip(FILES, [(5, 28, 28), (5,), (3, 28, 28), (3,)]):
+        write_idx(tmp_path / name, rng.integers(0, 10, shape).astype(np.uint8))
+    path = tmp_path / FILES[0]
+    path.write_bytes(path.read_bytes()[:40])
+    assert_one_line_error(run_cli("train", "--dataset", "mnist", "--data-dir", str(tmp_path)),
+                          "the gzip data is truncated or corrupt")
+
+
+def test_examples_and_explanations_end_quietly_on_a_closed_pipe():
+    for cmd in ([sys.executable, "-m", "chainrule.examples"], [sys.executable, "-m", "chainrule", "graph", "mlp",
+                                                               "--explain"]):
+        result = subprocess.run(" ".join(cmd) + " | head -1", shell=True, capture_output=True, text=True)
+        assert result.returncode == 0 and result.stderr == "" and len(result.stdout.splitlines()) == 1
+
+
+@pytest.mark.parametrize("command,expected", [
+    ("train", ["default per data set: fashion-mnist 20, mnist 20, digits 30, spiral 100", "(default: digits)",
+               "default 0", "default float32", "(default: cpu)"]),
+    ("gradcheck", ["(default: digits)", "(default: 3)", "(default: 0.01)", "(default: 1e-07)", "(default: 50)"]),
+    ("predict", ["(default: test)", "default: the one the model was trained on"]),
+    ("graph", ["apple", "fruit"]),
+])
+def test_help_shows_every_default(command, expected, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for piece in expected:
+        assert piece in text, piece
+
+
+def test_the_header_shows_the_settings_actually_used(capsys):
+    assert main(["train", "--dataset", "spiral", "--iterations", "5", "--batch-size", "5000", "--no-progress"]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert "batch 900 (capped at the 900 samples), 5 iterations (5 epochs of 1 batches)" in header
+
+
+def test_predict_classifies_given_arrays_and_images_with_class_names(tmp_path, capsys):
+    net = TwoLayerNet(784, 10, 10, seed=0)
+    path = model_io.save_model(tmp_path / "m.npz", net, {"dataset": "fashion-mnist"})
+    x = np.random.default_rng(0).random((2, 28, 28)).astype(np.float32)
+    np.save(tmp_path / "two.npy", x)
+    expected = net.predict(x.reshape(2, 784)).argmax(axis=1)
+    from PIL import Image
+    Image.fromarray((255 - x[0] * 255).astype(np.uint8)).save(tmp_path / "shoe.png")  # dark on light: inverted
+    assert main(["predict", str(path), str(tmp_path / "two.npy"), str(tmp_path / "shoe.png")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    assert lines[0].startswith(f"{tmp_path / 'two.npy'}[0]: {names[expected[0]]} (class {expected[0]}), probability")
+    assert lines[1].startswith(f"{tmp_path / 'two.npy'}[1]: {names[expected[1]]} (class {expected[1]})")
+    assert lines[2].startswith(f"{tmp_path / 'shoe.png'}: {names[expected[0]]} (class {expected[0]})")
+
+
+def test_predict_input_errors_are_one_line(tmp_path):
+    path = model_io.save_model(tmp_path / "m.npz", TwoLayerNet(4, 3, 2), {"dataset": "digits"})
+    np.save(tmp_path / "bad.npy", np.zeros((2, 5)))
+    assert_one_line_error(run_cli("predict", str(path), str(tmp_path / "bad.npy")), "the model expects inputs of "
+                                                                                    "shape (4,)")
+    assert_one_line_error(run_cli("predict", str(path), str(tmp_path / "none.npy")), "none.npy: no such file")
+    assert_one_line_error(run_cli("predict"), "give the model file")
+
+
+def test_training_output_permissions_and_no_leftovers(tmp_path):
+    result = run_cli("train", "--epochs", "2", "--out", str(tmp_path), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["curves.png", "metrics.json", "model.npz"]
+    for p in tmp_path.iterdir():
+        assert p.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "finished" and metrics["history"][0]["test_loss"] > 0
+
+
+def _umask():
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def test_the_offline_mnist_message_is_complete_and_readable(tmp_path):
+    result = run_cli("train", "--dataset", "mnist", env={"CHAINRULE_DATA": str(tmp_path)})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == "chainrule train: error: mnist: the data files are not on this machine."
+    assert any("looked in" in line for line in lines) and any("--data-dir DIR" in line for line in lines)
+    assert any("digits" in line and "spiral" in line for line in lines) and len(lines) <= 6
+
+
+def test_an_unexpected_error_is_still_one_line(monkeypatch, capsys):
+    from chainrule import examples
+    monkeypatch.setattr(examples, "main", lambda: (_ for _ in ()).throw(ZeroDivisionError("boom")))
+    assert main(["examples"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["chainrule examples: error: ZeroDivisionError: boom (set CHAINRULE_DEBUG=1 for the traceback)"]
+
+
+def test_trainer_prints_one_line_per_epoch_when_piped():
+    code = ("from chainrule import datasets, optimizers\nfrom chainrule.nets import TwoLayerNet\n"
+            "from chainrule.training import Trainer\n(x, t), (xt, tt) = datasets.load('spiral')\n"
+            "Trainer(TwoLayerNet(2, 20, 3, weight_init_std=0.5), optimizers.Adam(0.01), x, t, xt, tt, epochs=3)"
+            ".train()\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3 and lines[0].startswith("epoch 1/3  loss ") and "test loss" in lines[0]
+    assert result.stderr == ""  # no progress bar when not on a terminal
+
+
+def test_examples_script_prints_the_books_numbers(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "examples" / "computational_graphs.py"
+    out = subprocess.run([sys.executable, str(script), "--out-dir", str(tmp_path)], capture_output=True, text=True,
+                         timeout=120).stdout
+    assert "d apple = 1.1 × 2 = 2.2, d apple_num = 1.1 × 100 = 110" in out
+    assert "4.4" not in out and "220, d" not in out

@@ -1,0 +1,118 @@
+"""The package's structure: no import cycle, no layer looked up by name, each backward rule stated once.
+
+The modules read in the book's order, each importing only those before it:
+array math → graph engine → layers → differentiable functions, drawings → gradient
+checking, networks, optimizers → data sets → training jobs, model files → command line.
+"""
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+import chainrule
+from chainrule.layers import ALL, rules_table
+
+ROOT = Path(chainrule.__file__).resolve().parent
+REPO = ROOT.parent
+
+
+def module_name(path):
+    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in ROOT.rglob("*.py")}
+
+
+def imports_of(name, path):
+    """Every chainrule module ``name`` imports, function-local imports included."""
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("chainrule"))
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            if not base.startswith("chainrule"):
+                continue
+            for alias in node.names:
+                candidate = f"{base}.{alias.name}"
+                found.add(candidate if candidate in MODULES else base)
+    return {m for m in found if m in MODULES and m != name}
+
+
+def test_no_import_cycle_in_the_package():
+    graph = {name: imports_of(name, path) for name, path in MODULES.items()}
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "active"
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "active":
+                cycle = stack[stack.index(nxt):] + [nxt]
+                pytest.fail("import cycle: " + " → ".join(cycle))
+            if nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name)
+
+
+def test_the_engine_imports_no_math():
+    assert imports_of("chainrule.graph", MODULES["chainrule.graph"]) <= {"chainrule.backend"}
+
+
+def test_layers_import_nothing_above_them():
+    allowed = {"chainrule.graph", "chainrule.backend", "chainrule.array_math", "chainrule.mode"}
+    for name, path in MODULES.items():
+        if name.startswith("chainrule.layers"):
+            outside = {m for m in imports_of(name, path) if not m.startswith("chainrule.layers")}
+            assert outside <= allowed, f"{name} imports {outside - allowed}"
+
+
+def test_no_layer_is_looked_up_by_name():
+    for path in ROOT.rglob("*.py"):
+        text = path.read_text()
+        assert not re.search(r"getattr\((layers|L)\b", text), path
+        assert not re.search(r"_op\(\s*\"", text), path
+
+
+def test_every_backward_rule_is_defined_in_one_class():
+    for cls in ALL:
+        owners = [k for k in cls.__mro__ if "backward" in vars(k)]
+        assert owners and owners[0].__module__.startswith("chainrule.layers"), cls
+        defined = [p for p in (ROOT / "layers").glob("*.py") if re.search(rf"^class {cls.__name__}\(", p.read_text(),
+                                                                          re.M)]
+        assert len(defined) == 1, (cls, defined)
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+def test_each_docstring_states_the_rule_that_explanations_use(cls):
+    """The explanation templates, rendered with symbols, are the docstring's statement of the backward rule."""
+    doc = " ".join(cls.__doc__.split())
+    statements = cls.rule_statements()
+    assert len(statements) == len(cls.gradient_names()) > 0
+    for statement in statements:
+        assert statement in doc, f"{cls.__name__}: {statement!r} is not in its docstring"
+
+
+def test_readme_table_of_rules_is_generated_from_the_layers():
+    readme = (REPO / "README.md").read_text()
+    assert rules_table() in readme, "README's table of layers differs from chainrule.layers.rules_table()"
+
+
+def test_no_citation_of_documents_outside_the_repository():
+    pattern = re.compile(r"seed ?0\d\d|SPEC §|seed00\d|SEED00\d|the seeds'", re.I)
+    files = [*ROOT.rglob("*.py"), *(REPO / "tests").glob("*.py"), *(REPO / "examples").glob("*.py"),
+             *(REPO / "benchmarks").glob("*.py"), REPO / "README.md"]
+    hits = [f"{p.relative_to(REPO)}:{i}" for p in files for i, line in enumerate(p.read_text().splitlines(), 1)
+            if pattern.search(line) and "pattern = re.compile" not in line]
+    assert not hits, hits
