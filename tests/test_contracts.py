@@ -165,3 +165,12 @@ def test_calling_a_recorded_layer_again_by_hand_keeps_the_graph_right(rng):
     out.backward()
     np.testing.assert_allclose(layer.parameters["W"].grad, x.data.T @ np.ones((4, 2)))
     np.testing.assert_allclose(x.grad, np.ones((4, 2)) @ layer.W.T)
+
+
+def test_shape_layers_refuse_malformed_arguments_by_name():
+    from chainrule.layers import Reshape, Transpose
+    assert Reshape(-1).forward(np.ones((2, 3))).shape == (6,)
+    with pytest.raises(ValueError, match="Reshape: the shape must be an int or a tuple of ints"):
+        Reshape("a")
+    with pytest.raises(ValueError, match="Transpose: axes must be None or a tuple of ints"):
+        Transpose("ab")

@@ -70,7 +70,11 @@ class Reshape(Layer):
     rules = ("{dout} reshaped to x's shape",)
 
     def __init__(self, shape):
-        self.shape = tuple(shape)
+        shape = (shape,) if isinstance(shape, (int, np.integer)) else shape
+        try:
+            self.shape = tuple(int(n) for n in shape)
+        except (TypeError, ValueError):
+            raise ValueError(f"Reshape: the shape must be an int or a tuple of ints, got {shape!r}") from None
         self.x_shape = None
 
     def forward(self, x):
@@ -92,7 +96,11 @@ class Transpose(Layer):
     rules = ("{dout}ᵀ",)
 
     def __init__(self, axes=None):
-        self.axes = None if axes is None else tuple(axes)
+        axes = (axes,) if isinstance(axes, (int, np.integer)) else axes
+        try:
+            self.axes = None if axes is None else tuple(int(a) for a in axes)
+        except (TypeError, ValueError):
+            raise ValueError(f"Transpose: axes must be None or a tuple of ints, got {axes!r}") from None
 
     def forward(self, x):
         n = ndim_of(x)
