@@ -216,5 +216,5 @@ def test_examples_script_prints_the_books_numbers(tmp_path):
     script = Path(__file__).resolve().parents[1] / "examples" / "computational_graphs.py"
     out = subprocess.run([sys.executable, str(script), "--out-dir", str(tmp_path)], capture_output=True, text=True,
                          timeout=120).stdout
-    assert "d apple = 1.1 × 2 = 2.2, d apple_num = 1.1 × 100 = 110" in out
-    assert "4.4" not in out and "220, d" not in out
+    assert "d apple = dout × apple_num = 1.1 × 2 = 2.2" in out and "d apple_num = dout × apple = 1.1 × 100 = 110" in out
+    assert "4.4" not in out and "= 220\n" not in out.split("715")[1]

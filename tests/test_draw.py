@@ -1,77 +1,131 @@
+"""Static drawings and explanations that never mislead, the graph as data, and expressions from the command line."""
+import json
 import re
 import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
-from chainrule import draw, examples
+from chainrule import examples
 from chainrule.cli import main
+from chainrule.draw import describe, explain, format_value, render, to_dot
+from chainrule.draw.graphdata import FORMAT, VERSION
+from chainrule.expression import ExpressionError, build
 from chainrule.graph import Variable
 
 
-def edge_labels(dot, red):
+def edges(dot, red):
     pattern = r'(\w+) -> (\w+) \[label="([^"]*)"' + (r", color=red" if red else r"\]")
     return re.findall(pattern, dot)
 
 
-def test_apple_dot_has_forward_values_and_red_gradients():
-    dot = draw.to_dot(examples.apple_graph())
+def names_by_id(dot):
+    return {m.group(1): m.group(2) for m in re.finditer(r'^\s+(\w+) \[label="([^"\\]*)", shape=', dot, re.M)}
+
+
+def test_apple_dot_has_forward_values_and_red_gradients_beside_them():
+    dot = to_dot(examples.apple_graph())
     assert dot.startswith("digraph chainrule {") and "rankdir=LR;" in dot
-    assert "shape=circle" in dot and 'label="×"' in dot
-    for name in ("apple", "apple_num", "tax"):
-        assert f'label="{name}", shape=ellipse' in dot
-    forward = edge_labels(dot, red=False)
-    assert ("op1", "output", "220") in forward                 # 220 on the arrow into the total
-    assert {label for *_, label in forward} == {"100", "2", "200", "1.1", "220"}
-    red = edge_labels(dot, red=True)
-    apple_node = re.search(r'(\w+) \[label="apple", shape=ellipse\]', dot).group(1)
-    assert ("op0", apple_node, "2.2") in red                    # the red backward label 2.2 at the apple
-    assert {label for *_, label in red} == {"1", "1.1", "2.2", "110", "200"}
-    assert "style=bold" in dot
+    names = names_by_id(dot)
+    forward = {(names[a], names[b], label) for a, b, label in edges(dot, red=False)}
+    assert ("apple", "×", "100") in forward and ("apple_num", "×", "2") in forward and ("tax", "×", "1.1") in forward
+    assert ("×", "×", "apple_price = 200") in forward and ("×", "price", "220") in forward  # names on the arrows
+    red = {(names[a], label) for a, b, label in edges(dot, red=True)}
+    assert red == {("apple", "2.2"), ("apple_num", "110"), ("tax", "200"), ("×", "1.1"), ("×", "1")}
+    assert "dir=back" in dot and "style=bold" in dot
 
 
-def test_dot_is_byte_identical_every_time():
-    assert draw.to_dot(examples.fruit_graph()) == draw.to_dot(examples.fruit_graph())
-    assert draw.to_dot(examples.mlp_graph()) == draw.to_dot(examples.mlp_graph())
+def test_dot_is_byte_identical_every_time_and_keeps_the_books_order():
+    assert to_dot(examples.fruit_graph()) == to_dot(examples.fruit_graph())
+    assert to_dot(examples.mlp_graph()) == to_dot(examples.mlp_graph())
+    dot = to_dot(examples.fruit_graph())
+    declared = [m.group(1) for m in re.finditer(r'^\s+\w+ \[label="(\w+)", shape=ellipse', dot, re.M)]
+    assert declared.index("apple") < declared.index("orange")   # apple above orange, as the book draws it
 
 
-def test_dot_before_backward_has_no_red_arrows():
+def test_before_backward_there_are_no_red_arrows_and_constants_fold():
     a, b = Variable(2.0, "a"), Variable(3.0, "b")
-    dot = draw.to_dot(a * b + 1.0)
+    dot = to_dot(a * b + 1.0)
     assert "color=red" not in dot and 'label="+1"' in dot  # scalar constants fold into the node: "+1"
 
 
-def test_array_values_show_shape_and_a_few_values():
-    assert draw.format_value(Variable([[1.0, 2.5], [3.0, 4.0]])) == "(2, 2) [1, 2.5, 3, …]"
-    assert draw.format_value(2.2) == "2.2"
-    assert draw.format_value(110.00000000000001) == "110"
+def test_array_labels_never_show_only_some_numbers():
+    small = np.array([[0.0, 0.0, 0.0], [1.5, -2.0, 3.0]])     # first row zero: must not look all-zero
+    assert format_value(small) == "[[0, 0, 0], [1.5, -2, 3]]"
+    big = np.zeros((4, 5))
+    big[3, 4] = 7.0
+    assert format_value(big) == "(4×5) min 0, mean 0.35, max 7"
+    assert format_value(2.2) == "2.2" and format_value(110.00000000000001) == "110"
+
+
+def test_labels_are_drawn_as_what_they_are_and_long_graphs_turn():
+    dot = to_dot(examples.mlp_graph())
+    assert "rankdir=TB;" in dot                                  # a 2-layer net is no longer a strip
+    assert 'label="labels t\\n[1, 1, 0, 1]", shape=note' in dot
+    assert 'H = (4×5) min 0' in dot and 'Z1 = ' in dot              # intermediate names on the arrows
+    assert 'label="dot", shape=circle' in dot                      # the matrix product drawn as the book's "dot"
+    assert "rankdir=LR;" in to_dot(examples.mlp_graph(), direction="LR")
+
+
+def test_explain_defines_its_symbols_names_the_chain_rule_and_sums_branches():
+    text = explain(examples.mlp_graph())
+    assert "the chain rule" in text and "the branch rule" in text
+    assert "where y = softmax(Z2), the probabilities" in text and "where t = the labels [1, 1, 0, 1]" in text
+    assert "where N = 4, the number of rows (the batch)" in text
+    assert "d W1 = xᵀ · dout = (3×4) · (4×5) = (3×5) min" in text
+    assert "d b2 = dout × 1 = (4×2) × 1 = [0.2526, -0.2526]" in text          # small arrays in numbers
+    x = Variable(3.0, "x")
+    y = x * 2.0 + x * 1.0
+    y.name = "y"
+    y.backward()
+    text = explain(y)
+    assert "→ x is used 2 times: d x = 2 (via ×2) + 1 (via ×1) = 3" in text
+    assert " t1" not in text and " t2" not in text                          # no auto-names that clash with labels
 
 
 def test_explain_apple_step_by_step():
-    text = draw.explain(examples.apple_graph())
-    assert "× (apple_price, tax): upstream 1 → d apple_price = 1 × 1.1 = 1.1, d tax = 1 × 200 = 200" in text
-    assert "× (apple, apple_num): upstream 1.1 → d apple = 1.1 × 2 = 2.2, d apple_num = 1.1 × 100 = 110" in text
-
-
-def test_explain_mlp_names_the_bias_rule():
-    text = draw.explain(examples.mlp_graph())
-    assert "d b1 = Σ over broadcast axes of (dout × 1) = ⟨5⟩" in text
-    assert "d W1 = xᵀ · dout = ⟨3×5⟩" in text
+    text = explain(examples.apple_graph())
+    assert "1. × (apple_price, tax) → price: upstream dout = d price = 1" in text
+    assert "d apple_price = dout × tax = 1 × 1.1 = 1.1" in text and "d tax = dout × apple_price = 1 × 200 = 200" in text
+    assert "d apple = dout × apple_num = 1.1 × 2 = 2.2" in text
+    assert text.strip().endswith("gradients: d apple = 2.2, d apple_num = 110, d tax = 200")
 
 
 def test_explain_needs_backward():
     a = Variable(2.0)
     with pytest.raises(ValueError, match="call backward"):
-        draw.explain(a * 3.0)
+        explain(a * 3.0)
+
+
+def test_the_graph_as_data(tmp_path):
+    data = describe(examples.fruit_graph())
+    assert data["format"] == FORMAT and data["version"] == VERSION and data["recompute"]
+    json.dumps(data)  # JSON-able
+    names = {v["name"]: v for v in data["values"].values()}
+    assert names["apple"]["role"] == "input" and names["price"]["role"] == "output" and names["tax"]["grad"] == [650.0]
+    first = data["backward"][0]
+    assert first["sent"][0]["symbolic"] == "dout × tax" and first["sent"][0]["numeric"] == "1 × 1.1"
+    assert first["sent"][0]["local"] == "tax" and first["sent"][0]["local_value"] == "1.1"
+    items = data["layout"]["items"]
+    apple, orange = names["apple"]["id"], names["orange"]["id"]
+    assert items[apple]["y"] < items[orange]["y"] and items[apple]["x"] < items[names["price"]["id"]]["x"]
+    x = Variable(2.0, "x")
+    y = x * x
+    y.backward()
+    assert describe(y)["branches"][describe(y)["values"]["value1"]["id"]]["total"] == "4"
+    assert main(["graph", "apple", "--json", str(tmp_path / "g.json")]) == 0
+    assert json.loads((tmp_path / "g.json").read_text())["format"] == "chainrule-graph"
 
 
 def test_render_dot_without_graphviz(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    path = draw.render(examples.apple_graph(), tmp_path / "apple.dot")
+    path = render(examples.apple_graph(), tmp_path / "apple.dot")
     assert path.read_text().startswith("digraph")
-    with pytest.raises(draw.GraphvizNotFoundError, match="apt-get install graphviz"):
-        draw.render(examples.apple_graph(), tmp_path / "apple.svg")
+    from chainrule.draw import GraphvizNotFoundError
+    with pytest.raises(GraphvizNotFoundError, match="apt-get install graphviz"):
+        render(examples.apple_graph(), tmp_path / "apple.svg")
     assert not (tmp_path / "apple.svg").exists()
 
 
@@ -84,8 +138,7 @@ def test_cli_reports_missing_graphviz_in_one_line(tmp_path, monkeypatch, capsys)
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
 def test_render_svg_with_graphviz(tmp_path):
-    path = draw.render(examples.fruit_graph(), tmp_path / "fruit.svg")
-    svg = path.read_text()
+    svg = render(examples.fruit_graph(), tmp_path / "fruit.svg").read_text()
     assert "<svg" in svg and ">715<" in svg and ">3.3<" in svg and 'stroke="red"' in svg
 
 
@@ -93,9 +146,44 @@ def test_cli_graph_prints_dot_and_explains(capsys):
     assert main(["graph", "apple"]) == 0
     assert capsys.readouterr().out.startswith("digraph chainrule")
     assert main(["graph", "fruit", "--explain"]) == 0
-    assert "d tax = 1 × 650 = 650" in capsys.readouterr().out
+    assert "d tax = dout × all_price = 1 × 650 = 650" in capsys.readouterr().out
 
 
-def test_cli_graph_bad_example_exits_2():
-    result = subprocess.run([sys.executable, "-m", "chainrule", "graph", "banana"], capture_output=True, text=True)
-    assert result.returncode == 2 and "invalid choice: 'banana'" in result.stderr
+def test_cli_draws_an_expression_with_values(tmp_path, capsys):
+    assert main(["graph", "(x*y + z).exp()", "--set", "x=2", "y=3", "z=1", "--explain"]) == 0
+    out = capsys.readouterr().out
+    assert "d x = dout × y = 1097 × 3 = 3290" in out and "gradients: d x = 3290, d y = 2193, d z = 1097" in out
+    assert main(["graph", "sum(relu(x @ W))", "--set", "x=[[1,-2]]", "W=[[0.5,1],[2,-1]]", "--html",
+                 str(tmp_path / "e.html")]) == 0
+    assert (tmp_path / "e.html").read_text().startswith("<!DOCTYPE html>")
+
+
+@pytest.mark.parametrize("text,values,message", [
+    ("__import__('os').system('echo hi')", {}, "'__import__' is not one of the functions"),
+    ("x.__class__", {"x": 1.0}, "is not allowed here"),
+    ("x + y", {"x": 1.0}, "no value for y"),
+    ("x ** y", {"x": 1.0, "y": 2.0}, "expected a number, got 'y'"),
+    ("x +", {"x": 1.0}, "cannot read"),
+    ("x", {"x": 1.0, "q": 2.0}, "--set q: not in the expression"),
+    ("log(x)", {"x": -1.0}, "Log: input of shape () has 1 negative value"),
+    ("x @ W", {"x": np.ones((1, 2)), "W": np.ones((3, 1))}, "MatMul: A has shape (1, 2) and B has shape (3, 1)"),
+])
+def test_expressions_are_parsed_safely(text, values, message):
+    with pytest.raises(ExpressionError, match=re.escape(message)):
+        build(text, values)
+
+
+def test_expression_graphs_use_each_name_once():
+    y = build("x * x + exp(x)", {"x": 1.0})
+    y.backward()
+    x = next(a for a in y.creator.args[0].creator.args if isinstance(a, Variable))
+    assert x.grad == pytest.approx(2 + np.e)
+
+
+def test_cli_graph_errors_are_one_line():
+    result = subprocess.run([sys.executable, "-m", "chainrule", "graph", "x @ W", "--set", "x=[1, 2]"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    result = subprocess.run([sys.executable, "-m", "chainrule", "graph", "x * 2", "--set", "x=[1, 2]"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "wrap it in sum(...)" in result.stderr

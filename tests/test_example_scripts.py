@@ -29,7 +29,7 @@ def test_gradient_check_on_digits():
 
 def test_computational_graphs(tmp_path):
     out = run("computational_graphs.py", "--out-dir", str(tmp_path / "g"))
-    assert "d tax = 1 × 200 = 200" in out and "d tax = 1 × 650 = 650" in out
+    assert "d tax = dout × apple_price = 1 × 200 = 200" in out and "d tax = dout × all_price = 1 × 650 = 650" in out
     assert (tmp_path / "g" / "fruit.dot").read_text().startswith("digraph")
 
 

@@ -1,37 +1,88 @@
-"""``chainrule graph``: build one of the book's graphs, run backward, draw or explain it."""
+"""``chainrule graph``: build one of the book's graphs or your own expression, run backward, draw or explain it.
+
+    chainrule graph fruit --out fruit.svg                 # the book's apple-and-orange graph (§5.4.2)
+    chainrule graph fruit --html fruit.html               # an interactive page: step through forward and backward
+    chainrule graph "(x*y + z).exp()" --set x=2 y=3 z=1   # your own expression
+    chainrule graph "sum(relu(x @ W))" --set "x=[[1,-2]]" "W=[[0.5,1],[2,-1]]" --explain
+"""
 from __future__ import annotations
 
+import json
 import sys
 
 from .common import HelpFormatter, UsageError, one_line
 
 
 def add_parser(sub):
+    from .. import examples
     p = sub.add_parser("graph", formatter_class=HelpFormatter,
                        help="draw a computational graph with forward values and red gradients (book §5.1–5.4)",
-                       description="Build one of the book's graphs, run backward and draw it (DOT on stdout, or a "
-                                   ".dot/.svg/.png/.pdf file with --out).")
-    p.add_argument("example", choices=["apple", "fruit", "mlp"],
-                   help="apple: 2 apples and tax (§5.4.1); fruit: apples, oranges and tax (§5.4.2); mlp: a 2-layer "
-                        "perceptron on a batch of 4")
-    p.add_argument("--out", metavar="FILE", help="write FILE (.dot, or .svg/.png/.pdf with Graphviz installed)")
+                       description=__doc__.split("\n", 1)[1])
+    p.add_argument("graph", metavar="GRAPH",
+                   help=f"one of the book's graphs ({', '.join(examples.GRAPHS)}: "
+                        "apple §5.4.1, fruit §5.4.2, mlp a two-layer perceptron on a batch of 4) or an expression "
+                        "of names, numbers, + - * / @ **, exp log relu sigmoid tanh softmax sum mean, .T")
+    p.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE",
+                   help="values of the expression's names: numbers or lists such as W=[[1,2],[3,4]]")
+    p.add_argument("--out", metavar="FILE", help="write FILE: .dot, or .svg/.png/.pdf with Graphviz installed")
+    p.add_argument("--html", metavar="FILE", help="write an interactive page (one file, no network needed)")
+    p.add_argument("--json", metavar="FILE", help="write the graph as data (format chainrule-graph, version 1)")
     p.add_argument("--explain", action="store_true", help="print the backward pass step by step")
-    p.add_argument("--title", help="a title drawn above the graph")
+    p.add_argument("--layout", choices=["auto", "LR", "TB"], default="auto",
+                   help="left to right (the book's way) or top to bottom; auto turns long graphs")
+    p.add_argument("--title", help="a title for the drawing or page")
     p.set_defaults(func=run)
     return p
 
 
+def build_graph(args):
+    """The graph's output Variable, after backward."""
+    from .. import examples
+    from ..expression import ExpressionError, build, parse_value
+    if args.graph in examples.GRAPHS:
+        if args.set:
+            raise UsageError(f"--set is for expressions; {args.graph!r} is one of the book's graphs")
+        return examples.GRAPHS[args.graph]()
+    values = {}
+    try:
+        for item in args.set:
+            name, sep, text = item.partition("=")
+            if not sep or not name.strip().isidentifier():
+                raise ExpressionError(f"--set {item!r}: expected NAME=VALUE, e.g. x=2")
+            values[name.strip()] = parse_value(text, name.strip())
+        output = build(args.graph, values)
+    except ExpressionError as e:
+        raise UsageError(one_line(e)) from None
+    from ..graph import Variable
+    if not isinstance(output, Variable) or output.creator is None:
+        raise UsageError(f"{args.graph!r} computes nothing from its names; use at least one name and an operation")
+    if output.size != 1:
+        raise UsageError(f"{args.graph!r} gives an array of shape {output.shape}; backward starts from one number: "
+                         f"wrap it in sum(...), e.g. \"sum({args.graph})\"")
+    output.name = output.name or "out"
+    output.backward()
+    return output
+
+
 def run(args):
-    from .. import draw, examples
-    output = examples.GRAPHS[args.example]()
-    if args.out:
-        try:
-            path = draw.render(output, args.out, title=args.title)
-        except (draw.GraphvizNotFoundError, ValueError, RuntimeError, OSError) as e:
-            raise UsageError(one_line(e)) from None
+    from .. import draw
+    output = build_graph(args)
+    wrote = []
+    try:
+        if args.out:
+            wrote.append(draw.render(output, args.out, title=args.title, direction=args.layout))
+        if args.html:
+            wrote.append(draw.to_html(output, args.html, title=args.title, direction=args.layout))
+        if args.json:
+            from ..atomic import write_text
+            data = draw.describe(output, args.title, args.layout)
+            wrote.append(write_text(args.json, json.dumps(data, indent=1, ensure_ascii=False) + "\n"))
+    except (draw.GraphvizNotFoundError, ValueError, RuntimeError, OSError) as e:
+        raise UsageError(one_line(e)) from None
+    for path in wrote:
         print(f"wrote {path}", file=sys.stderr)
-    elif not args.explain:
-        sys.stdout.write(draw.to_dot(output, title=args.title))
+    if not wrote and not args.explain:
+        sys.stdout.write(draw.to_dot(output, title=args.title, direction=args.layout))
     if args.explain:
         sys.stdout.write(draw.explain(output))
     return 0

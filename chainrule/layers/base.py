@@ -234,7 +234,7 @@ class Layer:
         names = cls.input_names() + ["x", "y"]
         sym = {**{n: n for n in [*names, *cls.gradient_names(), "dout", "out"]}, **cls.rule_symbols}
         fields = {"dout": sym["dout"], "x": sym[names[0]], "y": sym[names[1]], "out": sym["out"],
-                  **{k: k for k in ("p", "n", "N")}}
+                  **{k: k for k in ("p", "n", "N")}, **{name: sym[name] for name in cls.gradient_names()}}
         return [f"d{sym[name]} = {rule.format(**fields)}" for name, rule in zip(cls.gradient_names(), cls.rules)]
 
     def error(self, message, cls=ValueError):

@@ -68,7 +68,7 @@ class Affine(Layer):
     """
 
     symbol = "Affine"
-    rules = ("{dout} · Wᵀ", "{x}ᵀ · {dout}", "Σ_rows {dout}")
+    rules = ("{dout} · {W}ᵀ", "{x}ᵀ · {dout}", "Σ_rows {dout}")
     rule_symbols = {"x": "X", "dout": "dY"}
     decayed = ("W",)
     W = parameter()

@@ -75,7 +75,7 @@ class BatchNormalization(Layer):
     """
 
     symbol = "BatchNorm"
-    rules = ("(γ/σ) ∘ ({dout} − mean({dout}) − x̂ ∘ mean({dout} ∘ x̂))", "Σ_rows {dout} ∘ x̂", "Σ_rows {dout}")
+    rules = ("({gamma}/σ) ∘ ({dout} − mean({dout}) − x̂ ∘ mean({dout} ∘ x̂))", "Σ_rows {dout} ∘ x̂", "Σ_rows {dout}")
     rule_symbols = {"gamma": "γ", "beta": "β"}
     gamma = parameter()
     beta = parameter()

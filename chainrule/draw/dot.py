@@ -1,0 +1,134 @@
+"""Graphviz drawings in the book's style (§5.1–5.4): values on the arrows, gradients in red going back.
+
+Operations are circles (×, +, dot, exp, …; longer names in rounded boxes),
+inputs and parameters ellipses with their names, constants such as labels
+boxes that say what they are, the output a double circle. Each arrow carries
+its value (a named intermediate with its name), and after ``backward()`` a red
+bold arrow goes back with the gradient that flowed along it. Arrays are written
+in full when small, else as their shape with min / mean / max.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from ..atomic import atomic_write
+from .graphdata import describe
+
+FORMATS = ("dot", "svg", "png", "pdf")
+
+
+class GraphvizNotFoundError(RuntimeError):
+    """Graphviz's ``dot`` program is needed to render SVG/PNG/PDF."""
+
+
+def _quote(text):
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _item(vid):
+    return vid
+
+
+def _multiline(ref, data):
+    value = data["values"][ref]
+    return value["label"] if value["value"] is None else _multiline_label(value["label"])
+
+
+def _multiline_label(label):
+    """Rows of a small matrix on lines of their own: narrower arrows."""
+    return label.replace("], [", "],\n[") if label.startswith("[[") else label
+
+
+def to_dot(output, title=None, direction="auto"):
+    """Graphviz DOT text of ``output``'s graph with forward values and (after backward) red gradients."""
+    data = describe(output, title, direction)
+    values = data["values"]
+    lines = ["digraph chainrule {", f"    rankdir={data['layout']['direction']};",
+             '    node [fontname="Helvetica", fontsize=13];', '    edge [fontname="Helvetica", fontsize=11];']
+    if title:
+        lines.append(f"    label={_quote(title)}; labelloc=t; fontname=\"Helvetica\"; fontsize=16;")
+    producer = {n["output"]: n["id"] for n in data["nodes"]}
+    sent = {(step["node"], s["input"]): s["label"] for step in data["backward"] for s in step["sent"]}
+    edges, declared, declarations = [], set(), {}
+
+    def declare(item, attrs):
+        if item not in declared:
+            declared.add(item)
+            declarations[item] = f"    {item} [{attrs}];"
+
+    def connect(source, target, text, gradient):
+        """The forward arrow with its value and, after backward, a red arrow back beside it with the gradient."""
+        edges.append(f"    {source} -> {target} [label={_quote(text)}];")
+        if gradient is not None:
+            edges.append(f"    {source} -> {target} [label={_quote(gradient)}, color=red, fontcolor=red, style=bold, "
+                         "dir=back];")
+
+    for node in data["nodes"]:
+        label = node["label"]
+        shape = "circle" if len(label) <= 4 and "\n" not in label else "box, style=rounded"
+        declare(node["id"], f"label={_quote(label)}, shape={shape}")
+        for inp in node["inputs"]:
+            ref = inp["ref"]
+            if ref is None:
+                continue  # a scalar constant written into the operation's label ("×1.1")
+            value = values[ref]
+            if ref in producer:
+                source = producer[ref]
+                text = _multiline(ref, data) if value.get("auto_name") else f"{value['name']} = {_multiline(ref, data)}"
+            else:
+                source = _item(ref)
+                if value["role"] == "constant":
+                    declare(source, f"label={_quote(value['name'] + chr(10) + _multiline(ref, data))}, shape=note, "
+                                    "fontsize=11")
+                    text = ""
+                else:
+                    declare(source, f"label={_quote(value['name'])}, shape=ellipse")
+                    text = _multiline(ref, data)
+            gradient = sent.get((node["id"], ref))
+            connect(source, node["id"], text, None if gradient is None else _multiline_label(gradient))
+    out = values[data["output"]]
+    sink = _item(data["output"])
+    declare(sink, f"label={_quote(out['name'])}, shape=doublecircle")
+    last = producer.get(data["output"])
+    if last is not None:
+        connect(last, sink, out["label"], out["grad_label"] if data["backward"] else None)
+    # nodes in reading order (column by column, top to bottom), as the book writes its figures: Graphviz then
+    # keeps apple above orange
+    placed = sorted(data["layout"]["items"].items(), key=lambda kv: (kv[1]["rank"], kv[1]["row"]))
+    lines.extend(declarations[item if item.startswith("node") else _item(item)] for item, _ in placed)
+    lines.extend(edges)
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def render(output, path, title=None, direction="auto"):
+    """Write the drawing of ``output``'s graph to ``path``: .dot always, .svg/.png/.pdf with Graphviz's ``dot``."""
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise ValueError(f"render: cannot write {path.name!r}; expected a file ending in "
+                         + ", ".join("." + f for f in FORMATS))
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory; expected a file name")
+    text = to_dot(output, title, direction)
+    if fmt == "dot":
+        data = text.encode()
+    else:
+        dot = shutil.which("dot")
+        if dot is None:
+            raise GraphvizNotFoundError(
+                f"cannot write {path.name}: Graphviz's `dot` program is not installed. Install it "
+                "(Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz; conda: conda install "
+                "graphviz) or write a .dot file instead.")
+        try:
+            result = subprocess.run([dot, f"-T{fmt}"], input=text.encode(), capture_output=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise RuntimeError(f"Graphviz `dot -T{fmt}` could not run: {e}") from None
+        if result.returncode != 0:
+            raise RuntimeError(f"Graphviz `dot -T{fmt}` failed: {result.stderr.decode(errors='replace').strip()}")
+        data = result.stdout
+    with atomic_write(path) as f:
+        f.write(data)
+    return path

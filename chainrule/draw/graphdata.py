@@ -1,0 +1,279 @@
+"""A recorded graph as data: the one description that drawings, explanations and the page are made from.
+
+``describe(output)`` returns a JSON-able dict, format ``chainrule-graph``
+version 1 (documented in README.md, "The graph as data"):
+
+* ``values``: every Variable and constant by id (``value1``, ``constant1``): its name,
+  role (input, parameter, constant, intermediate, output), shape, numbers
+  (flat, row-major; left out past ``VALUE_LIMIT``), gradient and labels;
+* ``nodes``: the operations in forward order: the layer, its symbol, its
+  ordered inputs (call arguments, then parameters), its output, the templates
+  of its backward rule and what the page's engine needs to recompute it;
+* ``backward``: the steps of the backward pass in the order they ran: the
+  upstream gradient and, for each input, the rule in symbols, in numbers, the
+  local derivative and the gradient sent;
+* ``branches``: the branch rule: every value whose gradient is a sum of
+  several, with its terms in order and the total;
+* ``layout``: the direction and the position of every item, deterministic.
+
+Unnamed Variables are called ``v1, v2, …`` in order of appearance (never ``t``,
+which the book keeps for labels).
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from ..backend import to_numpy
+from ..graph import Parameter, Variable, forward_nodes, topological_nodes
+from . import layout as layout_module
+from .numbers import format_number, format_value, shape_text
+
+FORMAT = "chainrule-graph"
+VERSION = 1
+VALUE_LIMIT = 10_000
+
+#: the ops the page's JavaScript engine can recompute (static/engine.js)
+PAGE_OPS = {"Mul", "Add", "Sub", "Div", "Neg", "Pow", "Exp", "Log", "Relu", "Sigmoid", "Tanh", "Softmax", "MatMul",
+            "Affine", "Sum", "Mean", "Reshape", "Transpose", "SoftmaxWithLoss", "MeanSquaredError", "Dropout",
+            "BatchNormalization", "Convolution", "Pooling", "Flatten"}
+
+
+def _array(a):
+    return np.asarray(to_numpy(a.data if isinstance(a, Variable) else a), dtype=np.float64)
+
+
+def _numbers(a):
+    return [float(v) for v in a.ravel()] if a.size <= VALUE_LIMIT else None
+
+
+def _is_scalar(a):
+    return np.ndim(a) == 0 or np.size(a) == 1
+
+
+def _op_attributes(layer):
+    """What the page's engine needs besides the inputs to recompute the layer."""
+    name = type(layer).__name__
+    if name == "Pow":
+        return {"p": layer.p}
+    if name in ("Sum", "Mean"):
+        axis = layer.axis
+        return {"axis": None if axis is None else list(axis) if isinstance(axis, tuple) else [axis],
+                "keepdims": bool(layer.keepdims)}
+    if name == "Reshape":
+        return {"shape": list(layer.shape)}
+    if name == "Transpose":
+        return {"axes": None if layer.axes is None else list(layer.axes)}
+    if name == "Dropout":
+        scale = getattr(layer, "scale", None)
+        return {"scale": None if scale is None else _numbers(_array(scale))}
+    if name == "BatchNormalization":
+        return {"training": bool(layer.train_flg), "eps": layer.eps, "running_mean": _numbers(_array(
+            layer.running_mean)), "running_var": _numbers(_array(layer.running_var))}
+    if name in ("Convolution", "Pooling"):
+        return {k: getattr(layer, k) for k in ("stride", "pad", "pool_h", "pool_w", "mode") if hasattr(layer, k)}
+    return {}
+
+
+def render_rule(template, fields, numeric):
+    """A rule template with its fields filled in: names (``numeric=False``), or numbers for scalars and
+    shapes for arrays (``Xᵀ`` of a (4×3) array reads (3×4)): the text the page's engine writes too."""
+    def fill(match):
+        key, transposed = match.group(1), match.group(2) == "ᵀ"
+        name, value = fields.get(key, (key, None))
+        if not numeric or value is None:
+            return name + ("ᵀ" if transposed else "")
+        if _is_scalar(value):
+            return format_number(np.asarray(value).reshape(-1)[0])
+        shape = np.shape(value)
+        return shape_text(shape[::-1] if transposed else shape)
+    return re.sub(r"\{(\w+)\}(ᵀ?)", fill, template)
+
+
+def local_formula(template):
+    """The local derivative ∂out/∂input read off a rule of the form dout × F (or dout / y): F, else None."""
+    for prefix, wrap in (("{dout} × ", "{}"), ("−{dout} × ", "−({})"), ("{dout} / ", "1 / {}")):
+        if template.startswith(prefix):
+            return wrap.format(template[len(prefix):])
+    return {"{dout}": "1", "−{dout}": "−1"}.get(template)
+
+
+class _Names:
+    """Ids and display names for the values of a graph, in order of appearance."""
+
+    def __init__(self):
+        self.ids, self.names, self.count, self.constants = {}, {}, 0, 0
+        self.taken = set()
+
+    def variable(self, v):
+        key = id(v)
+        if key not in self.ids:
+            self.count += 1
+            self.ids[key] = f"value{self.count}"
+        return self.ids[key]
+
+    def constant(self):
+        self.constants += 1
+        return f"constant{self.constants}"
+
+
+def describe(output, title=None, direction="auto", longest_lr=5):
+    """The graph of ``output`` (after backward or not) as a JSON-able dict; see the module's docstring."""
+    if not isinstance(output, Variable):
+        raise TypeError(f"describe: expected the output Variable of a graph, got {type(output).__name__}")
+    nodes = forward_nodes(output)
+    names = _Names()
+    values, node_records, node_ids, folded = {}, [], {}, {}
+    used_names = {v.name for n in nodes for v in n.args if isinstance(v, Variable) and v.name}
+    used_names |= {n.output.name for n in nodes if n.output is not None and n.output.name}
+    auto = iter(f"v{k}" for k in range(1, 10 ** 9) if f"v{k}" not in used_names)
+
+    def add_variable(v, role):
+        vid = names.variable(v)
+        if vid not in values:
+            a = _array(v)
+            values[vid] = {"id": vid, "name": v.name or next(auto), "role": role, "shape": list(a.shape),
+                           "value": _numbers(a), "label": format_value(a), "grad": None, "grad_label": None,
+                           "auto_name": v.name is None}
+        return vid
+
+    for k, node in enumerate(nodes, start=1):
+        layer = node.layer
+        nid = f"node{k}"
+        node_ids[id(node)] = nid
+        input_names = layer.input_names()
+        arg_names = input_names[:node.n_inputs] + list(layer.parameters)
+        inputs = []
+        for i, arg in enumerate(node.args):
+            arg_name = arg_names[i] if i < len(arg_names) else f"input{i}"
+            if isinstance(arg, Variable):
+                role = "intermediate" if arg.creator is not None else (
+                    "parameter" if isinstance(arg, Parameter) else "input")
+                inputs.append({"ref": add_variable(arg, role), "arg": arg_name})
+            elif np.ndim(arg) == 0 and i not in layer.constant_inputs:
+                folded.setdefault(nid, []).append(format_number(arg))
+                inputs.append({"ref": None, "arg": arg_name, "folded": float(arg)})
+            else:
+                cid = names.constant()
+                a = _array(arg)
+                what = "labels" if i in layer.constant_inputs else "constant"
+                values[cid] = {"id": cid, "name": f"{what} {arg_name}", "role": "constant", "shape": list(a.shape),
+                               "value": _numbers(a), "label": format_value(a), "grad": None, "grad_label": None}
+                inputs.append({"ref": cid, "arg": arg_name})
+        out = node.output
+        out_id = add_variable(out, "output" if out is output else "intermediate") if out is not None else None
+        rules = list(layer.rules)
+        gradient_slots = [i for i in range(len(node.args)) if i >= node.n_inputs or i not in layer.constant_inputs]
+        node_records.append({
+            "id": nid, "op": type(layer).__name__, "symbol": layer.symbol,
+            "label": layer.symbol + "".join(folded.get(nid, [])), "inputs": inputs, "output": out_id,
+            "n_inputs": node.n_inputs, "constant_inputs": list(layer.constant_inputs),
+            "rules": {str(slot): rules[j] for j, slot in enumerate(gradient_slots) if j < len(rules)},
+            "symbols": {**{"dout": "dout", "out": "out"}, **layer.rule_symbols},
+            "fields": dict(layer.explain_fields()), "attributes": _op_attributes(layer)})
+    if output.creator is None:
+        add_variable(output, "output")
+
+    backward, contributions = _backward_steps(output, nodes, node_ids, names, values, node_records)
+    branches = {}
+    for vid, terms in contributions.items():
+        total = sum(np.asarray(t["value_array"]) for t in terms)
+        values[vid]["grad"] = _numbers(np.asarray(total, dtype=np.float64))
+        values[vid]["grad_label"] = format_value(total)
+        if len(terms) > 1:
+            branches[vid] = {"terms": [{"node": t["node"], "via": t["via"], "label": format_value(t["value_array"])}
+                                       for t in terms], "total": format_value(total)}
+    for t in (t for terms in contributions.values() for t in terms):
+        del t["value_array"]
+    if output.grad is not None:
+        values[names.variable(output)]["grad"] = _numbers(_array(output.grad))
+        values[names.variable(output)]["grad_label"] = format_value(_array(output.grad))
+    data = {"format": FORMAT, "version": VERSION, "title": title, "output": names.variable(output),
+            "values": values, "nodes": node_records, "backward": backward, "branches": branches,
+            "recompute": all(n["op"] in PAGE_OPS for n in node_records)
+            and all(v["value"] is not None for v in values.values() if v["role"] != "intermediate")}
+    data["layout"] = _layout(data, direction, longest_lr)
+    return data
+
+
+def _fields(record, node, values, upstream):
+    """Placeholder → (name, value) for a node's rule templates."""
+    fields = {"dout": ("dout", upstream)}
+    inputs = record["inputs"]
+    named = [(inp["arg"], values[inp["ref"]]["name"] if inp["ref"] else format_number(inp["folded"]),
+              _array(node.args[i])) for i, inp in enumerate(inputs)]
+    for position, key in ((0, "x"), (1, "y")):
+        if position < record["n_inputs"] and position < len(named):
+            fields[key] = named[position][1:]
+    for arg, name, value in named:
+        fields.setdefault(arg, (name, value))
+    out_name = values[record["output"]]["name"] if record["output"] else "out"
+    fields["out"] = (out_name, node.output_data)
+    for key, text in record["fields"].items():
+        fields[key] = (str(text), None)
+    return fields
+
+
+def _backward_steps(output, nodes, node_ids, names, values, records):
+    by_id = {r["id"]: r for r in records}
+    steps, contributions = [], {}
+    for node in topological_nodes(output):
+        if node.upstream is None or node.sent is None:
+            continue
+        record = by_id[node_ids[id(node)]]
+        upstream = _array(node.upstream)
+        fields = _fields(record, node, values, upstream)
+        sent = []
+        for i, (arg, g) in enumerate(zip(node.args, node.sent)):
+            if not isinstance(arg, Variable) or g is None:
+                continue
+            vid = names.variable(arg)
+            template = record["rules"].get(str(i))
+            g = _array(g)
+            entry = {"input": vid, "value": _numbers(g), "label": format_value(g)}
+            if template is not None:
+                entry["symbolic"] = render_rule(template, fields, numeric=False)
+                entry["numeric"] = render_rule(template, fields, numeric=True)
+                local = local_formula(template)
+                if local is not None:
+                    entry["local"] = render_rule(local, fields, numeric=False)
+                    if _is_scalar(upstream) and _is_scalar(g) and float(upstream.reshape(-1)[0]) != 0:
+                        entry["local_value"] = format_number(float(g.reshape(-1)[0]) / float(upstream.reshape(-1)[0]))
+            sent.append(entry)
+            contributions.setdefault(vid, []).append({"node": record["id"], "via": record["label"].replace("\n", " "),
+                                                      "value_array": g})
+        steps.append({"node": record["id"], "upstream": _numbers(upstream), "upstream_label": format_value(upstream),
+                      "sent": sent})
+    return steps, contributions
+
+
+def _layout(data, direction, longest_lr):
+    """Positions for the value boxes (inputs, parameters, constants), the operations and the output."""
+    items, edges = [], []
+    values = data["values"]
+    producer = {n["output"]: n["id"] for n in data["nodes"]}
+    for node in data["nodes"]:
+        for inp in node["inputs"]:
+            ref = inp["ref"]
+            if ref is None:
+                continue
+            source = producer.get(ref, ref)  # the operation that computed it, or its own box
+            if source not in items:
+                items.append(source)
+            edges.append((source, node["id"]))
+        items.append(node["id"])
+    out = data["output"]
+    last = next((n["id"] for n in data["nodes"] if n["output"] == out), None)
+    items.append(out)
+    if last is not None:
+        edges.append((last, out))
+    direction = layout_module.choose_direction(items, edges, direction, longest_lr)
+    placed, (width, height) = layout_module.layout(items, edges, direction)
+    kinds = {item: ("op" if item in {n["id"] for n in data["nodes"]} else
+                    "output" if item == out else values[item]["role"]) for item in items}
+    return {"direction": direction, "width": width, "height": height,
+            "items": {item: {"x": p.x, "y": p.y, "rank": p.rank, "row": p.row, "kind": kinds[item]}
+                      for item, p in placed.items()},
+            "edges": [{"from": a, "to": b} for a, b in edges]}
+

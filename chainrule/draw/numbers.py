@@ -1,0 +1,80 @@
+"""How numbers and arrays are written in drawings, explanations and the interactive page: one format.
+
+``format_number`` writes a float with 4 significant digits, whole numbers as
+integers (``220``, not ``220.00000000000003``), very large or small ones with an
+exponent (``1.235e-05``). Ties round away from zero on the exact binary value,
+which is what JavaScript's ``toFixed``/``toExponential`` do, so the page's
+``formatNumber`` (in ``static/engine.js``) gives the same text for every number.
+
+``format_value`` writes an array in full when it is small (at most
+``FULL_LIMIT`` numbers); a larger one as its shape and a summary that cannot be
+mistaken for its values (min, mean, max), never "the first few numbers, …".
+"""
+from __future__ import annotations
+
+import math
+from decimal import ROUND_HALF_UP, Decimal
+
+import numpy as np
+
+from ..backend import to_numpy
+
+SIGNIFICANT = 4
+FULL_LIMIT = 12
+
+
+def format_number(v) -> str:
+    """One number as text: ``220``, ``1.1``, ``-0.3333``, ``1.235e-05``, ``NaN``, ``inf``."""
+    v = float(v)
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    if v == 0:
+        return "0"
+    if abs(v) < 1e15 and v == int(v):
+        return str(int(v))
+    exact = Decimal(v)
+    exponent = exact.adjusted()
+    mantissa = exact.scaleb(-exponent).quantize(Decimal(1).scaleb(1 - SIGNIFICANT), rounding=ROUND_HALF_UP)
+    if abs(mantissa) >= 10:  # 9.9995 rounded up to 10.000: one more power of ten
+        exponent += 1
+        mantissa = exact.scaleb(-exponent).quantize(Decimal(1).scaleb(1 - SIGNIFICANT), rounding=ROUND_HALF_UP)
+    if -5 <= exponent < 6:
+        decimals = max(SIGNIFICANT - 1 - exponent, 0)
+        text = f"{exact.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP):f}"
+        return _strip(text) if "." in text else text
+    return f"{_strip(f'{mantissa:f}')}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
+
+
+def _strip(text):
+    text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def shape_text(shape) -> str:
+    """``(4×5)``: a shape as it meets others in a product; ``()`` is a number."""
+    return "(" + "×".join(str(n) for n in shape) + ")"
+
+
+def _nested(a, rows_on_lines=False):
+    if a.ndim == 0:
+        return format_number(a)
+    separator = ",\n " if rows_on_lines and a.ndim == 2 else ", "
+    return "[" + separator.join(_nested(row) for row in a) + "]"
+
+
+def format_value(value, limit=FULL_LIMIT, multiline=False) -> str:
+    """A value as a label: the number, the whole (small) array, or its shape and min / mean / max.
+
+    With ``multiline`` the rows of a small matrix go on lines of their own (for drawings).
+    """
+    a = np.asarray(to_numpy(getattr(value, "data", value)), dtype=np.float64)
+    if a.ndim == 0:
+        return format_number(a)
+    if a.size <= limit:
+        return _nested(a, multiline)
+    if a.size == 0:
+        return f"{shape_text(a.shape)} empty"
+    return (f"{shape_text(a.shape)} min {format_number(a.min())}, mean {format_number(a.mean())}, "
+            f"max {format_number(a.max())}")

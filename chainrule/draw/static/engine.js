@@ -1,0 +1,433 @@
+// chainrule's page engine: arrays, the number format, and the forward and backward rule of every op the page
+// can recompute. Python (chainrule.layers) is the source of truth; this file follows it rule for rule so that the
+// page can recompute a graph when an input is edited, and tests check that both give the same numbers.
+"use strict";
+
+const CR = {};
+
+// ---- numbers: the one format shared with chainrule/draw/numbers.py ---------------------------------------
+CR.SIGNIFICANT = 4;
+CR.FULL_LIMIT = 12;
+
+// x as a correctly rounded decimal with `digits` decimals, ties away from zero (JavaScript's toFixed rule,
+// which Python reproduces with Decimal(x).quantize(..., ROUND_HALF_UP)).
+CR.formatNumber = function (v) {
+  if (Number.isNaN(v)) return "NaN";
+  if (v === Infinity) return "inf";
+  if (v === -Infinity) return "-inf";
+  if (v === 0) return "0";
+  if (Math.abs(v) < 1e15 && Number.isInteger(v)) return String(v);
+  let [mant, exp] = v.toExponential(CR.SIGNIFICANT - 1).split("e");
+  let exponent = parseInt(exp, 10);
+  if (exponent >= -5 && exponent < 6) {
+    const decimals = Math.max(CR.SIGNIFICANT - 1 - exponent, 0);
+    return CR.strip(Math.abs(v) >= 1e21 ? String(v) : v.toFixed(decimals));
+  }
+  const sign = exponent < 0 ? "-" : "+";
+  const e = String(Math.abs(exponent)).padStart(2, "0");
+  return CR.strip(mant) + "e" + sign + e;
+};
+
+CR.strip = function (text) {
+  if (text.indexOf(".") < 0) return text;
+  text = text.replace(/0+$/, "").replace(/\.$/, "");
+  return text === "-0" || text === "" ? "0" : text;
+};
+
+// Exactly rounded sum (CPython's math.fsum), so that means agree with Python to the last bit.
+CR.fsum = function (values) {
+  const partials = [];
+  for (let x of values) {
+    let i = 0;
+    for (let j = 0; j < partials.length; j++) {
+      let y = partials[j];
+      if (Math.abs(x) < Math.abs(y)) { const t = x; x = y; y = t; }
+      const hi = x + y;
+      const lo = y - (hi - x);
+      if (lo) partials[i++] = lo;
+      x = hi;
+    }
+    partials.length = i;
+    partials.push(x);
+  }
+  let n = partials.length, hi = 0, lo = 0;
+  if (n > 0) {
+    hi = partials[--n];
+    while (n > 0) {
+      const x = hi, y = partials[--n];
+      hi = x + y;
+      lo = y - (hi - x);
+      if (lo) break;
+    }
+    if (n > 0 && ((lo < 0 && partials[n - 1] < 0) || (lo > 0 && partials[n - 1] > 0))) {
+      const y = lo * 2, x = hi + y;
+      if (y === x - hi) hi = x;
+    }
+  }
+  return hi;
+};
+
+CR.shapeText = (shape) => "(" + shape.join("×") + ")";
+
+CR.formatValue = function (t, limit) {
+  limit = limit === undefined ? CR.FULL_LIMIT : limit;
+  if (t.shape.length === 0) return CR.formatNumber(t.data[0]);
+  if (t.data.length <= limit) return CR.nested(t, 0, 0);
+  let min = Infinity, max = -Infinity;
+  for (const v of t.data) { if (v < min) min = v; if (v > max) max = v; }
+  const mean = CR.fsum(t.data) / t.data.length;
+  return `${CR.shapeText(t.shape)} min ${CR.formatNumber(min)}, mean ${CR.formatNumber(mean)}, max ${CR.formatNumber(max)}`;
+};
+
+CR.nested = function (t, axis, offset) {
+  if (axis === t.shape.length) return CR.formatNumber(t.data[offset]);
+  const stride = t.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const parts = [];
+  for (let i = 0; i < t.shape[axis]; i++) parts.push(CR.nested(t, axis + 1, offset + i * stride));
+  return "[" + parts.join(", ") + "]";
+};
+
+// ---- arrays --------------------------------------------------------------------------------------------
+CR.tensor = (shape, data) => ({ shape: shape.slice(), data: data instanceof Float64Array ? data : Float64Array.from(data) });
+CR.size = (shape) => shape.reduce((a, b) => a * b, 1);
+CR.zeros = (shape) => CR.tensor(shape, new Float64Array(CR.size(shape)));
+CR.full = (shape, v) => CR.tensor(shape, new Float64Array(CR.size(shape)).fill(v));
+CR.scalar = (v) => CR.tensor([], [v]);
+CR.copy = (t) => CR.tensor(t.shape, Float64Array.from(t.data));
+CR.map = (t, f) => CR.tensor(t.shape, t.data.map(f));
+CR.isScalar = (t) => t.data.length === 1;
+CR.strides = function (shape) {
+  const s = new Array(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) { s[i] = acc; acc *= shape[i]; }
+  return s;
+};
+
+CR.broadcastShapes = function (a, b) {
+  const n = Math.max(a.length, b.length), out = [];
+  for (let i = 0; i < n; i++) {
+    const x = a[a.length - n + i] ?? 1, y = b[b.length - n + i] ?? 1;
+    if (x !== y && x !== 1 && y !== 1) throw new Error(`cannot broadcast ${CR.shapeText(a)} with ${CR.shapeText(b)}`);
+    out.push(x === 1 ? y : x);
+  }
+  return out;
+};
+
+// the index into t for each position of `shape` (t broadcast to it)
+CR.broadcastIndex = function (t, shape) {
+  const n = shape.length, ts = CR.strides(t.shape), idx = new Int32Array(CR.size(shape));
+  const pos = new Array(n).fill(0);
+  for (let k = 0; k < idx.length; k++) {
+    let off = 0;
+    for (let i = 0; i < n; i++) {
+      const ti = i - (n - t.shape.length);
+      if (ti >= 0 && t.shape[ti] !== 1) off += pos[i] * ts[ti];
+    }
+    idx[k] = off;
+    for (let i = n - 1; i >= 0; i--) { if (++pos[i] < shape[i]) break; pos[i] = 0; }
+  }
+  return idx;
+};
+
+CR.binary = function (a, b, f) {
+  const shape = CR.broadcastShapes(a.shape, b.shape);
+  const ia = CR.broadcastIndex(a, shape), ib = CR.broadcastIndex(b, shape);
+  const out = new Float64Array(ia.length);
+  for (let k = 0; k < out.length; k++) out[k] = f(a.data[ia[k]], b.data[ib[k]]);
+  return CR.tensor(shape, out);
+};
+
+// the backward rule of broadcasting: sum g down to `shape` (array_math.sum_to)
+CR.sumTo = function (g, shape) {
+  if (g.shape.length === shape.length && g.shape.every((n, i) => n === shape[i])) return g;
+  const out = CR.zeros(shape);
+  const idx = CR.broadcastIndex(out, g.shape);
+  for (let k = 0; k < idx.length; k++) out.data[idx[k]] += g.data[k];
+  return out;
+};
+
+CR.matmul2 = function (a, b) {  // (m×k)·(k×n)
+  const [m, k] = a.shape, n = b.shape[1], out = new Float64Array(m * n);
+  for (let i = 0; i < m; i++)
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let p = 0; p < k; p++) s += a.data[i * k + p] * b.data[p * n + j];
+      out[i * n + j] = s;
+    }
+  return CR.tensor([m, n], out);
+};
+
+CR.transpose = function (t, axes) {
+  const n = t.shape.length;
+  axes = axes || [...Array(n).keys()].reverse();
+  const shape = axes.map((a) => t.shape[a]), ts = CR.strides(t.shape), out = new Float64Array(t.data.length);
+  const pos = new Array(n).fill(0);
+  for (let k = 0; k < out.length; k++) {
+    let off = 0;
+    for (let i = 0; i < n; i++) off += pos[i] * ts[axes[i]];
+    out[k] = t.data[off];
+    for (let i = n - 1; i >= 0; i--) { if (++pos[i] < shape[i]) break; pos[i] = 0; }
+  }
+  return CR.tensor(shape, out);
+};
+
+CR.reshape = (t, shape) => {
+  const known = shape.filter((s) => s !== -1).reduce((a, b) => a * b, 1);
+  return CR.tensor(shape.map((s) => (s === -1 ? t.data.length / known : s)), t.data);
+};
+
+CR.reduceSum = function (t, axes, keepdims) {
+  const n = t.shape.length;
+  axes = axes === null || axes === undefined ? [...Array(n).keys()] : axes.map((a) => (a < 0 ? a + n : a));
+  const kept = t.shape.map((s, i) => (axes.includes(i) ? 1 : s));
+  const out = CR.zeros(kept);
+  const idx = CR.broadcastIndex(out, t.shape);
+  for (let k = 0; k < idx.length; k++) out.data[idx[k]] += t.data[k];
+  return keepdims ? out : CR.tensor(t.shape.filter((s, i) => !axes.includes(i)), out.data);
+};
+
+CR.rows = (t) => (t.shape.length === 1 ? [1, t.shape[0]] : [t.shape[0], t.data.length / t.shape[0]]);
+
+CR.softmaxRows = function (t) {
+  const [n, c] = CR.rows(t), out = new Float64Array(t.data.length);
+  for (let i = 0; i < n; i++) {
+    let m = -Infinity;
+    for (let j = 0; j < c; j++) m = Math.max(m, t.data[i * c + j]);
+    let s = 0;
+    for (let j = 0; j < c; j++) { out[i * c + j] = Math.exp(t.data[i * c + j] - m); s += out[i * c + j]; }
+    for (let j = 0; j < c; j++) out[i * c + j] /= s;
+  }
+  return CR.tensor(t.shape, out);
+};
+
+// ---- the ops: forward(inputs, attributes) → state with .out; backward(state, dout) → one gradient per input --
+const unary = (f, df) => ({
+  forward: ([x]) => { const out = CR.map(x, f); return { x, out }; },
+  backward: (s, d) => [CR.tensor(d.shape, d.data.map((g, i) => g * df(s.x.data[i], s.out.data[i])))],
+});
+
+CR.OPS = {
+  Mul: { forward: ([x, y]) => ({ x, y, out: CR.binary(x, y, (a, b) => a * b) }),
+         backward: (s, d) => [CR.sumTo(CR.binary(d, s.y, (a, b) => a * b), s.x.shape),
+                              CR.sumTo(CR.binary(d, s.x, (a, b) => a * b), s.y.shape)] },
+  Add: { forward: ([x, y]) => ({ x, y, out: CR.binary(x, y, (a, b) => a + b) }),
+         backward: (s, d) => [CR.sumTo(d, s.x.shape), CR.sumTo(d, s.y.shape)] },
+  Sub: { forward: ([x, y]) => ({ x, y, out: CR.binary(x, y, (a, b) => a - b) }),
+         backward: (s, d) => [CR.sumTo(d, s.x.shape), CR.sumTo(CR.map(d, (g) => -g), s.y.shape)] },
+  Div: { forward: ([x, y]) => ({ x, y, out: CR.binary(x, y, (a, b) => a / b) }),
+         backward: (s, d) => [CR.sumTo(CR.binary(d, s.y, (a, b) => a / b), s.x.shape),
+                              CR.sumTo(CR.binary(CR.binary(d, s.x, (a, b) => -a * b), s.y, (a, b) => a / (b * b)), s.y.shape)] },
+  Neg: { forward: ([x]) => ({ x, out: CR.map(x, (v) => -v) }), backward: (s, d) => [CR.map(d, (g) => -g)] },
+  Pow: { forward: ([x], a) => ({ x, p: a.p, out: CR.map(x, (v) => v ** a.p) }),
+         backward: (s, d) => [s.p === 0 ? CR.zeros(d.shape) : CR.tensor(d.shape, d.data.map((g, i) => g * s.p * s.x.data[i] ** (s.p - 1)))] },
+  Exp: unary(Math.exp, (x, y) => y),
+  Log: unary(Math.log, (x) => 1 / x),
+  Relu: { forward: ([x]) => ({ x, out: CR.map(x, (v) => Math.max(v, 0)) }),
+          backward: (s, d) => [CR.tensor(d.shape, d.data.map((g, i) => (s.x.data[i] > 0 ? g : 0)))] },
+  Sigmoid: unary((v) => (v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v))), (x, y) => (1 - y) * y),
+  Tanh: unary(Math.tanh, (x, y) => 1 - y * y),
+  Softmax: {
+    forward: ([x]) => ({ x, out: CR.softmaxRows(x) }),
+    backward: (s, d) => {
+      const [n, c] = CR.rows(s.out), y = s.out.data, out = new Float64Array(y.length);
+      for (let i = 0; i < n; i++) {
+        let dot = 0;
+        for (let j = 0; j < c; j++) dot += d.data[i * c + j] * y[i * c + j];
+        for (let j = 0; j < c; j++) out[i * c + j] = y[i * c + j] * (d.data[i * c + j] - dot);
+      }
+      return [CR.tensor(d.shape, out)];
+    },
+  },
+  MatMul: {
+    forward: ([a, b]) => {
+      const A = a.shape.length === 1 ? CR.reshape(a, [1, -1]) : a, B = b.shape.length === 1 ? CR.reshape(b, [-1, 1]) : b;
+      let out = CR.matmul2(A, B);
+      const shape = [...(a.shape.length > 1 ? [a.shape[0]] : []), ...(b.shape.length > 1 ? [b.shape[1]] : [])];
+      return { a, b, A, B, out: CR.reshape(out, shape) };
+    },
+    backward: (s, d) => {
+      const D = CR.reshape(d, [s.A.shape[0], s.B.shape[1]]);
+      return [CR.reshape(CR.matmul2(D, CR.transpose(s.B)), s.a.shape), CR.reshape(CR.matmul2(CR.transpose(s.A), D), s.b.shape)];
+    },
+  },
+  Affine: {
+    forward: ([x, W, b]) => {
+      const x2 = CR.reshape(x, x.shape.length === 1 ? [1, -1] : [x.shape[0], -1]);
+      const out = CR.binary(CR.matmul2(x2, W), b, (p, q) => p + q);
+      return { x, x2, W, out: x.shape.length === 1 ? CR.reshape(out, [W.shape[1]]) : out };
+    },
+    backward: (s, d) => {
+      const D = CR.reshape(d, [s.x2.shape[0], s.W.shape[1]]);
+      return [CR.reshape(CR.matmul2(D, CR.transpose(s.W)), s.x.shape), CR.matmul2(CR.transpose(s.x2), D),
+              CR.reduceSum(D, [0], false)];
+    },
+  },
+  Sum: { forward: ([x], a) => ({ x, a, out: CR.reduceSum(x, a.axis, a.keepdims) }),
+         backward: (s, d) => [CR.spread(s, d, 1)] },
+  Mean: { forward: ([x], a) => {
+            const out = CR.reduceSum(x, a.axis, a.keepdims), count = x.data.length / out.data.length;
+            return { x, a, count, out: CR.map(out, (v) => v / count) };
+          },
+          backward: (s, d) => [CR.spread(s, d, s.count)] },
+  Reshape: { forward: ([x], a) => ({ x, out: CR.reshape(x, a.shape) }), backward: (s, d) => [CR.reshape(d, s.x.shape)] },
+  Transpose: {
+    forward: ([x], a) => ({ x, axes: a.axes, out: CR.transpose(x, a.axes) }),
+    backward: (s, d) => {
+      if (!s.axes) return [CR.transpose(d)];
+      const inverse = s.axes.map((_, i) => s.axes.indexOf(i));
+      return [CR.transpose(d, inverse)];
+    },
+  },
+  SoftmaxWithLoss: {
+    forward: ([x, t]) => {
+      const x2 = CR.reshape(x, CR.rows(x)), [n, c] = x2.shape, y = CR.softmaxRows(x2);
+      const onehot = t.data.length === n * c && !(t.shape.length === 1 && t.shape[0] === n && c !== 1);
+      let total = 0;
+      for (let i = 0; i < n; i++) {
+        let m = -Infinity;
+        for (let j = 0; j < c; j++) m = Math.max(m, x2.data[i * c + j]);
+        let s = 0;
+        for (let j = 0; j < c; j++) s += Math.exp(x2.data[i * c + j] - m);
+        for (let j = 0; j < c; j++) {
+          const w = onehot ? t.data[i * c + j] : (t.data[i] === j ? 1 : 0);
+          if (w) total -= w * (x2.data[i * c + j] - m - Math.log(s));
+        }
+      }
+      return { x, y, t, n, c, onehot, out: CR.scalar(total / n) };
+    },
+    backward: (s, d) => {
+      const g = d.data[0] / s.n, out = new Float64Array(s.y.data.length);
+      for (let i = 0; i < s.n; i++)
+        for (let j = 0; j < s.c; j++) {
+          const t = s.onehot ? s.t.data[i * s.c + j] : (s.t.data[i] === j ? 1 : 0);
+          out[i * s.c + j] = (s.y.data[i * s.c + j] - t) * g;
+        }
+      return [CR.tensor(s.x.shape, out), null];
+    },
+  },
+  MeanSquaredError: {
+    forward: ([y, t]) => {
+      const diff = CR.binary(y, t, (a, b) => a - b), n = y.shape.length > 1 ? y.shape[0] : 1;
+      return { diff, n, out: CR.scalar(0.5 * diff.data.reduce((a, v) => a + v * v, 0) / n) };
+    },
+    backward: (s, d) => {
+      const dy = CR.map(s.diff, (v) => v * d.data[0] / s.n);
+      return [dy, CR.map(dy, (v) => -v)];
+    },
+  },
+  Dropout: {
+    forward: ([x], a) => ({ scale: a.scale ? CR.tensor(x.shape, a.scale) : null,
+                            out: a.scale ? CR.binary(x, CR.tensor(x.shape, a.scale), (p, q) => p * q) : x }),
+    backward: (s, d) => [s.scale ? CR.binary(d, s.scale, (p, q) => p * q) : d],
+  },
+  BatchNormalization: {
+    forward: ([x, gamma, beta], a) => {
+      const x2 = CR.reshape(x, [x.shape[0], -1]), [n, f] = x2.shape;
+      const xn = new Float64Array(n * f), std = new Float64Array(f);
+      for (let j = 0; j < f; j++) {
+        let mu, v;
+        if (a.training) {
+          mu = 0; for (let i = 0; i < n; i++) mu += x2.data[i * f + j]; mu /= n;
+          v = 0; for (let i = 0; i < n; i++) v += (x2.data[i * f + j] - mu) ** 2; v /= n;
+        } else { mu = a.running_mean[j]; v = a.running_var[j]; }
+        std[j] = Math.sqrt(v + a.eps);
+        for (let i = 0; i < n; i++) xn[i * f + j] = (x2.data[i * f + j] - mu) / std[j];
+      }
+      const out = new Float64Array(n * f);
+      for (let i = 0; i < n; i++) for (let j = 0; j < f; j++) out[i * f + j] = gamma.data[j] * xn[i * f + j] + beta.data[j];
+      return { x, gamma, n, f, xn, std, training: a.training, out: CR.tensor(x.shape, out) };
+    },
+    backward: (s, d) => {
+      const { n, f } = s, dx = new Float64Array(n * f), dgamma = new Float64Array(f), dbeta = new Float64Array(f);
+      for (let j = 0; j < f; j++)
+        for (let i = 0; i < n; i++) { dbeta[j] += d.data[i * f + j]; dgamma[j] += d.data[i * f + j] * s.xn[i * f + j]; }
+      for (let i = 0; i < n; i++)
+        for (let j = 0; j < f; j++) {
+          const g = d.data[i * f + j], k = s.gamma.data[j] / s.std[j];
+          dx[i * f + j] = s.training ? k * (g - dbeta[j] / n - s.xn[i * f + j] * (dgamma[j] / n)) : k * g;
+        }
+      return [CR.tensor(s.x.shape, dx), CR.tensor([f], dgamma), CR.tensor([f], dbeta)];
+    },
+  },
+};
+// dout / n copied to every summed (averaged) element: Sum's and Mean's backward rule
+CR.spread = function (s, d, n) {
+  const kept = CR.reshape(d, s.x.shape.map((size, i) => (CR.summed(s, i) ? 1 : size)));
+  return CR.tensor(s.x.shape, Float64Array.from(CR.broadcastIndex(kept, s.x.shape), (k) => d.data[k] / n));
+};
+CR.summed = (s, i) => {
+  const n = s.x.shape.length, axes = s.a.axis === null ? [...Array(n).keys()] : s.a.axis.map((a) => (a < 0 ? a + n : a));
+  return axes.includes(i);
+};
+
+// ---- a recorded graph, recomputed ------------------------------------------------------------------------
+CR.valueOf = (v) => (v.value ? CR.tensor(v.shape, v.value) : null);
+
+// Forward in the recorded order, then backward in the recorded order, accumulating gradients like the engine.
+// `leaves` overrides input values by id; `override` = {node, index, value} feeds one node a different input
+// (for the numerical check of that node's gradient).
+CR.compute = function (data, leaves, override) {
+  const vals = {}, states = {};
+  for (const [id, v] of Object.entries(data.values))
+    if (v.role !== "intermediate" && v.role !== "output" || !data.nodes.some((n) => n.output === id)) vals[id] = (leaves && leaves[id]) || CR.valueOf(v);
+  for (const node of data.nodes) {
+    const inputs = node.inputs.map((inp, i) => {
+      if (override && override.node === node.id && override.index === i) return override.value;
+      return inp.ref ? vals[inp.ref] : CR.scalar(inp.folded);
+    });
+    const st = CR.OPS[node.op].forward(inputs, node.attributes);
+    st.inputs = inputs;
+    states[node.id] = st;
+    vals[node.output] = st.out;
+  }
+  const grads = {}, steps = [];
+  const out = data.output;
+  grads[out] = CR.full(vals[out].shape, 1);
+  const nodes = Object.fromEntries(data.nodes.map((n) => [n.id, n]));
+  for (const step of data.backward) {
+    const node = nodes[step.node], st = states[node.id], upstream = grads[node.output];
+    const sent = CR.OPS[node.op].backward(st, upstream);
+    const record = { node: node.id, upstream, sent: [] };
+    node.inputs.forEach((inp, i) => {
+      if (!inp.ref || data.values[inp.ref].role === "constant" || !sent[i]) return;
+      grads[inp.ref] = grads[inp.ref] ? CR.binary(grads[inp.ref], sent[i], (a, b) => a + b) : sent[i];
+      record.sent.push({ input: inp.ref, index: i, value: sent[i] });
+    });
+    steps.push(record);
+  }
+  return { vals, grads, steps, states };
+};
+
+// ---- the words of a step: the same templates as chainrule/draw/graphdata.py -----------------------------
+CR.renderRule = function (template, fields, numeric) {
+  return template.replace(/\{(\w+)\}(ᵀ?)/g, (all, key, t) => {
+    const f = fields[key];
+    const name = f ? f.name : key;
+    if (!numeric || !f || !f.value) return name + t;
+    if (CR.isScalar(f.value)) return CR.formatNumber(f.value.data[0]);
+    const shape = t ? f.value.shape.slice().reverse() : f.value.shape;
+    return CR.shapeText(shape);
+  });
+};
+
+CR.localFormula = function (template) {
+  const forms = [["{dout} × ", (r) => r], ["−{dout} × ", (r) => `−(${r})`], ["{dout} / ", (r) => `1 / ${r}`]];
+  for (const [prefix, wrap] of forms) if (template.startsWith(prefix)) return wrap(template.slice(prefix.length));
+  return { "{dout}": "1", "−{dout}": "−1" }[template] ?? null;
+};
+
+// placeholder → {name, value} for a node, as graphdata._fields builds it
+CR.fields = function (data, node, state, upstream, vals) {
+  const f = { dout: { name: "dout", value: upstream } };
+  const named = node.inputs.map((inp, i) => ({
+    arg: inp.arg, name: inp.ref ? data.values[inp.ref].name : CR.formatNumber(inp.folded),
+    value: inp.ref ? vals[inp.ref] : CR.scalar(inp.folded) }));
+  if (node.n_inputs > 0 && named[0]) f.x = named[0];
+  if (node.n_inputs > 1 && named[1]) f.y = named[1];
+  for (const n of named) if (!(n.arg in f)) f[n.arg] = n;
+  f.out = { name: node.output ? data.values[node.output].name : "out", value: state.out };
+  for (const [k, text] of Object.entries(node.fields)) f[k] = { name: String(text), value: null };
+  return f;
+};
+
+if (typeof module !== "undefined") module.exports = CR;

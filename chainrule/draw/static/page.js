@@ -1,0 +1,530 @@
+// chainrule's interactive page: step through a recorded graph's forward and backward pass, edit its inputs,
+// check gradients numerically, and train the book's two-layer net. Everything it shows comes from the graph's
+// JSON (written by chainrule.draw.graphdata) or from engine.js recomputing it with the same rules.
+"use strict";
+
+(function () {
+  const NS = "http://www.w3.org/2000/svg";
+  const data = JSON.parse(document.getElementById("chainrule-graph").textContent);
+  const training = JSON.parse(document.getElementById("chainrule-training").textContent);
+  const $ = (id) => document.getElementById(id);
+  const el = (tag, attrs, text) => {
+    const e = document.createElementNS(NS, tag);
+    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  };
+  const html = (tag, attrs, text) => {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  };
+
+  const nodesById = Object.fromEntries(data.nodes.map((n) => [n.id, n]));
+  const producer = Object.fromEntries(data.nodes.map((n) => [n.output, n.id]));
+  const F = data.nodes.length, B = data.backward.length;
+  const TOTAL = F + (B ? B + 1 : 0);  // 0: inputs; 1..F: forward; F+1: d output = 1; then one step per backward node
+  const outName = data.values[data.output].name;
+  const state = { step: 0, view: "graph", edits: {}, model: null, error: "", selected: null, checks: {} };
+
+  // ---- the numbers shown: Python's at first, engine.js's after an edit -------------------------------------
+  function modelFromPython() {
+    const v = {};
+    for (const [id, val] of Object.entries(data.values))
+      v[id] = { label: val.label, tensor: CR.valueOf(val), grad: val.grad_label, gradTensor: val.grad ? CR.tensor(val.shape, val.grad) : null };
+    const steps = data.backward.map((s) => ({
+      node: s.node, upstream: s.upstream_label, upstreamTensor: s.upstream ? CR.tensor(shapeOfOutput(s.node), s.upstream) : null,
+      sent: s.sent.map((x) => ({ ...x, tensor: x.value ? CR.tensor(data.values[x.input].shape, x.value) : null })),
+    }));
+    return { values: v, steps, branches: data.branches };
+  }
+  function shapeOfOutput(nodeId) { return data.values[nodesById[nodeId].output].shape; }
+
+  function modelFromEngine() {
+    const r = CR.compute(data, state.edits);
+    const v = {};
+    for (const id of Object.keys(data.values)) {
+      const t = r.vals[id], g = r.grads[id];
+      v[id] = { label: t ? CR.formatValue(t) : data.values[id].label, tensor: t || null, grad: g ? CR.formatValue(g) : null, gradTensor: g || null };
+    }
+    const steps = r.steps.map((s) => {
+      const node = nodesById[s.node], st = r.states[s.node];
+      const fields = CR.fields(data, node, st, s.upstream, r.vals);
+      return {
+        node: s.node, upstream: CR.formatValue(s.upstream), upstreamTensor: s.upstream,
+        sent: s.sent.map((x) => {
+          const template = node.rules[String(x.index)], entry = { input: x.input, label: CR.formatValue(x.value), tensor: x.value };
+          if (template !== undefined) {
+            entry.symbolic = CR.renderRule(template, fields, false);
+            entry.numeric = CR.renderRule(template, fields, true);
+            const local = CR.localFormula(template);
+            if (local !== null) {
+              entry.local = CR.renderRule(local, fields, false);
+              if (CR.isScalar(s.upstream) && CR.isScalar(x.value) && s.upstream.data[0] !== 0)
+                entry.local_value = CR.formatNumber(x.value.data[0] / s.upstream.data[0]);
+            }
+          }
+          return entry;
+        }),
+      };
+    });
+    const branches = {};
+    const terms = {};
+    for (const s of steps) for (const x of s.sent) (terms[x.input] = terms[x.input] || []).push({ node: s.node, via: nodesById[s.node].label.replace("\n", " "), label: x.label });
+    for (const [id, list] of Object.entries(terms)) if (list.length > 1) branches[id] = { terms: list, total: v[id].grad };
+    return { values: v, steps, branches };
+  }
+
+  function recompute() {
+    state.error = "";
+    if (!Object.keys(state.edits).length) { state.model = modelFromPython(); return; }
+    try { state.model = modelFromEngine(); } catch (e) { state.error = String(e.message || e); }
+  }
+
+  // ---- the drawing ------------------------------------------------------------------------------------------
+  const LR = data.layout.direction === "LR";
+  const items = data.layout.items;
+  const edges = [];  // {from, to, ref, node, index}
+  for (const node of data.nodes)
+    node.inputs.forEach((inp, i) => { if (inp.ref) edges.push({ from: producer[inp.ref] || inp.ref, to: node.id, ref: inp.ref, node: node.id, index: i }); });
+  if (producer[data.output]) edges.push({ from: producer[data.output], to: data.output, ref: data.output, node: null, index: -1 });
+
+  function itemRadius(id) {
+    const node = nodesById[id];
+    if (node) return node.label.length > 4 || node.label.includes("\n") ? { w: 52, h: 22 } : { w: 24, h: 24 };
+    return { w: Math.max(34, 5 + 4.2 * data.values[id].name.length), h: 17 };
+  }
+  function boundary(id, toward) {  // where an arrow leaves or enters an item
+    const p = items[id], r = itemRadius(id), dx = toward.x - p.x, dy = toward.y - p.y, len = Math.hypot(dx, dy) || 1;
+    const t = Math.min(r.w / Math.abs(dx || 1e-9), r.h / Math.abs(dy || 1e-9));
+    const circle = nodesById[id] && r.w === r.h;
+    return circle ? { x: p.x + dx / len * r.w, y: p.y + dy / len * r.h } : { x: p.x + dx * t, y: p.y + dy * t };
+  }
+
+  function drawGraph() {
+    const svg = $("graph");
+    svg.textContent = "";
+    svg.setAttribute("viewBox", `0 0 ${data.layout.width} ${data.layout.height}`);
+    svg.setAttribute("width", data.layout.width);   // natural size: 13px text; the area scrolls if it is wider
+    svg.setAttribute("height", data.layout.height);
+    const defs = el("defs");
+    for (const [id, cls] of [["arrow", "arrowhead"], ["arrow-red", "arrowhead red"]]) {
+      const m = el("marker", { id, viewBox: "0 0 10 10", refX: "9", refY: "5", markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse" });
+      m.appendChild(el("path", { d: "M0,0 L10,5 L0,10 z", class: cls }));
+      defs.appendChild(m);
+    }
+    svg.appendChild(defs);
+    const model = state.model, step = state.step;
+    const current = currentNode();
+    const pairCount = {};
+    for (const e of edges) {
+      const key = e.from + ">" + e.to;
+      pairCount[key] = (pairCount[key] || 0) + 1;
+      const bend = (pairCount[key] - 1) * 26;
+      const a = boundary(e.from, items[e.to]), b = boundary(e.to, items[e.from]);
+      const mx = (a.x + b.x) / 2 + (LR ? 0 : bend), my = (a.y + b.y) / 2 + (LR ? bend : 0);
+      const at = 0.42, lx = (1 - at) ** 2 * a.x + 2 * (1 - at) * at * mx + at * at * b.x;  // labels a little before the middle
+      const ly = (1 - at) ** 2 * a.y + 2 * (1 - at) * at * my + at * at * b.y;
+      const len = Math.hypot(b.x - a.x, b.y - a.y) || 1;
+      let nx = (b.y - a.y) / len, ny = -(b.x - a.x) / len;  // the normal on the "above" side
+      if (ny > 0 || (ny === 0 && nx > 0)) { nx = -nx; ny = -ny; }
+      const g = el("g", { class: "edge" + (current && (e.node === current.id || e.from === current.id) ? " current" : "") });
+      g.appendChild(el("path", { d: `M${a.x},${a.y} Q${mx},${my} ${b.x},${b.y}`, class: "arrow", "marker-end": "url(#arrow)" }));
+      const forwardShown = !producer[e.ref] || forwardIndex(producer[e.ref]) <= step;
+      const value = data.values[e.ref];
+      if (forwardShown) {
+        const label = value.role === "constant" ? "" : (!value.auto_name && producer[e.ref] ? `${value.name} = ` : "") + shortLabel(model.values[e.ref]);
+        const t = el("text", { x: lx + nx * 9, y: ly + ny * 9 + (ny > -0.3 ? 4 : 0), class: "value" + (nx < -0.5 ? " side-left" : nx > 0.5 ? " side" : ""), "data-kind": "value", "data-ref": e.ref }, label);
+        t.appendChild(el("title", {}, `${value.name} = ${fullNumbers(model.values[e.ref].tensor, model.values[e.ref].label)}`));
+        g.appendChild(t);
+      }
+      const grad = gradientOn(e);
+      if (grad) {
+        const t = el("text", { x: lx - nx * 15, y: ly - ny * 15 + 5, class: "grad" + (nx < -0.5 ? " side" : nx > 0.5 ? " side-left" : ""), "data-kind": "grad", "data-ref": e.ref, "data-node": e.node || "output" }, shortLabel({ label: grad.label, tensor: grad.tensor }));
+        t.appendChild(el("title", {}, `∂${outName}/∂${value.name} along this arrow = ${fullNumbers(grad.tensor, grad.label)}`));
+        const ox = -nx * 6, oy = -ny * 6;
+        g.appendChild(el("path", { d: `M${b.x + ox},${b.y + oy} Q${mx + ox},${my + oy} ${a.x + ox},${a.y + oy}`, class: "back", "marker-end": "url(#arrow-red)" }));
+        g.appendChild(t);
+      }
+      svg.appendChild(g);
+    }
+    for (const [id, p] of Object.entries(items)) {
+      const node = nodesById[id], g = el("g", { class: "item " + p.kind + (current && current.id === id ? " current" : "") + (state.selected === id ? " selected" : ""), tabindex: "0", "data-item": id });
+      const r = itemRadius(id);
+      if (node) {
+        if (r.w === r.h) g.appendChild(el("circle", { cx: p.x, cy: p.y, r: r.w }));
+        else g.appendChild(el("rect", { x: p.x - r.w, y: p.y - r.h, width: 2 * r.w, height: 2 * r.h, rx: 10 }));
+        const lines = node.label.split("\n");
+        lines.forEach((line, i) => g.appendChild(el("text", { x: p.x, y: p.y + 5 + (i - (lines.length - 1) / 2) * 14, class: "op" + (line.length > 3 ? " small" : "") }, line)));
+        g.setAttribute("role", "img");
+        g.setAttribute("aria-label", `operation ${node.label.replace("\n", " ")}`);
+      } else {
+        const v = data.values[id];
+        if (p.kind === "output") {
+          g.appendChild(el("rect", { x: p.x - r.w - 4, y: p.y - r.h - 4, width: 2 * r.w + 8, height: 2 * r.h + 8, rx: 12 }));
+        }
+        g.appendChild(el("rect", { x: p.x - r.w, y: p.y - r.h, width: 2 * r.w, height: 2 * r.h, rx: 8 }));
+        g.appendChild(el("text", { x: p.x, y: p.y + 5, class: "name" }, v.name));
+        const m = model.values[id];
+        if (v.role === "constant") g.appendChild(el("text", { x: p.x, y: p.y + r.h + 15, class: "value" }, shortLabel(m)));
+        if ((v.role === "input" || v.role === "parameter") && leafGradientShown(id) && m.grad !== null) {
+          const t = el("text", { x: p.x, y: p.y + r.h + 15, class: "grad total", "data-kind": "total", "data-ref": id }, `d ${v.name} = ${shortLabel({ label: m.grad, tensor: m.gradTensor })}`);
+          t.appendChild(el("title", {}, fullNumbers(m.gradTensor, m.grad)));
+          g.appendChild(t);
+        }
+        const editable = v.role === "input" || v.role === "parameter";
+        g.setAttribute("role", editable ? "button" : "img");
+        g.setAttribute("aria-label", editable ? `${v.name}: edit its value` : v.name);
+        if (editable) {
+          g.addEventListener("click", () => select(id));
+          g.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); select(id); } });
+        }
+      }
+      svg.appendChild(g);
+    }
+  }
+
+  function shortLabel(m) {
+    if (!m.tensor || m.tensor.data.length <= 3) return m.label;
+    return CR.shapeText(m.tensor.shape) + " array";  // hover for its numbers
+  }
+  function fullNumbers(t, label) {
+    if (!t) return label;
+    if (t.shape.length < 2) return CR.formatValue(t, 1000);
+    const [r, c] = [t.shape[0], t.data.length / t.shape[0]], rows = [];
+    for (let i = 0; i < Math.min(r, 40); i++) rows.push(Array.from(t.data.slice(i * c, Math.min((i + 1) * c, i * c + 40)), CR.formatNumber).join("  "));
+    return `${CR.shapeText(t.shape)}\n` + rows.join("\n") + (r > 40 ? "\n…" : "");
+  }
+
+  const forwardIndex = (nodeId) => data.nodes.findIndex((n) => n.id === nodeId) + 1;
+  const backwardIndex = (nodeId) => data.backward.findIndex((s) => s.node === nodeId);
+  function currentNode() {
+    const s = state.step;
+    if (s >= 1 && s <= F) return data.nodes[s - 1];
+    if (s > F + 1) return nodesById[data.backward[s - F - 2].node];
+    return null;
+  }
+  function gradientOn(e) {
+    if (!B) return null;
+    if (e.node === null) return state.step >= F + 1 ? { label: state.model.values[data.output].grad || "1", tensor: state.model.values[data.output].gradTensor } : null;
+    const j = backwardIndex(e.node);
+    if (j < 0 || state.step < F + 2 + j) return null;
+    const sent = state.model.steps[j].sent.filter((x) => x.input === e.ref);
+    const k = data.nodes.find((n) => n.id === e.node).inputs.slice(0, e.index).filter((inp) => inp.ref === e.ref).length;
+    const x = sent[Math.min(k, sent.length - 1)];
+    return x ? { label: x.label, tensor: x.tensor } : null;
+  }
+  function leafGradientShown(id) {
+    const users = data.backward.map((s, j) => [s, j]).filter(([s]) => s.sent.some((x) => x.input === id));
+    return users.length > 0 && users.every(([, j]) => state.step >= F + 2 + j);
+  }
+
+  // ---- the panel ------------------------------------------------------------------------------------------------
+  function describeStep() {
+    const panel = $("step-panel"), s = state.step, model = state.model;
+    panel.textContent = "";
+    const add = (tag, text, cls) => { const e = html(tag, cls ? { class: cls } : {}, text); panel.appendChild(e); return e; };
+    $("step-count").textContent = `step ${s} of ${TOTAL}`;
+    if (state.error) add("p", `Cannot recompute: ${state.error}`, "error");
+    if (s === 0) {
+      add("h2", "The inputs");
+      add("p", `Forward propagation (book §5.1) sends values left to right; backward propagation then sends gradients back (§5.2). Press → to step. ${data.recompute ? "Click an input to edit it." : ""}`);
+      for (const [id, v] of Object.entries(data.values)) if (v.role === "input" || v.role === "parameter" || v.role === "constant")
+        add("p", `${v.name} = ${model.values[id].label}`, "mono");
+      return;
+    }
+    if (s <= F) {
+      const node = data.nodes[s - 1], out = data.values[node.output];
+      add("h2", `Forward ${s}/${F}: ${node.label.replace("\n", " ")} computes ${out.name}`);
+      const args = node.inputs.map((inp) => inp.ref ? `${data.values[inp.ref].name} = ${model.values[inp.ref].label}` : CR.formatNumber(inp.folded));
+      add("p", `inputs: ${args.join(", ")}`, "mono");
+      add("p", `${out.name} = ${model.values[node.output].label}`, "mono result");
+      return;
+    }
+    if (s === F + 1) {
+      add("h2", "Backward starts at the output");
+      add("p", `d ${outName} = ∂${outName}/∂${outName} = ${model.values[data.output].grad || "1"}. Each node now receives dout, the gradient of ${outName} with respect to its output, multiplies it by its local derivative and sends the product to each input: the chain rule.`);
+      return;
+    }
+    const j = s - F - 2, st = model.steps[j], node = nodesById[st.node], outN = data.values[node.output].name;
+    add("h2", `Backward ${j + 1}/${B}: ${node.label.replace("\n", " ")} → ${outN}`);
+    add("p", `upstream dout = d ${outN} = ∂${outName}/∂${outN} = ${st.upstream}`, "mono");
+    for (const d of definitions(node)) add("p", `where ${d}`, "mono small");
+    for (const x of st.sent) {
+      const name = data.values[x.input].name;
+      const line = x.symbolic !== undefined ? `d ${name} = ${x.symbolic}${x.numeric !== x.symbolic ? " = " + x.numeric : ""} = ${x.label}` : `d ${name} = ${x.label}`;
+      const p = add("p", line, "mono rule");
+      if (x.tensor && x.tensor.data.length > 1) p.title = fullNumbers(x.tensor, x.label);
+      if (x.local !== undefined && x.local_value !== undefined)
+        add("p", `local derivative ∂${outN}/∂${name} = ${x.local} = ${x.local_value}; chain rule: ${st.upstream} × ${x.local_value} = ${x.label}`, "small");
+      const branch = model.branches[x.input];
+      if (branch && lastTerm(x.input, j)) {
+        const terms = branch.terms.map((t) => `${t.label} (via ${t.via})`).join(" + ");
+        add("p", `branch rule: ${name} is used ${branch.terms.length} times, so ∂${outName}/∂${name} = ${terms} = ${branch.total}`, "mono branch");
+      }
+    }
+    const check = html("button", { type: "button", id: "check" }, "Check numerically");
+    check.addEventListener("click", () => numericalCheck(node));
+    panel.appendChild(check);
+    if (state.checks[node.id]) for (const line of state.checks[node.id]) add("p", line, "mono check");
+  }
+  function lastTerm(id, j) {
+    const users = data.backward.map((s, k) => [s, k]).filter(([s]) => s.sent.some((x) => x.input === id)).map(([, k]) => k);
+    return users[users.length - 1] === j;
+  }
+  function definitions(node) {
+    const refs = node.inputs.map((inp) => (inp.ref ? data.values[inp.ref] : null));
+    const x = refs[0] ? refs[0].name : "x", shape = refs[0] ? refs[0].shape : [];
+    if (node.op === "SoftmaxWithLoss") {
+      const t = node.inputs[1] && node.inputs[1].ref ? state.model.values[node.inputs[1].ref].label : "";
+      return [`y = softmax(${x}), the probabilities`, `t = the labels ${t}`, `N = ${shape.length > 1 ? shape[0] : 1}, the number of rows (the batch)`];
+    }
+    if (node.op === "MeanSquaredError") return [`N = ${shape.length > 1 ? shape[0] : 1}, the number of rows (the batch)`];
+    if (node.op === "Relu") return ["[x > 0] = 1 where the input was positive, else 0"];
+    if (node.op === "Dropout") return ["mask = 1 where a unit was kept, 0 where dropped", "ratio = the dropout ratio"];
+    if (node.op === "BatchNormalization") return ["σ = √(batch variance + ε)", "x̂ = (x − batch mean) / σ"];
+    return [];
+  }
+
+  // ---- the numerical check of one node: perturb each of its inputs by ±h, run the rest of the graph -------------
+  function numericalCheck(node) {
+    const h = 1e-4, lines = [];
+    try {
+      const base = CR.compute(data, state.edits);
+      const j = backwardIndex(node.id), step = base.steps[j];
+      node.inputs.forEach((inp, i) => {
+        if (!inp.ref || data.values[inp.ref].role === "constant") return;
+        const x = base.states[node.id].inputs[i], sent = step.sent.find((s) => s.index === i);
+        if (!sent) return;
+        const n = Math.min(x.data.length, 200);
+        let worst = 0, worstRel = 0;
+        for (let k = 0; k < n; k++) {
+          const plus = CR.copy(x), minus = CR.copy(x);
+          plus.data[k] += h; minus.data[k] -= h;
+          const fp = CR.compute(data, state.edits, { node: node.id, index: i, value: plus }).vals[data.output].data[0];
+          const fm = CR.compute(data, state.edits, { node: node.id, index: i, value: minus }).vals[data.output].data[0];
+          const numeric = (fp - fm) / (2 * h), d = Math.abs(numeric - sent.value.data[k]);
+          worst = Math.max(worst, d);
+          worstRel = Math.max(worstRel, d / Math.max(Math.abs(numeric) + Math.abs(sent.value.data[k]), 1e-12));
+          if (x.data.length === 1) lines.push(`numerical ∂${outName}/∂${data.values[inp.ref].name} via this node = ${CR.formatNumber(numeric)}; backprop ${CR.formatNumber(sent.value.data[k])}`);
+        }
+        const ok = worst <= 1e-6 + 1e-4 * Math.abs(sent.value.data[0]) || worstRel < 1e-4;
+        lines.push(`${data.values[inp.ref].name}: max |backprop − numerical| = ${worst.toExponential(1)} over ${n} entr${n === 1 ? "y" : "ies"} (h = 1e-4) ${ok ? "✓" : "✗ (a kink within ±h, or float error)"}`);
+      });
+    } catch (e) { lines.push(`cannot check: ${e.message || e}`); }
+    state.checks[node.id] = lines;
+    render();
+  }
+
+  // ---- editing an input -------------------------------------------------------------------------------------
+  function select(id) {
+    state.selected = id;
+    const v = data.values[id], box = $("editor");
+    box.textContent = "";
+    if (!data.recompute) {
+      box.appendChild(html("p", { class: "small" }, "This graph has operations the page cannot recompute; its values are Python's."));
+      render();
+      return;
+    }
+    box.appendChild(html("h2", {}, `Edit ${v.name}`));
+    const t = state.model.values[id].tensor;
+    const cols = t.shape.length >= 2 ? t.data.length / t.shape[0] : t.data.length;
+    const grid = html("div", { class: "grid" });
+    grid.style.gridTemplateColumns = `repeat(${Math.min(cols, 8)}, auto)`;
+    const inputs = [];
+    for (let k = 0; k < Math.min(t.data.length, 64); k++) {
+      const input = html("input", { type: "number", step: "any", value: String(t.data[k]), "aria-label": `${v.name} entry ${k}`, "data-entry": String(k) });
+      input.addEventListener("change", () => {
+        const next = CR.copy(state.model.values[id].tensor);
+        const value = parseFloat(input.value);
+        if (!Number.isFinite(value)) { input.setCustomValidity("a finite number"); input.reportValidity(); return; }
+        next.data[k] = value;
+        state.edits[id] = next;
+        state.checks = {};
+        recompute();
+        writeHash();
+        render();
+      });
+      inputs.push(input);
+      grid.appendChild(input);
+    }
+    box.appendChild(grid);
+    if (t.data.length > 64) box.appendChild(html("p", { class: "small" }, `the first 64 of ${t.data.length} numbers`));
+    const reset = html("button", { type: "button" }, "Back to the recorded values");
+    reset.addEventListener("click", () => { state.edits = {}; state.checks = {}; recompute(); writeHash(); select(id); });
+    box.appendChild(reset);
+    render();
+    if (inputs[0]) inputs[0].focus();
+  }
+
+  // ---- state in the URL ---------------------------------------------------------------------------------------
+  function writeHash() {
+    const parts = [`view=${state.view}`, `step=${state.step}`];
+    const edits = Object.entries(state.edits).map(([id, t]) => `${id}:${Array.from(t.data).join(",")}`);
+    if (edits.length) parts.push("edit=" + edits.join(";"));
+    const hash = "#" + parts.join("&");
+    try { history.replaceState(null, "", hash); } catch (e) { location.hash = hash; }
+  }
+  function readHash() {
+    const params = new URLSearchParams(location.hash.slice(1));
+    if (params.get("view") === "train") state.view = "train";
+    const step = parseInt(params.get("step"), 10);
+    if (Number.isFinite(step)) state.step = Math.max(0, Math.min(TOTAL, step));
+    for (const part of (params.get("edit") || "").split(";").filter(Boolean)) {
+      const [id, numbers] = part.split(":");
+      const v = data.values[id];
+      const values = (numbers || "").split(",").map(Number);
+      if (v && values.length === (v.value || []).length && values.every(Number.isFinite)) state.edits[id] = CR.tensor(v.shape, values);
+    }
+  }
+
+  // ---- the drawing as an SVG file -----------------------------------------------------------------------------
+  function exportSvg() {
+    const svg = $("graph").cloneNode(true);
+    svg.setAttribute("xmlns", NS);
+    svg.setAttribute("width", data.layout.width);
+    svg.setAttribute("height", data.layout.height);
+    const style = document.createElementNS(NS, "style");
+    style.textContent = SVG_STYLE;
+    svg.insertBefore(style, svg.firstChild);
+    const blob = new Blob([new XMLSerializer().serializeToString(svg)], { type: "image/svg+xml" });
+    const a = html("a", { href: URL.createObjectURL(blob), download: `${(data.title || outName).replace(/[^\w.-]+/g, "_")}-step${state.step}.svg` });
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+  }
+  const SVG_STYLE = "text{font-family:Helvetica,Arial,sans-serif;font-size:13px}.value{text-anchor:middle;fill:#222}.grad{text-anchor:middle;fill:#d00;font-weight:bold}" +
+    ".side{text-anchor:start}.side-left{text-anchor:end}.arrow{fill:none;stroke:#333;stroke-width:1.4}.back{fill:none;stroke:#d00;stroke-width:2.2}.arrowhead{fill:#333}.arrowhead.red{fill:#d00}" +
+    ".item circle,.item rect{fill:#fff;stroke:#333;stroke-width:1.4}.item.input rect{fill:#eef5ff}.item.parameter rect{fill:#fff6dc}.item.constant rect{fill:#f3f3f3;stroke-dasharray:4 3}" +
+    ".op{text-anchor:middle;font-size:18px}.op.small{font-size:12px}.name{text-anchor:middle;font-weight:bold}.current circle,.current rect{stroke:#0a58ca;stroke-width:3}";
+
+  // ---- the training view: the book's two-layer net on a spiral --------------------------------------------------
+  const T = { params: null, iter: 0, losses: [], timer: null, last: null };
+  function trainReset() {
+    T.params = Object.fromEntries(["W1", "b1", "W2", "b2"].map((k) => [k, CR.tensor(training.init[k].shape, training.init[k].value)]));
+    T.iter = 0; T.losses = []; T.last = null;
+    T.x = CR.tensor([training.t.length, 2], training.x);
+    T.t = CR.tensor([training.t.length], training.t);
+    T.losses.push(trainLoss());
+  }
+  function trainForward(x) {
+    const a1 = CR.OPS.Affine.forward([x, T.params.W1, T.params.b1]);
+    const r = CR.OPS.Relu.forward([a1.out]);
+    const a2 = CR.OPS.Affine.forward([r.out, T.params.W2, T.params.b2]);
+    return { a1, r, a2 };
+  }
+  function trainLoss() { return CR.OPS.SoftmaxWithLoss.forward([trainForward(T.x).a2.out, T.t]).out.data[0]; }
+  function trainStep() {
+    const lr = parseFloat($("lr").value);
+    if (!(lr > 0 && Number.isFinite(lr))) { $("train-info").textContent = "the learning rate must be a positive number"; return; }
+    const f = trainForward(T.x), loss = CR.OPS.SoftmaxWithLoss.forward([f.a2.out, T.t]);
+    const d2 = CR.OPS.SoftmaxWithLoss.backward(loss, CR.scalar(1))[0];
+    const [dh, dW2, db2] = CR.OPS.Affine.backward(f.a2, d2);
+    const [dz] = CR.OPS.Relu.backward(f.r, dh);
+    const [, dW1, db1] = CR.OPS.Affine.backward(f.a1, dz);
+    const grads = { W1: dW1, b1: db1, W2: dW2, b2: db2 };
+    const before = { W1: T.params.W1.data[0], W2: T.params.W2.data[0], b2: T.params.b2.data[0] };
+    for (const k of Object.keys(grads)) T.params[k] = CR.tensor(T.params[k].shape, T.params[k].data.map((w, i) => w - lr * grads[k].data[i]));
+    T.iter += 1;
+    T.last = { lr, before, grads: { W1: dW1.data[0], W2: dW2.data[0], b2: db2.data[0] } };
+    T.losses.push(trainLoss());
+  }
+  function drawTraining() {
+    const canvas = $("regions"), ctx = canvas.getContext("2d"), N = 80, size = canvas.width;
+    const [lo, hi] = [-1.1, 1.1], grid = [];
+    for (let i = 0; i < N; i++) for (let j = 0; j < N; j++) grid.push(lo + (j + 0.5) * (hi - lo) / N, hi - (i + 0.5) * (hi - lo) / N);
+    const scores = trainForward(CR.tensor([N * N, 2], grid)).a2.out;
+    const colors = [[255, 214, 214], [214, 232, 255], [214, 245, 214]], dark = ["#c0392b", "#1f5fbf", "#1e8c3a"];
+    const img = ctx.createImageData(N, N);
+    for (let k = 0; k < N * N; k++) {
+      let best = 0;
+      for (let c = 1; c < 3; c++) if (scores.data[k * 3 + c] > scores.data[k * 3 + best]) best = c;
+      img.data.set([...colors[best], 255], k * 4);
+    }
+    const off = document.createElement("canvas");
+    off.width = N; off.height = N;
+    off.getContext("2d").putImageData(img, 0, 0);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(off, 0, 0, size, size);
+    for (let k = 0; k < training.t.length; k++) {
+      const px = (training.x[2 * k] - lo) / (hi - lo) * size, py = (hi - training.x[2 * k + 1]) / (hi - lo) * size;
+      ctx.fillStyle = dark[training.t[k]];
+      ctx.beginPath(); ctx.arc(px, py, 2.6, 0, 2 * Math.PI); ctx.fill();
+    }
+    const curve = $("loss-curve");
+    curve.textContent = "";
+    const W = 420, H = 170, L = T.losses, max = Math.max(...L, 1e-9), n = Math.max(L.length - 1, 1);
+    curve.setAttribute("viewBox", `0 0 ${W} ${H}`);
+    curve.appendChild(el("line", { x1: 40, y1: H - 24, x2: W - 8, y2: H - 24, class: "axis" }));
+    curve.appendChild(el("line", { x1: 40, y1: 8, x2: 40, y2: H - 24, class: "axis" }));
+    curve.appendChild(el("text", { x: 36, y: 14, class: "tick end" }, CR.formatNumber(max)));
+    curve.appendChild(el("text", { x: 36, y: H - 24, class: "tick end" }, "0"));
+    curve.appendChild(el("text", { x: W - 8, y: H - 8, class: "tick end" }, `iteration ${T.iter}`));
+    curve.appendChild(el("text", { x: 44, y: H - 8, class: "tick" }, "loss (mean cross-entropy over the data)"));
+    const pts = L.map((v, i) => `${40 + i / n * (W - 48)},${H - 24 - v / max * (H - 34)}`).join(" ");
+    curve.appendChild(el("polyline", { points: pts, class: "loss-line" }));
+    const info = $("train-info");
+    info.textContent = "";
+    info.appendChild(html("p", { class: "mono", id: "train-loss" }, `iteration ${T.iter}: loss ${CR.formatNumber(L[L.length - 1])}`));
+    if (T.last) {
+      const u = T.last, line = (name, w, g) => `${name} ← ${name} − lr·d${name} = ${CR.formatNumber(w)} − ${CR.formatNumber(u.lr)} × ${CR.formatNumber(g)} = ${CR.formatNumber(w - u.lr * g)}`;
+      info.appendChild(html("p", { class: "small" }, "The update (book §4.4, one gradient-descent step on all the data; here three of the weights):"));
+      info.appendChild(html("p", { class: "mono" }, line("W1[0,0]", u.before.W1, u.grads.W1)));
+      info.appendChild(html("p", { class: "mono" }, line("W2[0,0]", u.before.W2, u.grads.W2)));
+      info.appendChild(html("p", { class: "mono" }, line("b2[0]", u.before.b2, u.grads.b2)));
+    }
+  }
+  function play() {
+    if (T.timer) { clearInterval(T.timer); T.timer = null; $("play").textContent = "Play"; return; }
+    $("play").textContent = "Pause";
+    T.timer = setInterval(() => { for (let i = 0; i < 5; i++) trainStep(); drawTraining(); if (T.iter >= 5000) play(); }, 60);
+  }
+
+  // ---- putting it together ------------------------------------------------------------------------------------
+  function render() {
+    $("graph-view").hidden = state.view !== "graph";
+    $("train-view").hidden = state.view !== "train";
+    $("tab-graph").setAttribute("aria-selected", String(state.view === "graph"));
+    $("tab-train").setAttribute("aria-selected", String(state.view === "train"));
+    if (state.view === "graph") {
+      $("scrubber").value = String(state.step);
+      drawGraph();
+      describeStep();
+      const current = document.querySelector("#graph .item.current");
+      if (current && current.scrollIntoView) current.scrollIntoView({ block: "nearest", inline: "nearest" });
+    } else drawTraining();
+  }
+  function go(step) { state.step = Math.max(0, Math.min(TOTAL, step)); writeHash(); render(); }
+  function setView(view) { state.view = view; writeHash(); render(); }
+
+  function init() {
+    $("title").textContent = data.title || `Backpropagation through ${outName}`;
+    $("scrubber").max = String(TOTAL);
+    $("first").addEventListener("click", () => go(0));
+    $("prev").addEventListener("click", () => go(state.step - 1));
+    $("next").addEventListener("click", () => go(state.step + 1));
+    $("last").addEventListener("click", () => go(TOTAL));
+    $("scrubber").addEventListener("input", (e) => go(parseInt(e.target.value, 10)));
+    $("export").addEventListener("click", exportSvg);
+    $("tab-graph").addEventListener("click", () => setView("graph"));
+    $("tab-train").addEventListener("click", () => setView("train"));
+    $("step-btn").addEventListener("click", () => { trainStep(); drawTraining(); });
+    $("play").addEventListener("click", play);
+    $("reset").addEventListener("click", () => { if (T.timer) play(); trainReset(); drawTraining(); });
+    document.addEventListener("keydown", (e) => {
+      if (e.target && (e.target.tagName === "INPUT" || e.target.tagName === "TEXTAREA")) return;
+      if (state.view !== "graph") return;
+      if (e.key === "ArrowRight") { e.preventDefault(); go(state.step + 1); }
+      else if (e.key === "ArrowLeft") { e.preventDefault(); go(state.step - 1); }
+      else if (e.key === "Home") { e.preventDefault(); go(0); }
+      else if (e.key === "End") { e.preventDefault(); go(TOTAL); }
+    });
+    readHash();
+    recompute();
+    trainReset();
+    render();
+    document.body.setAttribute("data-ready", "true");
+  }
+  init();
+})();

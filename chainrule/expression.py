@@ -1,0 +1,141 @@
+"""A graph from a line of text, safely: ``build("(x*y + z).exp()", {"x": 2, "y": 3, "z": 1})``.
+
+The text is parsed with Python's ``ast`` and only this small language is
+accepted, so nothing the user types is ever executed:
+
+* names (each becomes one Variable: ``x*x`` uses x twice, and its gradient adds up);
+* numbers (constants), ``+ - * / @``, ``**`` with a number as the exponent, unary ``-``;
+* the functions ``exp log relu sigmoid tanh softmax sum mean``, also as methods
+  (``x.exp()``, ``(x @ W).sum()``), ``sum``/``mean`` with an integer ``axis``;
+* ``.T`` (transpose).
+
+Values come as numbers or nested lists of numbers (``W=[[1,2],[3,4]]``).
+"""
+from __future__ import annotations
+
+import ast
+import math
+
+import numpy as np
+
+from . import functions as F
+from .graph import Variable
+
+FUNCTIONS = {"exp": F.exp, "log": F.log, "relu": F.relu, "sigmoid": F.sigmoid, "tanh": F.tanh,
+             "softmax": F.softmax, "sum": F.sum, "mean": F.mean}
+BINARY = {ast.Add: F.add, ast.Sub: F.sub, ast.Mult: F.mul, ast.Div: F.div, ast.MatMult: F.matmul}
+MAX_LENGTH = 2000
+MAX_NODES = 500
+
+
+class ExpressionError(ValueError):
+    """The text is not an expression chainrule can build; the message says what is wrong."""
+
+
+def parse_value(text, name="value"):
+    """A number or a nested list of numbers from text (``2``, ``-1.5``, ``[[1, 2], [3, 4]]``), as a float array."""
+    try:
+        value = ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        raise ExpressionError(f"{name}: {text!r} is not a number or a list of numbers such as [[1, 2], [3, 4]]") \
+            from None
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (ValueError, TypeError):
+        raise ExpressionError(f"{name}: {text!r} is not a number or a rectangular list of numbers") from None
+    if array.size == 0 or not np.all(np.isfinite(array)):
+        raise ExpressionError(f"{name}: {text!r} must hold at least one finite number")
+    return array
+
+
+def build(text, values):
+    """The output Variable of the expression ``text`` with ``values`` (name → number or array) for its names."""
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(f"the expression is {len(text)} characters long; at most {MAX_LENGTH}")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as e:
+        raise ExpressionError(f"cannot read {text!r}: {e.msg} (at character {e.offset})") from None
+    if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
+        raise ExpressionError(f"the expression has more than {MAX_NODES} parts")
+    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name) and id(n) in called and n.id not in FUNCTIONS:
+            raise ExpressionError(f"{n.id!r} is not one of the functions {', '.join(FUNCTIONS)}")
+    names = sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id not in FUNCTIONS})
+    missing = [n for n in names if n not in values]
+    if missing:
+        raise ExpressionError(f"no value for {', '.join(missing)}: give one with --set "
+                              + " ".join(f"{n}=…" for n in missing))
+    unused = sorted(set(values) - set(names))
+    if unused:
+        raise ExpressionError(f"--set {', '.join(unused)}: not in the expression")
+    variables = {n: Variable(values[n], n) for n in names}
+    try:
+        return _build(tree.body, variables)
+    except ExpressionError:
+        raise
+    except (ValueError, TypeError, IndexError) as e:  # a layer's own message: shapes that do not fit, log(−1), …
+        raise ExpressionError(str(e)) from None
+
+
+def _number(node):
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        if not math.isfinite(node.value):
+            raise ExpressionError(f"{node.value} is not a finite number")
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return -_number(node.operand)
+    raise ExpressionError(f"expected a number, got {ast.unparse(node)!r}")
+
+
+def _axis(call):
+    if call.args[1:]:
+        raise ExpressionError(f"{ast.unparse(call)!r}: give the axis as axis=N")
+    axis = None
+    for kw in call.keywords:
+        if kw.arg != "axis":
+            raise ExpressionError(f"{ast.unparse(call)!r}: the only option is axis=N")
+        axis = int(_number(kw.value))
+    return axis
+
+
+def _build(node, variables):
+    if isinstance(node, ast.Name):
+        if node.id in FUNCTIONS:
+            raise ExpressionError(f"{node.id} is a function: call it, e.g. {node.id}(x)")
+        return variables[node.id]
+    if isinstance(node, ast.Constant):
+        return _number(node)
+    if isinstance(node, ast.BinOp):
+        left = _build(node.left, variables)
+        if isinstance(node.op, ast.Pow):
+            return F.power(left, _number(node.right)) if isinstance(left, Variable) else left ** _number(node.right)
+        if type(node.op) not in BINARY:
+            raise ExpressionError(f"the operator in {ast.unparse(node)!r} is not one of + - * / @ **")
+        return BINARY[type(node.op)](left, _build(node.right, variables))
+    if isinstance(node, ast.UnaryOp):
+        if isinstance(node.op, ast.UAdd):
+            return _build(node.operand, variables)
+        if isinstance(node.op, ast.USub):
+            operand = _build(node.operand, variables)
+            return F.neg(operand) if isinstance(operand, Variable) else -operand
+    if isinstance(node, ast.Attribute) and node.attr == "T":
+        return F.transpose(_build(node.value, variables))
+    if isinstance(node, ast.Call):
+        if isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS and node.args:
+            name, operand, call_args = node.func.id, node.args[0], node
+        elif isinstance(node.func, ast.Attribute) and node.func.attr in FUNCTIONS:
+            name, operand, call_args = node.func.attr, node.func.value, ast.Call(node.func, [node.func] + node.args,
+                                                                               node.keywords)
+        else:
+            raise ExpressionError(f"{ast.unparse(node.func)!r} is not one of the functions "
+                                  f"{', '.join(FUNCTIONS)}")
+        value = _build(operand, variables)
+        if name in ("sum", "mean"):
+            return FUNCTIONS[name](value, axis=_axis(call_args))
+        if node.keywords or call_args.args[1:]:
+            raise ExpressionError(f"{ast.unparse(node)!r}: {name} takes one argument")
+        return FUNCTIONS[name](value)
+    raise ExpressionError(f"{ast.unparse(node)!r} is not allowed here: use names, numbers, + - * / @ **, "
+                          f"and {', '.join(FUNCTIONS)}")

@@ -1,0 +1,306 @@
+"""The interactive page in a real browser: Debian's Chromium driven by Playwright, from file://, offline.
+
+Each test fails on any console error and on any request that is not to the page itself. Skipped cleanly
+where Playwright or a Chromium binary is missing (set CHAINRULE_CHROMIUM to point at one).
+"""
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chainrule import examples
+from chainrule.draw import describe, format_number, format_value, to_html
+from chainrule.draw.html import training_data
+from chainrule.graph import Variable
+from chainrule.layers import Affine
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install "
+                                                              "'chainrule[browser]')")
+
+
+def chromium_binary():
+    for candidate in (os.environ.get("CHAINRULE_CHROMIUM"), "/usr/bin/chromium-headless-shell", "/usr/bin/chromium",
+                      shutil.which("chromium-headless-shell"), shutil.which("chromium")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+CHROMIUM = chromium_binary()
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium binary (apt-get install "
+                                                         "chromium-headless-shell)")
+SCREENSHOTS = Path(os.environ.get("CHAINRULE_SCREENSHOTS", "/tmp/chainrule-screenshots"))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
+                                                                "--disable-background-networking",
+                                                                "--disable-component-update", "--no-first-run"])
+        yield b
+        b.close()
+
+
+class Page:
+    """A page opened from disk, watching for console errors and for any request that leaves the file."""
+
+    def __init__(self, browser, path, fragment=""):
+        self.context = browser.new_context(viewport={"width": 1400, "height": 820}, accept_downloads=True)
+        self.page = self.context.new_page()
+        self.problems = []
+        self.page.on("console", lambda m: self.problems.append(f"console {m.type}: {m.text}")
+                     if m.type in ("error", "warning") else None)
+        self.page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
+        url = Path(path).resolve().as_uri()
+        self.page.on("request", lambda r: None if r.url.split("#")[0] == url or r.url.startswith(("blob:", "data:"))
+                     else self.problems.append(f"request {r.url}"))
+        self.page.goto(url + fragment)
+        self.page.wait_for_selector("body[data-ready=true]")
+
+    def texts(self, selector):
+        return self.page.eval_on_selector_all(selector, "els => els.map(e => e.firstChild.textContent)")
+
+    def label(self, kind, ref, node=None):
+        sel = f'#graph text[data-kind="{kind}"][data-ref="{ref}"]' + (f'[data-node="{node}"]' if node else "")
+        return self.texts(sel)
+
+    def end(self):
+        self.page.keyboard.press("End")
+
+    def close(self, screenshot=None):
+        if screenshot:
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            self.page.screenshot(path=str(SCREENSHOTS / screenshot))
+        self.context.close()
+        assert not self.problems, self.problems
+
+
+def value_id(data, name):
+    return next(k for k, v in data["values"].items() if v["name"] == name)
+
+
+def write_page(tmp_path, output, name):
+    return to_html(output, tmp_path / f"{name}.html")
+
+
+def test_the_page_is_small_self_contained_and_forbids_the_network(tmp_path):
+    text = write_page(tmp_path, examples.fruit_graph(), "fruit").read_text()
+    assert len(text.encode()) < 200_000
+    assert "Content-Security-Policy" in text and "default-src 'none'" in text and "script-src 'sha256-" in text
+    for forbidden in ("http://", "https://", "<link", "src="):
+        assert forbidden not in text.split('<script type="application/json"')[0].replace(
+            'content="width=device-width', ""), forbidden
+
+
+@pytest.mark.parametrize("example,expected", [
+    ("apple", {"apple": "2.2", "apple_num": "110", "tax": "200"}),
+    ("fruit", {"apple": "2.2", "apple_num": "110", "orange": "3.3", "orange_num": "165", "tax": "650"}),
+])
+def test_stepping_to_the_end_shows_the_books_gradients(browser, tmp_path, example, expected):
+    output = examples.GRAPHS[example]()
+    data = describe(output)
+    page = Page(browser, write_page(tmp_path, output, example))
+    for _ in range(len(data["nodes"]) + len(data["backward"]) + 1):  # with the keyboard, one step at a time
+        page.page.keyboard.press("ArrowRight")
+    assert page.page.inner_text("#step-count") == f"step {len(data['nodes']) + len(data['backward']) + 1} of " \
+                                                  f"{len(data['nodes']) + len(data['backward']) + 1}"
+    for name, grad in expected.items():
+        assert page.label("total", value_id(data, name)) == [f"d {name} = {grad}"]
+    out = data["output"]
+    assert page.label("value", out) == [f"price = {'220' if example == 'apple' else '715'}"]
+    page.close(screenshot=f"{example}-end.png")
+
+
+def test_the_fruit_graph_forward_and_backward_numbers(browser, tmp_path):
+    output = examples.fruit_graph()
+    data = describe(output)
+    page = Page(browser, write_page(tmp_path, output, "fruit"))
+    ids = {v["name"]: k for k, v in data["values"].items()}
+    page.page.keyboard.press("ArrowRight")
+    assert page.label("value", ids["apple_price"]) == ["apple_price = 200"]
+    assert page.label("value", ids["orange_price"]) == []          # not computed yet at step 1
+    page.end()
+    assert page.label("value", ids["orange_price"]) == ["orange_price = 450"]
+    assert page.label("value", ids["all_price"]) == ["all_price = 650"]
+    assert page.label("grad", ids["apple_price"]) == ["1.1"] and page.label("grad", ids["all_price"]) == ["1.1"]
+    panel = page.page.inner_text("#step-panel")
+    assert "d orange = dout × orange_num = 1.1 × 3 = 3.3" in panel        # the same words as explain()
+    assert "chain rule: 1.1 × 3 = 3.3" in panel
+    page.close()
+
+
+def test_a_value_used_twice_shows_the_branch_sum(browser, tmp_path):
+    x = Variable(3.0, "x")
+    y = x * 1.1 + x * x
+    y.name = "y"
+    y.backward()
+    data = describe(y)
+    page = Page(browser, write_page(tmp_path, y, "branch"))
+    page.end()
+    panel = page.page.inner_text("#step-panel")
+    assert "branch rule: x is used 3 times, so ∂y/∂x = 1.1 (via ×1.1) + 3 (via ×) + 3 (via ×) = 7.1" in panel
+    assert page.label("total", value_id(data, "x")) == ["d x = 7.1"]
+    page.close(screenshot="branch.png")
+
+
+def test_an_affine_batch_shows_shapes_and_numbers_on_hover(browser, tmp_path):
+    rng = np.random.default_rng(0)
+    layer = Affine(rng.standard_normal((3, 2)), np.zeros(2))
+    x = Variable(rng.standard_normal((4, 3)), "X")
+    loss = (layer(x) * layer(x)).sum()
+    loss.name = "L"
+    loss.backward()
+    data = describe(loss)
+    page = Page(browser, write_page(tmp_path, loss, "affine"))
+    page.end()                                                 # the last step: one of the two Affine nodes
+    panel = page.page.inner_text("#step-panel")
+    assert "d W = Xᵀ · dout = (3×4) · (4×2) = " in panel      # which dimensions meet: (D×N)·(N×H)
+    assert "d X = dout · Wᵀ = (4×2) · (2×3) = " in panel
+    title = page.page.eval_on_selector(f'#graph text[data-kind="value"][data-ref="{value_id(data, "X")}"] title',
+                                       "t => t.textContent")
+    assert format_number(x.data[0, 0]) in title and "(4×3)" in title
+    page.close()
+
+
+def test_editing_an_input_recomputes_every_number_as_python_does(browser, tmp_path):
+    data = describe(examples.fruit_graph())
+    page = Page(browser, write_page(tmp_path, examples.fruit_graph(), "fruit"))
+    page.end()
+    apple = value_id(data, "apple")
+    page.page.click(f'#graph [data-item="{apple}"]')
+    field = page.page.locator('#editor input[data-entry="0"]')
+    field.fill("150")
+    field.press("Enter")
+    page.page.wait_for_function(f'() => document.querySelector(\'#graph text[data-kind="value"][data-ref="'
+                                f'{data["output"]}"]\').textContent.startsWith("price = 825")')
+    python = describe(examples.fruit_graph(apple=150))
+    for vid, v in python["values"].items():
+        if v["role"] in ("input", "parameter") and v["grad_label"]:
+            assert page.label("total", vid) == [f"d {v['name']} = {v['grad_label']}"]
+    for vid, v in python["values"].items():
+        shown = page.label("value", vid)
+        assert all(s.endswith(v["label"]) for s in shown) and shown, (v["name"], shown, v["label"])
+    assert "edit=" in page.page.evaluate("location.hash")
+    page.close(screenshot="fruit-edited.png")
+
+
+def test_the_numerical_check_agrees_with_backprop(browser, tmp_path):
+    page = Page(browser, write_page(tmp_path, examples.mlp_graph(), "mlp"))
+    page.end()
+    page.page.click("#check")
+    lines = page.page.inner_text("#step-panel")
+    assert "max |backprop − numerical|" in lines and "✓" in lines and "✗" not in lines
+    page.close(screenshot="mlp-end.png")
+
+
+def test_state_lives_in_the_url(browser, tmp_path):
+    data = describe(examples.apple_graph())
+    apple = value_id(data, "apple")
+    path = write_page(tmp_path, examples.apple_graph(), "apple")
+    page = Page(browser, path, fragment=f"#view=graph&step=5&edit={apple}:50")
+    assert page.page.inner_text("#step-count") == "step 5 of 5"
+    assert page.label("total", value_id(data, "tax")) == ["d tax = 100"]   # 50 × 2 apples
+    page.close()
+
+
+def test_export_svg(browser, tmp_path):
+    page = Page(browser, write_page(tmp_path, examples.apple_graph(), "apple"))
+    page.end()
+    with page.page.expect_download() as info:
+        page.page.click("#export")
+    saved = tmp_path / "export.svg"
+    info.value.save_as(saved)
+    svg = saved.read_text()
+    assert svg.startswith("<svg") and "apple_num" in svg and "<style>" in svg and ">2.2<" in svg
+    page.close()
+
+
+def test_keyboard_only_editing(browser, tmp_path):
+    page = Page(browser, write_page(tmp_path, examples.apple_graph(), "apple"))
+    page.page.focus('#graph [role="button"]')
+    page.page.keyboard.press("Enter")
+    assert page.page.inner_text("#editor").startswith("Edit ")
+    page.close()
+
+
+def test_training_view_matches_python_and_learns(browser, tmp_path):
+    page = Page(browser, write_page(tmp_path, examples.apple_graph(), "apple"), fragment="#view=train")
+    python = training_data()["python_losses"]
+    assert page.page.inner_text("#train-loss") == f"iteration 0: loss {format_number(python[0])}"
+    for k in range(1, 4):
+        page.page.click("#step-btn")
+        assert page.page.inner_text("#train-loss") == f"iteration {k}: loss {format_number(python[k])}"
+    assert "W1[0,0] ← W1[0,0] − lr·dW1[0,0] =" in page.page.inner_text("#train-info")
+    for _ in range(60):
+        page.page.click("#step-btn")
+    final = float(page.page.inner_text("#train-loss").split("loss ")[1])
+    assert final < python[3]
+    page.page.click("#reset")
+    assert page.page.inner_text("#train-loss") == f"iteration 0: loss {format_number(python[0])}"  # same start
+    page.close(screenshot="training.png")
+
+
+NUMBERS = [0.0, 1.0, -1.0, 2.2, 220.00000000000003, 110.00000000000001, 0.125, -0.125, 2.5, 0.0625, 1 / 3, -2 / 3,
+           1.2345e-5, 0.000123456, 9.99951, 99999.5, 123456.7, 1234567.8, 1e20, -1e-9, 0.1 + 0.2, 3.3000000000000003,
+           1.0005, 1.00049999, 0.00001, 5e-324, 1.7976931348623157e308, float("nan"), float("inf"), -float("inf")]
+
+
+def test_python_and_the_page_write_every_number_the_same_way(browser, tmp_path):
+    page = Page(browser, write_page(tmp_path, examples.apple_graph(), "apple"))
+    rng = np.random.default_rng(0)
+    numbers = NUMBERS + list(rng.standard_normal(300) * 10.0 ** rng.integers(-8, 8, 300))
+    as_text = {"inf": "Infinity", "-inf": "-Infinity", "nan": "NaN"}
+    js = page.page.evaluate("xs => xs.map(x => CR.formatNumber(Number(x)))",
+                            [as_text.get(repr(float(v)), repr(float(v))) for v in numbers])
+    assert js == [format_number(v) for v in numbers]
+    arrays = [rng.standard_normal(s) for s in [(3,), (2, 3), (4, 5), (13,), (2, 2, 2)]]
+    js = page.page.evaluate("ts => ts.map(t => CR.formatValue(CR.tensor(t.shape, t.data)))",
+                            [{"shape": list(a.shape), "data": a.ravel().tolist()} for a in arrays])
+    assert js == [format_value(a) for a in arrays]
+    page.close()
+
+
+def op_zoo():
+    """One graph using every op the page recomputes, with broadcasting and a value used twice."""
+    from chainrule import functions as F
+    from chainrule.layers import BatchNormalization, Dropout, Mean, MeanSquaredError, Reshape, Sum, Transpose
+    rng = np.random.default_rng(3)
+    x = Variable(rng.standard_normal((4, 3)) + 0.2, "x")
+    W = Variable(rng.standard_normal((3, 3)), "W")
+    b = Variable(rng.standard_normal(3), "b")
+    h = F.relu(x @ W + b) * x - x / 3.0
+    h = F.sigmoid(h) + F.tanh(-h) + F.exp(h * 0.1) + F.log(h * h + 1.0) + h ** 3
+    h = BatchNormalization(np.ones(3), np.zeros(3))(h)
+    h = Dropout(0.3, seed=1)(h)
+    h = Transpose()(Reshape((3, 4))(h)) + Affine(rng.standard_normal((3, 3)), rng.standard_normal(3))(x)
+    s = F.softmax(h)
+    loss = F.softmax_cross_entropy(h, np.array([0, 2, 1, 1])) + MeanSquaredError()(s, np.full((4, 3), 1 / 3)) \
+        + Sum(axis=0)(s).sum() * 0.01 + Mean()(h @ W.T)
+    loss.name = "loss"
+    loss.backward()
+    return loss
+
+
+def test_the_page_recomputes_every_op_as_python_does(browser, tmp_path):
+    loss = op_zoo()
+    data = describe(loss)
+    assert data["recompute"]
+    page = Page(browser, write_page(tmp_path, loss, "zoo"))
+    js = page.page.evaluate("""() => {
+        const data = JSON.parse(document.getElementById('chainrule-graph').textContent);
+        const r = CR.compute(data, {});
+        const out = {};
+        for (const id of Object.keys(data.values)) out[id] = [r.vals[id] ? CR.formatValue(r.vals[id]) : null,
+                                                              r.grads[id] ? CR.formatValue(r.grads[id]) : null];
+        return out;
+    }""")
+    for vid, v in data["values"].items():
+        if v["role"] == "constant":
+            continue
+        assert js[vid][0] == v["label"], (v["name"], js[vid][0], v["label"])
+        if v["grad_label"] is not None:
+            assert js[vid][1] == v["grad_label"], (v["name"], js[vid][1], v["grad_label"])
+    page.close()
