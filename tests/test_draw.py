@@ -187,3 +187,10 @@ def test_cli_graph_errors_are_one_line():
     result = subprocess.run([sys.executable, "-m", "chainrule", "graph", "x * 2", "--set", "x=[1, 2]"],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "wrap it in sum(...)" in result.stderr
+
+
+def test_jupyter_displays_a_recorded_graph_as_the_page():
+    price = examples.apple_graph()
+    html = price._repr_html_()
+    assert html.startswith("<iframe srcdoc=") and "Content-Security-Policy" in html and "apple_num" in html
+    assert Variable(1.0)._repr_html_() is None  # a bare value keeps its plain repr

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .. import __version__
+from ..version import __version__
 from ..console import quiet_broken_pipe
 from . import gradcheck, graph, predict, train
 from .common import HelpFormatter, Parser, UsageError, one_line

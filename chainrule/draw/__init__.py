@@ -7,6 +7,7 @@
   check gradients numerically, and train the book's two-layer net;
 * :func:`format_number`, :func:`format_value` — the one number format they all use.
 """
+from ..graph import Variable
 from .dot import FORMATS, GraphvizNotFoundError, render, to_dot
 from .explain import explain
 from .graphdata import describe
@@ -18,6 +19,13 @@ def show(output, title=None, direction="auto"):
     """The graph of ``output`` for inline display in Jupyter (the interactive page)."""
     return GraphView(output, title, direction)
 
+
+def _variable_repr_html(variable):
+    """Jupyter's rich display of a Variable: the interactive page of its graph (None for a bare value)."""
+    return GraphView(variable)._repr_html_() if variable.creator is not None else None
+
+
+Variable._repr_html_ = _variable_repr_html  # a recorded Variable shows its graph when it ends a notebook cell
 
 __all__ = ["describe", "to_dot", "render", "explain", "to_html", "show", "GraphView", "format_number",
            "format_value", "FORMATS", "GraphvizNotFoundError"]

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write
+from ..version import __version__
 from .graphdata import describe
 
 TRAINING_POINTS_PER_CLASS = 60
@@ -71,7 +72,8 @@ PAGE = """<!DOCTYPE html>
   <h1 id="title">{title}</h1>
   <div role="tablist" aria-label="views">
     <button type="button" role="tab" id="tab-graph" aria-selected="true" aria-controls="graph-view">Graph</button>
-    <button type="button" role="tab" id="tab-train" aria-selected="false" aria-controls="train-view">Train a network</button>
+    <button type="button" role="tab" id="tab-train" aria-selected="false"
+            aria-controls="train-view">Train a network</button>
   </div>
   <span class="hint">← → step · Home / End · click or Enter on an input to edit it</span>
 </header>
@@ -98,7 +100,8 @@ PAGE = """<!DOCTYPE html>
       <button type="button" id="reset">Reset</button>
       <label>lr <input type="number" id="lr" value="{lr}" step="any" min="0"></label>
     </div>
-    <canvas id="regions" width="360" height="360" aria-label="decision regions of the network and the spiral's points"></canvas>
+    <canvas id="regions" width="360" height="360"
+            aria-label="decision regions of the network and the spiral's points"></canvas>
   </div>
   <div>
     <h2>The book's two-layer net (§5.7): Affine → ReLU → Affine → softmax-with-loss, on a 3-class spiral</h2>
@@ -118,7 +121,6 @@ PAGE = """<!DOCTYPE html>
 
 def page(output, title=None, direction="auto", data=None):
     """The page's HTML text for ``output``'s graph (or for an already described graph ``data``)."""
-    from .. import __version__
     data = data if data is not None else describe(output, title, direction, longest_lr=12)
     train = training_data()
     script = _static("engine.js") + "\n" + _static("page.js")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: pixels between columns and between rows, for each direction
-SPACING = {"LR": (180, 96), "TB": (150, 120)}
+SPACING = {"LR": (180, 104), "TB": (150, 120)}
 MARGIN = 90
 
 

@@ -117,31 +117,38 @@
     svg.appendChild(defs);
     const model = state.model, step = state.step;
     const current = currentNode();
-    const pairCount = {};
+    const pairTotal = {}, pairCount = {};
+    for (const e of edges) pairTotal[e.from + ">" + e.to] = (pairTotal[e.from + ">" + e.to] || 0) + 1;
     for (const e of edges) {
       const key = e.from + ">" + e.to;
       pairCount[key] = (pairCount[key] || 0) + 1;
-      const bend = (pairCount[key] - 1) * 26;
+      const bend = (pairCount[key] - 1 - (pairTotal[key] - 1) / 2) * 70;  // parallel arrows bend apart
       const a = boundary(e.from, items[e.to]), b = boundary(e.to, items[e.from]);
       const mx = (a.x + b.x) / 2 + (LR ? 0 : bend), my = (a.y + b.y) / 2 + (LR ? bend : 0);
-      const at = 0.42, lx = (1 - at) ** 2 * a.x + 2 * (1 - at) * at * mx + at * at * b.x;  // labels a little before the middle
+      const at = pairTotal[key] > 1 ? 0.5 : 0.42;  // labels a little before the middle; a bent pair's at its peak
+      const lx = (1 - at) ** 2 * a.x + 2 * (1 - at) * at * mx + at * at * b.x;
       const ly = (1 - at) ** 2 * a.y + 2 * (1 - at) * at * my + at * at * b.y;
       const len = Math.hypot(b.x - a.x, b.y - a.y) || 1;
       let nx = (b.y - a.y) / len, ny = -(b.x - a.x) / len;  // the normal on the "above" side
       if (ny > 0 || (ny === 0 && nx > 0)) { nx = -nx; ny = -ny; }
+      // a bent pair: labels beyond the peak, along the edge's normal, on the side the curve bulges to
+      const side = Math.sign(bend) * Math.sign((LR ? ny : nx) * bend || 1);
+      const place = (gap) => ({ x: lx + nx * side * gap, y: ly + ny * side * gap + (ny * side > 0 ? 10 : 0) });
       const g = el("g", { class: "edge" + (current && (e.node === current.id || e.from === current.id) ? " current" : "") });
       g.appendChild(el("path", { d: `M${a.x},${a.y} Q${mx},${my} ${b.x},${b.y}`, class: "arrow", "marker-end": "url(#arrow)" }));
       const forwardShown = !producer[e.ref] || forwardIndex(producer[e.ref]) <= step;
       const value = data.values[e.ref];
       if (forwardShown) {
         const label = value.role === "constant" ? "" : (!value.auto_name && producer[e.ref] ? `${value.name} = ` : "") + shortLabel(model.values[e.ref]);
-        const t = el("text", { x: lx + nx * 9, y: ly + ny * 9 + (ny > -0.3 ? 4 : 0), class: "value" + (nx < -0.5 ? " side-left" : nx > 0.5 ? " side" : ""), "data-kind": "value", "data-ref": e.ref }, label);
+        const at = side ? place(6) : { x: lx + nx * 9, y: ly + ny * 9 + (ny > -0.3 ? 4 : 0) };
+        const t = el("text", { x: at.x, y: at.y, class: "value" + (nx < -0.5 ? " side-left" : nx > 0.5 ? " side" : ""), "data-kind": "value", "data-ref": e.ref }, label);
         t.appendChild(el("title", {}, `${value.name} = ${fullNumbers(model.values[e.ref].tensor, model.values[e.ref].label)}`));
         g.appendChild(t);
       }
       const grad = gradientOn(e);
       if (grad) {
-        const t = el("text", { x: lx - nx * 15, y: ly - ny * 15 + 5, class: "grad" + (nx < -0.5 ? " side" : nx > 0.5 ? " side-left" : ""), "data-kind": "grad", "data-ref": e.ref, "data-node": e.node || "output" }, shortLabel({ label: grad.label, tensor: grad.tensor }));
+        const gat = side ? place(21) : { x: lx - nx * 15, y: ly - ny * 15 + 5 };
+        const t = el("text", { x: gat.x, y: gat.y, class: "grad" + (nx < -0.5 ? " side" : nx > 0.5 ? " side-left" : ""), "data-kind": "grad", "data-ref": e.ref, "data-node": e.node || "output" }, shortLabel({ label: grad.label, tensor: grad.tensor }));
         t.appendChild(el("title", {}, `∂${outName}/∂${value.name} along this arrow = ${fullNumbers(grad.tensor, grad.label)}`));
         const ox = -nx * 6, oy = -ny * 6;
         g.appendChild(el("path", { d: `M${b.x + ox},${b.y + oy} Q${mx + ox},${my + oy} ${a.x + ox},${a.y + oy}`, class: "back", "marker-end": "url(#arrow-red)" }));
@@ -169,7 +176,7 @@
         const m = model.values[id];
         if (v.role === "constant") g.appendChild(el("text", { x: p.x, y: p.y + r.h + 15, class: "value" }, shortLabel(m)));
         if ((v.role === "input" || v.role === "parameter") && leafGradientShown(id) && m.grad !== null) {
-          const t = el("text", { x: p.x, y: p.y + r.h + 15, class: "grad total", "data-kind": "total", "data-ref": id }, `d ${v.name} = ${shortLabel({ label: m.grad, tensor: m.gradTensor })}`);
+          const t = el("text", { x: p.x, y: p.y - r.h - 6, class: "grad total", "data-kind": "total", "data-ref": id }, `d ${v.name} = ${shortLabel({ label: m.grad, tensor: m.gradTensor })}`);
           t.appendChild(el("title", {}, fullNumbers(m.gradTensor, m.grad)));
           g.appendChild(t);
         }
@@ -259,7 +266,8 @@
       if (x.local !== undefined && x.local_value !== undefined)
         add("p", `local derivative ∂${outN}/∂${name} = ${x.local} = ${x.local_value}; chain rule: ${st.upstream} × ${x.local_value} = ${x.label}`, "small");
       const branch = model.branches[x.input];
-      if (branch && lastTerm(x.input, j)) {
+      const lastHere = st.sent.filter((y) => y.input === x.input).pop() === x;
+      if (branch && lastHere && lastTerm(x.input, j)) {
         const terms = branch.terms.map((t) => `${t.label} (via ${t.via})`).join(" + ");
         add("p", `branch rule: ${name} is used ${branch.terms.length} times, so ∂${outName}/∂${name} = ${terms} = ${branch.total}`, "mono branch");
       }
