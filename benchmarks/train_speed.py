@@ -16,14 +16,7 @@ the machine's BLAS throughput. Writes benchmarks/results/train_speed.json.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +33,8 @@ def data(np):
 def chainrule_step(hidden):
     import numpy as np
     sys.path.insert(0, str(ROOT))
-    from chainrule import nets, optimizers
+    from chainrule import backend, nets, optimizers
+    backend.keep_freed_memory()  # as chainrule's Trainer does
     x, t, rng = data(np)
     net = nets.MultiLayerNet(784, hidden, 10, dtype=np.float32, seed=0)
     opt = optimizers.SGD(LR)
@@ -128,86 +122,17 @@ IMPLEMENTATIONS = {"chainrule": chainrule_step, "pytorch": torch_step, "book_num
                    "blas_matmuls": blas_step}
 
 
-def worker(impl, network, iters, blocks):
-    step, batch, info = IMPLEMENTATIONS[impl](NETWORKS[network])
-    batches = [batch() for _ in range(iters)]
-    for idx in batches[:max(20, iters // 5)]:  # warm up: caches, allocator, thread pools
-        step(idx)
-    times = []
-    for _ in range(blocks):
-        start = time.perf_counter()
-        for idx in batches:
-            step(idx)
-        times.append((time.perf_counter() - start) / iters * 1e3)
-    print(json.dumps({"ms": statistics.median(times), "blocks_ms": times, **info}))
-
-
-# --- the driver ------------------------------------------------------------------------------------------
-def measure(impl, network, iters, blocks):
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                                            "MKL_NUM_THREADS", "OMP_WAIT_POLICY")}
-    out = subprocess.run([sys.executable, __file__, "--worker", impl, "--network", network, "--iters", str(iters),
-                          "--blocks", str(blocks)], capture_output=True, text=True, env=env, timeout=900)
-    if out.returncode != 0:
-        raise RuntimeError(f"{impl} on {network} failed:\n{out.stderr}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def have_torch():
-    return subprocess.run([sys.executable, "-c", "import torch"], capture_output=True).returncode == 0
-
-
-def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rounds", type=int, default=10, help="rounds; each runs every implementation once (default 10)")
-    p.add_argument("--iters", type=int, default=200, help="iterations per timed block (default 200)")
-    p.add_argument("--blocks", type=int, default=5, help="timed blocks per process, median taken (default 5)")
-    p.add_argument("--networks", nargs="*", choices=list(NETWORKS), help="only these networks")
-    p.add_argument("--quick", action="store_true", help="3 rounds of 50 iterations (a smoke run)")
-    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "train_speed.json"))
-    p.add_argument("--worker", choices=list(IMPLEMENTATIONS), help=argparse.SUPPRESS)
-    p.add_argument("--network", choices=list(NETWORKS), help=argparse.SUPPRESS)
-    args = p.parse_args()
-    if args.worker:
-        return worker(args.worker, args.network, args.iters, args.blocks)
-    if args.quick:
-        args.rounds, args.iters, args.blocks = 3, 50, 3
-    impls = [i for i in IMPLEMENTATIONS if i != "pytorch" or have_torch()]
-    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; {args.rounds} rounds, each "
-          f"implementation in its own process with its defaults, {args.blocks} blocks × {args.iters} iterations"
-          + ("" if "pytorch" in impls else "; PyTorch is not installed"), flush=True)
-    results = []
-    for network in args.networks or list(NETWORKS):
-        samples = {i: [] for i in impls}
-        info = {}
-        for r in range(args.rounds):
-            order = impls[r % len(impls):] + impls[:r % len(impls)]
-            for impl in order:
-                m = measure(impl, network, args.iters, args.blocks)
-                samples[impl].append(m["ms"])
-                info[impl] = {k: v for k, v in m.items() if k not in ("ms", "blocks_ms")}
-        med = {i: statistics.median(v) for i, v in samples.items()}
-        row = {"network": network, "median_ms": med, "rounds_ms": samples, "versions": info}
-        if "pytorch" in samples:
-            ratios = [c / t for c, t in zip(samples["chainrule"], samples["pytorch"])]
-            row["ratio_chainrule_to_pytorch"] = {"median": statistics.median(ratios), "min": min(ratios),
-                                                 "max": max(ratios), "rounds": ratios}
-        flops = info["blas_matmuls"]["flops_per_step"]
-        row["blas"] = {"gflops": flops / med["blas_matmuls"] / 1e6,
-                       "chainrule_share": med["blas_matmuls"] / med["chainrule"]}
-        results.append(row)
-        ratio = row.get("ratio_chainrule_to_pytorch")
-        print(f"{network:<16}" + "".join(f"  {i} {med[i]:.3f} ms" for i in impls)
-              + (f"  chainrule/PyTorch {ratio['median']:.2f}× (rounds {ratio['min']:.2f}–{ratio['max']:.2f})"
-                 if ratio else "")
-              + f"  BLAS share {row['blas']['chainrule_share']:.0%}", flush=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"machine": {"processor": platform.processor() or platform.machine(),
-                                                      "cpus": os.cpu_count(), "python": platform.python_version()},
-                                          "rounds": args.rounds, "iters": args.iters, "blocks": args.blocks,
-                                          "batch": BATCH, "results": results}, indent=2) + "\n")
-    print(f"wrote {args.out}")
+def blas_share(row, info, med):
+    flops = info["blas_matmuls"]["flops_per_step"]
+    row["blas"] = {"gflops": flops / med["blas_matmuls"] / 1e6,
+                   "chainrule_share": med["blas_matmuls"] / med["chainrule"]}
+    return f"  BLAS share {row['blas']['chainrule_share']:.0%}"
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from harness import main
+    sys.exit(main(__file__, __doc__.splitlines()[0], {k: (lambda f: lambda net: f(NETWORKS[net]))(f)
+                                                       for k, f in IMPLEMENTATIONS.items()},
+                  NETWORKS, {"rounds": 10, "iters": 200, "blocks": 5, "out": "train_speed.json"},
+                  extra=blas_share))

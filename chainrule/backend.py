@@ -65,6 +65,32 @@ def asarray(a, dtype=None):
     return xp().asarray(a, dtype=dtype)
 
 
+_KEEPING = False
+
+
+def keep_freed_memory():
+    """Ask the C library to keep freed memory for the next allocation instead of returning it to the system.
+
+    A training step allocates the same large arrays (a convolution's windows, each layer's output)
+    again and again; by default glibc hands big blocks back to the kernel when they are freed, and every
+    new one then page-faults in, zeroed, page by page: measured, that made a convolutional step up to 1.5×
+    slower. With ``M_MMAP_THRESHOLD`` at its maximum (32 MB) and ``M_TRIM_THRESHOLD`` at 1 GB the blocks
+    are reused. Called by the trainer; a no-op where the C library is not glibc. Returns whether it applied.
+    """
+    global _KEEPING
+    if _KEEPING:
+        return True
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    _KEEPING = bool(mallopt(M_MMAP_THRESHOLD, 32 << 20)) and bool(mallopt(M_TRIM_THRESHOLD, 1 << 30))
+    return _KEEPING
+
+
 def to_numpy(a):
     """A NumPy array (copied from the GPU when ``a`` is a CuPy array)."""
     if type(a).__module__.startswith("cupy"):

@@ -103,8 +103,30 @@ def mlp_graph(seed=0, batch=4, sizes=(3, 5, 2), backward=True):
     return loss
 
 
+def cnn_graph(seed=0, backward=True):
+    """A small convolutional network on two 6×6 images (book §7): conv (2 filters 3×3) → ReLU → 2×2 max
+    pooling → flatten → Affine → softmax-with-loss. Returns the loss Variable; its graph holds the
+    images, the filters and weights (as Parameters W1, b1, W2, b2) and the labels."""
+    from .layers import Affine, Convolution, Flatten, Pooling
+    rng = np.random.default_rng(seed)
+    x = Variable(rng.standard_normal((2, 1, 6, 6)).round(1), "x")
+    conv = Convolution(rng.standard_normal((2, 1, 3, 3)).round(2) * 0.5, np.zeros(2))
+    affine = Affine(rng.standard_normal((8, 3)).round(2) * 0.5, np.zeros(3))
+    for layer, number in ((conv, 1), (affine, 2)):
+        for name, p in layer.parameters.items():
+            p.name = f"{name}{number}"
+    z = named(conv(x), "Z1")
+    h = named(F.relu(z), "H")
+    pooled = named(Pooling(2, 2, 2)(h), "P")
+    scores = named(affine(Flatten()(pooled)), "Z2")
+    loss = named(F.softmax_cross_entropy(scores, np.array([0, 2])), "loss")
+    if backward:
+        loss.backward()
+    return loss
+
+
 #: the graphs ``chainrule graph NAME`` draws
-GRAPHS = {"apple": apple_graph, "fruit": fruit_graph, "mlp": mlp_graph}
+GRAPHS = {"apple": apple_graph, "fruit": fruit_graph, "mlp": mlp_graph, "cnn": cnn_graph}
 
 #: a 3×10 batch of logits and one-hot labels (rows: classes 7, 4, 9)
 SOFTMAX_BATCH_LOGITS = np.array([

@@ -15,7 +15,8 @@ While it checks, random layers replay the same masks on every evaluation and
 batch-norm running statistics are restored afterwards, so one fixed function is
 compared. Where a perturbation of ±h moves an input across a kink (a ReLU
 switching on or off, a max-pooling winner changing), the function has no
-derivative within reach of h: those entries are counted, reported and left out
+derivative within reach of h: smaller steps (h/100, h/10⁴, in float64) are
+tried, and entries where those cross too are counted, reported and left out
 of the comparison instead of failing a correct backprop. Run checks in float64:
 in float32 the central difference itself is off by ~1e-3 relative.
 """
@@ -32,40 +33,52 @@ from .array_math import is_float_array
 from .graph import Variable, align_gradients, forward_nodes, input_names
 
 
-def numerical_gradient(f, x, h=1e-4, kinks=None):
+def numerical_gradient(f, x, h=1e-4, kinks=None, entries=None):
     """∂f/∂x by central differences (f(x + h) − f(x − h)) / 2h, element by element.
 
     ``f(x)`` must return a scalar; ``x`` (a float array) is perturbed in place
     and restored exactly. With ``kinks`` (a function returning the piecewise
     state of the computation after each call of ``f``), returns ``(grad,
     crossed)`` where ``crossed`` marks the entries whose ±h perturbation
-    changed that state.
+    changed that state at h and, in float64, at the smaller steps h/100 and
+    h/10⁴ tried after it (the first step that crosses no kink is used). With
+    ``entries`` (a boolean mask of x's shape) only
+    those entries are differentiated; the others are NaN in the result.
     """
     if not is_float_array(x):
         raise TypeError(f"numerical_gradient: x must be a floating-point array, got "
                         f"{type(x).__name__}{'' if not hasattr(x, 'dtype') else ' of dtype ' + str(x.dtype)}")
-    grad = np.zeros_like(x)
+    grad = np.zeros_like(x) if entries is None else np.full_like(x, np.nan)
     crossed = np.zeros(x.shape, dtype=bool)
     base = None
     if kinks is not None:
         f(x)
         base = kinks()
-    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
-    while not it.finished:
-        idx = it.multi_index
-        original = x[idx].copy()
-        x[idx] = original + h
-        f_plus = float(f(x))
-        if kinks is not None and not _same_state(kinks(), base):
-            crossed[idx] = True
-        x[idx] = original - h
-        f_minus = float(f(x))
-        if kinks is not None and not _same_state(kinks(), base):
-            crossed[idx] = True
-        x[idx] = original
-        grad[idx] = (f_plus - f_minus) / (2 * h)
-        it.iternext()
+    indices = np.ndindex(x.shape) if entries is None else map(tuple, np.argwhere(entries))
+    # where ±h crosses a kink, smaller steps may not (float64 only: in float32 they would drown in rounding)
+    steps = (h, h * 1e-2, h * 1e-4) if kinks is not None and x.dtype == np.float64 else (h,)
+    for idx in indices:
+        for step in steps:
+            grad[idx], crossed[idx] = _central_difference(f, x, idx, step, kinks, base)
+            if not crossed[idx]:
+                break
     return (grad, crossed) if kinks is not None else grad
+
+
+def _central_difference(f, x, idx, h, kinks, base):
+    """(f(x + h·e) − f(x − h·e)) / 2h for the entry ``idx``, and whether either side changed the kink state."""
+    original = x[idx].copy()
+    crossed = False
+    x[idx] = original + h
+    f_plus = float(f(x))
+    if kinks is not None and not _same_state(kinks(), base):
+        crossed = True
+    x[idx] = original - h
+    f_minus = float(f(x))
+    if kinks is not None and not _same_state(kinks(), base):
+        crossed = True
+    x[idx] = original
+    return (f_plus - f_minus) / (2 * h), crossed
 
 
 def _same_state(a, b):
@@ -77,7 +90,8 @@ class Comparison:
     """How one backprop gradient compares with its numerical estimate.
 
     ``max_rel`` is max |a − n| / max(|a| + |n|, tiny) over the compared
-    entries; ``kinks`` entries were left out because ±h crossed a kink.
+    entries; ``kinks`` entries were left out because ±h crossed a kink; ``unchecked`` entries were not
+    differentiated at all (a random sample of a large parameter was checked).
     """
 
     name: str
@@ -89,10 +103,14 @@ class Comparison:
     compared: int = 0
     kinks: int = 0
     why: str = ""
+    unchecked: int = 0
 
     def __str__(self):
         mark = "ok" if self.ok else "MISMATCH"
         skipped = f"  ({self.kinks} of {self.compared + self.kinks} at a kink, skipped)" if self.kinks else ""
+        if self.unchecked:
+            total = self.unchecked + self.compared + self.kinks
+            skipped += f"  ({self.compared + self.kinks} random entries of {total})"
         why = f"  {self.why}" if self.why else ""
         return (f"{self.name:<8} {str(self.shape):<14} mean|Δ| {self.mean_abs:.3e}  max|Δ| {self.max_abs:.3e}  "
                 f"max rel {self.max_rel:.3e}  {mark}{skipped}{why}")
@@ -109,11 +127,12 @@ class GradCheckReport(dict):
         return "\n".join(str(c) for c in self.values())
 
 
-def compare(name, analytic, numeric, rtol=1e-5, atol=1e-7, skip=None):
+def compare(name, analytic, numeric, rtol=1e-5, atol=1e-7, skip=None, checked=None):
     """Compare two gradients: ok when every compared entry has |a − n| ≤ atol + rtol·|n|.
 
     NaN or infinity on either side is a failure, never a pass. ``skip`` marks
-    entries left out (kink crossings).
+    entries left out (kink crossings); ``checked`` (if given) the only entries
+    that were differentiated.
     """
     if analytic is None:
         return Comparison(name, tuple(np.shape(numeric)), np.inf, np.inf, np.inf, False,
@@ -123,18 +142,21 @@ def compare(name, analytic, numeric, rtol=1e-5, atol=1e-7, skip=None):
     if analytic.shape != numeric.shape:
         return Comparison(name, numeric.shape, np.inf, np.inf, np.inf, False,
                           why=f"backward's gradient has shape {analytic.shape}, expected {numeric.shape}")
-    keep = np.ones(analytic.shape, dtype=bool) if skip is None else ~skip
+    checked = np.ones(analytic.shape, dtype=bool) if checked is None else checked
+    keep = checked if skip is None else checked & ~skip
     a, n = analytic[keep], numeric[keep]
-    kinks = int(analytic.size - a.size)
+    unchecked = int(analytic.size - np.count_nonzero(checked))
+    kinks = int(analytic.size - a.size) - unchecked
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(n))):
         bad = "backprop" if not np.all(np.isfinite(a)) else "numerical"
         return Comparison(name, analytic.shape, np.inf, np.inf, np.inf, False, a.size, kinks,
-                          why=f"the {bad} gradient holds NaN or infinite values")
+                          why=f"the {bad} gradient holds NaN or infinite values", unchecked=unchecked)
     diff = np.abs(a - n)
     scale = np.maximum(np.abs(a) + np.abs(n), 1e-12)
     return Comparison(name, analytic.shape, float(diff.max(initial=0)), float((diff / scale).max(initial=0)),
                       float(diff.mean()) if diff.size else 0.0, bool(np.all(diff <= atol + rtol * np.abs(n))),
-                      a.size, kinks, why="every entry sits at a kink" if a.size == 0 and kinks else "")
+                      a.size, kinks, why="every entry sits at a kink" if a.size == 0 and kinks else "",
+                      unchecked=unchecked)
 
 
 @contextlib.contextmanager
@@ -205,33 +227,43 @@ def check_layer(layer, inputs, dout=None, seed=0, h=1e-4, rtol=1e-5, atol=1e-7):
     return report
 
 
-def check_network(net, x, t, seed=0, h=1e-4, rtol=1e-5, atol=1e-7):
-    """``net.gradient(x, t)`` against numerical gradients of the training-mode ``net.loss(x, t)``."""
+def check_network(net, x, t, seed=0, h=1e-4, rtol=1e-5, atol=1e-7, max_entries=None):
+    """``net.gradient(x, t)`` against numerical gradients of the training-mode ``net.loss(x, t)``.
+
+    With ``max_entries``, a parameter with more entries than that is checked on that many of them, chosen at
+    random (by ``seed``): the cost of a numerical gradient is two losses per entry.
+    """
     x = _float_input("x", x)
-    numeric = numerical_gradients(net, x, t, h, seed)
+    numeric = numerical_gradients(net, x, t, h, seed, max_entries)
     with _restored(net.buffers().values()), mode.replay_randomness(seed):
         analytic = {k: np.array(v, copy=True) for k, v in net.gradient(x, t).items()}
     report = GradCheckReport()
     for name in net.params:
-        report[name] = compare(name, analytic.get(name), numeric[name], rtol, atol, numeric.kinks[name])
+        report[name] = compare(name, analytic.get(name), numeric[name], rtol, atol, numeric.kinks[name],
+                               numeric.checked.get(name))
     return report
 
 
 class NumericalGradients(dict):
-    """name → numerical gradient; ``kinks[name]`` marks the entries where ±h crossed a kink."""
+    """name → numerical gradient; ``kinks[name]`` marks the entries where ±h crossed a kink, ``checked[name]`` (for
+    sampled parameters only) the entries that were differentiated."""
 
     def __init__(self):
         super().__init__()
         self.kinks = {}
+        self.checked = {}
 
 
-def numerical_gradients(net, x, t, h=1e-4, seed=0):
+def numerical_gradients(net, x, t, h=1e-4, seed=0, max_entries=None):
     """All parameter gradients of a network's training-mode loss by central differences (slow: for checks).
 
     Random layers replay the same masks for every evaluation and batch-norm
     running statistics are restored afterwards: the network is left as it was.
+    With ``max_entries``, larger parameters are differentiated at that many
+    random entries (``checked``), NaN elsewhere.
     """
     result = NumericalGradients()
+    rng = np.random.default_rng(seed)
 
     def loss(_):
         with mode.replay_randomness(seed):
@@ -239,7 +271,13 @@ def numerical_gradients(net, x, t, h=1e-4, seed=0):
 
     with _restored(net.buffers().values()):
         for name, p in net.params.items():
-            result[name], result.kinks[name] = numerical_gradient(loss, p, h, lambda: _layers_kink_state(net.layers))
+            entries = None
+            if max_entries is not None and p.size > max_entries:
+                entries = np.zeros(p.size, dtype=bool)
+                entries[rng.choice(p.size, size=int(max_entries), replace=False)] = True
+                result.checked[name] = entries = entries.reshape(p.shape)
+            result[name], result.kinks[name] = numerical_gradient(loss, p, h, lambda: _layers_kink_state(net.layers),
+                                                                  entries)
     return result
 
 
@@ -280,17 +318,20 @@ def _argument_names(fn, count):
     return [names[i] if i < len(names) else f"input{i}" for i in range(count)]
 
 
-def gradient_check(target, *inputs, dout=None, seed=0, h=1e-4, rtol=1e-5, atol=1e-7):
+def gradient_check(target, *inputs, dout=None, seed=0, h=1e-4, rtol=1e-5, atol=1e-7, max_entries=None):
     """Compare backprop with numerical gradients; returns a :class:`GradCheckReport`.
 
     ``target`` is a layer (``forward``/``backward``), a network
-    (``loss``/``gradient``/``params``: pass ``x, t``) or a function of
+    (``loss``/``gradient``/``params``: pass ``x, t``; ``max_entries`` checks
+    large parameters on a random sample of entries) or a function of
     Variables returning a Variable.
     """
     if hasattr(target, "gradient") and hasattr(target, "loss") and hasattr(target, "params"):
         if len(inputs) != 2:
             raise TypeError(f"gradient_check: a network takes (x, t), got {len(inputs)} inputs")
-        return check_network(target, *inputs, seed=seed, h=h, rtol=rtol, atol=atol)
+        return check_network(target, *inputs, seed=seed, h=h, rtol=rtol, atol=atol, max_entries=max_entries)
+    if max_entries is not None:
+        raise TypeError("gradient_check: max_entries is for networks; layers and functions are checked in full")
     if hasattr(target, "forward") and hasattr(target, "backward"):
         return check_layer(target, inputs, dout, seed, h, rtol, atol)
     if callable(target):

@@ -9,6 +9,7 @@ writes atomically, so an interrupted save never leaves a broken model behind.
 """
 from __future__ import annotations
 
+import io
 import json
 import zipfile
 from pathlib import Path
@@ -27,19 +28,31 @@ class ModelFileError(ValueError):
     """A model file that cannot be loaded; the message says why."""
 
 
-def save_model(path, network, metadata=None):
-    """Write ``network`` (and JSON-able ``metadata``, e.g. the data set) to ``path`` (.npz)."""
-    path = Path(path)
+def _arrays(network, metadata, caller):
     for name, value in {**network.params, **network.buffers()}.items():
         if not bool(np.all(np.isfinite(value))):
-            raise ValueError(f"save_model: {name} holds NaN or infinite values; refusing to save a broken model")
+            raise ValueError(f"{caller}: {name} holds NaN or infinite values; refusing to save a broken model")
     header = {"format": FORMAT, "version": VERSION, "architecture": network.config(), "metadata": metadata or {}}
     arrays = {f"param/{k}": backend.to_numpy(v) for k, v in network.params.items()}
     arrays.update({f"buffer/{k}": backend.to_numpy(v) for k, v in network.buffers().items()})
     arrays["header"] = np.array(json.dumps(header, sort_keys=True))
+    return arrays
+
+
+def save_model(path, network, metadata=None):
+    """Write ``network`` (and JSON-able ``metadata``, e.g. the data set) to ``path`` (.npz)."""
+    path = Path(path)
+    arrays = _arrays(network, metadata, "save_model")
     with atomic_write(path) as f:
         np.savez(f, **arrays)
     return path
+
+
+def model_bytes(network, metadata=None):
+    """The bytes of the model file :func:`save_model` would write (to send a model between processes)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **_arrays(network, metadata, "model_bytes"))
+    return buffer.getvalue()
 
 
 def _member_headers(archive, path):

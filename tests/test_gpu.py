@@ -93,3 +93,41 @@ def test_regularization_layers_on_gpu(on_gpu):
     out = bn.forward(x)
     np.testing.assert_allclose(backend.to_numpy(out.mean(axis=0)), 0, atol=1e-5)
     assert isinstance(bn.backward(cp.ones_like(out)), cp.ndarray)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not HAS_GPU, reason="needs CuPy and a CUDA GPU")
+@pytest.mark.parametrize("shape,filters,stride,pad", [((3, 1, 9, 9), (4, 1, 3, 3), 1, 1),     # window columns
+                                                     ((2, 8, 7, 7), (5, 8, 3, 3), 1, 1),     # shifted slices
+                                                     ((2, 3, 8, 8), (4, 3, 3, 3), 2, 0)])
+def test_convolution_pooling_and_batchnorm_on_gpu_match_cpu(on_gpu, shape, filters, stride, pad):
+    """The same layer code on CuPy arrays: the same numbers (the math exists once)."""
+    from chainrule.layers import BatchNormalization, Convolution, Pooling
+    cp = on_gpu
+    rng = np.random.default_rng(1)
+    x, W, b = rng.standard_normal(shape), rng.standard_normal(filters), rng.standard_normal(filters[0])
+    results = []
+    for xp in (np, cp):
+        conv = Convolution(xp.asarray(W), xp.asarray(b), stride=stride, pad=pad)
+        bn = BatchNormalization(xp.ones(filters[0]), xp.zeros(filters[0]))
+        pools = [Pooling(2, 2, stride=2), Pooling(3, 3, stride=1, pad=1), Pooling(2, 2, stride=2, mode="average")]
+        h = bn.forward(conv.forward(xp.asarray(x)), train_flg=True)
+        outs = [p.forward(h) for p in pools]
+        dh = sum(p.backward(xp.asarray(np.random.default_rng(2).standard_normal(o.shape)))
+                 for p, o in zip(pools, outs))
+        dx = conv.backward(bn.backward(dh))
+        results.append([backend.to_numpy(a) for a in (*outs, dx, conv.dW, conv.db, bn.dgamma, bn.dbeta)])
+    for cpu, gpu_value in zip(*results):
+        np.testing.assert_allclose(gpu_value, cpu, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not HAS_GPU, reason="needs CuPy and a CUDA GPU")
+def test_a_cnn_trains_on_gpu(on_gpu):
+    from chainrule import datasets
+    from chainrule.nets import LayerNet
+    (x, t), (xt, tt) = datasets.load("digits")
+    net = LayerNet((1, 8, 8), "conv(16,3,pad=1)-bn-relu-pool(2)-affine(64)-relu", 10, dtype=np.float32, seed=0)
+    history = Trainer(net, optimizers.Adam(0.003), x, t, xt, tt, epochs=8, batch_size=64, progress=False,
+                      shift=1, image_shape=(1, 8, 8), verbose=False).train()
+    assert history[-1]["test_accuracy"] > 0.93

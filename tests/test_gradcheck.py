@@ -87,10 +87,33 @@ def test_an_empty_report_is_not_ok():
 
 
 def test_entries_at_a_relu_kink_are_skipped_and_counted():
-    x = np.array([1e-5, -0.5, 0.7])          # the first sits within h = 1e-4 of ReLU's kink at 0
+    x = np.array([1e-9, -0.5, 0.7])          # the first sits within h/10⁴ = 1e-8 of ReLU's kink at 0
     report = gradient_check(Relu(), x, dout=np.ones(3))
     assert report.ok and report["x"].kinks == 1 and report["x"].compared == 2
     assert "1 of 3 at a kink" in str(report)
+
+
+def test_an_entry_near_a_kink_is_checked_with_a_smaller_step():
+    """1e-5 is within h = 1e-4 of ReLU's kink but not within h/100: the smaller step checks it (derivative 1)."""
+    x = np.array([1e-5, -0.5, 0.7])
+    grad = numerical_gradient(lambda v: np.sum(np.maximum(v, 0)), x.copy())   # without kink states: h only
+    np.testing.assert_allclose(grad, [0.55, 0.0, 1.0])   # ±h straddles 0: (1e-4 + 1e-5 − 0) / 2e-4
+    report = gradient_check(Relu(), x, dout=np.ones(3))
+    assert report.ok and report["x"].kinks == 0 and report["x"].compared == 3
+
+
+def test_sampled_network_check_compares_only_the_chosen_entries(rng):
+    net = MultiLayerNet(30, [40], 3, weight_init_std="he", seed=0)
+    x, t = rng.standard_normal((2, 30)), np.array([0, 2])
+    report = gradient_check(net, x, t, max_entries=50)
+    assert report.ok
+    assert report["W1"].compared + report["W1"].kinks == 50 and report["W1"].unchecked == 1200 - 50
+    assert report["b2"].unchecked == 0 and report["b2"].compared + report["b2"].kinks == 3
+    assert "50 random entries of 1200" in str(report)
+    wrong = MultiLayerNet(30, [40], 3, weight_init_std="he", seed=0)
+    original = wrong.gradient
+    wrong.gradient = lambda x, t: {k: v * (1.01 if k == "W1" else 1) for k, v in original(x, t).items()}
+    assert not gradient_check(wrong, x, t, max_entries=50)["W1"].ok      # a sample still catches a wrong rule
 
 
 def test_a_correct_network_on_kinks_passes(rng):

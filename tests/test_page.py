@@ -284,8 +284,28 @@ def op_zoo():
     return loss
 
 
-def test_the_page_recomputes_every_op_as_python_does(browser, tmp_path):
-    loss = op_zoo()
+def conv_zoo():
+    """Convolution (stride 2, pad 1, 2 channels), per-channel batch norm, overlapping padded max pooling, average
+    pooling, Flatten and an Affine on images, with the pooled value used twice."""
+    from chainrule import functions as F
+    from chainrule.layers import BatchNormalization, Convolution, Flatten, Pooling
+    rng = np.random.default_rng(5)
+    x = Variable(rng.standard_normal((2, 2, 7, 7)), "x")
+    z = Convolution(rng.standard_normal((3, 2, 3, 3)) * 0.5, rng.standard_normal(3), stride=2, pad=1)(x)
+    h = F.relu(BatchNormalization(np.ones(3) * 1.5, np.full(3, 0.1))(z))
+    p = Pooling(2, 2, stride=1, pad=1)(h)
+    a = Pooling(2, 2, stride=2, mode="average")(p)
+    scores = Affine(rng.standard_normal((12, 4)), rng.standard_normal(4))(a) + Flatten()(a) @ Variable(
+        rng.standard_normal((12, 4)), "V") * 0.1
+    loss = F.softmax_cross_entropy(scores, np.array([1, 3]))
+    loss.name = "loss"
+    loss.backward()
+    return loss
+
+
+@pytest.mark.parametrize("make", [op_zoo, conv_zoo, examples.cnn_graph], ids=["ops", "convolution", "book_cnn"])
+def test_the_page_recomputes_every_op_as_python_does(browser, tmp_path, make):
+    loss = make()
     data = describe(loss)
     assert data["recompute"]
     page = Page(browser, write_page(tmp_path, loss, "zoo"))
@@ -293,14 +313,34 @@ def test_the_page_recomputes_every_op_as_python_does(browser, tmp_path):
         const data = JSON.parse(document.getElementById('chainrule-graph').textContent);
         const r = CR.compute(data, {});
         const out = {};
-        for (const id of Object.keys(data.values)) out[id] = [r.vals[id] ? CR.formatValue(r.vals[id]) : null,
-                                                              r.grads[id] ? CR.formatValue(r.grads[id]) : null];
-        return out;
+        const numbers = (t) => t ? {shape: t.shape, data: Array.from(t.data)} : null;
+        for (const id of Object.keys(data.values)) out[id] = [numbers(r.vals[id]), numbers(r.grads[id])];
+        const rules = [];
+        const nodes = Object.fromEntries(data.nodes.map((n) => [n.id, n]));
+        for (const s of r.steps) {
+            const node = nodes[s.node];
+            const fields = CR.fields(data, node, r.states[s.node], s.upstream, r.vals);
+            for (const x of s.sent) {
+                const template = node.rules[String(x.index)];
+                if (template !== undefined) rules.push([s.node, x.input, CR.renderRule(template, fields, true)]);
+            }
+        }
+        return {values: out, rules};
     }""")
+    # the same numbers up to rounding: sums may run in another order (a gradient that is 0 in exact arithmetic
+    # may come out as ±1e-17 on one side), so compare to 1e-9 relative and 1e-12 absolute
     for vid, v in data["values"].items():
         if v["role"] == "constant":
             continue
-        assert js[vid][0] == v["label"], (v["name"], js[vid][0], v["label"])
-        if v["grad_label"] is not None:
-            assert js[vid][1] == v["grad_label"], (v["name"], js[vid][1], v["grad_label"])
+        for js_tensor, python, what in ((js["values"][vid][0], v["value"], "value"),
+                                        (js["values"][vid][1], v["grad"], "gradient")):
+            if python is None:
+                continue
+            expected = np.asarray(python, dtype=float).reshape(v["shape"])
+            got = np.asarray(js_tensor["data"]).reshape(js_tensor["shape"])
+            assert got.shape == expected.shape, (v["name"], what)
+            np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12, err_msg=f"{v['name']} {what}")
+    python_rules = [[s["node"], e["input"], e["numeric"]] for s in data["backward"] for e in s["sent"]
+                    if "numeric" in e]
+    assert js["rules"] == python_rules
     page.close()

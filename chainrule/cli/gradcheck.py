@@ -5,8 +5,8 @@ import sys
 
 import numpy as np
 
-from .common import (HelpFormatter, data_options, finite_float, hidden_sizes, load_data, positive_int, seed,
-                     weight_init)
+from .common import (HelpFormatter, UsageError, data_options, finite_float, hidden_sizes, load_data, one_line,
+                     positive_int, seed, weight_init)
 
 
 def add_parser(sub):
@@ -16,11 +16,18 @@ def add_parser(sub):
                                    "differentiation (central differences, h = 1e-4) on a few samples, in float64. "
                                    "Entries where a ReLU switches within ±h have no derivative there; they are "
                                    "counted and left out.")
+    p.add_argument("--arch", metavar="ARCH", default="mlp",
+                   help="the network, as for chainrule train: mlp (from --hidden), simple-cnn, deep-cnn, cnn or a "
+                        "spec of layers such as 'conv(4,3,pad=1)-relu-pool(2)-affine(20)-relu'; default mlp")
     p.add_argument("--hidden", type=hidden_sizes, default=[50], metavar="W1,W2,…",
-                   help="hidden widths; one width is the book's TwoLayerNet (default: 50)")
+                   help="hidden widths of the mlp; one width is the book's TwoLayerNet (default: 50)")
     p.add_argument("--samples", type=positive_int, default=3, help="how many samples (the book checks 3)")
-    p.add_argument("--init", type=weight_init, default=0.01, metavar="he|xavier|STD",
-                   help="initial weight scale (the book's 0.01)")
+    p.add_argument("--init", type=weight_init, metavar="he|xavier|STD",
+                   help="initial weight scale; default: the book's 0.01 for the mlp, he for convolutional networks "
+                        "(tiny weights would let the deeper layers' signals vanish)")
+    p.add_argument("--entries", type=positive_int, default=10_000, metavar="N",
+                   help="check at most N entries of each parameter, chosen at random by --seed (each costs two "
+                        "losses); default 10000")
     p.add_argument("--seed", type=seed, default=0, help="random seed of the weights")
     p.add_argument("--threshold", type=finite_float(low=0, low_open=True), default=1e-7,
                    help="fail when a parameter's mean |backprop − numerical| exceeds this")
@@ -28,29 +35,48 @@ def add_parser(sub):
     return p
 
 
+def _network(args, input_shape, classes):
+    from ..nets import TwoLayerNet, parse_spec
+    from ..training import job, recipes
+    if args.arch == "mlp" and len(args.hidden) == 1:
+        init = 0.01 if args.init is None else args.init
+        return TwoLayerNet(int(np.prod(input_shape)), args.hidden[0], classes, weight_init_std=init, seed=args.seed)
+    if args.arch not in recipes.ARCHS:
+        try:
+            parse_spec(args.arch)
+        except ValueError as e:
+            raise UsageError(f"--arch: {one_line(e)}") from None
+    init = args.init if args.init is not None else 0.01 if args.arch == "mlp" else "he"
+    r = {**recipes.BASE, "arch": args.arch, "hidden": args.hidden, "weight_init": init, "seed": args.seed,
+         "dtype": "float64"}
+    try:
+        return job.make_network(r, input_shape, classes)
+    except ValueError as e:
+        raise UsageError(one_line(e)) from None
+
+
 def run(args):
     from ..gradcheck import gradient_check
-    from ..nets import MultiLayerNet, TwoLayerNet
     (x_train, t_train), _ = load_data(args.dataset, args.data_dir)
     x = x_train[:args.samples].astype(np.float64)
     t = t_train[:args.samples]
     classes = int(t_train.max()) + 1
-    if len(args.hidden) == 1:
-        net = TwoLayerNet(x.shape[1], args.hidden[0], classes, weight_init_std=args.init, seed=args.seed)
-    else:
-        net = MultiLayerNet(x.shape[1], args.hidden, classes, weight_init_std=args.init, seed=args.seed)
-    report = gradient_check(net, x, t)
+    net = _network(args, x.shape[1:], classes)
+    report = gradient_check(net, x, t, max_entries=args.entries)
     print(f"gradient check of {net.describe()} on {len(x)} {args.dataset} sample(s): every parameter's gradient by "
           "backprop against central differences (f(w + h) − f(w − h)) / 2h, h = 1e-4")
     for name, c in report.items():
-        kinks = f", {c.kinks} of {c.kinks + c.compared} entries skipped at a ReLU kink" if c.kinks else ""
+        kinks = f", {c.kinks} of {c.kinks + c.compared} entries skipped at a kink" if c.kinks else ""
+        if c.unchecked:
+            kinks += f", {c.kinks + c.compared} random entries of {c.kinks + c.compared + c.unchecked} checked"
         print(f"{name}: {c.mean_abs:.3e}   (mean |backprop − numerical|; max {c.max_abs:.3e}, max relative "
               f"{c.max_rel:.3e}{kinks}){'' if c.ok else '  MISMATCH ' + c.why}")
     worst = max(c.mean_abs for c in report.values())
     skipped = sum(c.kinks for c in report.values())
     if skipped:
-        print(f"{skipped} entries were left out: there a perturbation of ±h moves a ReLU input across 0, where the "
-              "loss has a kink and no derivative, so the central difference measures a different function")
+        print(f"{skipped} entries were left out: there a perturbation of ±h moves a ReLU input across 0 or changes "
+              "a max-pooling window's winner, where the loss has a kink and no derivative, so the central "
+              "difference measures a different function")
     if worst > args.threshold or not report.ok:
         reason = f"{worst:.3e} is above the threshold {args.threshold:.1e}" if worst > args.threshold else \
             "some entries differ by more than 1e-7 + 1e-5 × |numerical|"

@@ -4,26 +4,32 @@
     chainrule graph fruit --html fruit.html               # an interactive page: step through forward and backward
     chainrule graph "(x*y + z).exp()" --set x=2 y=3 z=1   # your own expression
     chainrule graph "sum(relu(x @ W))" --set "x=[[1,-2]]" "W=[[0.5,1],[2,-1]]" --explain
+    chainrule graph runs/cnn/model.npz --html cnn.html    # a trained model's loss graph on 2 test samples
 """
 from __future__ import annotations
 
 import json
 import sys
 
-from .common import HelpFormatter, UsageError, one_line
+from .common import HelpFormatter, UsageError, data_options, load_data, one_line, positive_int
 
 
 def add_parser(sub):
     from .. import examples
-    p = sub.add_parser("graph", formatter_class=HelpFormatter,
+    p = sub.add_parser("graph", parents=[data_options(default_dataset=None, dataset_help="for a model: the data "
+                                                      "set whose samples are drawn; default: the model's own")],
+                       formatter_class=HelpFormatter,
                        help="draw a computational graph with forward values and red gradients (book §5.1–5.4)",
                        description=__doc__.split("\n", 1)[1])
     p.add_argument("graph", metavar="GRAPH",
                    help=f"one of the book's graphs ({', '.join(examples.GRAPHS)}: "
                         "apple §5.4.1, fruit §5.4.2, mlp a two-layer perceptron on a batch of 4) or an expression "
-                        "of names, numbers, + - * / @ **, exp log relu sigmoid tanh softmax sum mean, .T")
+                        "of names, numbers, + - * / @ **, exp log relu sigmoid tanh softmax sum mean, .T; or a "
+                        "model.npz written by chainrule train (its loss on --samples test samples, in training mode)")
     p.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE",
                    help="values of the expression's names: numbers or lists such as W=[[1,2],[3,4]]")
+    p.add_argument("--samples", type=positive_int, default=2, metavar="N",
+                   help="for a model: how many test samples of its data set go through the graph (default 2)")
     p.add_argument("--out", metavar="FILE", help="write FILE: .dot, or .svg/.png/.pdf with Graphviz installed")
     p.add_argument("--html", metavar="FILE", help="write an interactive page (one file, no network needed)")
     p.add_argument("--json", metavar="FILE", help="write the graph as data (format chainrule-graph, version 1)")
@@ -39,6 +45,10 @@ def build_graph(args):
     """The graph's output Variable, after backward."""
     from .. import examples
     from ..expression import ExpressionError, build, parse_value
+    if args.graph.endswith(".npz"):
+        if args.set:
+            raise UsageError(f"--set is for expressions; {args.graph!r} is a model file")
+        return model_graph(args)
     if args.graph in examples.GRAPHS:
         if args.set:
             raise UsageError(f"--set is for expressions; {args.graph!r} is one of the book's graphs")
@@ -62,6 +72,36 @@ def build_graph(args):
     output.name = output.name or "out"
     output.backward()
     return output
+
+
+def model_graph(args):
+    """A trained model's loss on a few test samples, recorded in training mode (seeded dropout), after backward."""
+    import numpy as np
+
+    from .. import mode
+    from ..datasets import NAMES
+    from ..graph import Variable
+    from ..model_io import ModelFileError, load_model
+    try:
+        net, meta = load_model(args.graph)
+    except (OSError, ModelFileError, ValueError) as e:
+        raise UsageError(one_line(e)) from None
+    name = args.dataset or meta.get("dataset")
+    if name not in NAMES:
+        raise UsageError(f"{args.graph}: the model does not say which data set it was trained on; pass --dataset")
+    _, (x_test, t_test) = load_data(name, args.data_dir)
+    if int(np.prod(x_test.shape[1:])) != int(np.prod(net.input_shape)):
+        raise UsageError(f"the model expects inputs of shape {net.input_shape} but {name} samples have shape "
+                         f"{tuple(x_test.shape[1:])}")
+    x = Variable(np.asarray(x_test[:args.samples], dtype=net.dtype), name="x")
+    t = np.asarray(t_test[:args.samples])
+    with mode.replay_randomness(0):
+        loss = net.loss(x, t, train_flg=True)
+    loss.name = "L"
+    loss.backward()
+    if args.title is None:
+        args.title = f"{net.describe()}: loss on {len(t)} {name} test sample(s), training mode"
+    return loss
 
 
 def run(args):

@@ -8,7 +8,7 @@ from ..nets import ACTIVATIONS
 from ..optimizers import OPTIMIZERS
 from ..training import recipes
 from .common import (HelpFormatter, UsageError, data_options, device_option, finite_float, hidden_sizes, one_line,
-                     positive_int, seed, use_device, weight_init)
+                     positive_int, seed, use_device, weight_init, whole_number)
 
 
 def _recipe_default(key, show=str):
@@ -23,6 +23,10 @@ def add_parser(sub):
                        help="train a network on a data set (default: digits, no network access needed)",
                        description="Train a multi-layer perceptron with backprop (book §5.7.4). Options not given "
                                    "take the data set's default recipe.")
+    p.add_argument("--arch", metavar="ARCH",
+                   help="the network: " + "; ".join(f"{k}: {v}" for k, v in recipes.ARCHS.items())
+                        + "; or your own spec of layers joined by '-', e.g. 'conv(16,3,pad=1)-relu-pool(2)-"
+                          "affine(100)-relu' (an Affine to the classes is added); default mlp")
     p.add_argument("--hidden", type=hidden_sizes, metavar="W1,W2,…",
                    help="hidden layer widths, e.g. 100,100; " +
                         _recipe_default("hidden", lambda v: ",".join(map(str, v))))
@@ -48,6 +52,14 @@ def add_parser(sub):
     p.add_argument("--batchnorm", action=argparse.BooleanOptionalAction, default=None,
                    help="batch normalisation before each activation; " +
                         _recipe_default("batchnorm", lambda v: "on" if v else "off"))
+    p.add_argument("--shift", type=whole_number(0, 64, "a whole number of pixels from 0 to 64"), metavar="PIXELS",
+                   help="augment: move each training image by up to PIXELS pixels (random, whole pixels, zeros "
+                        "coming in), afresh in every batch; " + _recipe_default("shift")
+                        + f"; --arch cnn {recipes.CNN['shift']}")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="augment: mirror half of the training images left to right, afresh in every batch (for "
+                        "classes that look the same in a mirror, such as clothes; never for digits); "
+                        + _recipe_default("flip", lambda v: "on" if v else "off"))
     p.add_argument("--seed", type=seed, help="random seed: same seed, same run; default 0")
     p.add_argument("--dtype", choices=["float32", "float64"], help="compute dtype; default float32")
     p.add_argument("--out", metavar="DIR", help="write model.npz, metrics.json and curves.png into DIR; default: "
@@ -62,10 +74,18 @@ def run(args):
     from ..training import job
     from ..training.outputs import OutputError
     use_device(args.device)
-    r = recipes.recipe(args.dataset, hidden=args.hidden, activation=args.activation, optimizer=args.optimizer,
+    if args.arch not in (None, *recipes.ARCHS):
+        from ..nets import parse_spec
+        try:
+            parse_spec(args.arch)
+        except ValueError as e:
+            raise UsageError(f"--arch: {one_line(e)}") from None
+    r = recipes.recipe(args.dataset, arch=args.arch, hidden=args.hidden, activation=args.activation,
+                       optimizer=args.optimizer,
                        lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, dtype=args.dtype,
                        weight_decay=args.weight_decay, lr_schedule=args.lr_schedule, iterations=args.iterations,
-                       weight_init=args.weight_init, batchnorm=args.batchnorm, dropout=args.dropout)
+                       weight_init=args.weight_init, batchnorm=args.batchnorm, dropout=args.dropout,
+                       shift=args.shift, flip=args.flip)
     if args.out:
         try:
             job.outputs.prepare(args.out)
@@ -77,7 +97,7 @@ def run(args):
     try:
         result = job.run(r, data, out=args.out, progress=None if args.progress else False, log=log,
                          verbose=not args.quiet)
-    except (OutputError, OSError) as e:
+    except (OutputError, OSError, ValueError) as e:
         raise UsageError(one_line(e)) from None
     m = result.metrics
     if m["epochs"]:

@@ -78,15 +78,16 @@ def _op_attributes(layer):
 
 def render_rule(template, fields, numeric):
     """A rule template with its fields filled in: names (``numeric=False``), or numbers for scalars and
-    shapes for arrays (``Xᵀ`` of a (4×3) array reads (3×4)): the text the page's engine writes too."""
+    shapes for arrays (``Xᵀ`` of a (4×3) array reads (3×4)): the text the page's engine writes too. A field
+    (name, value, shape) shows that shape, the array as the rule's matrix (Layer.matrix_shapes)."""
     def fill(match):
         key, transposed = match.group(1), match.group(2) == "ᵀ"
-        name, value = fields.get(key, (key, None))
+        name, value, *view = fields.get(key, (key, None))
         if not numeric or value is None:
             return name + ("ᵀ" if transposed else "")
         if _is_scalar(value):
             return format_number(np.asarray(value).reshape(-1)[0])
-        shape = np.shape(value)
+        shape = view[0] if view else np.shape(value)
         return shape_text(shape[::-1] if transposed else shape)
     return re.sub(r"\{(\w+)\}(ᵀ?)", fill, template)
 
@@ -171,7 +172,8 @@ def describe(output, title=None, direction="auto", longest_lr=5):
             "n_inputs": node.n_inputs, "constant_inputs": list(layer.constant_inputs),
             "rules": {str(slot): rules[j] for j, slot in enumerate(gradient_slots) if j < len(rules)},
             "symbols": {**{"dout": "dout", "out": "out"}, **layer.rule_symbols},
-            "fields": dict(layer.explain_fields()), "attributes": _op_attributes(layer)})
+            "fields": dict(layer.explain_fields()), "attributes": _op_attributes(layer),
+            "matrix_shapes": {k: [int(n) for n in v] for k, v in layer.matrix_shapes().items()}})
     if output.creator is None:
         add_variable(output, "output")
 
@@ -212,6 +214,9 @@ def _fields(record, node, values, upstream):
     fields["out"] = (out_name, node.output_data)
     for key, text in record["fields"].items():
         fields[key] = (str(text), None)
+    for key, shape in record["matrix_shapes"].items():
+        if key in fields:
+            fields[key] = (*fields[key][:2], tuple(shape))
     return fields
 
 

@@ -14,11 +14,13 @@ module                     layers
 ``layers.shape``           Sum, Mean, Reshape, Transpose
 ``layers.losses``          SoftmaxWithLoss, MeanSquaredError
 ``layers.regularization``  Dropout, BatchNormalization
+``layers.convolution``     Convolution, Pooling, Flatten
 =========================  ==========================================
 """
 from .activations import Exp, Log, Relu, Sigmoid, Softmax, Tanh
 from .arithmetic import Add, AddLayer, Div, Mul, MulLayer, Neg, Pow, Sub
 from .base import Layer, parameter
+from .convolution import Convolution, Flatten, Pooling
 from .linear import Affine, MatMul
 from .losses import MeanSquaredError, SoftmaxWithLoss
 from .regularization import BatchNormalization, Dropout
@@ -26,7 +28,7 @@ from .shape import Mean, Reshape, Sum, Transpose
 
 #: every layer class, in the order of the table above (the README's table of rules is generated from it)
 ALL = (Mul, Add, Sub, Div, Neg, Pow, Relu, Sigmoid, Tanh, Exp, Log, Softmax, Affine, MatMul, Sum, Mean, Reshape,
-       Transpose, SoftmaxWithLoss, MeanSquaredError, Dropout, BatchNormalization)
+       Transpose, SoftmaxWithLoss, MeanSquaredError, Dropout, BatchNormalization, Convolution, Pooling, Flatten)
 
 #: the book's names for two of them
 BOOK_NAMES = {Mul: "MulLayer", Add: "AddLayer"}

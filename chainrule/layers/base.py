@@ -209,6 +209,11 @@ class Layer:
     def backward(self, dout):  # pragma: no cover - every layer overrides
         raise NotImplementedError
 
+    def matrix_shapes(self) -> dict:
+        """The shapes a rule's placeholders have as matrices where the rule multiplies reshaped arrays (Affine's X of
+        images as rows (N, C·H·W)): what the numeric form of the rule shows. After forward; {} when as they are."""
+        return {}
+
     def explain_fields(self) -> dict:
         """Extra values a rule template may use (e.g. the exponent of Pow)."""
         return {}

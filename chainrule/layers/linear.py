@@ -120,5 +120,8 @@ class Affine(Layer):
             return None
         return (d @ self.W.T).reshape(self.original_x_shape)
 
+    def matrix_shapes(self):
+        return {"x": self.x.shape} if self.original_x_shape is not None and len(self.original_x_shape) > 2 else {}
+
     def __repr__(self):
         return f"Affine(W{shape_of(self.W)}, b{shape_of(self.b)}, {self.W.dtype})"

@@ -60,6 +60,12 @@ class Dropout(Layer):
         return f"Dropout({self.dropout_ratio:g})"
 
 
+def _sum_of_products(a, b, axes):
+    """Σ a∘b over ``axes`` (0, or 0 and 2) without the a∘b array: one pass instead of two."""
+    xp = get_array_module(a)
+    return xp.einsum("nf,nf->f" if axes == 0 else "ncl,ncl->c", a, b)
+
+
 class BatchNormalization(Layer):
     """Normalise each feature over the batch, then scale and shift: y = γ ∘ (x − μ) / √(σ² + ε) + β.
 
@@ -71,7 +77,9 @@ class BatchNormalization(Layer):
         dγ = Σ_rows dout ∘ x̂        dβ = Σ_rows dout
 
     In inference μ and σ are constants and dx = (γ / σ) ∘ dout.
-    N-D input (N, …) is flattened per sample and restored, like Affine.
+    N-D input (N, …) is flattened per sample and restored, like Affine (the book's way: one γ per value).
+    Images (N, C, H, W) with one γ per channel are normalised per channel, over N, H and W together
+    (spatial batch normalisation, for convolutional networks): the rows are then the N·H·W positions.
     """
 
     symbol = "BatchNorm"
@@ -97,45 +105,67 @@ class BatchNormalization(Layer):
     def buffers(self):
         return {"running_mean": self.running_mean, "running_var": self.running_var}
 
+    def _view(self, x):
+        """x arranged so the statistics are over axis 0 (per feature, (N, F)) or axes 0 and 2 (per channel,
+        (N, C, H·W)): a view, nothing copied."""
+        shape, f = self.input_shape, self.gamma.shape[0]
+        self.per_channel = len(shape) == 4 and shape[1] == f and f != int(np.prod(shape[1:]))
+        if self.per_channel:
+            self.axes = (0, 2)
+            return x.reshape(shape[0], f, -1)
+        self.axes = 0
+        return x.reshape(shape[0], -1) if len(shape) != 2 else x
+
+    def _column(self, a):
+        """A per-feature vector shaped to broadcast over the view."""
+        return a[:, None] if self.per_channel else a
+
     def forward(self, x, train_flg=None):
         train_flg = mode.resolve(train_flg)
         self.input_shape = shape_of(x)
         if not self.input_shape or 0 in self.input_shape:
             raise self.error(f"x has shape {self.input_shape}; expected a non-empty batch (N, {self.gamma.shape[0]})")
-        x2 = x.reshape(self.input_shape[0], -1) if len(self.input_shape) != 2 else x
+        x2 = self._view(x)
         if x2.shape[1] != self.gamma.shape[0]:
             raise self.error(f"x has shape {self.input_shape} ({x2.shape[1]} features) but gamma has "
                              f"{self.gamma.shape[0]}; expected x of shape (N, {self.gamma.shape[0]})")
         self.train_flg = train_flg
+        self.count = x2.size // x2.shape[1]  # the rows the statistics are over: N, or N·H·W per channel
         if train_flg:
-            if x2.shape[0] < 2:
+            if self.count < 2:
                 raise self.error(f"training needs a batch of at least 2 rows to estimate a variance, got "
                                  f"{self.input_shape}")
-            mu = x2.mean(axis=0)
+            mu = x2.mean(axis=self.axes, keepdims=self.per_channel)
             xc = x2 - mu
-            var = (xc * xc).mean(axis=0)
-            self.std = np.sqrt(var + self.eps)
-            self.xn = xc / self.std
+            var = _sum_of_products(xc, xc, self.axes) / self.count
+            self.std = self._column(np.sqrt(var + self.eps))
+            xc /= self.std                                   # in place: xc becomes x̂, one pass fewer
+            self.xn = xc
+            mu = mu.reshape(-1)
             self.running_mean *= self.momentum
             self.running_mean += (1 - self.momentum) * mu
             self.running_var *= self.momentum
             self.running_var += (1 - self.momentum) * var
-            xn = self.xn
         else:
-            self.std = np.sqrt(self.running_var + self.eps)
-            xn = self.xn = (x2 - self.running_mean) / self.std
-        out = self.gamma * xn + self.beta
+            self.std = self._column(np.sqrt(self.running_var + self.eps))
+            self.xn = (x2 - self._column(self.running_mean)) / self.std
+        out = self.xn * self._column(self.gamma)
+        out += self._column(self.beta)
         return out.reshape(self.input_shape)
 
     def backward(self, dout):
-        d = dout.reshape(self.xn.shape)
-        n = d.shape[0]
-        self.dbeta = d.sum(axis=0)
-        self.dgamma = (d * self.xn).sum(axis=0)
+        d = self._view(dout)
+        n = self.count
+        self.dbeta = d.sum(axis=self.axes)
+        self.dgamma = _sum_of_products(d, self.xn, self.axes)
+        scale = self._column(self.gamma) / self.std
         if self.train_flg:  # μ and σ depend on every row of the batch
-            dx = (self.gamma / self.std) * (d - self.dbeta / n - self.xn * (self.dgamma / n))
+            # (γ/σ)∘(dout − mean(dout) − x̂∘mean(dout∘x̂)) as dout·(γ/σ) − x̂·(γ/σ)·dγ/n − (γ/σ)·dβ/n: fewer passes
+            dx = self.xn * (scale * (self._column(self.dgamma) / -n))
+            dx += d * scale
+            dx -= scale * (self._column(self.dbeta) / n)
         else:               # running statistics are constants: an elementwise scale
-            dx = (self.gamma / self.std) * d
+            dx = d * scale
         return dx.reshape(self.input_shape)
 
     def __repr__(self):

@@ -4,12 +4,13 @@
 ``planned_state(config)`` gives the shapes of every array it would hold without
 allocating any (model files are checked against it first).
 """
+from .layered import DeepConvNet, LayerNet, SimpleConvNet, parse_spec, spec_text
 from .mlp import MultiLayerNet, TwoLayerNet
 from .network import Network
 from .plan import ACTIVATIONS, init_scale, state_shapes
 
 #: network classes by the name their config carries
-NETWORKS = {cls.__name__: cls for cls in (TwoLayerNet, MultiLayerNet)}
+NETWORKS = {cls.__name__: cls for cls in (TwoLayerNet, MultiLayerNet, LayerNet, SimpleConvNet, DeepConvNet)}
 
 
 def _split(config):
@@ -40,5 +41,5 @@ def build(config):
         raise ValueError(f"the {cls.__name__} config does not fit its arguments ({e})") from None
 
 
-__all__ = ["Network", "MultiLayerNet", "TwoLayerNet", "NETWORKS", "ACTIVATIONS", "build", "planned_state",
-           "init_scale"]
+__all__ = ["Network", "MultiLayerNet", "TwoLayerNet", "LayerNet", "SimpleConvNet", "DeepConvNet", "NETWORKS",
+           "ACTIVATIONS", "build", "planned_state", "init_scale", "parse_spec", "spec_text"]

@@ -81,6 +81,7 @@ class Network:
         Inference unless ``train_flg=True`` or inside ``chainrule.train_mode()``.
         A Variable ``x`` records the graph.
         """
+        x = self.shaped(x)
         graph = isinstance(x, Variable)
         with mode.mode(mode.resolve(train_flg, default=False)):
             for layer in self.layers:
@@ -209,6 +210,7 @@ class Network:
             if not _is_finite(p):
                 return f"parameter {name} {tuple(p.shape)} holds non-finite values"
         saved = {name: b.copy() for name, b in self.buffers().items()}
+        x = self.shaped(x)
         try:
             with mode.mode(mode.resolve(train_flg, default=False)), np.errstate(all="ignore"):
                 for i, layer in enumerate(self.layers, start=1):
@@ -219,6 +221,10 @@ class Network:
             for name, b in self.buffers().items():
                 b[...] = saved[name]
         return None
+
+    def shaped(self, x):
+        """``x`` as the first layer takes it (image networks read rows as images); here unchanged."""
+        return x
 
     # --- description ------------------------------------------------------------------------------
     def config(self) -> dict:  # pragma: no cover - every network overrides

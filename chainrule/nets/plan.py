@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..layers import Affine, BatchNormalization, Dropout, Relu, Sigmoid, Tanh
+from ..im2col import output_size
+from ..layers import Affine, BatchNormalization, Convolution, Dropout, Flatten, Pooling, Relu, Sigmoid, Tanh
 
 ACTIVATIONS = {"relu": Relu, "sigmoid": Sigmoid, "tanh": Tanh}
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -66,6 +67,12 @@ class Planned:
     def fan_in(self):
         return int(np.prod(self.in_shape))
 
+    @property
+    def fan_in_of_weights(self):
+        """How many inputs each output of a weight layer sums: C·FH·FW for a convolution."""
+        shape = self.params["W"]
+        return int(np.prod(shape[1:])) if len(shape) == 4 else shape[0]
+
 
 def _positive_int(value, what):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
@@ -80,7 +87,7 @@ def _plan_affine(planned, args):
 
 
 def _plan_batchnorm(planned, args):
-    features = planned.fan_in
+    features = planned.in_shape[0] if len(planned.in_shape) == 3 else planned.fan_in  # images: one γ per channel
     planned.out_shape = planned.in_shape
     planned.params = {"gamma": (features,), "beta": (features,)}
     planned.buffers = {"running_mean": (features,), "running_var": (features,)}
@@ -97,11 +104,52 @@ def _plan_elementwise(planned, args):
     planned.out_shape = planned.in_shape
 
 
-#: kind → how to compute its output shape and arrays; extended by the convolution layers
-PLANNERS = {"affine": _plan_affine, "batchnorm": _plan_batchnorm, "dropout": _plan_dropout,
-            **{name: _plan_elementwise for name in ACTIVATIONS}}
+def _images(planned, kind):
+    if len(planned.in_shape) != 3:
+        raise ValueError(f"{kind} needs images (C, H, W) as input, got shape {planned.in_shape} (a {kind} cannot "
+                         "follow an affine layer or flatten)")
+    return planned.in_shape
+
+
+def _plan_conv(planned, args):
+    c, h, w = _images(planned, "conv")
+    filters = _positive_int(args.get("filters"), "conv filters")
+    size = _positive_int(args.get("size"), "conv size")
+    stride = _positive_int(args.get("stride", 1), "conv stride")
+    pad = args.get("pad", 0)
+    if isinstance(pad, bool) or not isinstance(pad, (int, np.integer)) or pad < 0:
+        raise ValueError(f"conv pad must be an integer ≥ 0, got {pad!r}")
+    oh, ow = output_size(h, size, stride, pad), output_size(w, size, stride, pad)
+    if oh < 1 or ow < 1:
+        raise ValueError(f"conv: {size}×{size} filters do not fit images of {h}×{w} with pad {pad}")
+    planned.out_shape = (filters, oh, ow)
+    planned.params = {"W": (filters, c, size, size), "b": (filters,)}
+
+
+def _plan_pool(planned, args):
+    c, h, w = _images(planned, "pool")
+    size = _positive_int(args.get("size"), "pool size")
+    stride = _positive_int(args.get("stride", size), "pool stride")
+    pad = args.get("pad", 0)
+    if isinstance(pad, bool) or not isinstance(pad, (int, np.integer)) or pad < 0:
+        raise ValueError(f"pool pad must be an integer ≥ 0, got {pad!r}")
+    if args.get("mode", "max") not in ("max", "average"):
+        raise ValueError(f"pool mode must be 'max' or 'average', got {args.get('mode')!r}")
+    oh, ow = output_size(h, size, stride, pad), output_size(w, size, stride, pad)
+    if oh < 1 or ow < 1:
+        raise ValueError(f"pool: a {size}×{size} window does not fit images of {h}×{w}")
+    planned.out_shape = (c, oh, ow)
+
+
+def _plan_flatten(planned, args):
+    planned.out_shape = (planned.fan_in,)
+
+
+#: kind → how to compute its output shape and arrays
+PLANNERS = {"affine": _plan_affine, "batchnorm": _plan_batchnorm, "dropout": _plan_dropout, "conv": _plan_conv,
+            "pool": _plan_pool, "flatten": _plan_flatten, **{name: _plan_elementwise for name in ACTIVATIONS}}
 #: kinds whose parameters take the next number
-WEIGHT_KINDS = {"affine"}
+WEIGHT_KINDS = {"affine", "conv"}
 
 
 def plan(input_shape, specs):
@@ -134,9 +182,20 @@ def state_shapes(planned):
 
 
 def _make_affine(p, dtype, weight_init_std, rng, xp):
-    scale = init_scale(weight_init_std, p.fan_in)
+    scale = init_scale(p.args.get("weight_init_std", weight_init_std), p.fan_in)
     W = xp.asarray((scale * rng.standard_normal(p.params["W"])).astype(dtype))
     return Affine(W, xp.zeros(p.params["b"], dtype=dtype))
+
+
+def _make_conv(p, dtype, weight_init_std, rng, xp):
+    scale = init_scale(p.args.get("weight_init_std", weight_init_std), p.fan_in_of_weights)
+    W = xp.asarray((scale * rng.standard_normal(p.params["W"])).astype(dtype))
+    return Convolution(W, xp.zeros(p.params["b"], dtype=dtype), p.args.get("stride", 1), p.args.get("pad", 0))
+
+
+def _make_pool(p, dtype, weight_init_std, rng, xp):
+    size = p.args["size"]
+    return Pooling(size, size, p.args.get("stride", size), p.args.get("pad", 0), p.args.get("mode", "max"))
 
 
 def _make_batchnorm(p, dtype, weight_init_std, rng, xp):
@@ -148,8 +207,9 @@ def _make_dropout(p, dtype, weight_init_std, rng, xp):
     return Dropout(p.args.get("ratio", 0.5), seed=int(rng.integers(2 ** 31)))
 
 
-#: kind → how to make the layer; extended by the convolution layers
-MAKERS = {"affine": _make_affine, "batchnorm": _make_batchnorm, "dropout": _make_dropout,
+#: kind → how to make the layer
+MAKERS = {"affine": _make_affine, "batchnorm": _make_batchnorm, "dropout": _make_dropout, "conv": _make_conv,
+          "pool": _make_pool, "flatten": lambda *_: Flatten(),
           **{name: (lambda cls: lambda *_: cls())(cls) for name, cls in ACTIVATIONS.items()}}
 
 

@@ -12,8 +12,10 @@ def matplotlib_available():
         return False
 
 
-def plot_curves(history, path, title=""):
-    """Loss (training and test) and accuracy (train and test) per epoch, side by side, written to ``path`` (PNG)."""
+def plot_curves(history, path, title="", evaluated="test"):
+    """Loss (training and test) and accuracy (train and test) per epoch, side by side, written to ``path`` (PNG).
+
+    ``evaluated`` names the held-out set the history's ``test_*`` values come from (a sweep's "validation")."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -24,13 +26,13 @@ def plot_curves(history, path, title=""):
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     ax_loss.plot(epochs, [r["loss"] for r in history], marker="o", color="tab:red", label="training (mean of epoch)")
     if has_test and history[0].get("test_loss") is not None:
-        ax_loss.plot(epochs, [r["test_loss"] for r in history], marker="s", color="tab:purple", label="test")
+        ax_loss.plot(epochs, [r["test_loss"] for r in history], marker="s", color="tab:purple", label=evaluated)
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
     ax_loss.legend()
     if history and history[0].get("train_accuracy") is not None:
         ax_acc.plot(epochs, [r["train_accuracy"] for r in history], marker="o", label="train")
     if has_test:
-        ax_acc.plot(epochs, [r["test_accuracy"] for r in history], marker="s", label="test")
+        ax_acc.plot(epochs, [r["test_accuracy"] for r in history], marker="s", label=evaluated)
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     ax_acc.legend()
     for ax in (ax_loss, ax_acc):

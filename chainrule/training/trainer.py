@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 from .. import backend
+from .augment import random_flip, random_shift
 
 #: the loss has "exploded" when its running average exceeds this many times its first value
 EXPLOSION_FACTOR = 100.0
@@ -51,12 +52,15 @@ class Trainer:
     the number of samples), or stop after ``iterations`` updates (the book's way
     of counting; ``epochs`` then follows from it). ``history`` gets one dict per
     epoch: ``epoch, loss, train_accuracy, test_accuracy, test_loss, seconds,
-    iterations``. ``on_epoch(record)`` is called after each.
+    iterations``. ``on_epoch(record)`` is called after each. ``shift`` > 0 moves every training image by up
+    to that many pixels, afresh in each batch (:func:`chainrule.training.augment.random_shift`; rows of
+    values need ``image_shape``); ``flip=True`` mirrors half of them left to right (``random_flip``).
     """
 
     def __init__(self, network, optimizer, x_train, t_train, x_test=None, t_test=None, epochs=10, batch_size=100,
                  seed=0, iterations=None, progress=None, on_epoch=None, eval_batch_size=10000, lr_schedule="constant",
-                 verbose=True, evaluate_train=True):
+                 verbose=True, evaluate_train=True, train_eval_limit=None, shift=0, flip=False,
+                 image_shape=None):
         if len(x_train) != len(t_train):
             raise ValueError(f"Trainer: x_train has {len(x_train)} rows but t_train has {len(t_train)}")
         if len(x_train) == 0:
@@ -83,6 +87,18 @@ class Trainer:
         self.on_epoch = on_epoch
         self.eval_batch_size = eval_batch_size
         self.evaluate_train = evaluate_train
+        # train accuracy on at most this many training samples (a fixed random subset), for costly networks
+        self.train_eval_rows = None
+        if train_eval_limit is not None and train_eval_limit < len(x_train):
+            self.train_eval_rows = xp.asarray(np.sort(np.random.default_rng(seed).permutation(len(x_train))[
+                :int(train_eval_limit)]))
+        if isinstance(shift, bool) or not isinstance(shift, (int, np.integer)) or shift < 0:
+            raise ValueError(f"Trainer: shift must be a whole number of pixels ≥ 0, got {shift!r}")
+        self.shift, self.flip, self.image_shape = int(shift), bool(flip), image_shape
+        if self.shift:
+            random_shift(self.x_train[:1], self.shift, np.random.default_rng(0), image_shape)  # refuse bad shapes now
+        if self.flip:
+            random_flip(self.x_train[:1], np.random.default_rng(0), image_shape)
         self.lr_schedule = lr_schedule
         self.history = []
         self.interrupted = False
@@ -96,7 +112,9 @@ class Trainer:
     def evaluate(self):
         """(train accuracy, test accuracy, test loss) in inference mode; None where there is no test set."""
         net = self.network
-        train_acc = net.accuracy(self.x_train, self.t_train, self.eval_batch_size) if self.evaluate_train else None
+        rows = self.train_eval_rows
+        x, t = (self.x_train, self.t_train) if rows is None else (self.x_train[rows], self.t_train[rows])
+        train_acc = net.accuracy(x, t, self.eval_batch_size) if self.evaluate_train else None
         if self.x_test is None:
             return train_acc, None, None
         test = net.evaluate(self.x_test, self.t_test, self.eval_batch_size)
@@ -114,8 +132,10 @@ class Trainer:
         from tqdm.auto import tqdm
 
         net, opt = self.network, self.optimizer
+        backend.keep_freed_memory()  # the same big arrays every step: reuse their memory (see its docstring)
         n, bs = len(self.x_train), self.batch_size
         rng = np.random.default_rng(self.seed)
+        augment_rng = np.random.default_rng(np.random.SeedSequence(self.seed).spawn(1)[0])  # apart from the order
         xp = backend.get_array_module(self.x_train)
         check_every = 1 if xp is np else 50  # reading the loss on a GPU waits for it
         done = 0
@@ -135,6 +155,10 @@ class Trainer:
                 for step in range(1, steps + 1):
                     idx = order[(step - 1) * bs:step * bs]
                     x, t = self.x_train[idx], self.t_train[idx]
+                    if self.shift:
+                        x = random_shift(x, self.shift, augment_rng, self.image_shape)
+                    if self.flip:
+                        x = random_flip(x, augment_rng, self.image_shape)
                     grads = net.gradient(x, t)
                     loss = net.last_loss
                     loss_sum += loss

@@ -321,34 +321,112 @@ CR.OPS = {
     backward: (s, d) => [s.scale ? CR.binary(d, s.scale, (p, q) => p * q) : d],
   },
   BatchNormalization: {
+    // x as (n, f, l): f features over n rows (l = 1), or images (N, C, H, W) with one γ per channel: f = C,
+    // l = H·W, the statistics over the m = n·l positions of each channel (as layers/regularization.py)
     forward: ([x, gamma, beta], a) => {
-      const x2 = CR.reshape(x, [x.shape[0], -1]), [n, f] = x2.shape;
-      const xn = new Float64Array(n * f), std = new Float64Array(f);
+      const f = gamma.data.length, size = x.data.length, n = x.shape[0];
+      const perChannel = x.shape.length === 4 && x.shape[1] === f && f !== size / n;
+      const l = perChannel ? size / (n * f) : 1, m = n * l, at = (i, j, k) => (i * f + j) * l + k;
+      const xn = new Float64Array(size), std = new Float64Array(f), out = new Float64Array(size);
       for (let j = 0; j < f; j++) {
         let mu, v;
         if (a.training) {
-          mu = 0; for (let i = 0; i < n; i++) mu += x2.data[i * f + j]; mu /= n;
-          v = 0; for (let i = 0; i < n; i++) v += (x2.data[i * f + j] - mu) ** 2; v /= n;
+          mu = 0; for (let i = 0; i < n; i++) for (let k = 0; k < l; k++) mu += x.data[at(i, j, k)]; mu /= m;
+          v = 0; for (let i = 0; i < n; i++) for (let k = 0; k < l; k++) v += (x.data[at(i, j, k)] - mu) ** 2; v /= m;
         } else { mu = a.running_mean[j]; v = a.running_var[j]; }
         std[j] = Math.sqrt(v + a.eps);
-        for (let i = 0; i < n; i++) xn[i * f + j] = (x2.data[i * f + j] - mu) / std[j];
+        for (let i = 0; i < n; i++) for (let k = 0; k < l; k++) {
+          const q = at(i, j, k);
+          xn[q] = (x.data[q] - mu) / std[j];
+          out[q] = gamma.data[j] * xn[q] + beta.data[j];
+        }
       }
-      const out = new Float64Array(n * f);
-      for (let i = 0; i < n; i++) for (let j = 0; j < f; j++) out[i * f + j] = gamma.data[j] * xn[i * f + j] + beta.data[j];
-      return { x, gamma, n, f, xn, std, training: a.training, out: CR.tensor(x.shape, out) };
+      return { x, gamma, n, f, l, m, xn, std, training: a.training, out: CR.tensor(x.shape, out) };
     },
     backward: (s, d) => {
-      const { n, f } = s, dx = new Float64Array(n * f), dgamma = new Float64Array(f), dbeta = new Float64Array(f);
+      const { n, f, l, m } = s, at = (i, j, k) => (i * f + j) * l + k;
+      const dx = new Float64Array(s.xn.length), dgamma = new Float64Array(f), dbeta = new Float64Array(f);
       for (let j = 0; j < f; j++)
-        for (let i = 0; i < n; i++) { dbeta[j] += d.data[i * f + j]; dgamma[j] += d.data[i * f + j] * s.xn[i * f + j]; }
-      for (let i = 0; i < n; i++)
-        for (let j = 0; j < f; j++) {
-          const g = d.data[i * f + j], k = s.gamma.data[j] / s.std[j];
-          dx[i * f + j] = s.training ? k * (g - dbeta[j] / n - s.xn[i * f + j] * (dgamma[j] / n)) : k * g;
+        for (let i = 0; i < n; i++) for (let k = 0; k < l; k++) {
+          const q = at(i, j, k);
+          dbeta[j] += d.data[q]; dgamma[j] += d.data[q] * s.xn[q];
         }
+      for (let j = 0; j < f; j++) {
+        const g = s.gamma.data[j] / s.std[j];
+        for (let i = 0; i < n; i++) for (let k = 0; k < l; k++) {
+          const q = at(i, j, k);
+          dx[q] = s.training ? g * (d.data[q] - dbeta[j] / m - s.xn[q] * (dgamma[j] / m)) : g * d.data[q];
+        }
+      }
       return [CR.tensor(s.x.shape, dx), CR.tensor([f], dgamma), CR.tensor([f], dbeta)];
     },
   },
+  Convolution: {
+    forward: ([x, W, b], a) => {
+      const [n, c, h, w] = x.shape, [fn, , fh, fw] = W.shape, s = a.stride, p = a.pad;
+      const oh = Math.floor((h + 2 * p - fh) / s) + 1, ow = Math.floor((w + 2 * p - fw) / s) + 1;
+      const out = new Float64Array(n * fn * oh * ow);
+      const at = (t, i0, i1, i2, i3) => t.data[((i0 * t.shape[1] + i1) * t.shape[2] + i2) * t.shape[3] + i3];
+      for (let i = 0; i < n; i++) for (let f = 0; f < fn; f++) for (let y = 0; y < oh; y++) for (let z = 0; z < ow; z++) {
+        let v = b.data[f];
+        for (let ch = 0; ch < c; ch++) for (let u = 0; u < fh; u++) for (let q = 0; q < fw; q++) {
+          const r = y * s + u - p, col = z * s + q - p;
+          if (r >= 0 && r < h && col >= 0 && col < w) v += at(W, f, ch, u, q) * at(x, i, ch, r, col);
+        }
+        out[((i * fn + f) * oh + y) * ow + z] = v;
+      }
+      return { x, W, s, p, oh, ow, out: CR.tensor([n, fn, oh, ow], out) };
+    },
+    backward: (st, d) => {
+      const { x, W, s, p, oh, ow } = st, [n, c, h, w] = x.shape, [fn, , fh, fw] = W.shape;
+      const dx = new Float64Array(x.data.length), dW = new Float64Array(W.data.length), db = new Float64Array(fn);
+      for (let i = 0; i < n; i++) for (let f = 0; f < fn; f++) for (let y = 0; y < oh; y++) for (let z = 0; z < ow; z++) {
+        const g = d.data[((i * fn + f) * oh + y) * ow + z];
+        db[f] += g;
+        for (let ch = 0; ch < c; ch++) for (let u = 0; u < fh; u++) for (let q = 0; q < fw; q++) {
+          const r = y * s + u - p, col = z * s + q - p;
+          if (r < 0 || r >= h || col < 0 || col >= w) continue;
+          const xi = ((i * c + ch) * h + r) * w + col, wi = ((f * c + ch) * fh + u) * fw + q;
+          dW[wi] += g * x.data[xi];
+          dx[xi] += g * W.data[wi];
+        }
+      }
+      return [CR.tensor(x.shape, dx), CR.tensor(W.shape, dW), CR.tensor([fn], db)];
+    },
+  },
+  Pooling: {
+    forward: ([x], a) => {
+      const [n, c, h, w] = x.shape, s = a.stride, p = a.pad, ph = a.pool_h, pw = a.pool_w;
+      const oh = Math.floor((h + 2 * p - ph) / s) + 1, ow = Math.floor((w + 2 * p - pw) / s) + 1;
+      const out = new Float64Array(n * c * oh * ow), arg = new Int32Array(out.length);
+      for (let i = 0; i < n * c; i++) for (let y = 0; y < oh; y++) for (let z = 0; z < ow; z++) {
+        let best = -Infinity, where = -1, sum = 0;
+        for (let u = 0; u < ph; u++) for (let q = 0; q < pw; q++) {
+          const r = y * s + u - p, col = z * s + q - p;
+          const inside = r >= 0 && r < h && col >= 0 && col < w, v = inside ? x.data[(i * h + r) * w + col] : (a.mode === "max" ? -Infinity : 0);
+          sum += v;
+          if (v > best || where < 0) { best = v; where = inside ? (i * h + r) * w + col : -1; }  // the first maximum wins ties
+        }
+        const k = (i * oh + y) * ow + z;
+        out[k] = a.mode === "max" ? best : sum / (ph * pw);
+        arg[k] = where;
+      }
+      return { x, a, oh, ow, arg, out: CR.tensor([n, c, oh, ow], out) };
+    },
+    backward: (st, d) => {
+      const { x, a, oh, ow, arg } = st, [n, c, h, w] = x.shape, dx = new Float64Array(x.data.length);
+      for (let i = 0; i < n * c; i++) for (let y = 0; y < oh; y++) for (let z = 0; z < ow; z++) {
+        const k = (i * oh + y) * ow + z;
+        if (a.mode === "max") { if (arg[k] >= 0) dx[arg[k]] += d.data[k]; continue; }
+        for (let u = 0; u < a.pool_h; u++) for (let q = 0; q < a.pool_w; q++) {
+          const r = y * a.stride + u - a.pad, col = z * a.stride + q - a.pad;
+          if (r >= 0 && r < h && col >= 0 && col < w) dx[(i * h + r) * w + col] += d.data[k] / (a.pool_h * a.pool_w);
+        }
+      }
+      return [CR.tensor(x.shape, dx)];
+    },
+  },
+  Flatten: { forward: ([x]) => ({ x, out: CR.reshape(x, [x.shape[0], -1]) }), backward: (s, d) => [CR.reshape(d, s.x.shape)] },
 };
 // dout / n copied to every summed (averaged) element: Sum's and Mean's backward rule
 CR.spread = function (s, d, n) {
@@ -405,7 +483,8 @@ CR.renderRule = function (template, fields, numeric) {
     const name = f ? f.name : key;
     if (!numeric || !f || !f.value) return name + t;
     if (CR.isScalar(f.value)) return CR.formatNumber(f.value.data[0]);
-    const shape = t ? f.value.shape.slice().reverse() : f.value.shape;
+    const base = f.shape || f.value.shape;  // the array as the rule's matrix, where the node says so
+    const shape = t ? base.slice().reverse() : base;
     return CR.shapeText(shape);
   });
 };
@@ -427,6 +506,7 @@ CR.fields = function (data, node, state, upstream, vals) {
   for (const n of named) if (!(n.arg in f)) f[n.arg] = n;
   f.out = { name: node.output ? data.values[node.output].name : "out", value: state.out };
   for (const [k, text] of Object.entries(node.fields)) f[k] = { name: String(text), value: null };
+  for (const [k, shape] of Object.entries(node.matrix_shapes || {})) if (f[k]) f[k] = { ...f[k], shape };
   return f;
 };
 

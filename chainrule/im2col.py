@@ -1,0 +1,79 @@
+"""Sliding windows for convolution and pooling (book §7.4): ``im2col`` and ``col2im``, and their fast forms.
+
+``im2col(input_data, filter_h, filter_w, stride, pad)`` turns every window of a
+batch of images (N, C, H, W) into one row, (N·OH·OW, C·FH·FW), so that a
+convolution becomes one matrix product; ``col2im`` adds the rows back into the
+images' shape, the backward of im2col. Both are the book's names and layout.
+
+The layers use the same idea through :func:`windows` (a strided view of every
+window, no copy) and :func:`columns` (those windows copied in the order
+(C·FH·FW, N·OH·OW), which NumPy copies 3× faster than the book's order because
+its innermost axis runs along image rows), and :func:`add_windows` (the sum back
+into the images, one strided addition per filter position).
+"""
+from __future__ import annotations
+
+
+from .backend import get_array_module
+
+
+def output_size(size, filter_size, stride, pad):
+    """(size + 2·pad − filter) // stride + 1: how many window positions fit along one axis."""
+    return (size + 2 * pad - filter_size) // stride + 1
+
+
+def pad_images(x, pad, value=0.0):
+    """x (N, C, H, W) with ``pad`` rows and columns of ``value`` around every image."""
+    if not pad:
+        return x
+    xp = get_array_module(x)
+    return xp.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=value)
+
+
+def windows(x, filter_h, filter_w, stride=1):
+    """A view (N, C, OH, OW, FH, FW) of every window of x (already padded): nothing is copied."""
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    oh, ow = (h - filter_h) // stride + 1, (w - filter_w) // stride + 1
+    s = x.strides
+    return xp.lib.stride_tricks.as_strided(x, (n, c, oh, ow, filter_h, filter_w),
+                                           (s[0], s[1], s[2] * stride, s[3] * stride, s[2], s[3]))
+
+
+def columns(x, filter_h, filter_w, stride=1):
+    """Every window of x (already padded) as a column: (C·FH·FW, N·OH·OW), contiguous."""
+    v = windows(x, filter_h, filter_w, stride)
+    n, c, oh, ow = v.shape[:4]
+    xp = get_array_module(x)
+    return xp.ascontiguousarray(v.transpose(1, 4, 5, 0, 2, 3)).reshape(c * filter_h * filter_w, n * oh * ow)
+
+
+def add_windows(dcols, shape, filter_h, filter_w, stride=1):
+    """The backward of :func:`columns`: (C·FH·FW, N·OH·OW) added back into images of ``shape`` (padded)."""
+    n, c, h, w = shape
+    oh, ow = (h - filter_h) // stride + 1, (w - filter_w) // stride + 1
+    xp = get_array_module(dcols)
+    d = dcols.reshape(c, filter_h, filter_w, n, oh, ow)
+    out = xp.zeros((n, c, h, w), dtype=dcols.dtype)
+    for i in range(filter_h):
+        for j in range(filter_w):
+            out[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride] += d[:, i, j].transpose(1, 0, 2, 3)
+    return out
+
+
+def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
+    """The book's im2col: images (N, C, H, W) → rows (N·OH·OW, C·FH·FW), one row per window."""
+    n, c, h, w = input_data.shape
+    v = windows(pad_images(input_data, pad), filter_h, filter_w, stride)
+    oh, ow = v.shape[2:4]
+    return v.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * filter_h * filter_w)
+
+
+def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
+    """The book's col2im: rows (N·OH·OW, C·FH·FW) added back into images of ``input_shape`` (N, C, H, W)."""
+    n, c, h, w = input_shape
+    oh, ow = output_size(h, filter_h, stride, pad), output_size(w, filter_w, stride, pad)
+    dcols = col.reshape(n, oh, ow, c, filter_h, filter_w).transpose(3, 4, 5, 0, 1, 2).reshape(c * filter_h * filter_w,
+                                                                                              n * oh * ow)
+    out = add_windows(dcols, (n, c, h + 2 * pad, w + 2 * pad), filter_h, filter_w, stride)
+    return out[:, :, pad:pad + h, pad:pad + w] if pad else out
