@@ -18,11 +18,14 @@ def _recipe_default(key, show=str):
     return "default per data set: " + ", ".join(f"{name} {show(v)}" for name, v in values.items())
 
 
-def add_parser(sub):
-    p = sub.add_parser("train", parents=[data_options(), device_option()], formatter_class=HelpFormatter,
-                       help="train a network on a data set (default: digits, no network access needed)",
-                       description="Train a multi-layer perceptron with backprop (book §5.7.4). Options not given "
-                                   "take the data set's default recipe.")
+#: the train options that make up a recipe (what --dataset's defaults fill in where not given)
+RECIPE_OPTIONS = ("arch", "hidden", "activation", "optimizer", "lr", "lr_schedule", "epochs", "batch_size",
+                  "iterations", "weight_init", "weight_decay", "dropout", "batchnorm", "shift", "flip", "seed",
+                  "dtype")
+
+
+def add_recipe_options(p):
+    """The options of a training recipe, shared by ``train`` and ``sweep``."""
     p.add_argument("--arch", metavar="ARCH",
                    help="the network: " + "; ".join(f"{k}: {v}" for k, v in recipes.ARCHS.items())
                         + "; or your own spec of layers joined by '-', e.g. 'conv(16,3,pad=1)-relu-pool(2)-"
@@ -62,6 +65,29 @@ def add_parser(sub):
                         + _recipe_default("flip", lambda v: "on" if v else "off"))
     p.add_argument("--seed", type=seed, help="random seed: same seed, same run; default 0")
     p.add_argument("--dtype", choices=["float32", "float64"], help="compute dtype; default float32")
+
+
+def check_arch(arch):
+    if arch not in (None, *recipes.ARCHS):
+        from ..nets import parse_spec
+        try:
+            parse_spec(arch)
+        except ValueError as e:
+            raise UsageError(f"--arch: {one_line(e)}") from None
+
+
+def recipe_overrides(args):
+    """The recipe options given on the command line (None for those not given)."""
+    check_arch(args.arch)
+    return {key: getattr(args, key) for key in RECIPE_OPTIONS}
+
+
+def add_parser(sub):
+    p = sub.add_parser("train", parents=[data_options(), device_option()], formatter_class=HelpFormatter,
+                       help="train a network on a data set (default: digits, no network access needed)",
+                       description="Train a multi-layer perceptron with backprop (book §5.7.4). Options not given "
+                                   "take the data set's default recipe.")
+    add_recipe_options(p)
     p.add_argument("--out", metavar="DIR", help="write model.npz, metrics.json and curves.png into DIR; default: "
                                                 "write nothing")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -74,18 +100,7 @@ def run(args):
     from ..training import job
     from ..training.outputs import OutputError
     use_device(args.device)
-    if args.arch not in (None, *recipes.ARCHS):
-        from ..nets import parse_spec
-        try:
-            parse_spec(args.arch)
-        except ValueError as e:
-            raise UsageError(f"--arch: {one_line(e)}") from None
-    r = recipes.recipe(args.dataset, arch=args.arch, hidden=args.hidden, activation=args.activation,
-                       optimizer=args.optimizer,
-                       lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, dtype=args.dtype,
-                       weight_decay=args.weight_decay, lr_schedule=args.lr_schedule, iterations=args.iterations,
-                       weight_init=args.weight_init, batchnorm=args.batchnorm, dropout=args.dropout,
-                       shift=args.shift, flip=args.flip)
+    r = recipes.recipe(args.dataset, **recipe_overrides(args))
     if args.out:
         try:
             job.outputs.prepare(args.out)

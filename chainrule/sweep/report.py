@@ -1,0 +1,170 @@
+"""What a sweep shows: the trials as rows (``trials.csv``, ``trials.md``, best first) and ``sweep.png``.
+
+``sweep.png`` is the book's figure 6-24 for any sweep (§6.5.3): validation
+accuracy against each searched option, on a log axis where the option was
+drawn on a log scale; completed trials are filled dots, pruned ones open
+circles, diverged ones crosses, the best a star; the last panel holds every
+trial's learning curve (validation accuracy per epoch), the best one in bold.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+from ..atomic import atomic_write
+
+#: how each state is shown in the tables (a diverged trial is stored as pruned, with status "diverged")
+ORDER = {"complete": 0, "pruned": 1, "diverged": 2, "failed": 3, "running": 4, "waiting": 5}
+
+
+def status_of(trial):
+    """complete, pruned, diverged, failed, running or waiting."""
+    state = trial.state.name
+    if state == "PRUNED":
+        return "diverged" if trial.user_attrs.get("status") == "diverged" else "pruned"
+    return {"COMPLETE": "complete", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}.get(state,
+                                                                                                      state.lower())
+
+
+def _last_accuracy(trial):
+    if trial.value is not None:
+        return trial.value
+    values = trial.intermediate_values
+    return values[max(values)] if values else None
+
+
+def rows(trials, dims):
+    """One dict per trial, best first: completed by validation accuracy, then pruned, diverged, failed."""
+    out = []
+    for t in trials:
+        status = status_of(t)
+        ended = status in ("complete", "pruned", "diverged")  # a retry copies its failed trial's attributes: only
+        row = {"trial": t.number, "status": status,             # a trial that ended shows a result of its own
+               "validation_accuracy": _last_accuracy(t) if ended else None,
+               "epochs": t.user_attrs.get("epochs", len(t.intermediate_values)) if ended else
+               (len(t.intermediate_values) if status == "failed" else None),
+               "seconds": t.user_attrs.get("seconds") if ended else None}
+        for d in dims:
+            row[d.key] = t.params.get(d.key)
+        retry_of = t.system_attrs.get("failed_trial")
+        row["retry_of"] = retry_of
+        out.append(row)
+    out.sort(key=lambda r: (ORDER.get(r["status"], 9), -(r["validation_accuracy"] or -1), r["trial"]))
+    return out
+
+
+def _cell(value, key):
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if key == "validation_accuracy":
+            return f"{value:.4f}"
+        if key == "seconds":
+            return f"{value:.1f}"
+        return f"{value:.4g}"
+    return str(value)
+
+
+def columns(dims):
+    return ["trial", "status", "validation_accuracy", *[d.key for d in dims], "epochs", "seconds", "retry_of"]
+
+
+def csv_text(table, dims):
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, columns(dims), lineterminator="\n")
+    writer.writeheader()
+    for r in table:
+        writer.writerow({k: ("" if r[k] is None else r[k]) for k in columns(dims)})
+    return buffer.getvalue()
+
+
+def markdown_text(table, dims, title):
+    cols = columns(dims)
+    lines = [f"# {title}", "", "| " + " | ".join(c.replace("_", " ") for c in cols) + " |",
+             "|" + "|".join("---:" if c not in ("status",) else "---" for c in cols) + "|"]
+    for r in table:
+        lines.append("| " + " | ".join(_cell(r[c], c) for c in cols) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(out, trials, dims, title):
+    table = rows(trials, dims)
+    with atomic_write(out / "trials.csv", "w") as f:
+        f.write(csv_text(table, dims))
+    with atomic_write(out / "trials.md", "w") as f:
+        f.write(markdown_text(table, dims, title))
+    return table
+
+
+def plot_sweep(trials, dims, path, title):
+    """Draw ``sweep.png`` (see the module docstring); needs matplotlib."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [t for t in trials if status_of(t) in ("complete", "pruned", "diverged")]
+    complete = [t for t in shown if status_of(t) == "complete"]
+    best = max(complete, key=lambda t: t.value) if complete else None
+    panels = len(dims) + 1
+    cols = 2 if panels in (2, 4) else min(panels, 3)
+    nrows = math.ceil(panels / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.6 * cols, 3.6 * nrows), squeeze=False)
+    styles = {"complete": dict(marker="o", facecolors="tab:blue", edgecolors="tab:blue", label="complete"),
+              "pruned": dict(marker="o", facecolors="none", edgecolors="tab:orange", label="pruned"),
+              "diverged": dict(marker="x", c="tab:red", label="diverged")}
+    for ax, d in zip(axes.flat, dims):
+        positions = {c: i for i, c in enumerate(d.choices)}
+        for status, style in styles.items():
+            group = [t for t in shown if status_of(t) == status and d.key in t.params]
+            if not group:
+                continue
+            xs = [positions[t.params[d.key]] if d.kind == "choice" else t.params[d.key] for t in group]
+            ys = [_last_accuracy(t) or 0.0 for t in group]
+            ax.scatter(xs, ys, s=28, linewidths=1.2, zorder=3, **style)
+        if best is not None and d.key in best.params:
+            x = positions[best.params[d.key]] if d.kind == "choice" else best.params[d.key]
+            ax.scatter([x], [best.value], marker="*", s=220, c="gold", edgecolors="black", zorder=4,
+                       label=f"best (trial {best.number})")
+        if d.kind == "choice":
+            ax.set_xticks(range(len(d.choices)), d.choices)
+            ax.set_xlim(-0.5, len(d.choices) - 0.5)
+        elif d.log:
+            ax.set_xscale("log")
+        ax.set_xlabel(d.key + (" (log scale)" if d.log else ""))
+        ax.set_ylabel("validation accuracy")
+        ax.grid(True, alpha=0.3)
+    curves = axes.flat[len(dims)]
+    for t in shown:
+        history = t.user_attrs.get("history") or []
+        epochs = [h["epoch"] for h in history] or sorted(t.intermediate_values)
+        accs = [h["validation_accuracy"] for h in history] or [t.intermediate_values[e] for e in epochs]
+        if not epochs:
+            continue
+        status = status_of(t)
+        if t is best:
+            continue
+        curves.plot(epochs, accs, color="tab:blue" if status == "complete" else "tab:orange",
+                    linestyle="-" if status == "complete" else "--", alpha=0.45, linewidth=1,
+                    marker="o" if len(epochs) == 1 else None, markersize=3)
+    if best is not None:
+        history = best.user_attrs.get("history") or []
+        curves.plot([h["epoch"] for h in history], [h["validation_accuracy"] for h in history], color="black",
+                    linewidth=2.2, label=f"best (trial {best.number})")
+        curves.legend(loc="lower right", fontsize=8)
+    from matplotlib.ticker import MaxNLocator
+    curves.xaxis.set_major_locator(MaxNLocator(integer=True))
+    curves.set_xlabel("epoch")
+    curves.set_ylabel("validation accuracy")
+    curves.set_title("learning curves (dashed: pruned)", fontsize=10)
+    curves.grid(True, alpha=0.3)
+    for ax in list(axes.flat)[panels:]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="upper right", ncol=len(handles), fontsize=9, frameon=False)
+    fig.suptitle(title, x=0.02, ha="left", fontsize=12)
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=110)
+    plt.close(fig)

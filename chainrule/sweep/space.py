@@ -1,0 +1,253 @@
+"""The search space of a sweep, written as text (book §6.5: sample hyperparameters, on a log scale where they span
+decades, train briefly, keep the best):
+
+    lr=loguniform(1e-4,1e-1); weight_decay=loguniform(1e-8,1e-1); hidden=choice(100|256,128); dropout=uniform(0,0.5)
+
+Entries are ``KEY=DISTRIBUTION`` separated by ``;`` (or new lines). The keys
+are ``chainrule train`` options (underscores or dashes); the distributions:
+
+=============================  ======================================================================
+``loguniform(low, high)``      a number, uniform in log(low)…log(high): each decade equally likely
+``uniform(low, high)``         a number, uniform in low…high
+``int(low, high)``             a whole number low…high, each equally likely
+``logint(low, high)``          a whole number low…high, uniform on a log scale
+``choice(a|b|c)``              one of the values, each equally likely; ``|`` separates them, so a value may
+                               hold commas (``hidden=choice(100|256,128)``: one layer of 100 or two of 256, 128)
+=============================  ======================================================================
+
+Nothing here imports Optuna: :func:`parse_space` checks the text at once, with
+an error naming the entry and what was expected; :func:`suggest` asks an
+Optuna trial for values and :func:`to_options` turns them into train options.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+
+class SpaceError(ValueError):
+    """The space text is wrong; the message names the entry and says what was expected."""
+
+
+def _number(low=None, low_open=False, high=None, high_open=False):
+    def check(value):
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError("expected a finite number")
+        if low is not None and (value <= low if low_open else value < low):
+            raise ValueError(f"expected a number {'>' if low_open else '≥'} {low:g}")
+        if high is not None and (value >= high if high_open else value > high):
+            raise ValueError(f"expected a number {'<' if high_open else '≤'} {high:g}")
+        return value
+    return check
+
+
+def _whole(low=1, high=None):
+    def check(value):
+        if isinstance(value, str):
+            value = value.strip()
+            if not re.fullmatch(r"[+-]?\d+", value):
+                raise ValueError("expected a whole number")
+        elif float(value) != int(value):
+            raise ValueError("expected a whole number")
+        value = int(value)
+        if value < low or (high is not None and value > high):
+            raise ValueError(f"expected a whole number from {low}" + (f" to {high}" if high is not None else " up"))
+        return value
+    return check
+
+
+def _widths(value):
+    if isinstance(value, (int, float)):
+        return [_whole(1)(value)]
+    sizes = [part.strip() for part in str(value).split(",")]
+    if not sizes or not all(re.fullmatch(r"\d+", s) and int(s) > 0 for s in sizes):
+        raise ValueError("expected hidden layer widths such as 100 or 256,128")
+    return [int(s) for s in sizes]
+
+
+def _one_of(names):
+    def check(value):
+        value = str(value).strip()
+        if value not in names:
+            raise ValueError(f"expected one of {', '.join(names)}")
+        return value
+    return check
+
+
+def _switch(value):
+    text = str(value).strip().lower()
+    if text in ("true", "on", "yes", "1"):
+        return True
+    if text in ("false", "off", "no", "0"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _weight_init(value):
+    text = str(value).strip()
+    if text in ("he", "xavier"):
+        return text
+    try:
+        return _number(0, low_open=True)(text)
+    except ValueError:
+        raise ValueError("expected he, xavier or a positive number such as 0.01") from None
+
+
+def _arch(value):
+    from ..nets import parse_spec
+    from ..training.recipes import ARCHS
+    text = str(value).strip()
+    if text not in ARCHS:
+        parse_spec(text)
+    return text
+
+
+def _keys():
+    from ..nets import ACTIVATIONS
+    from ..optimizers import OPTIMIZERS
+    # key → (what the value is, check and convert one value, whether it may be drawn as a number)
+    return {
+        "lr": ("the learning rate", _number(0, low_open=True), "float"),
+        "weight_decay": ("the L2 weight decay λ", _number(0), "float"),
+        "dropout": ("the dropout ratio", _number(0, high=1, high_open=True), "float"),
+        "hidden": ("the hidden layer widths", _widths, "int"),
+        "batch_size": ("the mini-batch size", _whole(1), "int"),
+        "epochs": ("the epochs of each trial", _whole(1, 10_000), "int"),
+        "shift": ("the augmenting shift in pixels", _whole(0, 64), "int"),
+        "weight_init": ("the initial weight scale", _weight_init, "float"),
+        "optimizer": ("the update rule", _one_of(list(OPTIMIZERS)), None),
+        "activation": ("the hidden activation", _one_of(sorted(ACTIVATIONS)), None),
+        "lr_schedule": ("the learning-rate schedule", _one_of(["constant", "cosine"]), None),
+        "batchnorm": ("batch normalisation on or off", _switch, None),
+        "flip": ("mirroring half of the images", _switch, None),
+        "arch": ("the network", _arch, None),
+    }
+
+
+#: the distributions and whether they draw numbers on a log scale
+DISTRIBUTIONS = {"loguniform": ("float", True), "uniform": ("float", False), "int": ("int", False),
+                 "logint": ("int", True), "choice": (None, False)}
+_ENTRY = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*=\s*([a-z]+)\s*\((.*)\)\s*$", re.S)
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One searched option: ``key`` drawn by ``kind`` (a name of :data:`DISTRIBUTIONS`) from ``low``…``high`` or
+    from ``choices`` (their text, as written)."""
+
+    key: str
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple = ()
+
+    @property
+    def log(self):
+        return DISTRIBUTIONS[self.kind][1]
+
+    def text(self):
+        if self.kind == "choice":
+            return f"{self.key}=choice({'|'.join(self.choices)})"
+        return f"{self.key}={self.kind}({self.low:g},{self.high:g})"
+
+
+def _split_entries(text):
+    entries, depth, current = [], 0, ""
+    for ch in text:
+        depth += (ch == "(") - (ch == ")")
+        if ch in ";\n" and depth == 0:
+            entries.append(current)
+            current = ""
+        else:
+            current += ch
+    entries.append(current)
+    return [e.strip() for e in entries if e.strip()]
+
+
+def parse_space(text):
+    """The space text as a list of :class:`Dimension`, or a :class:`SpaceError` naming the wrong entry."""
+    if not isinstance(text, str) or not text.strip():
+        raise SpaceError("the space is empty; expected entries such as 'lr=loguniform(1e-4,1e-1); "
+                         "hidden=choice(100|256,128)'")
+    keys = _keys()
+    dims, seen = [], set()
+    for entry in _split_entries(text):
+        m = _ENTRY.match(entry)
+        if not m:
+            raise SpaceError(f"{entry!r} is not KEY=DISTRIBUTION(...); expected e.g. lr=loguniform(1e-4,1e-1)")
+        key, kind, inner = m.group(1).replace("-", "_"), m.group(2), m.group(3)
+        if key not in keys:
+            raise SpaceError(f"{entry!r}: {m.group(1)} is not a train option that can be searched; expected one "
+                             f"of {', '.join(keys)}")
+        if key in seen:
+            raise SpaceError(f"{entry!r}: {key} is given twice")
+        seen.add(key)
+        if kind not in DISTRIBUTIONS:
+            raise SpaceError(f"{entry!r}: {kind} is not a distribution; expected one of "
+                             f"{', '.join(DISTRIBUTIONS)}")
+        what, check, numeric = keys[key]
+        if kind == "choice":
+            choices = tuple(c.strip() for c in inner.split("|"))
+            if not all(choices):
+                raise SpaceError(f"{entry!r}: choice needs values separated by |, e.g. choice(100|256,128)")
+            if len(set(choices)) != len(choices):
+                raise SpaceError(f"{entry!r}: a value is listed twice")
+            for c in choices:
+                try:
+                    check(c)
+                except ValueError as e:
+                    raise SpaceError(f"{entry!r}: {c!r} is not a value of {what}: {e}") from None
+            dims.append(Dimension(key, kind, choices=choices))
+            continue
+        draws, log = DISTRIBUTIONS[kind]
+        if numeric is None:
+            raise SpaceError(f"{entry!r}: {what} is not a number to draw with {kind}; use choice(a|b)")
+        if numeric == "int" and draws == "float":
+            raise SpaceError(f"{entry!r}: {what} takes whole numbers; draw it with int(…), logint(…) or choice(…)")
+        parts = [p.strip() for p in inner.split(",")]
+        try:
+            low, high = (float(p) for p in parts) if len(parts) == 2 else (None, None)
+        except ValueError:
+            low = high = None
+        if low is None:
+            raise SpaceError(f"{entry!r}: {kind} takes two numbers, low and high, e.g. {kind}(1e-4,1e-1)"
+                             if draws == "float" else f"{entry!r}: {kind} takes two whole numbers, e.g. {kind}(1,8)")
+        if not (math.isfinite(low) and math.isfinite(high)) or not low < high:
+            raise SpaceError(f"{entry!r}: {kind} needs low < high, got {low:g} and {high:g}")
+        if log and low <= 0:
+            raise SpaceError(f"{entry!r}: {kind} draws on a log scale and needs 0 < low, got {low:g}")
+        if draws == "int" and (low != int(low) or high != int(high)):
+            raise SpaceError(f"{entry!r}: {kind} takes whole numbers, got {low:g} and {high:g}")
+        for bound in (low, high):
+            try:
+                check(int(bound) if draws == "int" else bound)
+            except ValueError as e:
+                raise SpaceError(f"{entry!r}: {bound:g} is not a value of {what}: {e}") from None
+        dims.append(Dimension(key, kind, low, high))
+    return dims
+
+
+def space_text(dims):
+    """The canonical text of a parsed space (what ``sweep.json`` and the reports show)."""
+    return "; ".join(d.text() for d in dims)
+
+
+def suggest(trial, dims):
+    """Draw each dimension from an Optuna ``trial``; returns {key: value as Optuna stores it}."""
+    values = {}
+    for d in dims:
+        if d.kind == "choice":
+            values[d.key] = trial.suggest_categorical(d.key, list(d.choices))
+        elif DISTRIBUTIONS[d.kind][0] == "int":
+            values[d.key] = trial.suggest_int(d.key, int(d.low), int(d.high), log=d.log)
+        else:
+            values[d.key] = trial.suggest_float(d.key, d.low, d.high, log=d.log)
+    return values
+
+
+def to_options(values):
+    """Train options from drawn values: choice texts converted (``"256,128"`` → [256, 128], ``"true"`` → True)."""
+    keys = _keys()
+    return {key: keys[key][1](value) for key, value in values.items()}

@@ -1,0 +1,308 @@
+"""``chainrule sweep`` (book §6.5: sample hyperparameters, train briefly, keep the best): the space, the validation
+split, real local and external Dask clusters, a worker that dies, a driver that is killed or interrupted."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chainrule.cli import main
+from chainrule.sweep.space import SpaceError, parse_space, space_text, to_options
+
+optuna = pytest.importorskip("optuna")
+pytest.importorskip("dask.distributed")
+
+from chainrule.sweep.driver import SweepError, check_workers, split_validation, sweep  # noqa: E402
+
+FAST = ["--epochs", "2", "--jobs", "2", "--no-progress", "--heartbeat", "1"]
+
+
+def study_of(out):
+    return optuna.load_study(study_name="chainrule-sweep", storage=f"sqlite:///{Path(out) / 'study.db'}")
+
+
+def states(out):
+    return [t.state.name for t in study_of(out).trials]
+
+
+def csv_rows(out):
+    with open(Path(out) / "trials.csv") as f:
+        return list(csv.DictReader(f))
+
+
+# ---- the space -----------------------------------------------------------------------------------------------
+
+def test_space_of_the_issue_parses_with_log_scales_and_choices():
+    dims = parse_space("lr=loguniform(1e-4,1e-1); weight_decay=loguniform(1e-8,1e-1); hidden=choice(100|256,128);"
+                       " dropout=uniform(0,0.5)")
+    assert [(d.key, d.kind, d.log) for d in dims] == [("lr", "loguniform", True), ("weight_decay", "loguniform", True),
+                                                      ("hidden", "choice", False), ("dropout", "uniform", False)]
+    assert dims[2].choices == ("100", "256,128")
+    assert space_text(dims) == ("lr=loguniform(0.0001,0.1); weight_decay=loguniform(1e-08,0.1); "
+                                "hidden=choice(100|256,128); dropout=uniform(0,0.5)")
+    assert to_options({"hidden": "256,128", "lr": 0.01, "batchnorm": "true"}) == \
+        {"hidden": [256, 128], "lr": 0.01, "batchnorm": True}
+    assert parse_space("batch-size=logint(16,256)\nepochs=int(1,3)")[0].key == "batch_size"
+
+
+@pytest.mark.parametrize("text,message", [
+    ("", "the space is empty"),
+    ("lr=0.01", "is not KEY=DISTRIBUTION"),
+    ("learning_rate=loguniform(1e-4,1e-1)", "learning_rate is not a train option that can be searched"),
+    ("lr=normal(0,1)", "normal is not a distribution"),
+    ("lr=loguniform(0,1)", "needs 0 < low"),
+    ("lr=loguniform(1e-1,1e-4)", "needs low < high"),
+    ("lr=loguniform(1e-4)", "takes two numbers"),
+    ("lr=uniform(-1,1)", "-1 is not a value of the learning rate"),
+    ("dropout=uniform(0,1.5)", "1.5 is not a value of the dropout ratio"),
+    ("hidden=uniform(10,100)", "takes whole numbers"),
+    ("hidden=choice(100|-5)", "'-5' is not a value of the hidden layer widths"),
+    ("epochs=int(1.5,3)", "takes whole numbers"),
+    ("optimizer=choice(sgd|lbfgs)", "'lbfgs' is not a value of the update rule"),
+    ("optimizer=uniform(0,1)", "is not a number to draw with uniform; use choice"),
+    ("lr=loguniform(1e-4,1e-1); lr=uniform(0.1,0.2)", "lr is given twice"),
+    ("hidden=choice(100|100)", "a value is listed twice"),
+])
+def test_a_bad_space_is_refused_naming_the_entry(text, message):
+    with pytest.raises(SpaceError, match=message.replace("(", r"\(").replace(")", r"\)").replace("|", r"\|")):
+        parse_space(text)
+
+
+def test_validation_split_comes_from_the_training_data_and_leaves_the_test_set_alone():
+    x = np.arange(200, dtype=float).reshape(100, 2)
+    t = np.arange(100) % 10
+    test = (np.zeros((5, 2)), np.zeros(5, dtype=int))
+    (xt, tt), (xv, tv) = split_validation(((x, t), test), 0.2, seed=3)
+    assert len(xv) == 20 and len(xt) == 80
+    assert set(xv[:, 0]).isdisjoint(xt[:, 0]) and set(xv[:, 0]) | set(xt[:, 0]) == set(x[:, 0])
+    assert np.array_equal(tv, (xv[:, 0] // 2).astype(int) % 10)           # rows keep their labels
+    again = split_validation(((x, t), test), 0.2, seed=3)
+    assert np.array_equal(again[1][0], xv)                               # the same seed, the same split
+    assert not np.array_equal(split_validation(((x, t), test), 0.2, seed=4)[1][0], xv)
+    with pytest.raises(SweepError, match="leaves an empty part"):
+        split_validation(((x[:1], t[:1]), test), 0.5, seed=0)
+
+
+class FakeClient:
+    def __init__(self, versions):
+        self.versions = versions
+
+    def run(self, fn, *args):
+        if fn.__name__ == "_versions":
+            return self.versions
+        return {w: fn(*args) for w in self.versions}
+
+
+def test_workers_with_other_versions_are_refused():
+    from chainrule.sweep.driver import _versions
+    mine = _versions()
+    good = {"tcp://127.0.0.1:1": dict(mine), "tcp://127.0.0.1:2": dict(mine)}
+    assert check_workers(FakeClient(good), "postgresql://h/db") == good
+    bad = {**good, "tcp://127.0.0.1:2": {**mine, "chainrule": "0.0.1"}}
+    with pytest.raises(SweepError, match=r"worker tcp://127.0.0.1:2 runs chainrule 0.0.1 \(driver: "):
+        check_workers(FakeClient(bad), "postgresql://h/db")
+    with pytest.raises(SweepError, match="no workers"):
+        check_workers(FakeClient({}), "postgresql://h/db")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--space", "lr=loguniform(0,1)"], "--space: 'lr=loguniform(0,1)': loguniform draws on a log scale"),
+    (["--space", "lr=loguniform(1e-4,1e-1)", "--lr", "0.1"], "lr is both searched (--space) and fixed (--lr)"),
+    (["--address", "tcp://10.1.2.3:8786"], "cannot share it"),
+    (["--validation", "1.5"], "is not a fraction"),
+])
+def test_bad_sweep_options_end_in_one_line(args, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) if "fraction" in message else _nothing():
+        code = main(["sweep", "--out", str(tmp_path / "s"), *args])
+        assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) <= 2
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_resume_needs_an_earlier_sweep_and_a_new_sweep_an_empty_out(tmp_path, capsys):
+    assert main(["sweep", "--resume", "--out", str(tmp_path / "none")]) == 2
+    assert "sweep.json does not exist" in capsys.readouterr().err
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "sweep.json").write_text("{}")
+    assert main(["sweep", "--out", str(tmp_path / "old")]) == 2
+    assert "already holds a sweep; continue it with --resume" in capsys.readouterr().err
+    assert main(["sweep", "--resume", "--out", str(tmp_path / "old"), "--lr", "0.1"]) == 2
+    assert "--lr cannot be changed" in capsys.readouterr().err
+
+
+# ---- real clusters --------------------------------------------------------------------------------------------
+
+def test_sweep_on_digits_through_a_local_cluster_writes_every_report(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    code = main(["sweep", "--trials", "7", "--prune", "median", "--out", str(out), *FAST, "--epochs", "3",
+                 "--space", "lr=loguniform(1e-4,1e-1); hidden=choice(30|60,60); dropout=uniform(0,0.3)"])
+    stdout = capsys.readouterr().out
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["best", "study.db", "sweep.json", "sweep.png", "trials.csv",
+                                                     "trials.md"]
+    assert sorted(p.name for p in (out / "best").iterdir()) == ["curves.png", "metrics.json", "model.npz"]
+    rows = csv_rows(out)
+    assert len(rows) == 7 and {r["status"] for r in rows} <= {"complete", "pruned"}
+    complete = [float(r["validation_accuracy"]) for r in rows if r["status"] == "complete"]
+    assert complete == sorted(complete, reverse=True) and rows[0]["status"] == "complete"   # best first
+    assert all(r["epochs"] == "3" for r in rows if r["status"] == "complete")
+    assert all(1e-4 <= float(r["lr"]) <= 1e-1 and r["hidden"] in ("30", "60,60") for r in rows)
+    assert (out / "trials.md").read_text().splitlines()[2].startswith("| trial | status | validation accuracy")
+    assert "RUNNING" not in states(out) and "WAITING" not in states(out)
+
+    # the best trial's model: judged on the validation split, then the test set once
+    from chainrule import datasets
+    from chainrule.model_io import load_model
+    best = json.loads((out / "best" / "metrics.json").read_text())
+    assert best["trial"] == int(rows[0]["trial"]) and best["validation_accuracy"] == pytest.approx(complete[0])
+    data = datasets.load("digits")
+    (_, _), (x_val, t_val) = split_validation(data, 0.1, 0)
+    net, _ = load_model(out / "best" / "model.npz")
+    assert net.accuracy(x_val, t_val) == pytest.approx(best["validation_accuracy"])
+    assert net.accuracy(*data[1]) == pytest.approx(best["test_accuracy"])
+    assert best["test_accuracy"] > 0.9
+    assert f"validation accuracy {best['validation_accuracy']:.4f}, test accuracy {best['test_accuracy']:.4f}" \
+        in stdout
+    png = (out / "sweep.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _dask(*args):
+    exe = Path(sys.executable).parent / "dask"
+    return subprocess.Popen([str(exe), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
+
+
+def test_sweep_uses_a_scheduler_and_workers_started_by_hand(tmp_path):
+    from dask.distributed import Client
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    processes = [_dask("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard")]
+    try:
+        time.sleep(1.0)
+        processes += [_dask("worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny",
+                            "--no-dashboard", "--name", f"w{i}") for i in range(2)]
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+        out = tmp_path / "sweep"
+        assert main(["sweep", "--address", address, "--trials", "4", "--out", str(out), *FAST]) == 0
+        workers = {t.user_attrs["worker"].rsplit(":", 1)[1] for t in study_of(out).trials}
+        assert workers <= {str(p.pid) for p in processes[1:]} and workers   # trained by the hand-started workers
+        assert states(out).count("COMPLETE") == 4
+    finally:
+        for p in reversed(processes):                                       # workers first, then the scheduler
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=10)
+
+
+def test_a_trial_whose_process_dies_is_failed_by_its_heartbeat_and_retried(tmp_path):
+    marker = tmp_path / "killed-once"
+
+    def die_once(trial):  # runs on the worker: the first trial kills its own process
+        if not marker.exists():
+            marker.write_text(str(trial.number))
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    out = tmp_path / "sweep"
+    result = sweep("digits", "lr=loguniform(1e-3,1e-1)", 3, out=out, jobs=2, epochs=2, heartbeat=1,
+                   progress=False, log=lambda m: None, on_trial_start=die_once)
+    killed = int(marker.read_text())
+    trials = study_of(out).trials
+    assert trials[killed].state.name == "FAIL"
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == killed]
+    assert len(retries) == 1 and retries[0].state.name == "COMPLETE"
+    assert retries[0].params == trials[killed].params                     # run again with the same values
+    assert result.status == "finished" and result.counts["complete"] >= 3 and result.counts["failed"] == 1
+    assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
+    assert [r["retry_of"] for r in csv_rows(out) if r["trial"] == str(retries[0].number)] == [str(killed)]
+
+
+def _start_sweep(out, trials, epochs):
+    return subprocess.Popen([sys.executable, "-m", "chainrule", "sweep", "--trials", str(trials), "--out", str(out),
+                             "--jobs", "2", "--epochs", str(epochs), "--heartbeat", "1", "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _wait_for_finished_trials(out, n, process, timeout=90):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        if (out / "trials.csv").exists() and sum(r["status"] == "complete" for r in csv_rows(out)) >= n:
+            return {t.number: t.value for t in study_of(out).trials if t.state.name == "COMPLETE"}
+        time.sleep(0.2)
+    pytest.fail("the sweep did not finish trials in time")
+
+
+def test_a_killed_driver_is_resumed_keeping_every_finished_trial(tmp_path):
+    out = tmp_path / "sweep"
+    process = _start_sweep(out, 6, 40)
+    before = _wait_for_finished_trials(out, 2, process)
+    os.killpg(process.pid, signal.SIGKILL)                                  # the driver and its local cluster
+    process.wait(timeout=30)
+    orphans = [t.number for t in study_of(out).trials if t.state.name == "RUNNING"]
+    assert orphans                                                          # trials were running when it died
+    resumed = subprocess.run([sys.executable, "-m", "chainrule", "sweep", "--resume", "--out", str(out),
+                              "--no-progress"], capture_output=True, text=True, timeout=180)
+    assert resumed.returncode == 0, resumed.stderr
+    trials = study_of(out).trials
+    after = {t.number: t.value for t in trials if t.state.name == "COMPLETE"}
+    assert all(after[n] == v for n, v in before.items())                  # nothing finished is lost or redone
+    assert len(after) >= 6 and not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
+    for n in orphans:                                                       # failed by their silent heartbeat,
+        assert trials[n].state.name == "FAIL"                               # then run again with the same values
+        retry = [t for t in trials if t.system_attrs.get("failed_trial") == n]
+        assert len(retry) == 1 and retry[0].state.name == "COMPLETE" and retry[0].params == trials[n].params
+    assert json.loads((out / "sweep.json").read_text())["sessions"] == 2
+    assert "best: trial" in resumed.stdout
+
+
+def test_ctrl_c_stops_cleanly_and_the_sweep_resumes(tmp_path):
+    out = tmp_path / "sweep"
+    process = _start_sweep(out, 5, 40)
+    before = _wait_for_finished_trials(out, 1, process)
+    os.killpg(process.pid, signal.SIGINT)                                   # Ctrl-C reaches the whole group
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "continue with: chainrule sweep --resume --out" in stderr and "Traceback" not in stderr
+    trials = study_of(out).trials
+    assert not [t for t in trials if t.state.name == "RUNNING"]            # interrupted trials: failed, queued again
+    interrupted = [t for t in trials if t.state.name == "FAIL"]
+    assert interrupted and len([t for t in trials if t.state.name == "WAITING"]) == len(interrupted)
+    assert not (out / "best" / "metrics.json").exists() or \
+        "test_accuracy" not in json.loads((out / "best" / "metrics.json").read_text())   # no test set yet
+    resumed = subprocess.run([sys.executable, "-m", "chainrule", "sweep", "--resume", "--out", str(out),
+                              "--no-progress", "--trials", "3"], capture_output=True, text=True, timeout=180)
+    assert resumed.returncode == 0, resumed.stderr
+    trials = study_of(out).trials
+    assert all(trials[n].value == v for n, v in before.items())
+    assert all(t.state.name == "COMPLETE" for t in trials if t.system_attrs.get("failed_trial") is not None)
+    assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
+    assert "test_accuracy" in json.loads((out / "best" / "metrics.json").read_text())
