@@ -22,6 +22,20 @@ ROOT = Path(__file__).resolve().parents[1]
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
 
 
+def torch_sgd_step(model, x, t, rng, lr, n_data, batch):
+    """PyTorch's usual training step for ``model``: cross-entropy, backward, ``optim.SGD`` (its defaults)."""
+    import torch
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    x_t, t_t = torch.from_numpy(x), torch.from_numpy(t)
+
+    def step(idx):
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x_t[idx]), t_t[idx]).backward()
+        opt.step()
+    return step, lambda: torch.from_numpy(rng.integers(0, n_data, batch)), \
+        {"torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+
+
 def worker(implementations, impl, network, iters, blocks):
     step, batch, info = implementations[impl](network)
     batches = [batch() for _ in range(iters)]

@@ -86,16 +86,8 @@ def torch_step(hidden):
         layers.append(torch.nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(torch.nn.ReLU())
-    model = torch.nn.Sequential(*layers)
-    opt = torch.optim.SGD(model.parameters(), lr=LR)
-    x_t, t_t = torch.from_numpy(x), torch.from_numpy(t)
-
-    def step(idx):
-        opt.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(model(x_t[idx]), t_t[idx]).backward()
-        opt.step()
-    return step, lambda: torch.from_numpy(rng.integers(0, N_DATA, BATCH)), \
-        {"torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+    from harness import torch_sgd_step
+    return torch_sgd_step(torch.nn.Sequential(*layers), x, t, rng, LR, N_DATA, BATCH)
 
 
 def blas_step(hidden):

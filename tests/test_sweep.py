@@ -245,6 +245,23 @@ def test_a_trial_whose_process_dies_is_failed_by_its_heartbeat_and_retried(tmp_p
     assert [r["retry_of"] for r in csv_rows(out) if r["trial"] == str(retries[0].number)] == [str(killed)]
 
 
+def test_a_sweep_over_data_chainrule_has_never_seen(tmp_path):
+    rng = np.random.default_rng(0)
+
+    def blobs(n):                                                         # three classes, shifted Gaussians
+        t = rng.integers(0, 3, n)
+        return (rng.standard_normal((n, 5)) + 1.5 * t[:, None]).astype(np.float32), t
+
+    data = (blobs(600), blobs(200))
+    result = sweep("blobs", "lr=loguniform(1e-3,1e-1)", 3, data=data, out=tmp_path / "s", jobs=1, epochs=3,
+                   hidden=[16], progress=False, log=lambda m: None)
+    assert result.status == "finished" and result.counts["complete"] == 3
+    assert result.best["test_accuracy"] > 0.8 and result.best["dataset"] == "blobs"
+    assert result.best["recipe"]["hidden"] == [16] and result.best["recipe"]["batch_size"] == 32   # digits' recipe
+    with pytest.raises(SweepError, match="'blobs' is not a data set chainrule can load; pass its arrays"):
+        sweep("blobs", out=tmp_path / "s", resume=True, trials=4)
+
+
 def _start_sweep(out, trials, epochs):
     return subprocess.Popen([sys.executable, "-m", "chainrule", "sweep", "--trials", str(trials), "--out", str(out),
                              "--jobs", "2", "--epochs", str(epochs), "--heartbeat", "1", "--no-progress"],

@@ -94,7 +94,7 @@ def _check_settings(s):
         raise SweepError(f"{', '.join(both)} is both searched (--space) and fixed (--{both[0].replace('_', '-')}); "
                          "give it one way")
     try:  # the data set's recipe with the fixed options must be valid on its own
-        recipes.recipe(s["dataset"], **s["fixed"])
+        recipes.recipe(s.get("recipe_of") or s["dataset"], **s["fixed"])
     except ValueError as e:
         raise SweepError(str(e)) from None
     if s["address"] and s["storage"].startswith("sqlite") and not _is_loopback(s["address"]):
@@ -129,21 +129,28 @@ def _versions():
             "python": ".".join(map(str, sys.version_info[:2]))}
 
 
-def check_workers(client, storage):
-    """Every worker runs the driver's chainrule, Optuna and Python versions, and sees a SQLite study's file."""
+def check_workers(client, storage, log=print):
+    """Every worker runs the driver's chainrule and Optuna versions (refused otherwise: the trials and the study's
+    schema are theirs) and sees a SQLite study's file; other Python or NumPy versions are reported."""
     mine = _versions()
     try:
         theirs = client.run(_versions)
     except ModuleNotFoundError as e:
         raise SweepError(f"a worker cannot import {e.name}: install chainrule[sweep] {mine['chainrule']} on every "
                          "worker") from None
+    except Exception as e:  # a worker that cannot even answer: one line, not a traceback
+        raise SweepError(f"cannot ask the workers for their versions: {type(e).__name__}: {e}") from None
     if not theirs:
         raise SweepError("the scheduler has no workers; start some with: dask worker ADDRESS")
     for worker, versions in sorted(theirs.items()):
-        different = [f"{k} {versions.get(k)} (driver: {mine[k]})" for k in ("chainrule", "optuna", "python")
+        different = [f"{k} {versions.get(k)} (driver: {mine[k]})" for k in ("chainrule", "optuna")
                      if versions.get(k) != mine[k]]
         if different:
             raise SweepError(f"worker {worker} runs {', '.join(different)}; install the same versions everywhere")
+        other = [f"{k} {versions.get(k)} (driver: {mine[k]})" for k in ("python", "numpy")
+                 if versions.get(k) != mine[k]]
+        if other:
+            log(f"note: worker {worker} runs {', '.join(other)}")
     if storage.startswith("sqlite:///"):
         path = os.path.dirname(storage[len("sqlite:///"):])
         blind = [w for w, ok in client.run(os.path.isdir, path).items() if not ok]
@@ -177,6 +184,12 @@ def connect(settings, jobs, dashboard=False):
             client = Client(settings["address"], timeout="20s")
         except (OSError, TimeoutError) as e:
             raise SweepError(f"cannot reach the Dask scheduler at {settings['address']}: {e}") from None
+        try:
+            client.wait_for_workers(1, timeout=60)
+        except (OSError, TimeoutError):
+            client.close()
+            raise SweepError(f"no worker joined the scheduler at {settings['address']} within 60 s; start some with: "
+                             f"dask worker {settings['address']}") from None
         try:
             yield client, None
         finally:
@@ -290,9 +303,14 @@ def _describe(trial):
 
 
 def _new_settings(out, dataset, data_dir, space, trials, jobs, sampler, prune, validation, seed, address, storage,
-                  heartbeat, max_retry, fixed):
+                  heartbeat, max_retry, fixed, recipe_of):
     dims = parse_space(space)
-    return {"dataset": dataset, "data_dir": str(Path(data_dir).resolve()) if data_dir else None,
+    if recipe_of is None:
+        recipe_of = dataset if dataset in recipes.DEFAULTS else "digits"
+    if recipe_of not in recipes.DEFAULTS:
+        raise SweepError(f"recipe_of={recipe_of!r}: expected one of {', '.join(recipes.DEFAULTS)}")
+    return {"dataset": dataset, "recipe_of": recipe_of,
+            "data_dir": str(Path(data_dir).resolve()) if data_dir else None,
             "space": space_text(dims), "trials": trials, "jobs": jobs, "sampler": sampler, "prune": prune or "none",
             "validation": validation, "seed": seed, "address": address, "storage": _storage_url(out, storage),
             "heartbeat": heartbeat, "max_retry": max_retry, "fixed": {"seed": seed, **fixed}, "study": STUDY,
@@ -314,7 +332,7 @@ def _load_settings(out, changes):
 def sweep(dataset="digits", space="lr=loguniform(1e-4,1e-1); weight_decay=loguniform(1e-8,1e-1)", trials=None, *,
           out="runs/sweep", jobs=None, sampler="random", prune=None, validation=0.1, seed=0, address=None,
           storage=None, resume=False, dashboard=False, heartbeat=None, max_retry=2, data_dir=None, data=None,
-          progress=None, log=print, on_trial_start=None, **fixed):
+          progress=None, log=print, on_trial_start=None, recipe_of=None, **fixed):
     """Search hyperparameters of ``chainrule train`` (book §6.5): ``trials`` trials, values drawn from ``space``
     (see :mod:`chainrule.sweep.space`), each trained on the training data less a ``validation`` part and judged by
     its validation accuracy; the best trial's model is then evaluated on the test set once.
@@ -323,9 +341,10 @@ def sweep(dataset="digits", space="lr=loguniform(1e-4,1e-1); weight_decay=loguni
     ``jobs`` (trials at a time) to the cores of this machine, or with ``address`` to the cluster's worker threads,
     ``heartbeat`` to 5 seconds (a dead trial is noticed after three). With ``resume=True`` the settings come from
     ``out``/sweep.json and only ``trials``, ``jobs``, ``address``, ``storage`` and ``heartbeat`` may be given
-    anew. ``data`` (``((x_train, t_train), (x_test, t_test))``) replaces loading ``dataset``;
-    ``on_trial_start(trial)`` runs on the worker before each trial trains. Returns a :class:`SweepResult` and
-    writes into ``out`` (see the README).
+    anew. ``data`` (``((x_train, t_train), (x_test, t_test))``) replaces loading ``dataset``, which may then be
+    any name (your own data: give ``data`` again to resume); options not given come from the recipe of
+    ``recipe_of`` (default: the data set's own, for other names digits'). ``on_trial_start(trial)`` runs on the
+    worker before each trial trains. Returns a :class:`SweepResult` and writes into ``out`` (see the README).
     """
     _require_extras()
     out = Path(out)
@@ -344,8 +363,11 @@ def sweep(dataset="digits", space="lr=loguniform(1e-4,1e-1); weight_decay=loguni
             raise SweepError(str(e)) from None
         settings = _new_settings(out, dataset, data_dir, space, trials, jobs, sampler, prune, validation, seed,
                                  address, storage, heartbeat, max_retry, {k: v for k, v in fixed.items()
-                                                                          if v is not None})
+                                                                          if v is not None}, recipe_of)
     dims = _check_settings(settings)
+    if data is None and settings["dataset"] not in datasets.NAMES:
+        raise SweepError(f"{settings['dataset']!r} is not a data set chainrule can load; pass its arrays as "
+                         "data=((x_train, t_train), (x_test, t_test))")
     if data is None:
         data = datasets.load(settings["dataset"], data_dir=settings["data_dir"], download=False) \
             if settings["dataset"] in ("mnist", "fashion-mnist") else datasets.load(settings["dataset"])
@@ -407,7 +429,7 @@ class _Runner:
         try:
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
             with connect(s, s["jobs"] or cores, dashboard) as (client, cluster):
-                check_workers(client, s["storage"])
+                check_workers(client, s["storage"], bar.trial)
                 in_flight = {}
                 try:
                     self._loop(client, split, bar, in_flight)

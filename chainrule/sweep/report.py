@@ -97,6 +97,14 @@ def write_tables(out, trials, dims, title):
     return table
 
 
+def _x(trial, dim, positions):
+    """Where a trial sits on a panel's x axis: its value, or for a choice its column, spread a little by trial
+    number so that trials with the same value do not hide each other (the same figure every time)."""
+    if dim.kind != "choice":
+        return trial.params[dim.key]
+    return positions[trial.params[dim.key]] + 0.18 * (((trial.number * 0.618034) % 1) - 0.5)
+
+
 def plot_sweep(trials, dims, path, title):
     """Draw ``sweep.png`` (see the module docstring); needs matplotlib."""
     import matplotlib
@@ -119,11 +127,11 @@ def plot_sweep(trials, dims, path, title):
             group = [t for t in shown if status_of(t) == status and d.key in t.params]
             if not group:
                 continue
-            xs = [positions[t.params[d.key]] if d.kind == "choice" else t.params[d.key] for t in group]
+            xs = [_x(t, d, positions) for t in group]
             ys = [_last_accuracy(t) or 0.0 for t in group]
             ax.scatter(xs, ys, s=28, linewidths=1.2, zorder=3, **style)
         if best is not None and d.key in best.params:
-            x = positions[best.params[d.key]] if d.kind == "choice" else best.params[d.key]
+            x = _x(best, d, positions)
             ax.scatter([x], [best.value], marker="*", s=220, c="gold", edgecolors="black", zorder=4,
                        label=f"best (trial {best.number})")
         if d.kind == "choice":

@@ -75,8 +75,9 @@ def make_pruner(settings):
     import optuna
     if settings["prune"] == "median":
         # stop a trial whose accuracy after an epoch is below the median of the earlier trials' at that epoch;
-        # only once 5 trials have finished, and never after the first epoch alone
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+        # only once 5 trials have finished, and from the second epoch on (Optuna prunes from step n_warmup_steps:
+        # the first epoch's accuracy says little about a large learning rate)
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
     if settings["prune"] == "halving":
         # successive halving: at 1, 3, 9, … epochs only the best third of the trials that got there goes on
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
@@ -91,7 +92,9 @@ def load_study(settings, ticket=(0, 0)):
 
 def trial_recipe(settings, values):
     """The train recipe of one trial: the data set's defaults, the sweep's fixed options, the drawn values."""
-    return recipes.recipe(settings["dataset"], **{**settings["fixed"], **to_options(values)})
+    r = recipes.recipe(settings.get("recipe_of") or settings["dataset"], **{**settings["fixed"], **to_options(values)})
+    r["dataset"] = settings["dataset"]
+    return r
 
 
 def run_trial(settings, data, ticket, on_trial_start=None):
