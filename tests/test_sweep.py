@@ -119,6 +119,8 @@ def test_workers_with_other_versions_are_refused():
     (["--space", "lr=loguniform(1e-4,1e-1)", "--lr", "0.1"], "lr is both searched (--space) and fixed (--lr)"),
     (["--address", "tcp://10.1.2.3:8786"], "cannot share it"),
     (["--validation", "1.5"], "is not a fraction"),
+    (["--dataset", "spiral", "--arch", "cnn"], "a convolutional network needs images; samples of shape (2,)"),
+    (["--dataset", "spiral", "--space", "arch=choice(mlp|simple-cnn)"], "arch simple-cnn: a convolutional network"),
 ])
 def test_bad_sweep_options_end_in_one_line(args, message, tmp_path, capsys):
     with pytest.raises(SystemExit) if "fraction" in message else _nothing():

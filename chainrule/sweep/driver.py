@@ -302,6 +302,26 @@ def _describe(trial):
             f" ({params})")
 
 
+def _preflight(settings, dims, data):
+    """Build the network of every architecture the sweep can draw for this data before any worker starts: a CNN
+    on data that are not images (or augmenting them) is one clear error, not a sweep of failed trials."""
+    from ..training import job
+    from .worker import trial_recipe
+    (x, t), (x_test, t_test) = data
+    if len(x) == 0:
+        raise SweepError(f"{settings['dataset']}: the training data is empty")
+    classes = job.class_count(t, t_test)
+    archs = next((d.choices for d in dims if d.key == "arch"), None) or [None]
+    for arch in archs:
+        r = trial_recipe(settings, {"arch": arch} if arch else {})
+        try:
+            job.make_network(r, x.shape[1:], classes)
+            if r.get("shift") or r.get("flip") or any(d.key in ("shift", "flip") for d in dims):
+                job.image_shape(x.shape[1:], "augmenting (shift, flip) needs images", "leave shift and flip out")
+        except ValueError as e:
+            raise SweepError((f"arch {arch}: " if arch else "") + str(e)) from None
+
+
 def _new_settings(out, dataset, data_dir, space, trials, jobs, sampler, prune, validation, seed, address, storage,
                   heartbeat, max_retry, fixed, recipe_of):
     dims = parse_space(space)
@@ -371,6 +391,7 @@ def sweep(dataset="digits", space="lr=loguniform(1e-4,1e-1); weight_decay=loguni
     if data is None:
         data = datasets.load(settings["dataset"], data_dir=settings["data_dir"], download=False) \
             if settings["dataset"] in ("mnist", "fashion-mnist") else datasets.load(settings["dataset"])
+    _preflight(settings, dims, data)
     split = split_validation(data, settings["validation"], settings["seed"])
     _, (x_test, t_test) = data
 

@@ -28,9 +28,10 @@ from .space import suggest, to_options
 
 
 def quiet_optuna():
-    """Optuna logs every trial at INFO and warns that heartbeats are experimental: keep the terminal for us."""
+    """Optuna logs every trial at INFO, each failure at WARNING, and warns that heartbeats are experimental: the
+    driver reports trials itself."""
     import optuna
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial is reported by the driver, in one line
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
