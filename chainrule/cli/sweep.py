@@ -53,15 +53,16 @@ def add_parser(sub):
                         "Estimator, which draws more often near good trials (default: random)")
     p.add_argument("--prune", choices=["none", "median", "halving"],
                    help="stop bad trials early by their validation accuracy after each epoch: median (below the "
-                        "median of earlier trials at that epoch, once 5 finished) or halving (successive halving: "
-                        "only the best third goes on at 1, 3, 9, … epochs) (default: none)")
+                        "median of earlier trials at that epoch, from the second epoch, once 5 finished) or "
+                        "halving (successive halving: only the best third goes on at 1, 3, 9, … epochs) "
+                        "(default: none)")
     p.add_argument("--validation", type=_fraction, metavar="FRACTION",
                    help="part of the training data held out to judge trials; the test set is used once, for the "
                         "best model (default: 0.1)")
     p.add_argument("--out", metavar="DIR", default="runs/sweep", help="output directory (default: runs/sweep)")
     p.add_argument("--resume", action="store_true",
                    help="continue the sweep in --out (after Ctrl-C or a crash) with its settings; only --trials, "
-                        "--jobs, --address, --storage may be given anew")
+                        "--jobs, --address, --storage, --heartbeat may be given anew")
     p.add_argument("--address", metavar="tcp://HOST:PORT", help="use this Dask scheduler and its workers instead of "
                                                                 "a local cluster")
     p.add_argument("--storage", metavar="URL",
