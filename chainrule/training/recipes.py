@@ -25,7 +25,7 @@ ARCHS = {
 CNN_SPEC = "conv(24,3,pad=1)-pool(2)-bn-relu-conv(48,3,pad=1)-pool(2)-bn-relu-affine(256)-relu-dropout(0.4)"
 
 #: the default CNN recipe for MNIST-format images (``--arch cnn`` takes these for options not given)
-#: (Fashion-MNIST: 92.7% test accuracy in about 12 minutes on 2 cores, see benchmarks/accuracy.py)
+#: (Fashion-MNIST: 92.7% test accuracy in 11–14 minutes on 2 cores, see benchmarks/accuracy.py)
 CNN = dict(arch="cnn", optimizer="adam", lr=0.001, epochs=15, batch_size=100, lr_schedule="cosine", shift=1)
 
 #: the book's SimpleConvNet recipe (§7.5): Adam 0.001, batch 100, 20 epochs
