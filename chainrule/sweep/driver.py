@@ -174,6 +174,23 @@ def _ignoring_sigint():
         signal.signal(signal.SIGINT, previous)
 
 
+def _silence_dask_logs():
+    """Stop Dask's own log lines in this process: once the sweep stops the workers on purpose (Ctrl-C, an
+    error), every closed connection would otherwise print an INFO line with a traceback. Returns a function
+    that puts the levels back."""
+    names = {"distributed", "tornado"} | {name for name in list(logging.root.manager.loggerDict)
+                                         if name.startswith(("distributed.", "tornado."))}
+    loggers = [logging.getLogger(name) for name in sorted(names)]  # children with levels of their own too
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL + 1)
+
+    def restore():
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+    return restore
+
+
 @contextlib.contextmanager
 def connect(settings, jobs, dashboard=False):
     """A Dask client: to the scheduler at ``settings["address"]``, or to a new local cluster of ``jobs`` worker
@@ -447,9 +464,10 @@ class _Runner:
         s = self.settings
         bar = _Progress(s["trials"], self.progress, self.log)
         status = "finished"
+        stack = contextlib.ExitStack()  # puts Dask's log levels back once the client and cluster are closed
         try:
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-            with connect(s, s["jobs"] or cores, dashboard) as (client, cluster):
+            with stack, connect(s, s["jobs"] or cores, dashboard) as (client, cluster):
                 check_workers(client, s["storage"], bar.trial)
                 in_flight = {}
                 try:
@@ -457,6 +475,8 @@ class _Runner:
                 except BaseException:
                     # stop now, not when the running trials end: cancel the tasks and, in a local cluster, end its
                     # worker processes (a scheduler's own workers finish their current trial, which is discarded)
+                    restore_logs = _silence_dask_logs()
+                    stack.callback(restore_logs)
                     with contextlib.suppress(Exception):
                         client.cancel(list(in_flight.values()), force=True)
                     if cluster is not None:
