@@ -110,7 +110,8 @@ def test_readme_table_of_rules_is_generated_from_the_layers():
 
 
 def test_no_citation_of_documents_outside_the_repository():
-    pattern = re.compile(r"seed ?0\d\d|SPEC §|seed00\d|SEED00\d|the seeds'", re.I)
+    # the names of the project's source notes, written so that this line does not match itself
+    pattern = re.compile(r"s[e]ed ?0\d\d|SPEC[ ]§|s[e]ed00\d|the s[e]eds'", re.I)
     files = [*ROOT.rglob("*.py"), *(REPO / "tests").glob("*.py"), *(REPO / "examples").glob("*.py"),
              *(REPO / "benchmarks").glob("*.py"), REPO / "README.md"]
     hits = [f"{p.relative_to(REPO)}:{i}" for p in files for i, line in enumerate(p.read_text().splitlines(), 1)
