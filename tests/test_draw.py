@@ -74,8 +74,9 @@ def test_explain_defines_its_symbols_names_the_chain_rule_and_sums_branches():
     assert "the chain rule" in text and "the branch rule" in text
     assert "where y = softmax(Z2), the probabilities" in text and "where t = the labels [1, 1, 0, 1]" in text
     assert "where N = 4, the number of rows (the batch)" in text
-    assert "d W1 = xᵀ · dout = (3×4) · (4×5) = (3×5) min" in text
-    assert "d b2 = dout × 1 = (4×2) × 1 = [0.2526, -0.2526]" in text          # small arrays in numbers
+    assert "d W1 = xᵀ · dout = [[0.1257, -0.1321, 0.6404], [0.1049, -0.5357, 0.3616], [1.304, 0.9471, -0.7037], " \
+           "[-1.265, -0.6233, 0.04133]]ᵀ · (4×5) = (3×5) min" in text       # x in numbers, the 20-number dout a shape
+    assert "d b2 = Σ_rows (dout × 1) = Σ_rows ([[0.1275, -0.1275], " in text  # the bias rule: a sum over the rows
     x = Variable(3.0, "x")
     y = x * 2.0 + x * 1.0
     y.name = "y"
@@ -152,7 +153,7 @@ def test_cli_graph_prints_dot_and_explains(capsys):
 def test_cli_draws_an_expression_with_values(tmp_path, capsys):
     assert main(["graph", "(x*y + z).exp()", "--set", "x=2", "y=3", "z=1", "--explain"]) == 0
     out = capsys.readouterr().out
-    assert "d x = dout × y = 1097 × 3 = 3290" in out and "gradients: d x = 3290, d y = 2193, d z = 1097" in out
+    assert "d x = dout × y = 1096.6 × 3 = 3290" in out and "gradients: d x = 3290, d y = 2193, d z = 1097" in out
     assert main(["graph", "sum(relu(x @ W))", "--set", "x=[[1,-2]]", "W=[[0.5,1],[2,-1]]", "--html",
                  str(tmp_path / "e.html")]) == 0
     assert (tmp_path / "e.html").read_text().startswith("<!DOCTYPE html>")

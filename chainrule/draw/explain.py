@@ -11,19 +11,6 @@ from __future__ import annotations
 from .graphdata import describe
 from .numbers import format_number
 
-#: what the symbols in the rules of some layers mean, beyond their inputs and output
-MEANINGS = {
-    "SoftmaxWithLoss": [("y", "softmax({x}), the probabilities"), ("t", "the labels {t}"),
-                        ("N", "{N}, the number of rows (the batch)")],
-    "MeanSquaredError": [("N", "{N}, the number of rows (the batch)")],
-    "Mean": [("n", "{n}, how many numbers each mean averages")],
-    "Dropout": [("mask", "1 where a unit was kept, 0 where dropped"), ("ratio", "the dropout ratio")],
-    "BatchNormalization": [("σ", "√(batch variance + ε)"), ("x̂", "(x − batch mean) / σ")],
-    "Relu": [("[x > 0]", "1 where the input was positive, else 0")],
-    "Sum": [],
-}
-
-
 def _header(data):
     values = data["values"]
     out = values[data["output"]]
@@ -37,7 +24,7 @@ def _header(data):
 
 def _definitions(node, data):
     """Lines saying what the rule's extra symbols are for this node."""
-    meanings = MEANINGS.get(node["op"], [])
+    meanings = node.get("definitions", [])
     if not meanings:
         return []
     values = data["values"]
@@ -46,8 +33,16 @@ def _definitions(node, data):
     labels = next((values[i["ref"]]["label"] for i in node["inputs"][1:] if i["ref"]), "")
     shape = refs[0]["shape"] if refs and refs[0] else []
     rows = shape[0] if len(shape) > 1 else 1
-    fill = {"x": x, "t": labels, "N": rows, "n": node["fields"].get("n", "?")}
-    return [f"{symbol} = {meaning.format(**fill)}" for symbol, meaning in meanings]
+    fill = {"x": x, "t": labels, "N": rows, "n": node["fields"].get("n", "?"), "passed": ""}
+    numbers = refs[0]["value"] if refs and refs[0] else None
+    if numbers is not None:
+        fill["passed"] = f" ({sum(1 for v in numbers if v > 0)} of {len(numbers)} entries pass)"
+    return [f"{symbol.format(**fill)} = {meaning.format(**fill)}" for symbol, meaning in meanings]
+
+
+def _is_number_text(text):
+    """True for a local derivative that is itself a number (``1``, ``(−1)``): nothing to add to it."""
+    return text is None or text.strip("()").replace("−", "-").lstrip("-").replace(".", "", 1).isdigit()
 
 
 def explain(output):
@@ -72,10 +67,15 @@ def explain(output):
         for sent in step["sent"]:
             name = values[sent["input"]]["name"]
             if "symbolic" in sent:
-                numeric = "" if sent["numeric"] == sent["symbolic"] else f" = {sent['numeric']}"
-                line = f"     d {name} = {sent['symbolic']}{numeric} = {sent['label']}"
-                if sent.get("local_value") is not None and sent.get("local") not in (None, sent["local_value"]):
+                line = f"     d {name} = {sent['symbolic']}"
+                if "numeric" in sent and sent["numeric"] != sent["symbolic"]:
+                    line += f" {sent['relation']} {sent['numeric']} {sent['relation']} {sent['label']}"
+                else:
+                    line += f" = {sent['label']}"
+                if sent.get("local_value") is not None and not _is_number_text(sent.get("local")):
                     line += f"   (local derivative ∂{out}/∂{name} = {sent['local']} = {sent['local_value']})"
+                if sent.get("note"):
+                    line += f"\n       ({sent['note']})"
             else:
                 line = f"     d {name} = {sent['label']}"
             lines.append(line)
@@ -83,8 +83,8 @@ def explain(output):
             branch = data["branches"].get(sent["input"])
             if branch and len(received[sent["input"]]) == len(branch["terms"]):
                 terms = " + ".join(f"{t['label']} (via {t['via']})" for t in branch["terms"])
-                lines.append(f"     → {name} is used {len(branch['terms'])} times: d {name} = {terms} = "
-                             f"{branch['total']}")
+                lines.append(f"     → {name} is used {len(branch['terms'])} times: d {name} = {terms} "
+                             f"{branch.get('relation', '=')} {branch['total']}")
     leaves = [v for v in values.values() if v["role"] in ("input", "parameter") and v["grad_label"] is not None]
     lines.append("gradients: " + ", ".join(f"d {v['name']} = {v['grad_label']}" for v in leaves))
     return "\n".join(lines) + "\n"

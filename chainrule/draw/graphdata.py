@@ -21,14 +21,13 @@ which the book keeps for labels).
 """
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from ..backend import to_numpy
 from ..graph import Parameter, Variable, forward_nodes, topological_nodes
 from . import layout as layout_module
-from .numbers import format_number, format_value, shape_text
+from . import rulemath
+from .numbers import format_number, format_value
 
 FORMAT = "chainrule-graph"
 VERSION = 1
@@ -76,20 +75,19 @@ def _op_attributes(layer):
     return {}
 
 
-def render_rule(template, fields, numeric):
-    """A rule template with its fields filled in: names (``numeric=False``), or numbers for scalars and
-    shapes for arrays (``Xᵀ`` of a (4×3) array reads (3×4)): the text the page's engine writes too. A field
-    (name, value, shape) shows that shape, the array as the rule's matrix (Layer.matrix_shapes)."""
-    def fill(match):
-        key, transposed = match.group(1), match.group(2) == "ᵀ"
-        name, value, *view = fields.get(key, (key, None))
-        if not numeric or value is None:
-            return name + ("ᵀ" if transposed else "")
-        if _is_scalar(value):
-            return format_number(np.asarray(value).reshape(-1)[0])
-        shape = view[0] if view else np.shape(value)
-        return shape_text(shape[::-1] if transposed else shape)
-    return re.sub(r"\{(\w+)\}(ᵀ?)", fill, template)
+#: operations whose operands can be swapped: a folded constant needs no side ("×1.1", "+1", as the book draws)
+COMMUTATIVE = {"Mul", "Add"}
+
+
+def node_label(layer, constants):
+    """An operation's label with its scalar constants folded in, each on its own side: ``×1.1`` for the
+    book's tax node, ``2 − ·`` and ``· − 2``, ``1 ÷ ·`` (``·`` is the input drawn by the arrow)."""
+    if not constants:
+        return layer.symbol
+    texts = [f"({text})" if text.startswith("-") else text for _, text in constants]
+    if type(layer).__name__ in COMMUTATIVE or len(constants) != 1:
+        return layer.symbol + "".join(texts)
+    return f"{texts[0]} {layer.symbol} ·" if constants[0][0] == 0 else f"· {layer.symbol} {texts[0]}"
 
 
 def local_formula(template):
@@ -153,7 +151,7 @@ def describe(output, title=None, direction="auto", longest_lr=5):
                     "parameter" if isinstance(arg, Parameter) else "input")
                 inputs.append({"ref": add_variable(arg, role), "arg": arg_name})
             elif np.ndim(arg) == 0 and i not in layer.constant_inputs:
-                folded.setdefault(nid, []).append(format_number(arg))
+                folded.setdefault(nid, []).append((i, format_number(arg)))
                 inputs.append({"ref": None, "arg": arg_name, "folded": float(arg)})
             else:
                 cid = names.constant()
@@ -168,11 +166,12 @@ def describe(output, title=None, direction="auto", longest_lr=5):
         gradient_slots = [i for i in range(len(node.args)) if i >= node.n_inputs or i not in layer.constant_inputs]
         node_records.append({
             "id": nid, "op": type(layer).__name__, "symbol": layer.symbol,
-            "label": layer.symbol + "".join(folded.get(nid, [])), "inputs": inputs, "output": out_id,
+            "label": node_label(layer, folded.get(nid, [])), "inputs": inputs, "output": out_id,
             "n_inputs": node.n_inputs, "constant_inputs": list(layer.constant_inputs),
             "rules": {str(slot): rules[j] for j, slot in enumerate(gradient_slots) if j < len(rules)},
             "symbols": {**{"dout": "dout", "out": "out"}, **layer.rule_symbols},
             "fields": dict(layer.explain_fields()), "attributes": _op_attributes(layer),
+            "definitions": [list(pair) for pair in layer.rule_meanings],
             "matrix_shapes": {k: [int(n) for n in v] for k, v in layer.matrix_shapes().items()}})
     if output.creator is None:
         add_variable(output, "output")
@@ -184,8 +183,10 @@ def describe(output, title=None, direction="auto", longest_lr=5):
         values[vid]["grad"] = _numbers(np.asarray(total, dtype=np.float64))
         values[vid]["grad_label"] = format_value(total)
         if len(terms) > 1:
-            branches[vid] = {"terms": [{"node": t["node"], "via": t["via"], "label": format_value(t["value_array"])}
-                                       for t in terms], "total": format_value(total)}
+            texts, relation = rulemath.sum_equation([t["value_array"] for t in terms], total)
+            branches[vid] = {"terms": [{"node": t["node"], "via": t["via"], "label": text}
+                                       for t, text in zip(terms, texts)],
+                             "relation": relation, "total": format_value(total)}
     for t in (t for terms in contributions.values() for t in terms):
         del t["value_array"]
     if output.grad is not None:
@@ -199,25 +200,30 @@ def describe(output, title=None, direction="auto", longest_lr=5):
     return data
 
 
-def _fields(record, node, values, upstream):
-    """Placeholder → (name, value) for a node's rule templates."""
-    fields = {"dout": ("dout", upstream)}
+def rule_operands(record, node, values, upstream):
+    """(env, symbols) of a node's rule templates: each placeholder's array (float64, as the rule's matrix
+    where the layer says so) and its written name. The page's engine builds the same (``CR.operands``)."""
+    env, symbols = {"dout": upstream}, {"dout": "dout"}
     inputs = record["inputs"]
-    named = [(inp["arg"], values[inp["ref"]]["name"] if inp["ref"] else format_number(inp["folded"]),
+    named = [(inp["arg"], values[inp["ref"]]["name"] if inp["ref"] else rulemath.number_text(inp["folded"]),
               _array(node.args[i])) for i, inp in enumerate(inputs)]
     for position, key in ((0, "x"), (1, "y")):
         if position < record["n_inputs"] and position < len(named):
-            fields[key] = named[position][1:]
+            symbols[key], env[key] = named[position][1:]
     for arg, name, value in named:
-        fields.setdefault(arg, (name, value))
-    out_name = values[record["output"]]["name"] if record["output"] else "out"
-    fields["out"] = (out_name, node.output_data)
+        if arg not in symbols:
+            symbols[arg], env[arg] = name, value
+    symbols["out"] = values[record["output"]]["name"] if record["output"] else "out"
+    env["out"] = _array(node.output_data)
     for key, text in record["fields"].items():
-        fields[key] = (str(text), None)
+        symbols[key] = str(text)
+        env.pop(key, None)
+    for key, value in node.layer.rule_values().items():
+        env[key] = _array(value)
     for key, shape in record["matrix_shapes"].items():
-        if key in fields:
-            fields[key] = (*fields[key][:2], tuple(shape))
-    return fields
+        if key in env:
+            env[key] = env[key].reshape(shape)
+    return env, symbols
 
 
 def _backward_steps(output, nodes, node_ids, names, values, records):
@@ -228,7 +234,7 @@ def _backward_steps(output, nodes, node_ids, names, values, records):
             continue
         record = by_id[node_ids[id(node)]]
         upstream = _array(node.upstream)
-        fields = _fields(record, node, values, upstream)
+        env, symbols = rule_operands(record, node, values, upstream)
         sent = []
         for i, (arg, g) in enumerate(zip(node.args, node.sent)):
             if not isinstance(arg, Variable) or g is None:
@@ -238,11 +244,10 @@ def _backward_steps(output, nodes, node_ids, names, values, records):
             g = _array(g)
             entry = {"input": vid, "value": _numbers(g), "label": format_value(g)}
             if template is not None:
-                entry["symbolic"] = render_rule(template, fields, numeric=False)
-                entry["numeric"] = render_rule(template, fields, numeric=True)
+                entry.update(rulemath.equation(template, env, g, symbols))
                 local = local_formula(template)
                 if local is not None:
-                    entry["local"] = render_rule(local, fields, numeric=False)
+                    entry["local"] = rulemath.template_words(local, symbols)
                     if _is_scalar(upstream) and _is_scalar(g) and float(upstream.reshape(-1)[0]) != 0:
                         entry["local_value"] = format_number(float(g.reshape(-1)[0]) / float(upstream.reshape(-1)[0]))
             sent.append(entry)

@@ -23,8 +23,10 @@ SIGNIFICANT = 4
 FULL_LIMIT = 12
 
 
-def format_number(v) -> str:
-    """One number as text: ``220``, ``1.1``, ``-0.3333``, ``1.235e-05``, ``NaN``, ``inf``."""
+def format_number(v, significant=SIGNIFICANT) -> str:
+    """One number as text: ``220``, ``1.1``, ``-0.3333``, ``1.235e-05``, ``NaN``, ``inf``.
+
+    ``significant`` digits at most (4 by default; explanations raise it where an equation needs it)."""
     v = float(v)
     if math.isnan(v):
         return "NaN"
@@ -36,12 +38,12 @@ def format_number(v) -> str:
         return str(int(v))
     exact = Decimal(v)
     exponent = exact.adjusted()
-    mantissa = exact.scaleb(-exponent).quantize(Decimal(1).scaleb(1 - SIGNIFICANT), rounding=ROUND_HALF_UP)
+    mantissa = exact.scaleb(-exponent).quantize(Decimal(1).scaleb(1 - significant), rounding=ROUND_HALF_UP)
     if abs(mantissa) >= 10:  # 9.9995 rounded up to 10.000: one more power of ten
         exponent += 1
-        mantissa = exact.scaleb(-exponent).quantize(Decimal(1).scaleb(1 - SIGNIFICANT), rounding=ROUND_HALF_UP)
+        mantissa = exact.scaleb(-exponent).quantize(Decimal(1).scaleb(1 - significant), rounding=ROUND_HALF_UP)
     if -5 <= exponent < 6:
-        decimals = max(SIGNIFICANT - 1 - exponent, 0)
+        decimals = max(significant - 1 - exponent, 0)
         text = f"{exact.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP):f}"
         return _strip(text) if "." in text else text
     return f"{_strip(f'{mantissa:f}')}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
@@ -57,23 +59,23 @@ def shape_text(shape) -> str:
     return "(" + "×".join(str(n) for n in shape) + ")"
 
 
-def _nested(a, rows_on_lines=False):
+def _nested(a, rows_on_lines=False, significant=SIGNIFICANT):
     if a.ndim == 0:
-        return format_number(a)
+        return format_number(a, significant)
     separator = ",\n " if rows_on_lines and a.ndim == 2 else ", "
-    return "[" + separator.join(_nested(row) for row in a) + "]"
+    return "[" + separator.join(_nested(row, significant=significant) for row in a) + "]"
 
 
-def format_value(value, limit=FULL_LIMIT, multiline=False) -> str:
+def format_value(value, limit=FULL_LIMIT, multiline=False, significant=SIGNIFICANT) -> str:
     """A value as a label: the number, the whole (small) array, or its shape and min / mean / max.
 
     With ``multiline`` the rows of a small matrix go on lines of their own (for drawings).
     """
     a = np.asarray(to_numpy(getattr(value, "data", value)), dtype=np.float64)
     if a.ndim == 0:
-        return format_number(a)
+        return format_number(a, significant)
     if a.size <= limit:
-        return _nested(a, multiline)
+        return _nested(a, multiline, significant)
     if a.size == 0:
         return f"{shape_text(a.shape)} empty"
     return (f"{shape_text(a.shape)} min {format_number(a.min())}, mean {format_number(a.mean())}, "

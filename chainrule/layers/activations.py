@@ -19,7 +19,8 @@ class Relu(Layer):
     """
 
     symbol = "ReLU"
-    rules = ("{dout} ∘ [x > 0]",)
+    rules = ("{dout} ∘ [{x} > 0]",)
+    rule_meanings = (("[{x} > 0]", "the mask: 1 where {x} was positive, else 0{passed}"),)
 
     def __init__(self):
         self.mask = None  # True where x > 0: where the gradient passes

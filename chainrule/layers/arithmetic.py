@@ -101,7 +101,7 @@ class Div(Layer):
 class Neg(Layer):
     """out = −x.   Backward: dx = −dout."""
 
-    symbol = "−x"
+    symbol = "neg"
     rules = ("−{dout}",)
 
     def forward(self, x):
@@ -124,7 +124,7 @@ class Pow(Layer):
         if not np.isfinite(p):
             raise ValueError(f"Pow: the exponent must be finite, got {p}")
         self.p = float(p) if isinstance(p, (float, np.floating)) else int(p)
-        self.symbol = f"**{self.p:g}"
+        self.symbol = f"**{self.p:g}" if self.p >= 0 else f"**({self.p:g})"
         self.x = None
 
     def forward(self, x):
@@ -137,7 +137,10 @@ class Pow(Layer):
         return dout * self.p * self.x ** (self.p - 1)
 
     def explain_fields(self):
-        return {"p": f"{self.p:g}"}
+        return {"p": f"{self.p:g}" if self.p >= 0 else f"({self.p:g})"}
+
+    def rule_values(self):
+        return {"p": self.p}
 
     def __repr__(self):
         return f"Pow({self.p!r})"

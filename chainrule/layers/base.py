@@ -156,6 +156,10 @@ class Layer:
     rules: tuple[str, ...] = ()
     #: how the rule's names are written (e.g. ``{"x": "X", "dout": "dY"}`` for Affine's dX = dY · Wᵀ)
     rule_symbols: dict = {}
+    #: what the rule's other symbols mean, as (symbol, meaning) templates that explanations and the page fill
+    #: with the node's own names and numbers: ``{x}`` (the first input's name), ``{t}`` (the labels), ``{N}``
+    #: (rows of the batch), ``{n}`` (:meth:`explain_fields`), ``{passed}`` (how many of x's entries are > 0)
+    rule_meanings: tuple = ()
     #: True for layers whose inputs broadcast (their gradients are summed back)
     broadcasts = False
     #: positions of forward's inputs that get no gradient (labels are data)
@@ -216,6 +220,11 @@ class Layer:
 
     def explain_fields(self) -> dict:
         """Extra values a rule template may use (e.g. the exponent of Pow)."""
+        return {}
+
+    def rule_values(self) -> dict:
+        """After forward: the numbers behind the bare names of the rule templates (SoftmaxWithLoss's ``y``,
+        ``t`` as one-hot rows and ``N``; Pow's ``p``), so that explanations can write the rule with them."""
         return {}
 
     @classmethod

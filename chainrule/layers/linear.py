@@ -51,6 +51,23 @@ class MatMul(Layer):
         db = sum_to(np.swapaxes(A, -1, -2) @ D, B.shape).reshape(b.shape)
         return da, db
 
+    def matrix_shapes(self):
+        """A vector operand as the matrix the rule multiplies: A (n,) as the row (1×n), B (n,) as a row (1×n) whose
+        transpose is the column, and dC shaped to match."""
+        if self.a is None or (ndim_of(self.a) > 1 and ndim_of(self.b) > 1):
+            return {}
+        a, b = shape_of(self.a), shape_of(self.b)
+        shapes = {}
+        if len(a) == 1:
+            shapes["x"] = (1, a[0])
+        if len(b) == 1:
+            shapes["y"] = (1, b[0])
+        if len(a) == 1 and len(b) == 2:
+            shapes["dout"] = (1, b[1])
+        elif len(a) == 2 and len(b) == 1:
+            shapes["dout"] = (a[0], 1)
+        return shapes
+
 
 class Affine(Layer):
     """Y = X·W + b for one vector (D,), a batch (N, D) or N-D input (N, …).

@@ -35,6 +35,8 @@ class SoftmaxWithLoss(Layer):
 
     symbol = "softmax\ncross-entropy"
     rules = ("{dout} × (y − t) / N",)
+    rule_meanings = (("y", "softmax({x}), the probabilities"), ("t", "the labels {t}"),
+                     ("N", "{N}, the number of rows (the batch)"))
     constant_inputs = (1,)  # t: labels
 
     def __init__(self):
@@ -64,6 +66,16 @@ class SoftmaxWithLoss(Layer):
         self.x_shape = x.shape
         return self.loss
 
+    def rule_values(self):
+        y = self.y
+        t = self.t
+        if self.indices:  # the labels as the one-hot rows the rule subtracts
+            xp = get_array_module(y)
+            t = xp.zeros(y.shape)
+            t[xp.arange(y.shape[0]), self.t] = 1
+        return {"y": y.reshape(self.x_shape), "t": t.reshape(self.x_shape),
+                "N": y.shape[0]}
+
     def backward(self, dout=1):
         n = self.y.shape[0]
         scale = _scale(self, dout, n)
@@ -85,6 +97,7 @@ class MeanSquaredError(Layer):
 
     symbol = "MSE"
     rules = ("{dout} × (y − t) / N", "−{dout} × (y − t) / N")
+    rule_meanings = (("N", "{N}, the number of rows (the batch)"),)
 
     def __init__(self):
         self.loss = None
@@ -101,6 +114,9 @@ class MeanSquaredError(Layer):
             self.diff = self.diff.astype(y.dtype)
         self.loss = 0.5 * np.sum(self.diff * self.diff) / self.n  # ½ Σ (y − t)² / N
         return self.loss
+
+    def rule_values(self):
+        return {"N": self.n}
 
     def backward(self, dout=1):
         dy = self.diff * _scale(self, dout, self.n)

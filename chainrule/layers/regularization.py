@@ -23,6 +23,7 @@ class Dropout(Layer):
 
     symbol = "dropout"
     rules = ("{dout} ∘ mask / (1 − ratio)",)
+    rule_meanings = (("mask", "1 where a unit was kept, 0 where dropped"), ("ratio", "the dropout ratio"))
 
     def __init__(self, dropout_ratio=0.5, seed=None):
         if not isinstance(dropout_ratio, (int, float)) or not 0 <= dropout_ratio < 1:
@@ -85,6 +86,7 @@ class BatchNormalization(Layer):
     symbol = "BatchNorm"
     rules = ("({gamma}/σ) ∘ ({dout} − mean({dout}) − x̂ ∘ mean({dout} ∘ x̂))", "Σ_rows {dout} ∘ x̂", "Σ_rows {dout}")
     rule_symbols = {"gamma": "γ", "beta": "β"}
+    rule_meanings = (("σ", "√(batch variance + ε)"), ("x̂", "({x} − batch mean) / σ"))
     gamma = parameter()
     beta = parameter()
 

@@ -51,6 +51,7 @@ class Mean(Sum):
 
     symbol = "mean"
     rules = ("{dout} / n copied to every averaged element",)
+    rule_meanings = (("n", "{n}, how many numbers each mean averages"),)
 
     def forward(self, x):
         out = super().forward(x)

@@ -11,16 +11,17 @@ CR.FULL_LIMIT = 12;
 
 // x as a correctly rounded decimal with `digits` decimals, ties away from zero (JavaScript's toFixed rule,
 // which Python reproduces with Decimal(x).quantize(..., ROUND_HALF_UP)).
-CR.formatNumber = function (v) {
+CR.formatNumber = function (v, significant) {
+  const sig = significant || CR.SIGNIFICANT;
   if (Number.isNaN(v)) return "NaN";
   if (v === Infinity) return "inf";
   if (v === -Infinity) return "-inf";
   if (v === 0) return "0";
   if (Math.abs(v) < 1e15 && Number.isInteger(v)) return String(v);
-  let [mant, exp] = v.toExponential(CR.SIGNIFICANT - 1).split("e");
-  let exponent = parseInt(exp, 10);
+  const [mant, exp] = v.toExponential(sig - 1).split("e");
+  const exponent = parseInt(exp, 10);
   if (exponent >= -5 && exponent < 6) {
-    const decimals = Math.max(CR.SIGNIFICANT - 1 - exponent, 0);
+    const decimals = Math.max(sig - 1 - exponent, 0);
     return CR.strip(Math.abs(v) >= 1e21 ? String(v) : v.toFixed(decimals));
   }
   const sign = exponent < 0 ? "-" : "+";
@@ -69,21 +70,21 @@ CR.fsum = function (values) {
 
 CR.shapeText = (shape) => "(" + shape.join("×") + ")";
 
-CR.formatValue = function (t, limit) {
-  limit = limit === undefined ? CR.FULL_LIMIT : limit;
-  if (t.shape.length === 0) return CR.formatNumber(t.data[0]);
-  if (t.data.length <= limit) return CR.nested(t, 0, 0);
+CR.formatValue = function (t, limit, significant) {
+  limit = limit === undefined || limit === null ? CR.FULL_LIMIT : limit;
+  if (t.shape.length === 0) return CR.formatNumber(t.data[0], significant);
+  if (t.data.length <= limit) return CR.nested(t, 0, 0, significant);
   let min = Infinity, max = -Infinity;
   for (const v of t.data) { if (v < min) min = v; if (v > max) max = v; }
   const mean = CR.fsum(t.data) / t.data.length;
   return `${CR.shapeText(t.shape)} min ${CR.formatNumber(min)}, mean ${CR.formatNumber(mean)}, max ${CR.formatNumber(max)}`;
 };
 
-CR.nested = function (t, axis, offset) {
-  if (axis === t.shape.length) return CR.formatNumber(t.data[offset]);
+CR.nested = function (t, axis, offset, significant) {
+  if (axis === t.shape.length) return CR.formatNumber(t.data[offset], significant);
   const stride = t.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
   const parts = [];
-  for (let i = 0; i < t.shape[axis]; i++) parts.push(CR.nested(t, axis + 1, offset + i * stride));
+  for (let i = 0; i < t.shape[axis]; i++) parts.push(CR.nested(t, axis + 1, offset + i * stride, significant));
   return "[" + parts.join(", ") + "]";
 };
 
@@ -476,17 +477,264 @@ CR.compute = function (data, leaves, override) {
   return { vals, grads, steps, states };
 };
 
-// ---- the words of a step: the same templates as chainrule/draw/graphdata.py -----------------------------
-CR.renderRule = function (template, fields, numeric) {
-  return template.replace(/\{(\w+)\}(ᵀ?)/g, (all, key, t) => {
-    const f = fields[key];
-    const name = f ? f.name : key;
-    if (!numeric || !f || !f.value) return name + t;
-    if (CR.isScalar(f.value)) return CR.formatNumber(f.value.data[0]);
-    const base = f.shape || f.value.shape;  // the array as the rule's matrix, where the node says so
-    const shape = t ? base.slice().reverse() : base;
-    return CR.shapeText(shape);
+// ---- a rule as an equation with the graph's numbers: chainrule/draw/rulemath.py, step for step --------------
+CR.MAX_SIGNIFICANT = 17;
+CR.NotAnEquation = class extends Error {};
+const TOKEN = /\s+|\{\w+\}|Σ_rows|Σ_row|\d+(?:\.\d+)?|[A-Za-zσμγβ]\u0302?\w*|[×·∘/+−()[\]>ᵀ²^]/y;
+
+CR.tokenize = function (template) {
+  const tokens = [];
+  TOKEN.lastIndex = 0;
+  while (TOKEN.lastIndex < template.length) {
+    const at = TOKEN.lastIndex, m = TOKEN.exec(template);
+    if (!m || m.index !== at) throw new CR.NotAnEquation(template);
+    tokens.push(m[0]);
+  }
+  return tokens;
+};
+
+CR.parseRule = function (template) {
+  const tokens = CR.tokenize(template);
+  let at = 0;
+  const skip = () => { while (at < tokens.length && /^\s+$/.test(tokens[at])) at++; };
+  const peek = () => (at < tokens.length ? tokens[at] : null);
+  const take = (expected) => {
+    const t = peek();
+    if (t === null || (expected !== undefined && t !== expected)) throw new CR.NotAnEquation(`expected ${expected} at ${t}`);
+    at++; skip();
+    return t;
+  };
+  const expression = () => {
+    let node = term();
+    while (peek() === "+" || peek() === "−") { const op = take(); node = [op, node, term()]; }
+    return node;
+  };
+  const term = () => {
+    let node = unary();
+    while (["×", "·", "∘", "/"].includes(peek())) { const op = take(); node = [op, node, unary()]; }
+    return node;
+  };
+  const unary = () => {
+    if (peek() === "−") { take(); return ["neg", unary()]; }
+    if (peek() === "Σ_rows") { take(); return ["rows", term()]; }
+    return postfix();
+  };
+  const postfix = () => {
+    let node = atom();
+    while (["ᵀ", "²", "^"].includes(peek())) {
+      const op = take();
+      if (op === "ᵀ") node = ["T", node];
+      else if (op === "²") node = ["pow", node, ["num", 2, null]];
+      else { take("("); node = ["pow", node, expression()]; take(")"); }
+    }
+    return node;
+  };
+  const atom = () => {
+    const token = peek(), index = at;
+    if (token === null) throw new CR.NotAnEquation("unexpected end");
+    if (token === "(") { take(); const node = expression(); take(")"); return ["paren", node]; }
+    if (token === "[") {
+      take(); const inner = expression(); take(">"); take("0"); take("]");
+      return ["mask", inner, [index, at]];
+    }
+    if (token === "Σ_row") { take(); take("("); const node = expression(); take(")"); return ["rowsum", node]; }
+    take();
+    if (token[0] === "{") return ["field", token.slice(1, -1), index];
+    if (/^\d/.test(token)) return ["num", parseFloat(token), index];
+    if (/^[A-Za-zσμγβ]/.test(token)) return ["name", token, index];
+    throw new CR.NotAnEquation(`unexpected ${token}`);
+  };
+  skip();
+  const tree = expression();
+  if (peek() !== null) throw new CR.NotAnEquation(`unexpected ${peek()}`);
+  return { tokens, tree };
+};
+
+CR.swapLast = (a) => (a.shape.length < 2 ? a : CR.transpose(a, [...Array(a.shape.length - 2).keys(), a.shape.length - 1, a.shape.length - 2]));
+// a sum over the first axis, row after row (the order rulemath's in_order sums use)
+CR.sumRows = function (a) {
+  const n = a.shape[0], rest = a.shape.slice(1), size = CR.size(rest), out = new Float64Array(size);
+  for (let i = 0; i < n; i++) for (let k = 0; k < size; k++) out[k] = out[k] + a.data[i * size + k];
+  return CR.tensor(rest, out);
+};
+CR.moveAxis = function (a, from, to) {
+  const axes = [...Array(a.shape.length).keys()];
+  axes.splice(from, 1);
+  axes.splice(to, 0, from);
+  return CR.transpose(a, axes);
+};
+CR.ruleMatmul = function (a, b) {
+  if (a.shape.length === 0 || b.shape.length === 0) return CR.binary(a, b, (p, q) => p * q);
+  if (a.shape.length > 2 || b.shape.length > 2) throw new CR.NotAnEquation("a batched matrix product is not written out");
+  const A = a.shape.length === 1 ? CR.reshape(a, [1, -1]) : a, B = b.shape.length === 1 ? CR.reshape(b, [-1, 1]) : b;
+  if (A.shape[1] !== B.shape[0]) throw new Error("matmul: shapes do not fit");
+  const shape = [...(a.shape.length > 1 ? [A.shape[0]] : []), ...(b.shape.length > 1 ? [B.shape[1]] : [])];
+  return CR.reshape(CR.matmul2(A, B), shape);
+};
+
+CR.evaluateRule = function (tree, env) {
+  const [op] = tree;
+  if (op === "num") return CR.scalar(tree[1]);
+  if (op === "field" || op === "name") {
+    if (!(tree[1] in env)) throw new CR.NotAnEquation(`no value for ${tree[1]}`);
+    return env[tree[1]];
+  }
+  if (op === "paren") return CR.evaluateRule(tree[1], env);
+  if (op === "neg") return CR.map(CR.evaluateRule(tree[1], env), (v) => -v);
+  if (op === "T") return CR.swapLast(CR.evaluateRule(tree[1], env));
+  if (op === "mask") return CR.map(CR.evaluateRule(tree[1], env), (v) => (v > 0 ? 1 : 0));
+  if (op === "rows") { const a = CR.evaluateRule(tree[1], env); return a.shape.length ? CR.sumRows(a) : a; }
+  if (op === "rowsum") {
+    const a = CR.evaluateRule(tree[1], env);
+    return a.shape.length ? CR.reshape(CR.sumRows(CR.moveAxis(a, a.shape.length - 1, 0)), [...a.shape.slice(0, -1), 1]) : a;
+  }
+  const a = CR.evaluateRule(tree[1], env), b = CR.evaluateRule(tree[2], env);
+  if (op === "×" || op === "∘") return CR.binary(a, b, (p, q) => p * q);
+  if (op === "/") return CR.binary(a, b, (p, q) => p / q);
+  if (op === "+") return CR.binary(a, b, (p, q) => p + q);
+  if (op === "−") return CR.binary(a, b, (p, q) => p - q);
+  if (op === "·") return CR.ruleMatmul(a, b);
+  if (op === "pow") return CR.binary(a, b, (p, q) => p ** q);
+  throw new CR.NotAnEquation(op);
+};
+
+CR.ruleLeaves = function (tree, out) {
+  if (tree[0] === "field" || tree[0] === "name" || tree[0] === "mask") out.push(tree);
+  else for (const child of tree.slice(1)) if (Array.isArray(child) && typeof child[0] === "string") CR.ruleLeaves(child, out);
+  return out;
+};
+
+CR.numberText = (v, sig) => { const t = CR.formatNumber(v, sig); return t.startsWith("-") ? `(${t})` : t; };
+CR.shown = (a) => a.data.length <= CR.FULL_LIMIT;
+CR.arrayText = function (a, sig, transposed) {
+  if (a.shape.length === 0) return CR.numberText(a.data[0], sig);
+  if (CR.shown(a)) return CR.formatValue(a, null, sig);
+  return CR.shapeText(transposed && a.shape.length >= 2 ? a.shape.slice().reverse() : a.shape);
+};
+CR.rounded = (a, sig) => CR.map(a, (v) => parseFloat(CR.formatNumber(v, sig)));
+
+CR.renderNumeric = function (tokens, tree, env, sig, symbols) {
+  const replace = {};
+  for (const leaf of CR.ruleLeaves(tree, [])) {
+    if (leaf[0] === "mask") {
+      const [start, end] = leaf[2], mask = CR.evaluateRule(leaf, env);
+      if (CR.shown(mask)) replace[start] = [end, CR.arrayText(mask, sig, false)];
+      else {
+        const inner = tokens.slice(start + 1, end - 1).map((t) => (t.startsWith("{") ? (symbols[t.slice(1, -1)] ?? t.slice(1, -1)) : t)).join("");
+        replace[start] = [end, "[" + inner.trim() + "]"];
+      }
+      continue;
+    }
+    const index = leaf[2], a = env[leaf[1]];
+    const transposed = index + 1 < tokens.length && tokens[index + 1] === "ᵀ";
+    const drop = transposed && (a.shape.length === 0 || (!CR.shown(a) && a.shape.length >= 2));
+    replace[index] = [drop ? index + 2 : index + 1, CR.arrayText(a, sig, transposed)];
+  }
+  const out = [];
+  for (let i = 0; i < tokens.length;) {
+    if (i in replace) { out.push(replace[i][1]); i = replace[i][0]; } else out.push(tokens[i++]);
+  }
+  return out.join("");
+};
+
+const sameShape = (a, b) => a.length === b.length && a.every((n, i) => n === b[i]);
+CR.reshapedLike = (r, g) => (sameShape(r.shape, g.shape) ? r : r.data.length === g.data.length ? CR.reshape(r, g.shape) : null);
+
+CR.ruleWrapper = function (resultShape, targetShape) {
+  if (sameShape(resultShape, targetShape)) return null;
+  if (CR.size(resultShape) === CR.size(targetShape)) {
+    const squeeze = (s) => s.filter((n) => n !== 1);
+    return sameShape(squeeze(resultShape), squeeze(targetShape)) ? null : ["reshape", targetShape];
+  }
+  return ["sum", targetShape];
+};
+CR.wrapText = function (text, wrap, resultShape) {
+  if (!wrap) return text;
+  const [kind, shape] = wrap;
+  if (kind === "reshape") return `(${text}) reshaped to ${CR.shapeText(shape)}`;
+  if (shape.length === 0 || (CR.size(shape) === 1 && shape.length <= 1)) return `Σ (${text})`;
+  if (resultShape.length === shape.length + 1 && sameShape(resultShape.slice(1), shape)) return `Σ_rows (${text})`;
+  return `sum to ${CR.shapeText(shape)} of (${text})`;
+};
+CR.wrapNote = function (wrap, resultShape) {
+  if (!wrap) return null;
+  const [kind, shape] = wrap, r = CR.shapeText(resultShape), t = CR.shapeText(shape);
+  if (kind === "reshape") return `the rule computes the matrix ${r}, reshaped back to the input's shape ${t}`;
+  return `the broadcast rule: the input was broadcast to ${r}, so its gradient is summed over the copies, ${r} → ${t}`;
+};
+CR.applyWrap = function (r, wrap) {
+  if (!wrap) return r;
+  const [kind, shape] = wrap;
+  if (kind === "reshape") return CR.reshape(r, shape);
+  while (r.shape.length > shape.length) r = CR.sumRows(r);
+  shape.forEach((n, axis) => {
+    if (n === 1 && r.shape[axis] !== 1) {
+      const s = CR.sumRows(CR.moveAxis(r, axis, 0));
+      r = CR.moveAxis(CR.reshape(s, [1, ...s.shape]), 0, axis);
+    }
   });
+  if (CR.size(r.shape) !== CR.size(shape)) throw new Error("the gradient does not fit its input");
+  return CR.reshape(r, shape);
+};
+CR.close = function (a, b) {
+  let scale = 1;
+  for (const v of b.data) scale = Math.max(scale, Math.abs(v));
+  return a.data.length === b.data.length && a.data.every((v, i) => {
+    const w = b.data[i];
+    if (Number.isNaN(v) || Number.isNaN(w)) return Number.isNaN(v) && Number.isNaN(w);
+    return v === w || Math.abs(v - w) <= 1e-12 * scale + 1e-7 * Math.abs(w);
+  });
+};
+CR.templateWords = (template, symbols) => template.replace(/\{(\w+)\}/g, (all, key) => symbols[key] ?? key);
+
+// the rule for one gradient: {symbolic, numeric?, relation?, note?} (rulemath.equation)
+CR.equation = function (template, env, g, symbols) {
+  let parsed, exact;
+  try {
+    parsed = CR.parseRule(template);
+    exact = CR.evaluateRule(parsed.tree, env);
+  } catch (e) {  // words, or operands the rule cannot combine here (rulemath: NotAnEquation, ValueError)
+    return { symbolic: CR.templateWords(template, symbols) };
+  }
+  const wrap = CR.ruleWrapper(exact.shape, g.shape);
+  let checked = null;
+  try { checked = CR.reshapedLike(CR.applyWrap(exact, wrap), g); } catch (e) { checked = null; }
+  const entry = { symbolic: CR.wrapText(CR.templateWords(template, symbols), wrap, exact.shape) };
+  if (checked === null || !CR.close(checked, g)) return entry;
+  const target = CR.formatValue(g), leaves = CR.ruleLeaves(parsed.tree, []);
+  const digits = leaves.every((leaf) => CR.shown(leaf[0] === "mask" ? CR.evaluateRule(leaf, env) : env[leaf[1]]));
+  let relation = "=", sig = CR.SIGNIFICANT;
+  if (digits) {
+    relation = "≈";
+    for (let p = CR.SIGNIFICANT; p <= CR.MAX_SIGNIFICANT; p++) {
+      const shown = {};
+      for (const [k, a] of Object.entries(env)) shown[k] = CR.rounded(a, p);
+      let r = null;
+      try { r = CR.reshapedLike(CR.applyWrap(CR.evaluateRule(parsed.tree, shown), wrap), g); } catch (e) { r = null; }
+      if (r !== null && CR.formatValue(r) === target) { relation = "="; sig = p; break; }
+    }
+  }
+  entry.numeric = CR.wrapText(CR.renderNumeric(parsed.tokens, parsed.tree, env, sig, symbols), wrap, exact.shape);
+  entry.relation = relation;
+  const note = CR.wrapNote(wrap, exact.shape);
+  if (note) entry.note = note;
+  return entry;
+};
+
+// the branch rule written out: terms at as many digits as it takes to add up to the total shown
+CR.sumEquation = function (terms, total) {
+  const target = CR.formatValue(total);
+  if (terms.every(CR.shown)) {
+    for (let p = CR.SIGNIFICANT; p <= CR.MAX_SIGNIFICANT; p++) {
+      const shown = terms.map((t) => CR.rounded(t, p));
+      let sum = CR.binary(CR.scalar(0), shown[0], (a, b) => a + b);
+      for (const t of shown.slice(1)) sum = CR.binary(sum, t, (a, b) => a + b);
+      const r = CR.reshapedLike(sum, total);
+      if (r && CR.formatValue(r) === target) return { texts: terms.map((t) => CR.arrayText(t, p)), relation: "=" };
+    }
+    return { texts: terms.map((t) => CR.arrayText(t)), relation: "≈" };
+  }
+  return { texts: terms.map((t) => (CR.shown(t) ? CR.arrayText(t) : CR.formatValue(t))), relation: "=" };
 };
 
 CR.localFormula = function (template) {
@@ -495,19 +743,51 @@ CR.localFormula = function (template) {
   return { "{dout}": "1", "−{dout}": "−1" }[template] ?? null;
 };
 
-// placeholder → {name, value} for a node, as graphdata._fields builds it
-CR.fields = function (data, node, state, upstream, vals) {
-  const f = { dout: { name: "dout", value: upstream } };
+// the numbers behind a rule's bare names (Layer.rule_values)
+CR.ruleValues = function (node, st) {
+  if (node.op === "Pow") return { p: CR.scalar(st.p) };
+  if (node.op === "MeanSquaredError") return { N: CR.scalar(st.n) };
+  if (node.op === "SoftmaxWithLoss") {
+    const t = new Float64Array(st.n * st.c);
+    for (let i = 0; i < st.n; i++) for (let j = 0; j < st.c; j++) t[i * st.c + j] = st.onehot ? st.t.data[i * st.c + j] : (st.t.data[i] === j ? 1 : 0);
+    return { y: CR.reshape(st.y, st.x.shape), t: CR.tensor(st.x.shape, t), N: CR.scalar(st.n) };
+  }
+  return {};
+};
+
+// (env, symbols) of a node's rules, as graphdata.rule_operands builds them
+CR.operands = function (data, node, state, upstream, vals) {
+  const env = { dout: upstream }, symbols = { dout: "dout" };
   const named = node.inputs.map((inp, i) => ({
-    arg: inp.arg, name: inp.ref ? data.values[inp.ref].name : CR.formatNumber(inp.folded),
-    value: inp.ref ? vals[inp.ref] : CR.scalar(inp.folded) }));
-  if (node.n_inputs > 0 && named[0]) f.x = named[0];
-  if (node.n_inputs > 1 && named[1]) f.y = named[1];
-  for (const n of named) if (!(n.arg in f)) f[n.arg] = n;
-  f.out = { name: node.output ? data.values[node.output].name : "out", value: state.out };
-  for (const [k, text] of Object.entries(node.fields)) f[k] = { name: String(text), value: null };
-  for (const [k, shape] of Object.entries(node.matrix_shapes || {})) if (f[k]) f[k] = { ...f[k], shape };
-  return f;
+    arg: inp.arg, name: inp.ref ? data.values[inp.ref].name : CR.numberText(inp.folded),
+    value: (state.inputs && state.inputs[i]) || (inp.ref ? vals[inp.ref] : CR.scalar(inp.folded)) }));
+  [["x", 0], ["y", 1]].forEach(([key, position]) => {
+    if (position < node.n_inputs && position < named.length) { symbols[key] = named[position].name; env[key] = named[position].value; }
+  });
+  for (const n of named) if (!(n.arg in symbols)) { symbols[n.arg] = n.name; env[n.arg] = n.value; }
+  symbols.out = node.output ? data.values[node.output].name : "out";
+  env.out = state.out;
+  for (const [k, text] of Object.entries(node.fields)) { symbols[k] = String(text); delete env[k]; }
+  Object.assign(env, CR.ruleValues(node, state));
+  for (const [k, shape] of Object.entries(node.matrix_shapes || {})) if (env[k]) env[k] = CR.reshape(env[k], shape);
+  return { env, symbols };
+};
+
+// the texts of one backward step, as graphdata writes them
+CR.stepTexts = function (data, node, state, upstream, vals, sent) {
+  const { env, symbols } = CR.operands(data, node, state, upstream, vals);
+  return sent.map((x) => {
+    const template = node.rules[String(x.index)], entry = { input: x.input, label: CR.formatValue(x.value) };
+    if (template === undefined) return entry;
+    Object.assign(entry, CR.equation(template, env, x.value, symbols));
+    const local = CR.localFormula(template);
+    if (local !== null) {
+      entry.local = CR.templateWords(local, symbols);
+      if (CR.isScalar(upstream) && CR.isScalar(x.value) && upstream.data[0] !== 0)
+        entry.local_value = CR.formatNumber(x.value.data[0] / upstream.data[0]);
+    }
+    return entry;
+  });
 };
 
 if (typeof module !== "undefined") module.exports = CR;

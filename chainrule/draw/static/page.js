@@ -49,30 +49,19 @@
       v[id] = { label: t ? CR.formatValue(t) : data.values[id].label, tensor: t || null, grad: g ? CR.formatValue(g) : null, gradTensor: g || null };
     }
     const steps = r.steps.map((s) => {
-      const node = nodesById[s.node], st = r.states[s.node];
-      const fields = CR.fields(data, node, st, s.upstream, r.vals);
+      const node = nodesById[s.node], texts = CR.stepTexts(data, node, r.states[s.node], s.upstream, r.vals, s.sent);
       return {
         node: s.node, upstream: CR.formatValue(s.upstream), upstreamTensor: s.upstream,
-        sent: s.sent.map((x) => {
-          const template = node.rules[String(x.index)], entry = { input: x.input, label: CR.formatValue(x.value), tensor: x.value };
-          if (template !== undefined) {
-            entry.symbolic = CR.renderRule(template, fields, false);
-            entry.numeric = CR.renderRule(template, fields, true);
-            const local = CR.localFormula(template);
-            if (local !== null) {
-              entry.local = CR.renderRule(local, fields, false);
-              if (CR.isScalar(s.upstream) && CR.isScalar(x.value) && s.upstream.data[0] !== 0)
-                entry.local_value = CR.formatNumber(x.value.data[0] / s.upstream.data[0]);
-            }
-          }
-          return entry;
-        }),
+        sent: texts.map((entry, k) => ({ ...entry, tensor: s.sent[k].value })),
       };
     });
     const branches = {};
     const terms = {};
-    for (const s of steps) for (const x of s.sent) (terms[x.input] = terms[x.input] || []).push({ node: s.node, via: nodesById[s.node].label.replace("\n", " "), label: x.label });
-    for (const [id, list] of Object.entries(terms)) if (list.length > 1) branches[id] = { terms: list, total: v[id].grad };
+    for (const s of steps) for (const x of s.sent) (terms[x.input] = terms[x.input] || []).push({ node: s.node, via: nodesById[s.node].label.replace("\n", " "), tensor: x.tensor });
+    for (const [id, list] of Object.entries(terms)) if (list.length > 1) {
+      const { texts, relation } = CR.sumEquation(list.map((t) => t.tensor), r.grads[id]);
+      branches[id] = { terms: list.map((t, k) => ({ node: t.node, via: t.via, label: texts[k] })), relation, total: v[id].grad };
+    }
     return { values: v, steps, branches };
   }
 
@@ -260,16 +249,18 @@
     for (const d of definitions(node)) add("p", `where ${d}`, "mono small");
     for (const x of st.sent) {
       const name = data.values[x.input].name;
-      const line = x.symbolic !== undefined ? `d ${name} = ${x.symbolic}${x.numeric !== x.symbolic ? " = " + x.numeric : ""} = ${x.label}` : `d ${name} = ${x.label}`;
+      const numeric = x.numeric !== undefined && x.numeric !== x.symbolic ? ` ${x.relation} ${x.numeric} ${x.relation}` : " =";
+      const line = x.symbolic !== undefined ? `d ${name} = ${x.symbolic}${numeric} ${x.label}` : `d ${name} = ${x.label}`;
       const p = add("p", line, "mono rule");
       if (x.tensor && x.tensor.data.length > 1) p.title = fullNumbers(x.tensor, x.label);
-      if (x.local !== undefined && x.local_value !== undefined)
-        add("p", `local derivative ∂${outN}/∂${name} = ${x.local} = ${x.local_value}; chain rule: ${st.upstream} × ${x.local_value} = ${x.label}`, "small");
+      if (x.note) add("p", `(${x.note})`, "small");
+      if (x.local !== undefined && x.local_value !== undefined && !/^\(?−?[\d.]+\)?$/.test(x.local))
+        add("p", `local derivative ∂${outN}/∂${name} = ${x.local} = ${x.local_value}`, "small");
       const branch = model.branches[x.input];
       const lastHere = st.sent.filter((y) => y.input === x.input).pop() === x;
       if (branch && lastHere && lastTerm(x.input, j)) {
         const terms = branch.terms.map((t) => `${t.label} (via ${t.via})`).join(" + ");
-        add("p", `branch rule: ${name} is used ${branch.terms.length} times, so ∂${outName}/∂${name} = ${terms} = ${branch.total}`, "mono branch");
+        add("p", `branch rule: ${name} is used ${branch.terms.length} times, so ∂${outName}/∂${name} = ${terms} ${branch.relation || "="} ${branch.total}`, "mono branch");
       }
     }
     const check = html("button", { type: "button", id: "check" }, "Check numerically");
@@ -281,18 +272,16 @@
     const users = data.backward.map((s, k) => [s, k]).filter(([s]) => s.sent.some((x) => x.input === id)).map(([, k]) => k);
     return users[users.length - 1] === j;
   }
+  // what the rule's other symbols mean: the layer's own templates (Layer.rule_meanings), filled like explain.py
   function definitions(node) {
     const refs = node.inputs.map((inp) => (inp.ref ? data.values[inp.ref] : null));
     const x = refs[0] ? refs[0].name : "x", shape = refs[0] ? refs[0].shape : [];
-    if (node.op === "SoftmaxWithLoss") {
-      const t = node.inputs[1] && node.inputs[1].ref ? state.model.values[node.inputs[1].ref].label : "";
-      return [`y = softmax(${x}), the probabilities`, `t = the labels ${t}`, `N = ${shape.length > 1 ? shape[0] : 1}, the number of rows (the batch)`];
-    }
-    if (node.op === "MeanSquaredError") return [`N = ${shape.length > 1 ? shape[0] : 1}, the number of rows (the batch)`];
-    if (node.op === "Relu") return ["[x > 0] = 1 where the input was positive, else 0"];
-    if (node.op === "Dropout") return ["mask = 1 where a unit was kept, 0 where dropped", "ratio = the dropout ratio"];
-    if (node.op === "BatchNormalization") return ["σ = √(batch variance + ε)", "x̂ = (x − batch mean) / σ"];
-    return [];
+    const labels = node.inputs.slice(1).find((inp) => inp.ref);
+    const xs = refs[0] ? state.model.values[node.inputs[0].ref].tensor : null;
+    const fill = { x, t: labels ? state.model.values[labels.ref].label : "", N: shape.length > 1 ? shape[0] : 1,
+                   n: node.fields.n ?? "?", passed: xs ? ` (${xs.data.filter((v) => v > 0).length} of ${xs.data.length} entries pass)` : "" };
+    const filled = (text) => text.replace(/\{(\w+)\}/g, (all, k) => String(fill[k]));
+    return (node.definitions || []).map(([symbol, meaning]) => `${filled(symbol)} = ${filled(meaning)}`);
   }
 
   // ---- the numerical check of one node: perturb each of its inputs by ±h, run the rest of the graph -------------
