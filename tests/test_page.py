@@ -12,7 +12,7 @@ import pytest
 
 from chainrule import examples
 from chainrule.draw import describe, format_number, format_value, to_html
-from chainrule.draw.html import training_data
+from chainrule.training.spiral_page import spiral_training
 from chainrule.graph import Variable
 from chainrule.layers import Affine
 
@@ -227,8 +227,9 @@ def test_keyboard_only_editing(browser, tmp_path):
 
 
 def test_training_view_matches_python_and_learns(browser, tmp_path):
-    page = Page(browser, write_page(tmp_path, examples.apple_graph(), "apple"), fragment="#view=train")
-    python = training_data()["python_losses"]
+    path = to_html(examples.mlp_graph(), tmp_path / "mlp.html", training=spiral_training())
+    page = Page(browser, path, fragment="#view=train")
+    python = spiral_training()["python_losses"]
     assert page.page.inner_text("#train-loss") == f"iteration 0: loss {format_number(python[0])}"
     for k in range(1, 4):
         page.page.click("#step-btn")
@@ -240,7 +241,37 @@ def test_training_view_matches_python_and_learns(browser, tmp_path):
     assert final < python[3]
     page.page.click("#reset")
     assert page.page.inner_text("#train-loss") == f"iteration 0: loss {format_number(python[0])}"  # same start
+    for typed in ("-0.5", "abc", "0", ""):      # refused where typed, and it stays refused
+        page.page.fill("#lr", typed)
+        assert "refused" in page.page.inner_text("#lr-error")
+        assert page.page.get_attribute("#lr", "aria-invalid") == "true" and page.page.is_disabled("#step-btn")
+        page.page.evaluate("() => document.getElementById('step-btn').click()")
+        assert page.page.inner_text("#train-loss") == f"iteration 0: loss {format_number(python[0])}"
+        assert "refused" in page.page.inner_text("#lr-error")
+    page.page.fill("#lr", "0.5")
+    assert page.page.inner_text("#lr-error") == "" and not page.page.is_disabled("#step-btn")
     page.close(screenshot="training.png")
+
+
+def test_hidden_views_are_hidden_and_only_controls_are_tab_stops(browser, tmp_path):
+    path = to_html(examples.mlp_graph(), tmp_path / "mlp.html", training=spiral_training())
+    page = Page(browser, path)
+    assert not page.page.is_visible("#train-view") and not page.page.is_visible("#regions")
+    stops = page.page.evaluate("""() => Array.from(document.querySelectorAll('[tabindex], button, input, a[href]'))
+        .filter((e) => e.tabIndex >= 0 && !e.closest('[hidden]') && !e.disabled)
+        .map((e) => e.getAttribute('role') || e.tagName.toLowerCase())""")
+    assert set(stops) <= {"button", "tab", "input"}, stops   # no operation node, nothing of the hidden view
+    for _ in range(40):                                        # the keyboard never walks into the hidden view
+        page.page.keyboard.press("Tab")
+        assert not page.page.evaluate("() => !!document.activeElement.closest('#train-view')")
+    page.close()
+
+
+def test_a_page_without_training_data_offers_no_train_view(browser, tmp_path):
+    page = Page(browser, write_page(tmp_path, examples.fruit_graph(), "fruit"), fragment="#view=train")
+    assert page.page.query_selector("#tab-train") is None and page.page.query_selector("#train-view") is None
+    assert page.page.is_visible("#graph")
+    page.close()
 
 
 NUMBERS = [0.0, 1.0, -1.0, 2.2, 220.00000000000003, 110.00000000000001, 0.125, -0.125, 2.5, 0.0625, 1 / 3, -2 / 3,

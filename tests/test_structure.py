@@ -78,6 +78,16 @@ def test_layers_import_nothing_above_them():
             assert outside <= allowed, f"{name} imports {outside - allowed}"
 
 
+def test_drawings_import_no_networks_optimizers_or_data():
+    """Drawing stays below networks: the page's training data is handed in by its caller."""
+    above = ("chainrule.nets", "chainrule.optimizers", "chainrule.datasets", "chainrule.training", "chainrule.cli",
+             "chainrule.sweep", "chainrule.model_io", "chainrule.gradcheck")
+    for name, path in MODULES.items():
+        if name.startswith("chainrule.draw"):
+            bad = {m for m in imports_of(name, path) if m.startswith(above)}
+            assert not bad, f"{name} imports {bad}"
+
+
 def test_no_layer_is_looked_up_by_name():
     for path in ROOT.rglob("*.py"):
         text = path.read_text()

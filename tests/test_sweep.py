@@ -346,3 +346,24 @@ def test_ctrl_c_stops_cleanly_and_the_sweep_resumes(tmp_path):
     assert all(t.state.name == "COMPLETE" for t in trials if t.system_attrs.get("failed_trial") is not None)
     assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
     assert "test_accuracy" in json.loads((out / "best" / "metrics.json").read_text())
+
+
+def test_a_trial_killed_before_its_first_heartbeat_is_failed_and_queued_again(tmp_path):
+    """Optuna's stale-trial search skips a RUNNING trial with no heartbeat row: the sweep failed it never and
+    waited for it forever (a resumed sweep hung). The driver fails such a trial once it is old enough."""
+    import datetime
+
+    import optuna
+
+    from chainrule.sweep.driver import _fail_silent_trials
+    from chainrule.sweep.worker import open_storage
+    settings = {"storage": f"sqlite:///{tmp_path / 'study.db'}", "heartbeat": 1, "max_retry": 2}
+    study = optuna.create_study(study_name="s", storage=open_storage(settings))
+    trial = study.ask({"lr": optuna.distributions.FloatDistribution(1e-3, 1e-1, log=True)})  # RUNNING, then "killed"
+    started = study.trials[0].datetime_start
+    assert _fail_silent_trials(study, settings, now=started + datetime.timedelta(seconds=2)) == 0  # too young
+    assert _fail_silent_trials(study, settings, now=started + datetime.timedelta(seconds=60)) == 1
+    states = [t.state.name for t in study.trials]
+    assert states == ["FAIL", "WAITING"] and study.trials[1].params == {"lr": trial.params["lr"]}
+    assert study.trials[1].system_attrs.get("failed_trial") == 0                     # a retry with the same values
+    assert _fail_silent_trials(study, settings, now=started + datetime.timedelta(seconds=120)) == 0

@@ -31,6 +31,8 @@ def add_parser(sub):
     p.add_argument("--samples", type=positive_int, default=2, metavar="N",
                    help="for a model: how many test samples of its data set go through the graph (default 2)")
     p.add_argument("--out", metavar="FILE", help="write FILE: .dot, or .svg/.png/.pdf with Graphviz installed")
+    p.add_argument("--dpi", type=positive_int, default=200, metavar="N",
+                   help="pixels per inch of a .png written with --out (default 200: sharp on a 1080p slide)")
     p.add_argument("--html", metavar="FILE", help="write an interactive page (one file, no network needed)")
     p.add_argument("--json", metavar="FILE", help="write the graph as data (format chainrule-graph, version 1)")
     p.add_argument("--explain", action="store_true", help="print the backward pass step by step")
@@ -110,9 +112,15 @@ def run(args):
     wrote = []
     try:
         if args.out:
-            wrote.append(draw.render(output, args.out, title=args.title, direction=args.layout))
+            wrote.append(draw.render(output, args.out, title=args.title, direction=args.layout, dpi=args.dpi))
         if args.html:
-            wrote.append(draw.to_html(output, args.html, title=args.title, direction=args.layout))
+            # the Train view trains the book's two-layer net: offered on that net's page only
+            training = None
+            if args.graph == "mlp":
+                from ..training.spiral_page import spiral_training
+                training = spiral_training()
+            wrote.append(draw.to_html(output, args.html, title=args.title, direction=args.layout,
+                                      training=training))
         if args.json:
             from ..atomic import write_text
             data = draw.describe(output, args.title, args.layout)

@@ -8,7 +8,7 @@
 * :func:`format_number`, :func:`format_value` — the one number format they all use.
 """
 from ..graph import Variable
-from .dot import FORMATS, GraphvizNotFoundError, render, to_dot
+from .dot import FORMATS, GraphvizNotFoundError, render, to_dot, to_svg
 from .explain import explain
 from .graphdata import describe
 from .html import GraphView, to_html
@@ -25,7 +25,13 @@ def _variable_repr_html(variable):
     return GraphView(variable)._repr_html_() if variable.creator is not None else None
 
 
-Variable._repr_html_ = _variable_repr_html  # a recorded Variable shows its graph when it ends a notebook cell
+def _variable_repr_svg(variable):
+    """The static drawing of a recorded Variable's graph, for notebooks rendered without scripts."""
+    return GraphView(variable)._repr_svg_() if variable.creator is not None else None
 
-__all__ = ["describe", "to_dot", "render", "explain", "to_html", "show", "GraphView", "format_number",
+
+Variable._repr_html_ = _variable_repr_html  # a recorded Variable shows its graph when it ends a notebook cell
+Variable._repr_svg_ = _variable_repr_svg
+
+__all__ = ["describe", "to_dot", "to_svg", "render", "explain", "to_html", "show", "GraphView", "format_number",
            "format_value", "FORMATS", "GraphvizNotFoundError"]

@@ -17,6 +17,8 @@ from ..atomic import atomic_write
 from .graphdata import describe
 
 FORMATS = ("dot", "svg", "png", "pdf")
+#: pixels per inch of a PNG: sharp on a 1080p slide (Graphviz's own default is 72, blurred when enlarged)
+DEFAULT_DPI = 200
 
 
 class GraphvizNotFoundError(RuntimeError):
@@ -76,7 +78,7 @@ def to_dot(output, title=None, direction="auto"):
             value = values[ref]
             if ref in producer:
                 source = producer[ref]
-                text = _multiline(ref, data) if value.get("auto_name") else f"{value['name']} = {_multiline(ref, data)}"
+                text = f"{value['name']} = {_multiline(ref, data)}"  # every name the explanation uses is drawn
             else:
                 source = _item(ref)
                 if value["role"] == "constant":
@@ -103,8 +105,11 @@ def to_dot(output, title=None, direction="auto"):
     return "\n".join(lines) + "\n"
 
 
-def render(output, path, title=None, direction="auto"):
-    """Write the drawing of ``output``'s graph to ``path``: .dot always, .svg/.png/.pdf with Graphviz's ``dot``."""
+def render(output, path, title=None, direction="auto", dpi=DEFAULT_DPI):
+    """Write the drawing of ``output``'s graph to ``path``: .dot always, .svg/.png/.pdf with Graphviz's ``dot``;
+    a PNG at ``dpi`` pixels per inch (default 200)."""
+    if not isinstance(dpi, (int, float)) or isinstance(dpi, bool) or not 10 <= dpi <= 1200:
+        raise ValueError(f"render: dpi must be a number from 10 to 1200, got {dpi!r}")
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower()
     if fmt not in FORMATS:
@@ -116,19 +121,31 @@ def render(output, path, title=None, direction="auto"):
     if fmt == "dot":
         data = text.encode()
     else:
-        dot = shutil.which("dot")
-        if dot is None:
-            raise GraphvizNotFoundError(
-                f"cannot write {path.name}: Graphviz's `dot` program is not installed. Install it "
-                "(Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz; conda: conda install "
-                "graphviz) or write a .dot file instead.")
-        try:
-            result = subprocess.run([dot, f"-T{fmt}"], input=text.encode(), capture_output=True, timeout=120)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            raise RuntimeError(f"Graphviz `dot -T{fmt}` could not run: {e}") from None
-        if result.returncode != 0:
-            raise RuntimeError(f"Graphviz `dot -T{fmt}` failed: {result.stderr.decode(errors='replace').strip()}")
-        data = result.stdout
+        data = _graphviz(text, fmt, path.name, dpi)
     with atomic_write(path) as f:
         f.write(data)
     return path
+
+
+def to_svg(output, title=None, direction="auto"):
+    """The drawing as SVG text (Graphviz's ``dot`` needed)."""
+    return _graphviz(to_dot(output, title, direction), "svg", "the SVG", DEFAULT_DPI).decode("utf-8")
+
+
+def _graphviz(text, fmt, name, dpi):
+    """Graphviz's ``dot -Tfmt`` on DOT text: the bytes it writes, or a one-line error naming ``name``."""
+    dot = shutil.which("dot")
+    if dot is None:
+        raise GraphvizNotFoundError(
+            f"cannot write {name}: Graphviz's `dot` program is not installed. Install it "
+            "(Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz; conda: conda install "
+            "graphviz) or write a .dot file instead.")
+    try:
+        options = [f"-Gdpi={dpi:g}"] if fmt == "png" else []
+        result = subprocess.run([dot, f"-T{fmt}", *options], input=text.encode(), capture_output=True,
+                                timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise RuntimeError(f"Graphviz `dot -T{fmt}` could not run: {e}") from None
+    if result.returncode != 0:
+        raise RuntimeError(f"Graphviz `dot -T{fmt}` failed: {result.stderr.decode(errors='replace').strip()}")
+    return result.stdout

@@ -15,19 +15,16 @@ import html
 import json
 from importlib import resources
 from pathlib import Path
-
-import numpy as np
+from string import Template
 
 from ..atomic import atomic_write
 from ..version import __version__
+from .dot import GraphvizNotFoundError, to_svg
 from .graphdata import describe
 
-TRAINING_POINTS_PER_CLASS = 60
-TRAINING_HIDDEN = 30
-
-
 def _static(name):
-    return resources.files("chainrule.draw").joinpath("static", name).read_text(encoding="utf-8")
+    text = resources.files("chainrule.draw").joinpath("static", name).read_text(encoding="utf-8")
+    return text.split("-->\n", 1)[1] if name.endswith(".html") else text  # the file's own comment stays home
 
 
 def _digest(text):
@@ -39,118 +36,61 @@ def _json_for_script(obj):
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).replace("</", "<\\/")
 
 
-def training_data(seed=0, points_per_class=TRAINING_POINTS_PER_CLASS, hidden=TRAINING_HIDDEN, lr=1.0, steps=3):
-    """The training view's start: a spiral, the book's TwoLayerNet with its initial weights, the learning rate,
-    and the losses Python gets for the first ``steps`` full-batch gradient-descent updates (the page's must agree)."""
-    from ..datasets import make_spiral
-    from ..nets import TwoLayerNet
-    from ..optimizers import SGD
-    x, t = make_spiral(points_per_class, 3, noise=0.2, seed=seed, dtype=np.float64)
-    x = x / np.abs(x).max()
-    net = TwoLayerNet(2, hidden, 3, weight_init_std="he", seed=seed)
-    init = {k: {"shape": list(v.shape), "value": [float(a) for a in v.ravel()]} for k, v in net.params.items()}
-    losses, optimizer = [float(net.loss(x, t))], SGD(lr)
-    for _ in range(steps):
-        optimizer.update(net.params, net.gradient(x, t))
-        losses.append(float(net.loss(x, t)))
-    return {"x": [float(a) for a in x.ravel()], "t": [int(a) for a in t], "init": init, "lr": lr,
-            "hidden": hidden, "python_losses": losses}
+def page(output, title=None, direction="auto", data=None, training=None):
+    """The page's HTML text for ``output``'s graph (or for an already described graph ``data``).
 
-
-PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="chainrule {version}">
-<title>{title}</title>
-<style>{css}</style>
-</head>
-<body>
-<header>
-  <h1 id="title">{title}</h1>
-  <div role="tablist" aria-label="views">
-    <button type="button" role="tab" id="tab-graph" aria-selected="true" aria-controls="graph-view">Graph</button>
-    <button type="button" role="tab" id="tab-train" aria-selected="false"
-            aria-controls="train-view">Train a network</button>
-  </div>
-  <span class="hint">← → step · Home / End · click or Enter on an input to edit it</span>
-</header>
-<section id="graph-view" aria-label="the graph, step by step">
-  <div class="toolbar">
-    <button type="button" id="first" aria-label="first step">|◀</button>
-    <button type="button" id="prev" aria-label="previous step">◀</button>
-    <button type="button" id="next" aria-label="next step">▶</button>
-    <button type="button" id="last" aria-label="last step">▶|</button>
-    <input type="range" id="scrubber" min="0" max="1" value="0" aria-label="step">
-    <span id="step-count" aria-live="polite"></span>
-    <button type="button" id="export">Export SVG</button>
-  </div>
-  <main>
-    <div id="drawing"><svg id="graph" role="img" aria-label="computational graph"></svg></div>
-    <aside aria-live="polite"><div id="step-panel"></div><div id="editor"></div></aside>
-  </main>
-</section>
-<section id="train-view" hidden aria-label="training the book's two-layer net">
-  <div>
-    <div class="controls">
-      <button type="button" id="step-btn">Step</button>
-      <button type="button" id="play">Play</button>
-      <button type="button" id="reset">Reset</button>
-      <label>lr <input type="number" id="lr" value="{lr}" step="any" min="0"></label>
-    </div>
-    <canvas id="regions" width="360" height="360"
-            aria-label="decision regions of the network and the spiral's points"></canvas>
-  </div>
-  <div>
-    <h2>The book's two-layer net (§5.7): Affine → ReLU → Affine → softmax-with-loss, on a 3-class spiral</h2>
-    <p class="small">2 inputs, {hidden} hidden units, 3 classes; every step is one forward pass, one backward pass and
-    the update W ← W − lr·dW for every parameter. The colours are the class the network predicts at each point.</p>
-    <svg id="loss-curve" role="img" aria-label="loss curve"></svg>
-    <div id="train-info" aria-live="polite"></div>
-  </div>
-</section>
-<script type="application/json" id="chainrule-graph">{graph}</script>
-<script type="application/json" id="chainrule-training">{training}</script>
-<script>{script}</script>
-</body>
-</html>
-"""
-
-
-def page(output, title=None, direction="auto", data=None):
-    """The page's HTML text for ``output``'s graph (or for an already described graph ``data``)."""
+    ``training`` (:func:`chainrule.training.spiral_page.spiral_training`) adds the Train view, where the
+    book's two-layer net learns a spiral; without it the page offers no training."""
     data = data if data is not None else describe(output, title, direction, longest_lr=12)
-    train = training_data()
     script = _static("engine.js") + "\n" + _static("page.js")
     css = _static("page.css")
     csp = (f"default-src 'none'; script-src {_digest(script)}; style-src {_digest(css)}; img-src data:; "
            "base-uri 'none'; form-action 'none'")
     name = data["values"][data["output"]]["name"]
-    return PAGE.format(csp=csp, version=__version__, title=html.escape(title or f"Backpropagation through {name}"),
-                       css=css, script=script, graph=_json_for_script(data), training=_json_for_script(train),
-                       lr=train["lr"], hidden=train["hidden"])
+    tab = view = ""
+    if training is not None:
+        tab, view = Template(_static("train.html")).substitute(lr=training["lr"], hidden=training["hidden"]).split(
+            "<!-- the view -->\n")
+    return Template(_static("page.html")).substitute(
+        csp=csp, version=__version__, title=html.escape(title or f"Backpropagation through {name}"), css=css,
+        script=script, graph=_json_for_script(data), training=_json_for_script(training), train_tab=tab,
+        train_view=view)
 
 
-def to_html(output, path, title=None, direction="auto"):
-    """Write the interactive page of ``output``'s graph to ``path`` (one file; opens from disk)."""
+def to_html(output, path, title=None, direction="auto", training=None):
+    """Write the interactive page of ``output``'s graph to ``path`` (one file; opens from disk); ``training``
+    as for :func:`page`."""
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a directory; expected a file name")
-    text = page(output, title, direction)
+    text = page(output, title, direction, training=training)
     with atomic_write(path, "w") as f:
         f.write(text)
     return path
 
 
 class GraphView:
-    """A recorded graph shown inline in Jupyter: the interactive page in an iframe (``_repr_html_``)."""
+    """A recorded graph shown inline in Jupyter: the interactive page in an iframe (``_repr_html_``), and the
+    Graphviz drawing as SVG (``_repr_svg_``) for static renderers (GitHub, nbconvert to PDF) that run no script.
 
-    def __init__(self, output, title=None, direction="auto", height=620):
+    The frame's height fits the drawing (its layout's height plus the toolbar), unless ``height`` is given."""
+
+    def __init__(self, output, title=None, direction="auto", height=None, training=None):
         self.output, self.title, self.direction, self.height = output, title, direction, height
+        self.training = training
+
+    def frame_height(self, data):
+        """Pixels: the drawing, the toolbar and header above it, and at least room for the step panel."""
+        return self.height or int(min(max(data["layout"]["height"] + 150, 420), 1200))
 
     def _repr_html_(self):
-        doc = page(self.output, self.title, self.direction)
-        return (f'<iframe srcdoc="{html.escape(doc, quote=True)}" style="width:100%;height:{self.height}px;'
+        data = describe(self.output, self.title, self.direction, longest_lr=12)
+        doc = page(self.output, self.title, self.direction, data=data, training=self.training)
+        return (f'<iframe srcdoc="{html.escape(doc, quote=True)}" style="width:100%;height:{self.frame_height(data)}px;'
                 'border:1px solid #ddd;border-radius:8px" sandbox="allow-scripts allow-downloads"></iframe>')
+
+    def _repr_svg_(self):
+        try:
+            return to_svg(self.output, self.title, self.direction)
+        except (GraphvizNotFoundError, RuntimeError):
+            return None  # no Graphviz: static renderers get the HTML only

@@ -258,6 +258,37 @@ def _retry_running(study, storage_settings):
                 callback(study, storage.get_trial(t._trial_id))
 
 
+def _fail_silent_trials(study, storage_settings, now=None):
+    """Fail (and queue again) the running trials that died before their first heartbeat.
+
+    Optuna's stale-trial search only sees trials with a heartbeat row; a worker killed between creating its
+    trial and starting the heartbeat leaves one RUNNING forever, and the sweep would wait for it. A trial
+    reaches ``objective`` (which records its ``worker``) right after its heartbeat starts, so one without a
+    ``worker`` that started more than four heartbeat intervals ago is dead."""
+    import datetime
+
+    from optuna.trial import TrialState
+
+    from .worker import open_storage
+    now = now or datetime.datetime.now()
+    limit = datetime.timedelta(seconds=4 * int(storage_settings["heartbeat"]))
+    silent = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+              if "worker" not in t.user_attrs and t.datetime_start is not None and now - t.datetime_start > limit]
+    if not silent:
+        return 0
+    storage = open_storage(storage_settings)
+    getter = getattr(storage, "get_heartbeat_stale_trial_callback", None) or storage.get_failed_trial_callback
+    callback = getter()
+    failed = 0
+    for t in silent:
+        with contextlib.suppress(Exception):
+            if storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
+                failed += 1
+                if callback is not None:
+                    callback(study, storage.get_trial(t._trial_id))
+    return failed
+
+
 def _kill_workers(client):
     """End the local cluster's worker processes at once (SIGKILL): their trials stay RUNNING for the caller."""
     with contextlib.suppress(Exception):
@@ -508,6 +539,8 @@ class _Runner:
         while True:
             with contextlib.suppress(Exception):
                 fail_stale_trials(self.study)
+            with contextlib.suppress(Exception):
+                _fail_silent_trials(self.study, s)
             trials = self.trials()
             counts = _counts(trials)
             done = counts["complete"] + counts["pruned"] + counts["diverged"]

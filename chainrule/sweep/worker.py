@@ -112,10 +112,14 @@ def run_trial(settings, data, ticket, on_trial_start=None):
     out = {}
 
     def objective(trial):
+        # the first heartbeat, written before anything else: Optuna's own comes from a thread that may not have
+        # written yet when this process dies; a trial with a "worker" then always has a heartbeat to go stale,
+        # and one without is failed by the driver (driver._fail_silent_trials)
+        open_storage(settings).record_heartbeat(trial._trial_id)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         values = suggest(trial, dims)
         r = trial_recipe(settings, values)
         trial.set_user_attr("recipe", {k: v for k, v in r.items() if k != "dataset"})
-        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         if on_trial_start is not None:
             on_trial_start(trial)
 

@@ -242,7 +242,7 @@ CR.OPS = {
   MatMul: {
     forward: ([a, b]) => {
       const A = a.shape.length === 1 ? CR.reshape(a, [1, -1]) : a, B = b.shape.length === 1 ? CR.reshape(b, [-1, 1]) : b;
-      let out = CR.matmul2(A, B);
+      const out = CR.matmul2(A, B);
       const shape = [...(a.shape.length > 1 ? [a.shape[0]] : []), ...(b.shape.length > 1 ? [b.shape[1]] : [])];
       return { a, b, A, B, out: CR.reshape(out, shape) };
     },

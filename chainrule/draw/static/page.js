@@ -6,7 +6,7 @@
 (function () {
   const NS = "http://www.w3.org/2000/svg";
   const data = JSON.parse(document.getElementById("chainrule-graph").textContent);
-  const training = JSON.parse(document.getElementById("chainrule-training").textContent);
+  const training = JSON.parse(document.getElementById("chainrule-training").textContent);  // null: no Train view
   const $ = (id) => document.getElementById(id);
   const el = (tag, attrs, text) => {
     const e = document.createElementNS(NS, tag);
@@ -146,7 +146,7 @@
       svg.appendChild(g);
     }
     for (const [id, p] of Object.entries(items)) {
-      const node = nodesById[id], g = el("g", { class: "item " + p.kind + (current && current.id === id ? " current" : "") + (state.selected === id ? " selected" : ""), tabindex: "0", "data-item": id });
+      const node = nodesById[id], g = el("g", { class: "item " + p.kind + (current && current.id === id ? " current" : "") + (state.selected === id ? " selected" : ""), "data-item": id });
       const r = itemRadius(id);
       if (node) {
         if (r.w === r.h) g.appendChild(el("circle", { cx: p.x, cy: p.y, r: r.w }));
@@ -172,7 +172,8 @@
         const editable = v.role === "input" || v.role === "parameter";
         g.setAttribute("role", editable ? "button" : "img");
         g.setAttribute("aria-label", editable ? `${v.name}: edit its value` : v.name);
-        if (editable) {
+        if (editable) {  // only controls are tab stops
+          g.setAttribute("tabindex", "0");
           g.addEventListener("click", () => select(id));
           g.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); select(id); } });
         }
@@ -412,9 +413,18 @@
     return { a1, r, a2 };
   }
   function trainLoss() { return CR.OPS.SoftmaxWithLoss.forward([trainForward(T.x).a2.out, T.t]).out.data[0]; }
+  // the learning rate as typed, or null (and the field marked, with its reason beside it) when it is not one
+  function learningRate() {
+    const text = $("lr").value.trim(), lr = Number(text);
+    const ok = text !== "" && Number.isFinite(lr) && lr > 0;
+    $("lr").setAttribute("aria-invalid", String(!ok));
+    $("lr-error").textContent = ok ? "" : `learning rate ${JSON.stringify(text)} refused: it must be a positive number`;
+    for (const id of ["step-btn", "play"]) $(id).disabled = !ok;
+    return ok ? lr : null;
+  }
   function trainStep() {
-    const lr = parseFloat($("lr").value);
-    if (!(lr > 0 && Number.isFinite(lr))) { $("train-info").textContent = "the learning rate must be a positive number"; return; }
+    const lr = learningRate();
+    if (lr === null) return;
     const f = trainForward(T.x), loss = CR.OPS.SoftmaxWithLoss.forward([f.a2.out, T.t]);
     const d2 = CR.OPS.SoftmaxWithLoss.backward(loss, CR.scalar(1))[0];
     const [dh, dW2, db2] = CR.OPS.Affine.backward(f.a2, d2);
@@ -481,9 +491,11 @@
   // ---- putting it together ------------------------------------------------------------------------------------
   function render() {
     $("graph-view").hidden = state.view !== "graph";
-    $("train-view").hidden = state.view !== "train";
     $("tab-graph").setAttribute("aria-selected", String(state.view === "graph"));
-    $("tab-train").setAttribute("aria-selected", String(state.view === "train"));
+    if (training) {
+      $("train-view").hidden = state.view !== "train";
+      $("tab-train").setAttribute("aria-selected", String(state.view === "train"));
+    }
     if (state.view === "graph") {
       $("scrubber").value = String(state.step);
       drawGraph();
@@ -505,10 +517,13 @@
     $("scrubber").addEventListener("input", (e) => go(parseInt(e.target.value, 10)));
     $("export").addEventListener("click", exportSvg);
     $("tab-graph").addEventListener("click", () => setView("graph"));
-    $("tab-train").addEventListener("click", () => setView("train"));
-    $("step-btn").addEventListener("click", () => { trainStep(); drawTraining(); });
-    $("play").addEventListener("click", play);
-    $("reset").addEventListener("click", () => { if (T.timer) play(); trainReset(); drawTraining(); });
+    if (training) {
+      $("tab-train").addEventListener("click", () => setView("train"));
+      $("step-btn").addEventListener("click", () => { trainStep(); drawTraining(); });
+      $("play").addEventListener("click", play);
+      $("reset").addEventListener("click", () => { if (T.timer) play(); trainReset(); drawTraining(); });
+      $("lr").addEventListener("input", learningRate);
+    }
     document.addEventListener("keydown", (e) => {
       if (e.target && (e.target.tagName === "INPUT" || e.target.tagName === "TEXTAREA")) return;
       if (state.view !== "graph") return;
@@ -518,8 +533,9 @@
       else if (e.key === "End") { e.preventDefault(); go(TOTAL); }
     });
     readHash();
+    if (!training) state.view = "graph";
     recompute();
-    trainReset();
+    if (training) trainReset();
     render();
     document.body.setAttribute("data-ready", "true");
   }
