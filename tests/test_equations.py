@@ -169,3 +169,16 @@ def test_the_pages_engine_writes_the_same_texts_and_numbers_as_python(tmp_path):
             for python, js in ((v["value"], js_value), (v["grad"], js_grad)):
                 if python is not None:
                     np.testing.assert_allclose(js, python, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.skipif(NODE is None, reason="Node.js is not installed (apt-get install nodejs)")
+def test_every_layer_is_recomputed_by_the_page_or_declared_display_only():
+    from chainrule.draw.graphdata import DISPLAY_ONLY, PAGE_OPS
+    from chainrule.layers import ALL
+    engine = Path(__file__).parent.parent / "chainrule" / "draw" / "static" / "engine.js"
+    ops = json.loads(subprocess.run([NODE, "-e", f"process.stdout.write(JSON.stringify(Object.keys("
+                                            f"require({json.dumps(str(engine))}).OPS)))"],
+                                    capture_output=True, text=True, timeout=60).stdout)
+    assert set(ops) == PAGE_OPS                                              # the list says what the JS has
+    missing = {cls.__name__ for cls in ALL} - PAGE_OPS - set(DISPLAY_ONLY)
+    assert not missing, f"layers the page can neither recompute nor declares display-only: {missing}"

@@ -31,7 +31,13 @@ from .numbers import format_number, format_value
 
 FORMAT = "chainrule-graph"
 VERSION = 1
-VALUE_LIMIT = 10_000
+#: the most numbers one value may have for the page to embed it (a page must stay a few MB): above it the value
+#: is described by its shape and summary only, and the page says which value keeps it from recomputing
+VALUE_LIMIT = 250_000
+
+#: layers the page shows but does not recompute, each with the reason (none today); a layer in neither set fails
+#: tests/test_equations.py until its JavaScript is written or it is declared here
+DISPLAY_ONLY: dict[str, str] = {}
 
 #: the ops the page's JavaScript engine can recompute (static/engine.js)
 PAGE_OPS = {"Mul", "Add", "Sub", "Div", "Neg", "Pow", "Exp", "Log", "Relu", "Sigmoid", "Tanh", "Softmax", "MatMul",
@@ -194,10 +200,25 @@ def describe(output, title=None, direction="auto", longest_lr=5):
         values[names.variable(output)]["grad_label"] = format_value(_array(output.grad))
     data = {"format": FORMAT, "version": VERSION, "title": title, "output": names.variable(output),
             "values": values, "nodes": node_records, "backward": backward, "branches": branches,
-            "recompute": all(n["op"] in PAGE_OPS for n in node_records)
-            and all(v["value"] is not None for v in values.values() if v["role"] != "intermediate")}
+            "recompute": False, "recompute_reason": None}
+    data["recompute_reason"] = _why_not_recomputable(node_records, values)
+    data["recompute"] = data["recompute_reason"] is None
     data["layout"] = _layout(data, direction, longest_lr)
     return data
+
+
+def _why_not_recomputable(records, values):
+    """None when the page's engine can recompute the graph, else exactly why not (the op, or the value too big)."""
+    ops = sorted({r["op"] for r in records if r["op"] not in PAGE_OPS})
+    if ops:
+        return f"its operations {', '.join(ops)} have no JavaScript version in the page"
+    big = [v for v in values.values() if v["role"] != "intermediate" and v["value"] is None]
+    if big:
+        v = big[0]
+        size = int(np.prod(v["shape"])) if v["shape"] else 1
+        return (f"{v['name']} has {size:,} numbers, more than the {VALUE_LIMIT:,} a page embeds per value, and every "
+                "value is needed to recompute")
+    return None
 
 
 def rule_operands(record, node, values, upstream):

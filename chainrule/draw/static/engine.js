@@ -223,7 +223,7 @@ CR.OPS = {
          backward: (s, d) => [s.p === 0 ? CR.zeros(d.shape) : CR.tensor(d.shape, d.data.map((g, i) => g * s.p * s.x.data[i] ** (s.p - 1)))] },
   Exp: unary(Math.exp, (x, y) => y),
   Log: unary(Math.log, (x) => 1 / x),
-  Relu: { forward: ([x]) => ({ x, out: CR.map(x, (v) => Math.max(v, 0)) }),
+  Relu: { forward: ([x]) => ({ x, out: CR.map(x, (v) => Math.max(v, 0)), reluMask: Array.from(x.data, (v) => (v > 0 ? 1 : 0)).join("") }),
           backward: (s, d) => [CR.tensor(d.shape, d.data.map((g, i) => (s.x.data[i] > 0 ? g : 0)))] },
   Sigmoid: unary((v) => (v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v))), (x, y) => (1 - y) * y),
   Tanh: unary(Math.tanh, (x, y) => 1 - y * y),
@@ -459,6 +459,28 @@ CR.compute = function (data, leaves, override) {
     states[node.id] = st;
     vals[node.output] = st.out;
   }
+  return CR.backwardPass(data, vals, states);
+};
+
+// The forward pass again from the node fed `override`, reusing `base`'s values before it: the output value and
+// the states (for the kink state) of a perturbed run, without a backward pass (the numerical check's f(x ± h)).
+CR.forwardFrom = function (data, base, override) {
+  const vals = { ...base.vals }, states = { ...base.states };
+  const start = data.nodes.findIndex((n) => n.id === override.node);
+  for (const node of data.nodes.slice(start)) {
+    const inputs = node.inputs.map((inp, i) => {
+      if (override.node === node.id && override.index === i) return override.value;
+      return inp.ref ? vals[inp.ref] : CR.scalar(inp.folded);
+    });
+    const st = CR.OPS[node.op].forward(inputs, node.attributes);
+    st.inputs = inputs;
+    states[node.id] = st;
+    vals[node.output] = st.out;
+  }
+  return { vals, states };
+};
+
+CR.backwardPass = function (data, vals, states) {
   const grads = {}, steps = [];
   const out = data.output;
   grads[out] = CR.full(vals[out].shape, 1);
@@ -788,6 +810,89 @@ CR.stepTexts = function (data, node, state, upstream, vals, sent) {
     }
     return entry;
   });
+};
+
+// ---- the numerical check of one node (chainrule/gradcheck.py's rules) -------------------------------------
+// Which side of each kink a computation is on: ReLU's mask, max pooling's winners (Layer.kink_state).
+CR.kinkState = function (result) {
+  const parts = [];
+  for (const [id, st] of Object.entries(result.states)) {
+    if (st.arg) parts.push(id + ":" + Array.from(st.arg).join(","));
+    else if (st.reluMask) parts.push(id + ":" + st.reluMask);
+  }
+  return parts.join("|");
+};
+CR.CHECK_ENTRIES = 24;      // at most this many entries of an input are differentiated, chosen at random
+CR.CHECK_STEPS = [1e-4, 1e-6, 1e-8];  // h, then h/100 and h/10⁴ where ±h crosses a kink
+CR.CHECK_RTOL = 1e-5;
+CR.CHECK_ATOL = 1e-7;
+
+// A small seeded generator (mulberry32): the same entries are sampled on every run.
+CR.random = function (seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6D2B79F5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+};
+CR.sampleEntries = function (n, limit, seed) {
+  if (n <= limit) return [...Array(n).keys()];
+  const rand = CR.random(seed), chosen = new Set();
+  while (chosen.size < limit) chosen.add(Math.floor(rand() * n));
+  return [...chosen].sort((p, q) => p - q);
+};
+
+// Backprop's gradient of each input of `nodeId` against central differences of the output, each input fed
+// to that node perturbed by ±h while the rest of the graph runs as recorded. Entries where ±h (and the
+// smaller steps) moves the computation across a kink are skipped and counted, as gradient_check does.
+CR.numericalCheck = function (data, leaves, nodeId) {
+  const base = CR.compute(data, leaves);
+  const baseKinks = CR.kinkState(base);
+  const step = base.steps.find((s) => s.node === nodeId);
+  const node = data.nodes.find((n) => n.id === nodeId);
+  const results = [];
+  node.inputs.forEach((inp, i) => {
+    if (!inp.ref || data.values[inp.ref].role === "constant") return;
+    const sent = step && step.sent.find((s) => s.index === i);
+    if (!sent) return;
+    const x = base.states[nodeId].inputs[i], n = x.data.length;
+    const entries = CR.sampleEntries(n, CR.CHECK_ENTRIES, 12345 + i);
+    let worst = 0, worstRel = 0, kinks = 0, compared = 0, ok = true;
+    const pairs = [];
+    for (const k of entries) {
+      let numeric = null;
+      for (const h of CR.CHECK_STEPS) {
+        const plus = CR.copy(x), minus = CR.copy(x);
+        plus.data[k] += h; minus.data[k] -= h;
+        const rp = CR.forwardFrom(data, base, { node: nodeId, index: i, value: plus });
+        if (CR.kinkState(rp) !== baseKinks) continue;
+        const rm = CR.forwardFrom(data, base, { node: nodeId, index: i, value: minus });
+        if (CR.kinkState(rm) !== baseKinks) continue;
+        numeric = (rp.vals[data.output].data[0] - rm.vals[data.output].data[0]) / (2 * h);
+        break;
+      }
+      if (numeric === null) { kinks++; continue; }
+      const a = sent.value.data[k], d = Math.abs(a - numeric);
+      compared++;
+      pairs.push([k, a, numeric]);
+      if (!(d <= CR.CHECK_ATOL + CR.CHECK_RTOL * Math.abs(numeric))) ok = false;
+      worst = Math.max(worst, d);
+      worstRel = Math.max(worstRel, d / Math.max(Math.abs(a) + Math.abs(numeric), 1e-12));
+    }
+    results.push({ input: inp.ref, index: i, size: n, sampled: entries.length, compared, kinks, worst, worstRel,
+                   ok: ok && compared > 0, pairs });
+  });
+  return results;
+};
+
+// One line per input, in the words of gradient_check's report.
+CR.checkLine = function (name, r) {
+  const what = r.sampled < r.size ? `${r.sampled} random entries of ${r.size}` : `${r.size} entr${r.size === 1 ? "y" : "ies"}`;
+  const skipped = r.kinks ? `, ${r.kinks} at a kink (±h switches a ReLU or a max-pooling winner), skipped` : "";
+  if (!r.compared) return `${name}: every checked entry sits at a kink: nothing to compare (${what}${skipped})`;
+  return `${name}: max |backprop − numerical| = ${r.worst.toExponential(1)} over ${r.compared} compared of ${what}${skipped} ${r.ok ? "✓" : "✗"}`;
 };
 
 if (typeof module !== "undefined") module.exports = CR;
