@@ -14,6 +14,12 @@ module.exports = [
     languageOptions: { ecmaVersion: 2022, sourceType: "script", globals: { ...globals.browser, CR: "readonly" } },
   },
   {
+    // the engine's extensions: in the page they extend the global CR, under Node.js they require engine.js
+    files: ["chainrule/draw/static/layout.js", "chainrule/draw/static/expression.js"],
+    languageOptions: { ecmaVersion: 2022, sourceType: "script",
+                       globals: { ...globals.browser, CR: "readonly", module: "readonly", require: "readonly" } },
+  },
+  {
     files: ["chainrule/draw/static/**/*.js"],
     rules: { "no-unused-vars": ["error", { args: "none", caughtErrors: "none" }], eqeqeq: ["error", "smart"], "no-var": "error", "prefer-const": "error" },
   },

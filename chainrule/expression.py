@@ -77,6 +77,8 @@ def build(text, values):
         raise
     except (ValueError, TypeError, IndexError) as e:  # a layer's own message: shapes that do not fit, log(−1), …
         raise ExpressionError(str(e)) from None
+    except ArithmeticError as e:  # constants alone: 1/0, 10.0**400
+        raise ExpressionError(f"a constant part of {text.strip()!r} cannot be computed: {e}") from None
 
 
 def _number(node):

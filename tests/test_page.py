@@ -13,6 +13,7 @@ import pytest
 from chainrule import examples
 from chainrule.draw import describe, format_number, format_value, to_html
 from chainrule.training.spiral_page import spiral_training
+from chainrule.expression import build
 from chainrule.graph import Variable
 from chainrule.layers import Affine
 
@@ -371,3 +372,39 @@ def test_the_page_recomputes_every_op_as_python_does(browser, tmp_path, make):
                     for s in data["backward"] for e in s["sent"]]
     assert js["rules"] == python_rules
     page.close()
+
+
+def test_a_student_types_an_expression_and_steps_through_it(browser, tmp_path):
+    """The book's figure 5-7, (x+y)**2, typed into the page: built, drawn and stepped at once."""
+    page = Page(browser, write_page(tmp_path, examples.fruit_graph(), "fruit"))
+    p = page.page
+    assert p.get_attribute("#expression", "aria-describedby").startswith("expression-error")
+    assert p.inner_text("label[for=expression]") == "expression"
+    p.fill("#expression", "(x+y)**2")
+    p.press("#expression", "Enter")
+    assert p.input_value('input[aria-label="value of x"]') == "1"          # an editable default for each name
+    assert p.input_value('input[aria-label="value of y"]') == "1"
+    assert p.inner_text("#title") == "Backpropagation through (x+y)**2"
+    p.fill('input[aria-label="value of x"]', "2")
+    p.fill('input[aria-label="value of y"]', "3")
+    p.press('input[aria-label="value of y"]', "Enter")
+    page.end()
+    panel = p.inner_text("#step-panel")
+    assert "d x = dout × 1 = 10 × 1 = 10" in panel or "d y = dout × 1 = 10 × 1 = 10" in panel
+    python = build("(x+y)**2", {"x": np.array(2.0), "y": np.array(3.0)})
+    python.name = "out"
+    python.backward()
+    js = p.evaluate("() => 0")  # the page is alive
+    assert js == 0
+    labels = page.texts('#graph text[data-kind="total"]')
+    assert sorted(labels) == ["d x = 10", "d y = 10"]
+    # a mistake: one line under the field, the graph stays
+    p.fill("#expression", "(x+y)**")
+    p.press("#expression", "Enter")
+    assert "invalid syntax" in p.inner_text("#expression-error")
+    assert p.get_attribute("#expression", "aria-invalid") == "true"
+    assert sorted(page.texts('#graph text[data-kind="total"]')) == ["d x = 10", "d y = 10"]
+    p.fill("#expression", "x @ y")
+    p.press("#expression", "Enter")
+    assert "MatMul" in p.inner_text("#expression-error") and "\n" not in p.inner_text("#expression-error").strip()
+    page.close(screenshot="typed.png")

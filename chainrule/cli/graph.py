@@ -107,7 +107,7 @@ def model_graph(args):
 
 
 def run(args):
-    from .. import draw
+    from .. import draw, examples
     output = build_graph(args)
     wrote = []
     try:
@@ -119,8 +119,9 @@ def run(args):
             if args.graph == "mlp":
                 from ..training.spiral_page import spiral_training
                 training = spiral_training()
+            typed = None if args.graph in examples.GRAPHS or args.graph.endswith(".npz") else args.graph
             wrote.append(draw.to_html(output, args.html, title=args.title, direction=args.layout,
-                                      training=training))
+                                      training=training, expression=typed))
         if args.json:
             from ..atomic import write_text
             data = draw.describe(output, args.title, args.layout)

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..backend import to_numpy
 from ..graph import Parameter, Variable, forward_nodes, topological_nodes
+from ..layers import ALL as ALL_LAYERS
 from . import layout as layout_module
 from . import rulemath
 from .numbers import format_number, format_value
@@ -43,6 +44,21 @@ DISPLAY_ONLY: dict[str, str] = {}
 PAGE_OPS = {"Mul", "Add", "Sub", "Div", "Neg", "Pow", "Exp", "Log", "Relu", "Sigmoid", "Tanh", "Softmax", "MatMul",
             "Affine", "Sum", "Mean", "Reshape", "Transpose", "SoftmaxWithLoss", "MeanSquaredError", "Dropout",
             "BatchNormalization", "Convolution", "Pooling", "Flatten"}
+
+
+def page_catalogue():
+    """What the page needs to build a graph from a typed expression, for every op it can recompute: each layer's
+    symbol, input names and backward rule (templates, symbols, meanings), read off the layer classes, so that the
+    page's graphs say exactly what Python's say."""
+    catalogue = {}
+    for cls in ALL_LAYERS:
+        name = cls.__name__
+        if name not in PAGE_OPS:
+            continue
+        catalogue[name] = {"symbol": cls.symbol, "rules": list(cls.rules), "rule_symbols": dict(cls.rule_symbols),
+                           "input_names": cls.input_names(), "constant_inputs": list(cls.constant_inputs),
+                           "definitions": [list(pair) for pair in cls.rule_meanings]}
+    return catalogue
 
 
 def _array(a):

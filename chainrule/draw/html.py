@@ -20,7 +20,7 @@ from string import Template
 from ..atomic import atomic_write
 from ..version import __version__
 from .dot import GraphvizNotFoundError, to_svg
-from .graphdata import describe
+from .graphdata import describe, page_catalogue
 
 def _static(name):
     text = resources.files("chainrule.draw").joinpath("static", name).read_text(encoding="utf-8")
@@ -36,13 +36,14 @@ def _json_for_script(obj):
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).replace("</", "<\\/")
 
 
-def page(output, title=None, direction="auto", data=None, training=None):
+def page(output, title=None, direction="auto", data=None, training=None, expression=None):
     """The page's HTML text for ``output``'s graph (or for an already described graph ``data``).
 
     ``training`` (:func:`chainrule.training.spiral_page.spiral_training`) adds the Train view, where the
-    book's two-layer net learns a spiral; without it the page offers no training."""
+    book's two-layer net learns a spiral; without it the page offers no training. ``expression`` fills the page's
+    expression field (the text the graph was built from), where a student can type another one."""
     data = data if data is not None else describe(output, title, direction, longest_lr=12)
-    script = _static("engine.js") + "\n" + _static("page.js")
+    script = "\n".join(_static(name) for name in ("engine.js", "layout.js", "expression.js", "page.js"))
     css = _static("page.css")
     csp = (f"default-src 'none'; script-src {_digest(script)}; style-src {_digest(css)}; img-src data:; "
            "base-uri 'none'; form-action 'none'")
@@ -54,16 +55,17 @@ def page(output, title=None, direction="auto", data=None, training=None):
     return Template(_static("page.html")).substitute(
         csp=csp, version=__version__, title=html.escape(title or f"Backpropagation through {name}"), css=css,
         script=script, graph=_json_for_script(data), training=_json_for_script(training), train_tab=tab,
-        train_view=view)
+        train_view=view, catalogue=_json_for_script(page_catalogue()),
+        expression=html.escape(expression or "", quote=True))
 
 
-def to_html(output, path, title=None, direction="auto", training=None):
+def to_html(output, path, title=None, direction="auto", training=None, expression=None):
     """Write the interactive page of ``output``'s graph to ``path`` (one file; opens from disk); ``training``
     as for :func:`page`."""
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a directory; expected a file name")
-    text = page(output, title, direction, training=training)
+    text = page(output, title, direction, training=training, expression=expression)
     with atomic_write(path, "w") as f:
         f.write(text)
     return path

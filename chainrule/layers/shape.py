@@ -63,6 +63,9 @@ class Mean(Sum):
     def backward(self, dout):
         return self._spread(dout / self.count)
 
+    def explain_fields(self):
+        return {"n": self.count}
+
 
 class Reshape(Layer):
     """y = x reshaped.   Backward: dx = dout reshaped to x's shape."""

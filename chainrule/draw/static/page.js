@@ -5,7 +5,8 @@
 
 (function () {
   const NS = "http://www.w3.org/2000/svg";
-  const data = JSON.parse(document.getElementById("chainrule-graph").textContent);
+  let data = JSON.parse(document.getElementById("chainrule-graph").textContent);  // replaced by a typed expression
+  const catalogue = JSON.parse(document.getElementById("chainrule-catalogue").textContent);
   const training = JSON.parse(document.getElementById("chainrule-training").textContent);  // null: no Train view
   const $ = (id) => document.getElementById(id);
   const el = (tag, attrs, text) => {
@@ -21,11 +22,22 @@
     return e;
   };
 
-  const nodesById = Object.fromEntries(data.nodes.map((n) => [n.id, n]));
-  const producer = Object.fromEntries(data.nodes.map((n) => [n.output, n.id]));
-  const F = data.nodes.length, B = data.backward.length;
-  const TOTAL = F + (B ? B + 1 : 0);  // 0: inputs; 1..F: forward; F+1: d output = 1; then one step per backward node
-  const outName = data.values[data.output].name;
+  // what the drawing and the steps read off the graph: set again when a typed expression replaces it
+  let nodesById, producer, F, B, TOTAL, outName, LR, items, edges;
+  function derive() {
+    nodesById = Object.fromEntries(data.nodes.map((n) => [n.id, n]));
+    producer = Object.fromEntries(data.nodes.map((n) => [n.output, n.id]));
+    F = data.nodes.length; B = data.backward.length;
+    TOTAL = F + (B ? B + 1 : 0);  // 0: inputs; 1..F: forward; F+1: d output = 1; then one step per backward node
+    outName = data.values[data.output].name;
+    LR = data.layout.direction === "LR";
+    items = data.layout.items;
+    edges = [];  // {from, to, ref, node, index}
+    for (const node of data.nodes)
+      node.inputs.forEach((inp, i) => { if (inp.ref) edges.push({ from: producer[inp.ref] || inp.ref, to: node.id, ref: inp.ref, node: node.id, index: i }); });
+    if (producer[data.output]) edges.push({ from: producer[data.output], to: data.output, ref: data.output, node: null, index: -1 });
+  }
+  derive();
   const state = { step: 0, view: "graph", edits: {}, model: null, error: "", selected: null, checks: {} };
 
   // ---- the numbers shown: Python's at first, engine.js's after an edit -------------------------------------
@@ -72,12 +84,6 @@
   }
 
   // ---- the drawing ------------------------------------------------------------------------------------------
-  const LR = data.layout.direction === "LR";
-  const items = data.layout.items;
-  const edges = [];  // {from, to, ref, node, index}
-  for (const node of data.nodes)
-    node.inputs.forEach((inp, i) => { if (inp.ref) edges.push({ from: producer[inp.ref] || inp.ref, to: node.id, ref: inp.ref, node: node.id, index: i }); });
-  if (producer[data.output]) edges.push({ from: producer[data.output], to: data.output, ref: data.output, node: null, index: -1 });
 
   function itemRadius(id) {
     const node = nodesById[id];
@@ -128,7 +134,8 @@
       const forwardShown = !producer[e.ref] || forwardIndex(producer[e.ref]) <= step;
       const value = data.values[e.ref];
       if (forwardShown) {
-        const label = value.role === "constant" ? "" : (!value.auto_name && producer[e.ref] ? `${value.name} = ` : "") + shortLabel(model.values[e.ref]);
+        // an intermediate's name, given or v1, v2, …, is on its arrow: the panel's names are all on the drawing
+        const label = value.role === "constant" ? "" : (producer[e.ref] ? `${value.name} = ` : "") + shortLabel(model.values[e.ref]);
         const at = side ? place(6) : { x: lx + nx * 9, y: ly + ny * 9 + (ny > -0.3 ? 4 : 0) };
         const t = el("text", { x: at.x, y: at.y, class: "value" + (nx < -0.5 ? " side-left" : nx > 0.5 ? " side" : ""), "data-kind": "value", "data-ref": e.ref }, label);
         t.appendChild(el("title", {}, `${value.name} = ${fullNumbers(model.values[e.ref].tensor, model.values[e.ref].label)}`));
@@ -475,6 +482,70 @@
     T.timer = setInterval(() => { for (let i = 0; i < 5; i++) trainStep(); drawTraining(); if (T.iter >= 5000) play(); }, 60);
   }
 
+  // ---- a typed expression: the grammar of `chainrule graph "EXPR"`, built and drawn here --------------------------
+  const typed = { values: {} };  // name → the text of its value, kept while the expression changes
+  function expressionNames(text) {
+    const names = new Set();
+    const visit = (n) => {
+      if (!n || typeof n !== "object") return;
+      if (n.type === "Name" && !CR.FUNCTIONS.includes(n.id)) names.add(n.id);
+      for (const c of [n.left, n.right, n.operand, n.value, n.func, ...(n.args || []), ...(n.keywords || []).map((k) => k.value)]) visit(c);
+    };
+    visit(CR.parseExpression(text));
+    return [...names].sort();
+  }
+  function parseValueText(name, text) {
+    let value;
+    try { value = JSON.parse(text.trim()); } catch (e) { throw new CR.ExpressionError(`${name}: ${JSON.stringify(text)} is not a number or a list of numbers such as [[1, 2], [3, 4]]`); }
+    const shape = [];
+    for (let v = value; Array.isArray(v); v = v[0]) shape.push(v.length);
+    const flat = [value].flat(Infinity);
+    const rectangular = (v, depth) => (depth === shape.length ? typeof v === "number" : Array.isArray(v) && v.length === shape[depth] && v.every((w) => rectangular(w, depth + 1)));
+    if (!rectangular(value, 0)) throw new CR.ExpressionError(`${name}: ${JSON.stringify(text)} is not a number or a rectangular list of numbers`);
+    if (!flat.length || !flat.every(Number.isFinite)) throw new CR.ExpressionError(`${name}: ${JSON.stringify(text)} must hold at least one finite number`);
+    return CR.tensor(shape, flat);
+  }
+  function showValueFields(names) {
+    const box = $("expression-values");
+    box.textContent = "";
+    for (const name of names) {
+      if (!(name in typed.values)) typed.values[name] = "1";  // a name without a value gets an editable default
+      const label = html("label", {}, `${name} = `);
+      const input = html("input", { type: "text", value: typed.values[name], "data-name": name, "aria-label": `value of ${name}`, autocomplete: "off", spellcheck: "false" });
+      input.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); buildTyped(); } });
+      input.addEventListener("change", () => { typed.values[name] = input.value; });
+      label.appendChild(input);
+      box.appendChild(label);
+    }
+  }
+  function buildTyped() {
+    const field = $("expression"), error = $("expression-error");
+    for (const input of document.querySelectorAll("#expression-values input")) typed.values[input.dataset.name] = input.value;
+    try {
+      const text = field.value;
+      const names = expressionNames(text);
+      showValueFields(names);
+      const values = Object.fromEntries(names.map((n) => [n, parseValueText(n, typed.values[n])]));
+      const out = CR.expressionOutput(text, values, catalogue);
+      const next = CR.describeGraph(out, `Backpropagation through ${text.trim()}`, "auto", 12);
+      error.textContent = "";
+      field.setAttribute("aria-invalid", "false");
+      data = next;
+      derive();
+      Object.assign(state, { step: 0, edits: {}, selected: null, checks: {}, error: "" });
+      $("editor").textContent = "";
+      $("title").textContent = data.title;
+      $("scrubber").max = String(TOTAL);
+      recompute();
+      writeHash();
+      render();
+    } catch (e) {
+      if (!(e instanceof CR.ExpressionError)) throw e;
+      error.textContent = e.message;  // one line under the field; the graph shown stays
+      field.setAttribute("aria-invalid", "true");
+    }
+  }
+
   // ---- putting it together ------------------------------------------------------------------------------------
   function render() {
     $("graph-view").hidden = state.view !== "graph";
@@ -503,6 +574,7 @@
     $("last").addEventListener("click", () => go(TOTAL));
     $("scrubber").addEventListener("input", (e) => go(parseInt(e.target.value, 10)));
     $("export").addEventListener("click", exportSvg);
+    $("expression-form").addEventListener("submit", (e) => { e.preventDefault(); buildTyped(); });
     $("tab-graph").addEventListener("click", () => setView("graph"));
     if (training) {
       $("tab-train").addEventListener("click", () => setView("train"));
