@@ -5,6 +5,7 @@ where Playwright or a Chromium binary is missing (set CHAINRULE_CHROMIUM to poin
 """
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -408,3 +409,28 @@ def test_a_student_types_an_expression_and_steps_through_it(browser, tmp_path):
     p.press("#expression", "Enter")
     assert "MatMul" in p.inner_text("#expression-error") and "\n" not in p.inner_text("#expression-error").strip()
     page.close(screenshot="typed.png")
+
+
+HOSTILE = ['<!--<script>', '</script><b>x</b>', '"\'&amp;<>', '\u2028\u2029', '{{x}} ${x} %s', '\\"]]>-->']
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_text_in_every_field_stays_text(browser, tmp_path, text):
+    """Titles and names land in HTML, in the page's script data, in SVG and in DOT: each escaped for its place."""
+    x = Variable(2.0, text)
+    y = x * 3.0
+    y.name = "out" + text
+    y.backward()
+    path = to_html(y, tmp_path / "hostile.html", title=text, expression=text)
+    page = Page(browser, path)                              # it becomes ready: the data parsed
+    assert page.page.inner_text("#title") == text.strip() or page.page.inner_text("#title") == text
+    assert page.page.input_value("#expression") == text
+    names = page.page.eval_on_selector_all("#graph text.name", "els => els.map(e => e.textContent)")
+    assert text in names
+    page.close()
+    from chainrule.draw import to_dot
+    import xml.dom.minidom
+    dot = to_dot(y, title=text)
+    if shutil.which("dot"):
+        svg = subprocess.run(["dot", "-Tsvg"], input=dot.encode(), capture_output=True, check=True).stdout
+        xml.dom.minidom.parseString(svg)                   # well-formed: the text was escaped for SVG
