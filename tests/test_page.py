@@ -434,3 +434,124 @@ def test_hostile_text_in_every_field_stays_text(browser, tmp_path, text):
     if shutil.which("dot"):
         svg = subprocess.run(["dot", "-Tsvg"], input=dot.encode(), capture_output=True, check=True).stdout
         xml.dom.minidom.parseString(svg)                   # well-formed: the text was escaped for SVG
+
+
+GEOMETRY = """() => {
+    const svg = document.getElementById('graph'), ctm = svg.getScreenCTM();
+    const rect = (e) => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+    const items = Array.from(svg.querySelectorAll('.item')).map((g) => ({
+        id: g.dataset.item, shape: rect(g.querySelector('circle, rect')),
+        texts: Array.from(g.querySelectorAll('text')).map(rect) }));
+    const edges = Array.from(svg.querySelectorAll('.edge')).map((g) => {
+        const path = g.querySelector('path.arrow'), n = path.getTotalLength(), points = [];
+        for (let k = 0; k <= 200; k++) {
+            const p = path.getPointAtLength(n * k / 200), q = svg.createSVGPoint();
+            q.x = p.x; q.y = p.y;
+            const s = q.matrixTransform(ctm);
+            points.push([s.x, s.y]);
+        }
+        return { points, labels: Array.from(g.querySelectorAll('text')).map(rect) };
+    });
+    const ends = Array.from(svg.querySelectorAll('.edge')).map((g, k) => k);
+    return { items, edges, view: rect(svg), ends };
+}"""
+
+
+def overlap(a, b, slack=0.5):
+    return a[0] < b[2] - slack and b[0] < a[2] - slack and a[1] < b[3] - slack and b[1] < a[3] - slack
+
+
+def check_geometry(page, data):
+    """No arrow through a box that is not its end, no label over another label or a box, one labelled arrow per
+    use of a value, and the whole graph inside the drawing area."""
+    g = page.page.evaluate(GEOMETRY)
+    producer = {n["output"]: n["id"] for n in data["nodes"]}
+    uses = [(producer.get(i["ref"], i["ref"]), n["id"]) for n in data["nodes"] for i in n["inputs"] if i["ref"]]
+    uses += [(producer[data["output"]], data["output"])] if data["output"] in producer else []
+    assert len(g["edges"]) == len(uses)                                  # every use has its own arrow
+    boxes = {i["id"]: i["shape"] for i in g["items"]}
+    view = g["view"]
+    for shape in boxes.values():                                          # zoomed to fit: all of it is shown
+        assert view[0] - 1 <= shape[0] and shape[2] <= view[2] + 1
+        assert view[1] - 1 <= shape[1] and shape[3] <= view[3] + 1
+    for (source, target), edge in zip(uses, g["edges"]):
+        for item, shape in boxes.items():
+            if item in (source, target):
+                continue
+            inner = [shape[0] + 1.5, shape[1] + 1.5, shape[2] - 1.5, shape[3] - 1.5]
+            inside = [p for p in edge["points"] if inner[0] < p[0] < inner[2] and inner[1] < p[1] < inner[3]]
+            assert not inside, f"the arrow {source} → {target} passes through {item}"
+    labels = [r for e in g["edges"] for r in e["labels"]] + [t for i in g["items"] for t in i["texts"]]
+    for i, a in enumerate(labels):
+        for b in labels[i + 1:]:
+            assert not overlap(a, b), f"labels overlap: {a} {b}"
+    for e in g["edges"]:
+        for label in e["labels"]:
+            for item, shape in boxes.items():
+                assert not overlap(label, shape), f"a label overlaps {item}"
+
+
+def random_outputs(count, seed):
+    import random
+
+    from random_graphs import random_expression
+    rng, found = random.Random(seed), []
+    while len(found) < count:
+        text, values = random_expression(rng, depth=3)
+        try:
+            out = build(text, {k: np.asarray(v, dtype=float) for k, v in values.items()})
+        except Exception:
+            continue
+        if isinstance(out, Variable) and out.creator is not None and out.size == 1:
+            with np.errstate(all="ignore"):
+                out.backward()
+            found.append(out)
+    return found
+
+
+def branch_graph():
+    out = build("x*x + x", {"x": np.array(3.0)})
+    out.name = "out"
+    out.backward()
+    return out
+
+
+@pytest.mark.parametrize("viewport", [(1280, 800), (390, 844)], ids=["desktop", "phone"])
+def test_the_drawing_is_a_real_layout_on_the_books_graphs_and_random_ones(browser, tmp_path, viewport):
+    outputs = [examples.apple_graph(), examples.fruit_graph(), examples.mlp_graph(), examples.cnn_graph(),
+               branch_graph(), *random_outputs(6, seed=viewport[0])]
+    for k, out in enumerate(outputs):
+        page = Page(browser, to_html(out, tmp_path / f"g{k}.html"), fragment="#step=999")
+        page.page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
+        page.page.wait_for_timeout(50)
+        check_geometry(page, describe(out))
+        if viewport[0] < 500:                                             # the phone: the step panel is there too
+            assert page.page.is_visible("#step-panel") and page.page.inner_text("#step-panel").strip()
+        page.close(screenshot=f"layout-{k}-{viewport[0]}.png" if k in (1, 4) else None)
+
+
+def test_zoom_pan_and_fit_by_mouse_keyboard_and_buttons(browser, tmp_path):
+    page = Page(browser, write_page(tmp_path, examples.mlp_graph(), "mlp"))
+    p = page.page
+    box = lambda: [float(v) for v in p.get_attribute("#graph", "viewBox").split()]  # noqa: E731
+    fitted = box()
+    p.click("#zoom-in")
+    assert box()[2] < fitted[2]
+    p.click("#zoom-fit")
+    assert box() == fitted
+    p.keyboard.press("+")
+    zoomed = box()
+    assert zoomed[2] < fitted[2]
+    r = p.eval_on_selector("#graph", "e => { const b = e.getBoundingClientRect(); "
+                                     "return [b.x, b.y, b.width, b.height]; }")
+    p.mouse.move(r[0] + r[2] / 2, r[1] + r[3] / 2)
+    p.mouse.down()
+    p.mouse.move(r[0] + r[2] / 2 + 80, r[1] + r[3] / 2 + 30, steps=4)
+    p.mouse.up()
+    panned = box()
+    assert panned[0] < zoomed[0] and panned[2] == zoomed[2]              # dragged: moved, same zoom
+    p.mouse.wheel(0, 300)
+    assert box()[2] > panned[2]
+    p.keyboard.press("0")
+    assert box() == fitted
+    page.close()

@@ -125,6 +125,109 @@
     }
     return { direction: chosen, width: size[0], height: size[1], items: laid, edges: edges.map(([a, b]) => ({ from: a, to: b })) };
   };
+
+  // ---- the page's drawing: a layered layout where every use of a value is its own routed arrow ---------------
+  // Each arrow gets a label box of its own (value above, gradient below, as Graphviz makes a node of an edge
+  // label) in a layer between its ends, and a dummy box in every further layer it crosses. Boxes of one layer are
+  // stacked with gaps; arrows run straight between layers and level through a layer at their own box's height,
+  // so no arrow can pass through a box that is not its end, and no label can overlap another label or a box.
+  CR.ROUTE = { gap: 14, layerGap: 34, margin: 24, lineGap: 3 };
+
+  // `edges`: [{from, to}] in drawing order; `sizes(item)`: {w, h} of an item; `labelSize(k)`: of edge k's label
+  CR.routedLayout = function (items, edges, direction, sizes, labelSize) {
+    const pairs = edges.map((e) => [e.from, e.to]);
+    const rank = CR.ranksOf(items, pairs);
+    const LR = direction !== "TB";
+    const boxes = {}, layers = [], order = {};
+    const across = (b) => (LR ? b.h : b.w), along = (b) => (LR ? b.w : b.h);
+    const put = (id, layer, box) => {
+      boxes[id] = { ...box, layer };
+      (layers[layer] = layers[layer] || []).push(id);
+      order[id] = Object.keys(order).length;
+    };
+    for (const item of items) put(item, 2 * rank[item], sizes(item));
+    const chains = edges.map((e, k) => {
+      const r0 = rank[e.from], r1 = rank[e.to], chain = [e.from];
+      put(`label:${k}`, 2 * r0 + 1, labelSize(k));
+      chain.push(`label:${k}`);
+      for (let layer = 2 * r0 + 2; layer < 2 * r1; layer++) {
+        put(`pass:${k}:${layer}`, layer, LR ? { w: 0, h: 4 * CR.ROUTE.lineGap } : { w: 4 * CR.ROUTE.lineGap, h: 0 });
+        chain.push(`pass:${k}:${layer}`);
+      }
+      chain.push(e.to);
+      return chain;
+    });
+    for (let l = 0; l < layers.length; l++) layers[l] = layers[l] || [];
+    const up = {}, down = {};  // neighbours in the layer before and after
+    for (const id of Object.keys(boxes)) { up[id] = []; down[id] = []; }
+    for (const chain of chains) for (let i = 0; i + 1 < chain.length; i++) { down[chain[i]].push(chain[i + 1]); up[chain[i + 1]].push(chain[i]); }
+    // the order within each layer: barycenter sweeps, ties by first appearance
+    const pos = {};
+    layers.forEach((layer) => layer.forEach((id, i) => { pos[id] = i; }));
+    const bary = (id, nbrs) => (nbrs.length ? nbrs.reduce((a, n) => a + pos[n], 0) / nbrs.length : pos[id]);
+    for (let sweep = 0; sweep < 8; sweep++) {
+      const forward = sweep % 2 === 0;
+      const seq = forward ? layers : layers.slice().reverse();
+      for (const layer of seq) {
+        const key = {};
+        for (const id of layer) key[id] = bary(id, forward ? up[id] : down[id]);
+        layer.sort((p, q) => key[p] - key[q] || order[p] - order[q]);
+        layer.forEach((id, i) => { pos[id] = i; });
+      }
+    }
+    // across: each box near the middle of its neighbours, keeping the layer's order and gaps
+    const c = {};
+    for (const layer of layers) {
+      let at = 0;
+      layer.forEach((id) => { c[id] = at + across(boxes[id]) / 2; at += across(boxes[id]) + CR.ROUTE.gap; });
+    }
+    const place = (layer, wanted) => {
+      if (!layer.length) return;
+      const offsets = [0];
+      for (let i = 1; i < layer.length; i++)
+        offsets.push(offsets[i - 1] + (across(boxes[layer[i - 1]]) + across(boxes[layer[i]])) / 2 + CR.ROUTE.gap);
+      const q = layer.map((id, i) => wanted(id) - offsets[i]);
+      const fitted = CR.spreadApart(q, 0);  // q non-decreasing: pool adjacent violators
+      layer.forEach((id, i) => { c[id] = fitted[i] + offsets[i]; });
+    };
+    const mid = (ids, id) => (ids.length ? ids.reduce((a, n) => a + c[n], 0) / ids.length : c[id]);
+    for (let sweep = 0; sweep < 12; sweep++) {
+      const mode = sweep % 3;
+      const seq = mode === 1 ? layers.slice().reverse() : layers;
+      for (const layer of seq) place(layer, (id) => (mode === 0 ? mid(up[id], id) : mode === 1 ? mid(down[id], id) : mid([...up[id], ...down[id]], id)));
+    }
+    // along: layers one after the other, each as thick as its thickest box
+    const start = [], thick = [];
+    let at = CR.ROUTE.margin;
+    layers.forEach((layer, l) => {
+      thick[l] = Math.max(layer.length ? 0 : 0, ...layer.map((id) => along(boxes[id])), 8);
+      start[l] = at;
+      at += thick[l] + CR.ROUTE.layerGap;
+    });
+    const length = at - CR.ROUTE.layerGap + CR.ROUTE.margin;
+    let low = Infinity, high = -Infinity;
+    for (const [id, b] of Object.entries(boxes)) { low = Math.min(low, c[id] - across(b) / 2); high = Math.max(high, c[id] + across(b) / 2); }
+    const shift = CR.ROUTE.margin - low, breadth = high - low + 2 * CR.ROUTE.margin;
+    for (const [id, b] of Object.entries(boxes)) {
+      const a = start[b.layer] + thick[b.layer] / 2, x = c[id] + shift;
+      Object.assign(b, LR ? { x: a, y: x } : { x, y: a });
+    }
+    // the arrows: out of the source at its far side, level through each layer, straight across each gap
+    const point = (u, v) => (LR ? [u, v] : [v, u]);
+    const routes = chains.map((chain, k) => {
+      const offset = (sign) => chain.map((id, i) => {
+        const b = boxes[id], l = b.layer, centre = (LR ? b.y : b.x) + sign * CR.ROUTE.lineGap;
+        const near = start[l], far = start[l] + thick[l];
+        if (i === 0) return [point((LR ? b.x : b.y) + along(b) / 2, centre), point(far, centre)];
+        if (i === chain.length - 1) return [point(near, centre), point((LR ? b.x : b.y) - along(b) / 2, centre)];
+        return [point(near, centre), point(far, centre)];
+      }).flat();
+      return { forward: offset(-1), backward: offset(1).reverse(), label: boxes[`label:${k}`] };
+    });
+    const placed = {};
+    for (const item of items) placed[item] = boxes[item];
+    return { direction: LR ? "LR" : "TB", width: LR ? length : breadth, height: LR ? breadth : length, boxes: placed, routes };
+  };
 })(typeof module !== "undefined" ? require("./engine.js") : CR);
 
 if (typeof module !== "undefined") module.exports = require("./engine.js");

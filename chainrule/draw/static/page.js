@@ -84,25 +84,133 @@
   }
 
   // ---- the drawing ------------------------------------------------------------------------------------------
+  // Text widths as the browser draws them (a canvas measures with the drawing's font); under a test without a
+  // canvas, a generous estimate.
+  const measureContext = (() => { try { return document.createElement("canvas").getContext("2d"); } catch (e) { return null; } })();
+  const widths = {};
+  function textWidth(text, font) {
+    const key = font + "|" + text;
+    if (!(key in widths)) {
+      if (measureContext) { measureContext.font = font; widths[key] = measureContext.measureText(text).width; }
+      else widths[key] = text.length * 8;
+    }
+    return widths[key];
+  }
+  const FONT = "13px Helvetica, Arial, sans-serif", BOLD = "bold 13px Helvetica, Arial, sans-serif", SMALL = "12px Helvetica, Arial, sans-serif", OP = "18px Helvetica, Arial, sans-serif";
+  const LINE = 16;
 
-  function itemRadius(id) {
+  // what each item and each arrow's label will show once every step has run: the boxes are sized for it
+  function itemLines(id) {
     const node = nodesById[id];
-    if (node) return node.label.length > 4 || node.label.includes("\n") ? { w: 52, h: 22 } : { w: 24, h: 24 };
-    return { w: Math.max(34, 5 + 4.2 * data.values[id].name.length), h: 17 };
+    if (node) {  // a short symbol in a circle, as the book draws ×, +, exp; longer names in a rounded box
+      const round = !node.label.includes("\n") && textWidth(node.label, OP) <= 34;
+      return node.label.split("\n").map((t) => ({ text: t, font: round ? OP : SMALL, cls: "op" + (round ? "" : " small"), round }));
+    }
+    const v = data.values[id], m = state.model.values[id], lines = [{ text: v.name, font: BOLD, cls: "name" }];
+    if (v.role === "constant") lines.push({ text: shortLabel(m), font: SMALL, cls: "value small-value" });
+    if ((v.role === "input" || v.role === "parameter") && m.grad !== null) lines.push({ text: `d ${v.name} = ${shortLabel({ label: m.grad, tensor: m.gradTensor })}`, font: "bold " + SMALL, cls: "grad total" });
+    return lines;
   }
-  function boundary(id, toward) {  // where an arrow leaves or enters an item
-    const p = items[id], r = itemRadius(id), dx = toward.x - p.x, dy = toward.y - p.y, len = Math.hypot(dx, dy) || 1;
-    const t = Math.min(r.w / Math.abs(dx || 1e-9), r.h / Math.abs(dy || 1e-9));
-    const circle = nodesById[id] && r.w === r.h;
-    return circle ? { x: p.x + dx / len * r.w, y: p.y + dy / len * r.h } : { x: p.x + dx * t, y: p.y + dy * t };
+  function itemSize(id) {
+    const node = nodesById[id], lines = itemLines(id);
+    if (node && lines[0].round) return { w: 46, h: 46, circle: true };
+    const w = Math.max(...lines.map((l) => textWidth(l.text, l.font))) + 22;
+    const extra = items[id] && items[id].kind === "output" ? 8 : 0;
+    return { w: Math.max(w, 46) + extra, h: lines.length * LINE + 14 + extra };
   }
+  function edgeTexts(e) {
+    const value = data.values[e.ref];
+    const valueText = value.role === "constant" ? "" : (producer[e.ref] ? `${value.name} = ` : "") + shortLabel(state.model.values[e.ref]);
+    const grad = B ? gradientAtEnd(e) : null;
+    return { valueText, gradText: grad ? shortLabel(grad) : "" };
+  }
+  function labelSize(k) {
+    const { valueText, gradText } = edgeTexts(edges[k]);
+    const vw = textWidth(valueText, FONT), gw = textWidth(gradText, BOLD);
+    return LR ? { w: Math.max(vw, gw, 10) + 12, h: 2 * LINE + 4 * CR.ROUTE.lineGap + 6 }
+              : { w: 2 * Math.max(vw, gw, 10) + 24, h: LINE + 8 };
+  }
+  let geometry = null, geometryOf = null;
+  // Left to right as the book draws, unless top to bottom fits the drawing area at a larger scale (a long graph,
+  // a phone held upright): the whole graph is shown as large as it can be.
+  function layoutNow() {
+    const area = $("graph").getBoundingClientRect(), key = `${Math.round(area.width)}x${Math.round(area.height)}`;
+    if (geometryOf === state.model && geometry.area === key) return geometry;
+    const order = Object.keys(items);
+    const candidates = ["LR", "TB"].map((direction) => {
+      LR = direction === "LR";
+      const g = CR.routedLayout(order, edges, direction, itemSize, labelSize);
+      g.scale = area.width > 0 && area.height > 0 ? Math.min(area.width / g.width, area.height / g.height) : (LR ? 1 : 0);
+      return g;
+    });
+    geometry = candidates[0].scale >= candidates[1].scale * 0.9 ? candidates[0] : candidates[1];  // the book's way unless clearly worse
+    LR = geometry.direction === "LR";
+    geometry.area = key;
+    geometryOf = state.model;
+    if (view.fitted) view.box = null;
+    return geometry;
+  }
+
+  // the zoom: a view box over the drawing, fitted to the window at first; wheel, drag, pinch, + − 0 and buttons
+  const view = { box: null, fitted: true };
+  function fitView() { view.fitted = true; const g = layoutNow(); view.box = { x: 0, y: 0, w: g.width, h: g.height }; applyView(); }
+  function applyView() { if (view.box) $("graph").setAttribute("viewBox", `${view.box.x} ${view.box.y} ${view.box.w} ${view.box.h}`); }
+  function zoom(factor, cx, cy) {
+    const b = view.box;
+    if (!b) return;
+    const px = cx === undefined ? b.x + b.w / 2 : cx, py = cy === undefined ? b.y + b.h / 2 : cy;
+    const g = layoutNow(), w = Math.min(Math.max(b.w / factor, 40), g.width * 4), h = w * b.h / b.w;
+    view.box = { x: px - (px - b.x) * w / b.w, y: py - (py - b.y) * h / b.h, w, h };
+    view.fitted = false;
+    applyView();
+  }
+  function pan(dx, dy) { const b = view.box; if (!b) return; view.box = { ...b, x: b.x + dx, y: b.y + dy }; view.fitted = false; applyView(); }
+  function svgPoint(evt) {
+    const svg = $("graph"), ctm = svg.getScreenCTM();
+    if (!ctm) return { x: 0, y: 0 };
+    const pt = svg.createSVGPoint();
+    pt.x = evt.clientX; pt.y = evt.clientY;
+    const p = pt.matrixTransform(ctm.inverse());
+    return { x: p.x, y: p.y };
+  }
+  function setUpZoom() {
+    const svg = $("graph"), pointers = new Map();
+    let pinch = null;
+    svg.addEventListener("wheel", (e) => { e.preventDefault(); const p = svgPoint(e); zoom(e.deltaY < 0 ? 1.15 : 1 / 1.15, p.x, p.y); }, { passive: false });
+    svg.addEventListener("pointerdown", (e) => {
+      if (e.target.closest && e.target.closest(".item.input, .item.parameter")) return;  // a click edits an input
+      pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
+      svg.setPointerCapture(e.pointerId);
+      if (pointers.size === 2) { const [a, b] = [...pointers.values()]; pinch = Math.hypot(a.x - b.x, a.y - b.y); }
+    });
+    svg.addEventListener("pointermove", (e) => {
+      if (!pointers.has(e.pointerId) || !view.box) return;
+      const last = pointers.get(e.pointerId);
+      pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
+      if (pointers.size === 2 && pinch) {
+        const [a, b] = [...pointers.values()], d = Math.hypot(a.x - b.x, a.y - b.y);
+        if (d > 0) zoom(d / pinch);
+        pinch = d;
+        return;
+      }
+      const scale = view.box.w / svg.getBoundingClientRect().width;
+      pan(-(e.clientX - last.x) * scale, -(e.clientY - last.y) * scale);
+    });
+    const end = (e) => { pointers.delete(e.pointerId); if (pointers.size < 2) pinch = null; };
+    svg.addEventListener("pointerup", end);
+    svg.addEventListener("pointercancel", end);
+    $("zoom-in").addEventListener("click", () => zoom(1.25));
+    $("zoom-out").addEventListener("click", () => zoom(1 / 1.25));
+    $("zoom-fit").addEventListener("click", fitView);
+  }
+
+  const pathOf = (points) => "M" + points.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(" L");
 
   function drawGraph() {
-    const svg = $("graph");
+    const svg = $("graph"), g0 = layoutNow();
     svg.textContent = "";
-    svg.setAttribute("viewBox", `0 0 ${data.layout.width} ${data.layout.height}`);
-    svg.setAttribute("width", data.layout.width);   // natural size: 13px text; the area scrolls if it is wider
-    svg.setAttribute("height", data.layout.height);
+    if (!view.box) fitView();
+    svg.setAttribute("preserveAspectRatio", "xMidYMid meet");
     const defs = el("defs");
     for (const [id, cls] of [["arrow", "arrowhead"], ["arrow-red", "arrowhead red"]]) {
       const m = el("marker", { id, viewBox: "0 0 10 10", refX: "9", refY: "5", markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse" });
@@ -110,72 +218,52 @@
       defs.appendChild(m);
     }
     svg.appendChild(defs);
-    const model = state.model, step = state.step;
-    const current = currentNode();
-    const pairTotal = {}, pairCount = {};
-    for (const e of edges) pairTotal[e.from + ">" + e.to] = (pairTotal[e.from + ">" + e.to] || 0) + 1;
-    for (const e of edges) {
-      const key = e.from + ">" + e.to;
-      pairCount[key] = (pairCount[key] || 0) + 1;
-      const bend = (pairCount[key] - 1 - (pairTotal[key] - 1) / 2) * 70;  // parallel arrows bend apart
-      const a = boundary(e.from, items[e.to]), b = boundary(e.to, items[e.from]);
-      const mx = (a.x + b.x) / 2 + (LR ? 0 : bend), my = (a.y + b.y) / 2 + (LR ? bend : 0);
-      const at = pairTotal[key] > 1 ? 0.5 : 0.42;  // labels a little before the middle; a bent pair's at its peak
-      const lx = (1 - at) ** 2 * a.x + 2 * (1 - at) * at * mx + at * at * b.x;
-      const ly = (1 - at) ** 2 * a.y + 2 * (1 - at) * at * my + at * at * b.y;
-      const len = Math.hypot(b.x - a.x, b.y - a.y) || 1;
-      let nx = (b.y - a.y) / len, ny = -(b.x - a.x) / len;  // the normal on the "above" side
-      if (ny > 0 || (ny === 0 && nx > 0)) { nx = -nx; ny = -ny; }
-      // a bent pair: labels beyond the peak, along the edge's normal, on the side the curve bulges to
-      const side = Math.sign(bend) * Math.sign((LR ? ny : nx) * bend || 1);
-      const place = (gap) => ({ x: lx + nx * side * gap, y: ly + ny * side * gap + (ny * side > 0 ? 10 : 0) });
-      const g = el("g", { class: "edge" + (current && (e.node === current.id || e.from === current.id) ? " current" : "") });
-      g.appendChild(el("path", { d: `M${a.x},${a.y} Q${mx},${my} ${b.x},${b.y}`, class: "arrow", "marker-end": "url(#arrow)" }));
+    const model = state.model, step = state.step, current = currentNode();
+    edges.forEach((e, k) => {
+      const route = g0.routes[k], box = route.label, value = data.values[e.ref];
+      const g = el("g", { class: "edge" + (current && (e.node === current.id || e.from === current.id) ? " current" : ""), "data-edge": String(k) });
+      g.appendChild(el("path", { d: pathOf(route.forward), class: "arrow", "marker-end": "url(#arrow)" }));
       const forwardShown = !producer[e.ref] || forwardIndex(producer[e.ref]) <= step;
-      const value = data.values[e.ref];
-      if (forwardShown) {
-        // an intermediate's name, given or v1, v2, …, is on its arrow: the panel's names are all on the drawing
-        const label = value.role === "constant" ? "" : (producer[e.ref] ? `${value.name} = ` : "") + shortLabel(model.values[e.ref]);
-        const at = side ? place(6) : { x: lx + nx * 9, y: ly + ny * 9 + (ny > -0.3 ? 4 : 0) };
-        const t = el("text", { x: at.x, y: at.y, class: "value" + (nx < -0.5 ? " side-left" : nx > 0.5 ? " side" : ""), "data-kind": "value", "data-ref": e.ref }, label);
+      const { valueText } = edgeTexts(e);
+      const [vx, vy, anchor] = LR ? [box.x, box.y - CR.ROUTE.lineGap - 6, "middle"] : [box.x - CR.ROUTE.lineGap - 6, box.y + 5, "end"];
+      if (forwardShown && valueText) {
+        const current = (producer[e.ref] ? `${value.name} = ` : "") + shortLabel(model.values[e.ref]);
+        const t = el("text", { x: vx, y: vy, class: "value", "text-anchor": anchor, "data-kind": "value", "data-ref": e.ref }, current);
         t.appendChild(el("title", {}, `${value.name} = ${fullNumbers(model.values[e.ref].tensor, model.values[e.ref].label)}`));
         g.appendChild(t);
       }
       const grad = gradientOn(e);
       if (grad) {
-        const gat = side ? place(21) : { x: lx - nx * 15, y: ly - ny * 15 + 5 };
-        const t = el("text", { x: gat.x, y: gat.y, class: "grad" + (nx < -0.5 ? " side" : nx > 0.5 ? " side-left" : ""), "data-kind": "grad", "data-ref": e.ref, "data-node": e.node || "output" }, shortLabel({ label: grad.label, tensor: grad.tensor }));
+        g.appendChild(el("path", { d: pathOf(route.backward), class: "back", "marker-end": "url(#arrow-red)" }));
+        const [gx, gy, ganchor] = LR ? [box.x, box.y + CR.ROUTE.lineGap + LINE + 1, "middle"] : [box.x + CR.ROUTE.lineGap + 6, box.y + 5, "start"];
+        const t = el("text", { x: gx, y: gy, class: "grad", "text-anchor": ganchor, "data-kind": "grad", "data-ref": e.ref, "data-node": e.node || "output" }, shortLabel({ label: grad.label, tensor: grad.tensor }));
         t.appendChild(el("title", {}, `∂${outName}/∂${value.name} along this arrow = ${fullNumbers(grad.tensor, grad.label)}`));
-        const ox = -nx * 6, oy = -ny * 6;
-        g.appendChild(el("path", { d: `M${b.x + ox},${b.y + oy} Q${mx + ox},${my + oy} ${a.x + ox},${a.y + oy}`, class: "back", "marker-end": "url(#arrow-red)" }));
         g.appendChild(t);
       }
       svg.appendChild(g);
-    }
-    for (const [id, p] of Object.entries(items)) {
-      const node = nodesById[id], g = el("g", { class: "item " + p.kind + (current && current.id === id ? " current" : "") + (state.selected === id ? " selected" : ""), "data-item": id });
-      const r = itemRadius(id);
+    });
+    for (const id of Object.keys(items)) {
+      const p = g0.boxes[id], node = nodesById[id], kind = items[id].kind;
+      const g = el("g", { class: "item " + kind + (current && current.id === id ? " current" : "") + (state.selected === id ? " selected" : ""), "data-item": id });
+      const size = itemSize(id), lines = itemLines(id);
+      if (size.circle) g.appendChild(el("circle", { cx: p.x, cy: p.y, r: size.w / 2, class: "shape" }));
+      else {
+        if (kind === "output") g.appendChild(el("rect", { x: p.x - size.w / 2, y: p.y - size.h / 2, width: size.w, height: size.h, rx: 12, class: "shape" }));
+        const inset = kind === "output" ? 4 : 0;
+        g.appendChild(el("rect", { x: p.x - size.w / 2 + inset, y: p.y - size.h / 2 + inset, width: size.w - 2 * inset, height: size.h - 2 * inset, rx: node ? 10 : 8, class: kind === "output" ? "" : "shape" }));
+      }
+      const shown = lines.filter((l, i) => i === 0 || !l.cls.includes("total") || leafGradientShown(id));
+      shown.forEach((l, i) => {
+        const y = p.y + (i - (lines.length - 1) / 2) * LINE + (l.font === OP ? 6 : 4);
+        const t = el("text", { x: p.x, y, class: l.cls, "text-anchor": "middle" }, l.text);
+        if (l.cls.includes("total")) { t.setAttribute("data-kind", "total"); t.setAttribute("data-ref", id); t.appendChild(el("title", {}, fullNumbers(model.values[id].gradTensor, model.values[id].grad))); }
+        g.appendChild(t);
+      });
       if (node) {
-        if (r.w === r.h) g.appendChild(el("circle", { cx: p.x, cy: p.y, r: r.w }));
-        else g.appendChild(el("rect", { x: p.x - r.w, y: p.y - r.h, width: 2 * r.w, height: 2 * r.h, rx: 10 }));
-        const lines = node.label.split("\n");
-        lines.forEach((line, i) => g.appendChild(el("text", { x: p.x, y: p.y + 5 + (i - (lines.length - 1) / 2) * 14, class: "op" + (line.length > 3 ? " small" : "") }, line)));
         g.setAttribute("role", "img");
         g.setAttribute("aria-label", `operation ${node.label.replace("\n", " ")}`);
       } else {
         const v = data.values[id];
-        if (p.kind === "output") {
-          g.appendChild(el("rect", { x: p.x - r.w - 4, y: p.y - r.h - 4, width: 2 * r.w + 8, height: 2 * r.h + 8, rx: 12 }));
-        }
-        g.appendChild(el("rect", { x: p.x - r.w, y: p.y - r.h, width: 2 * r.w, height: 2 * r.h, rx: 8 }));
-        g.appendChild(el("text", { x: p.x, y: p.y + 5, class: "name" }, v.name));
-        const m = model.values[id];
-        if (v.role === "constant") g.appendChild(el("text", { x: p.x, y: p.y + r.h + 15, class: "value" }, shortLabel(m)));
-        if ((v.role === "input" || v.role === "parameter") && leafGradientShown(id) && m.grad !== null) {
-          const t = el("text", { x: p.x, y: p.y - r.h - 6, class: "grad total", "data-kind": "total", "data-ref": id }, `d ${v.name} = ${shortLabel({ label: m.grad, tensor: m.gradTensor })}`);
-          t.appendChild(el("title", {}, fullNumbers(m.gradTensor, m.grad)));
-          g.appendChild(t);
-        }
         const editable = v.role === "input" || v.role === "parameter";
         g.setAttribute("role", editable ? "button" : "img");
         g.setAttribute("aria-label", editable ? `${v.name}: edit its value` : v.name);
@@ -208,6 +296,11 @@
     if (s >= 1 && s <= F) return data.nodes[s - 1];
     if (s > F + 1) return nodesById[data.backward[s - F - 2].node];
     return null;
+  }
+  function gradientAtEnd(e) {
+    const saved = state.step;
+    state.step = TOTAL;
+    try { return gradientOn(e); } finally { state.step = saved; }
   }
   function gradientOn(e) {
     if (!B) return null;
@@ -375,8 +468,10 @@
   function exportSvg() {
     const svg = $("graph").cloneNode(true);
     svg.setAttribute("xmlns", NS);
-    svg.setAttribute("width", data.layout.width);
-    svg.setAttribute("height", data.layout.height);
+    const g = layoutNow();
+    svg.setAttribute("width", g.width);
+    svg.setAttribute("height", g.height);
+    svg.setAttribute("viewBox", `0 0 ${g.width} ${g.height}`);  // the whole drawing, whatever the zoom
     const style = document.createElementNS(NS, "style");
     style.textContent = SVG_STYLE;
     svg.insertBefore(style, svg.firstChild);
@@ -386,10 +481,10 @@
     a.click();
     a.remove();
   }
-  const SVG_STYLE = "text{font-family:Helvetica,Arial,sans-serif;font-size:13px}.value{text-anchor:middle;fill:#222}.grad{text-anchor:middle;fill:#d00;font-weight:bold}" +
-    ".side{text-anchor:start}.side-left{text-anchor:end}.arrow{fill:none;stroke:#333;stroke-width:1.4}.back{fill:none;stroke:#d00;stroke-width:2.2}.arrowhead{fill:#333}.arrowhead.red{fill:#d00}" +
+  const SVG_STYLE = "text{font-family:Helvetica,Arial,sans-serif;font-size:13px}.value{fill:#222}.grad{fill:#d00;font-weight:bold}" +
+    ".arrow{fill:none;stroke:#333;stroke-width:1.4}.back{fill:none;stroke:#d00;stroke-width:2.2}.arrowhead{fill:#333}.arrowhead.red{fill:#d00}" +
     ".item circle,.item rect{fill:#fff;stroke:#333;stroke-width:1.4}.item.input rect{fill:#eef5ff}.item.parameter rect{fill:#fff6dc}.item.constant rect{fill:#f3f3f3;stroke-dasharray:4 3}" +
-    ".op{text-anchor:middle;font-size:18px}.op.small{font-size:12px}.name{text-anchor:middle;font-weight:bold}.current circle,.current rect{stroke:#0a58ca;stroke-width:3}";
+    ".op{font-size:18px}.op.small{font-size:12px}.name{font-weight:bold}.current circle,.current rect{stroke:#0a58ca;stroke-width:3}";
 
   // ---- the training view: the book's two-layer net on a spiral --------------------------------------------------
   const T = { params: null, iter: 0, losses: [], timer: null, last: null };
@@ -532,6 +627,7 @@
       field.setAttribute("aria-invalid", "false");
       data = next;
       derive();
+      view.fitted = true;
       Object.assign(state, { step: 0, edits: {}, selected: null, checks: {}, error: "" });
       $("editor").textContent = "";
       $("title").textContent = data.title;
@@ -558,8 +654,6 @@
       $("scrubber").value = String(state.step);
       drawGraph();
       describeStep();
-      const current = document.querySelector("#graph .item.current");
-      if (current && current.scrollIntoView) current.scrollIntoView({ block: "nearest", inline: "nearest" });
     } else drawTraining();
   }
   function go(step) { state.step = Math.max(0, Math.min(TOTAL, step)); writeHash(); render(); }
@@ -575,6 +669,8 @@
     $("scrubber").addEventListener("input", (e) => go(parseInt(e.target.value, 10)));
     $("export").addEventListener("click", exportSvg);
     $("expression-form").addEventListener("submit", (e) => { e.preventDefault(); buildTyped(); });
+    setUpZoom();
+    window.addEventListener("resize", () => { if (state.view === "graph") render(); });
     $("tab-graph").addEventListener("click", () => setView("graph"));
     if (training) {
       $("tab-train").addEventListener("click", () => setView("train"));
@@ -590,6 +686,9 @@
       else if (e.key === "ArrowLeft") { e.preventDefault(); go(state.step - 1); }
       else if (e.key === "Home") { e.preventDefault(); go(0); }
       else if (e.key === "End") { e.preventDefault(); go(TOTAL); }
+      else if (e.key === "+" || e.key === "=") { e.preventDefault(); zoom(1.25); }
+      else if (e.key === "-") { e.preventDefault(); zoom(1 / 1.25); }
+      else if (e.key === "0") { e.preventDefault(); fitView(); }
     });
     readHash();
     if (!training) state.view = "graph";
