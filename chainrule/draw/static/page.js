@@ -277,6 +277,31 @@
     }
   }
 
+  // An array too big to write out, as a small picture: one cell per entry (rows × the rest), zero white,
+  // positive red, negative blue (a diverging scale that readers with red-green colour blindness can tell apart)
+  function heatmap(t, name) {
+    const rows = t.shape.length > 1 ? t.shape[0] : 1, cols = t.data.length / rows;
+    const step = Math.max(1, Math.ceil(Math.max(rows, cols) / 48)), r = Math.ceil(rows / step), c = Math.ceil(cols / step);
+    const cell = Math.max(3, Math.min(14, Math.floor(220 / Math.max(r, c))));
+    let limit = 0;
+    for (const v of t.data) limit = Math.max(limit, Math.abs(v));
+    const colour = (v) => {
+      const a = limit > 0 ? Math.min(Math.abs(v) / limit, 1) : 0, fade = Math.round(255 * (1 - a));
+      return v >= 0 ? `rgb(255,${fade},${fade})` : `rgb(${fade},${fade},255)`;
+    };
+    const svg = el("svg", { width: c * cell + 2, height: r * cell + 2, class: "heatmap", role: "img",
+                            "aria-label": `${name}: ${CR.shapeText(t.shape)} as colours, blue negative, white 0, red positive` });
+    for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) {
+      const v = t.data[(i * step) * cols + j * step];
+      svg.appendChild(el("rect", { x: 1 + j * cell, y: 1 + i * cell, width: cell, height: cell, fill: colour(v) }));
+    }
+    svg.appendChild(el("title", {}, `${name} ${CR.shapeText(t.shape)}${step > 1 ? `, every ${step}th entry` : ""}: blue −${CR.formatNumber(limit)}, white 0, red +${CR.formatNumber(limit)}`));
+    const box = html("div", { class: "heatmap-box" });
+    box.appendChild(svg);
+    box.appendChild(html("span", { class: "small" }, `${CR.shapeText(t.shape)} as rows × columns${step > 1 ? ` (every ${step}th entry)` : ""}: blue −${CR.formatNumber(limit)} · white 0 · red +${CR.formatNumber(limit)}`));
+    return box;
+  }
+
   function shortLabel(m) {
     if (!m.tensor || m.tensor.data.length <= 3) return m.label;
     return CR.shapeText(m.tensor.shape) + " array";  // hover for its numbers
@@ -354,6 +379,7 @@
       const line = x.symbolic !== undefined ? `d ${name} = ${x.symbolic}${numeric} ${x.label}` : `d ${name} = ${x.label}`;
       const p = add("p", line, "mono rule");
       if (x.tensor && x.tensor.data.length > 1) p.title = fullNumbers(x.tensor, x.label);
+      if (x.tensor && x.tensor.data.length > CR.FULL_LIMIT) panel.appendChild(heatmap(x.tensor, `d ${name}`));
       if (x.note) add("p", `(${x.note})`, "small");
       if (x.local !== undefined && x.local_value !== undefined && !/^\(?−?[\d.]+\)?$/.test(x.local))
         add("p", `local derivative ∂${outN}/∂${name} = ${x.local} = ${x.local_value}`, "small");
