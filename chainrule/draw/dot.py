@@ -161,3 +161,37 @@ def _graphviz(text, fmt, name, dpi):
     if result.returncode != 0:
         raise RuntimeError(f"Graphviz `dot -T{fmt}` failed: {result.stderr.decode(errors='replace').strip()}")
     return result.stdout
+
+
+def page_order(data):
+    """Graphviz's arrangement of a page's drawing, where ``dot`` is installed: for every item, and for every arrow's
+    label (one per use of a value, in the page's order), its position across the direction of flow. The page keeps
+    its own layered layout (which guarantees that no arrow crosses a box and no label another) and takes from
+    Graphviz only the order of the boxes in each layer: Graphviz's crossing minimisation. None without ``dot``."""
+    if shutil.which("dot") is None:
+        return None
+    producer = {n["output"]: n["id"] for n in data["nodes"]}
+    uses = [(producer.get(i["ref"], i["ref"]), n["id"]) for n in data["nodes"] for i in n["inputs"] if i["ref"]]
+    if data["output"] in producer:
+        uses.append((producer[data["output"]], data["output"]))
+    items = list(data["layout"]["items"])
+    lines = ["digraph order {", "  rankdir=LR; nodesep=0.2; ranksep=0.3;", "  node [shape=box, width=0.6, height=0.4];"]
+    lines += [f"  {_quote(item)};" for item in items]
+    for k, (source, target) in enumerate(uses):
+        lines.append(f'  "label:{k}" [width=0.8, height=0.5];')
+        lines.append(f'  {_quote(source)} -> "label:{k}" -> {_quote(target)};')
+    lines.append("}")
+    try:
+        plain = _graphviz("\n".join(lines), "plain", "the page's layout", DEFAULT_DPI).decode("utf-8")
+    except (RuntimeError, GraphvizNotFoundError):
+        return None
+    across = {}
+    for line in plain.splitlines():
+        parts = line.split()
+        if parts[:1] == ["node"]:
+            across[parts[1].strip('"')] = float(parts[3])
+    if not all(item in across for item in items):
+        return None
+    # the page lays out top to bottom from its first layer: Graphviz's y grows upwards
+    return {"items": {item: -across[item] for item in items},
+            "labels": [-across.get(f"label:{k}", 0.0) for k in range(len(uses))]}

@@ -19,7 +19,7 @@ from string import Template
 
 from ..atomic import atomic_write
 from ..version import __version__
-from .dot import GraphvizNotFoundError, to_svg
+from .dot import GraphvizNotFoundError, page_order, to_svg
 from .graphdata import describe, page_catalogue
 
 def _static(name):
@@ -48,6 +48,7 @@ def page(output, title=None, direction="auto", data=None, training=None, express
     book's two-layer net learns a spiral; without it the page offers no training. ``expression`` fills the page's
     expression field (the text the graph was built from), where a student can type another one."""
     data = data if data is not None else describe(output, title, direction, longest_lr=12)
+    data = {**data, "layout": {**data["layout"], "graphviz": page_order(data)}}
     script = "\n".join(_static(name) for name in ("engine.js", "layout.js", "expression.js", "page.js"))
     css = _static("page.css")
     csp = (f"default-src 'none'; script-src {_digest(script)}; style-src {_digest(css)}; img-src data:; "

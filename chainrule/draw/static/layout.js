@@ -133,8 +133,10 @@
   // so no arrow can pass through a box that is not its end, and no label can overlap another label or a box.
   CR.ROUTE = { gap: 14, layerGap: 34, margin: 24, lineGap: 3 };
 
-  // `edges`: [{from, to}] in drawing order; `sizes(item)`: {w, h} of an item; `labelSize(k)`: of edge k's label
-  CR.routedLayout = function (items, edges, direction, sizes, labelSize) {
+  // `edges`: [{from, to}] in drawing order; `sizes(item)`: {w, h} of an item; `labelSize(k)`: of edge k's label;
+  // `hint` (optional, from Graphviz: dot.page_order): each item's and each label's position across the flow,
+  // which then orders every layer instead of the barycenter sweeps
+  CR.routedLayout = function (items, edges, direction, sizes, labelSize, hint) {
     const pairs = edges.map((e) => [e.from, e.to]);
     const rank = CR.ranksOf(items, pairs);
     const LR = direction !== "TB";
@@ -165,7 +167,14 @@
     const pos = {};
     layers.forEach((layer) => layer.forEach((id, i) => { pos[id] = i; }));
     const bary = (id, nbrs) => (nbrs.length ? nbrs.reduce((a, n) => a + pos[n], 0) / nbrs.length : pos[id]);
-    for (let sweep = 0; sweep < 8; sweep++) {
+    if (hint) {
+      const across0 = (id) => (id in hint.items ? hint.items[id] : hint.labels[Number(id.split(":")[1])]);
+      for (const layer of layers) {
+        layer.sort((p, q) => across0(p) - across0(q) || order[p] - order[q]);
+        layer.forEach((id, i) => { pos[id] = i; });
+      }
+    }
+    for (let sweep = 0; sweep < (hint ? 0 : 8); sweep++) {
       const forward = sweep % 2 === 0;
       const seq = forward ? layers : layers.slice().reverse();
       for (const layer of seq) {

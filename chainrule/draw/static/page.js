@@ -139,11 +139,13 @@
     const order = Object.keys(items);
     const candidates = ["LR", "TB"].map((direction) => {
       LR = direction === "LR";
-      const g = CR.routedLayout(order, edges, direction, itemSize, labelSize);
+      const g = CR.routedLayout(order, edges, direction, itemSize, labelSize, data.layout.graphviz || null);
       g.scale = area.width > 0 && area.height > 0 ? Math.min(area.width / g.width, area.height / g.height) : (LR ? 1 : 0);
       return g;
     });
-    geometry = candidates[0].scale >= candidates[1].scale * 0.9 ? candidates[0] : candidates[1];  // the book's way unless clearly worse
+    // the book's way, left to right, while its text stays readable or top to bottom is not much larger
+    const [lr, tb] = candidates;
+    geometry = lr.scale >= 0.8 || lr.scale * 1.5 >= tb.scale ? lr : tb;
     LR = geometry.direction === "LR";
     geometry.area = key;
     geometryOf = state.model;
