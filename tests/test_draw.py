@@ -196,3 +196,34 @@ def test_jupyter_displays_a_recorded_graph_as_the_page():
     html = price._repr_html_()
     assert html.startswith("<iframe srcdoc=") and "Content-Security-Policy" in html and "apple_num" in html
     assert Variable(1.0)._repr_html_() is None  # a bare value keeps its plain repr
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+def test_pngs_are_sharp_on_a_slide_and_dpi_is_an_option(tmp_path):
+    from PIL import Image
+    out = examples.fruit_graph()
+    render(out, tmp_path / "fruit.png")
+    render(out, tmp_path / "fruit72.png", dpi=72)
+    sharp, blurred = Image.open(tmp_path / "fruit.png").size, Image.open(tmp_path / "fruit72.png").size
+    assert sharp[0] >= 1800 and abs(sharp[0] / blurred[0] - 200 / 72) < 0.1   # 1080p-slide wide at 200 dpi
+    with pytest.raises(ValueError, match="dpi"):
+        render(out, tmp_path / "x.png", dpi=0)
+    assert main(["graph", "fruit", "--out", str(tmp_path / "f.png"), "--dpi", "100"]) == 0
+    assert abs(Image.open(tmp_path / "f.png").size[0] / blurred[0] - 100 / 72) < 0.1
+
+
+def test_notebooks_get_a_static_svg_and_a_frame_that_fits(tmp_path):
+    from chainrule.draw import GraphView
+    out = examples.fruit_graph()
+    view = GraphView(out)
+    html_text = view._repr_html_()
+    height = int(re.search(r"height:(\d+)px", html_text).group(1))
+    assert 420 <= height <= 1200 and height == view.frame_height(describe(out, longest_lr=12))
+    small, big = GraphView(examples.apple_graph()), GraphView(examples.mlp_graph())
+    assert small.frame_height(describe(examples.apple_graph(), longest_lr=12)) <= \
+        big.frame_height(describe(examples.mlp_graph(), longest_lr=12))
+    svg = out._repr_svg_()
+    if shutil.which("dot"):
+        assert svg.lstrip().startswith(("<?xml", "<svg", "<!DOCTYPE")) and "apple_price = 200" in svg
+    else:
+        assert svg is None
