@@ -80,9 +80,10 @@ class SoftmaxWithLoss(Layer):
         n = self.y.shape[0]
         scale = _scale(self, dout, n)
         if self.indices:  # (y − t)·scale with t one-hot: subtract scale at each row's label
+            # indexed in two dimensions: y may be a view in any memory order (the logits' transpose), where a
+            # reshape(-1) would be a copy and the subtraction lost
             dx = self.y * scale
-            flat, at = dx.reshape(-1), get_array_module(dx).arange(0, dx.size, dx.shape[1]) + self.t
-            flat[at] = flat[at] - scale
+            dx[get_array_module(dx).arange(n), self.t] -= scale
         else:
             dx = self.y - self.t.astype(self.y.dtype, copy=False)
             dx *= scale
