@@ -85,8 +85,8 @@ def _checked_forward(forward):
             if getattr(a, "dtype", None) is not None and a.dtype.kind in "iub" and i not in self.constant_inputs:
                 inputs = inputs[:i] + (a.astype(np.float64),) + inputs[i + 1:]  # the math is done in floating point
         out = forward(self, *inputs, **options)
-        if "_forward_done" not in self.__dict__:
-            self._forward_done = True
+        self._forward_done = True
+        self._out_shape = shape_of(out)  # what backward's dout must look like
         return out
     return checked
 
@@ -101,8 +101,18 @@ def _checked_backward(backward):
             why = _refusal(args[0])
             if why is not None:
                 raise TypeError(f"{type(self).__name__}: dout is {why}; expected an array of real numbers or a number")
+        if args and args[0] is not None:
+            expected, got = self.__dict__.get("_out_shape"), shape_of(args[0])
+            if expected is not None and got != expected and not (len(expected) == 0 and _one_number(got)):
+                raise self.error(f"dout has shape {got}; expected {expected}, the shape of this layer's output "
+                                 "(backward multiplies dout by the local derivative entry by entry)")
         return backward(self, *args, **kwargs)
     return checked
+
+
+def _one_number(shape):
+    """A shape that holds one number: () or (1,), (1, 1), …: the dout of a scalar output."""
+    return all(n == 1 for n in shape)
 
 
 class parameter:

@@ -189,6 +189,10 @@ class Pooling(Layer):
         self.pool_w = _positive("Pooling", "pool_w", pool_w)
         self.stride = _positive("Pooling", "stride", stride)
         self.pad = _positive("Pooling", "pad", pad, low=0)
+        if 2 * self.pad > min(self.pool_h, self.pool_w):
+            # as PyTorch: a window could hold nothing but padding (max −inf, an average of zeros)
+            raise ValueError(f"Pooling: pad {self.pad} is more than half the {self.pool_h}×{self.pool_w} window; "
+                             "expected pad ≤ window / 2, so that every window covers part of the image")
         if mode not in ("max", "average"):
             raise ValueError(f"Pooling: mode must be 'max' or 'average', got {mode!r}")
         self.mode = mode

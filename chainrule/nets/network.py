@@ -14,6 +14,8 @@ being finite) and ``config`` (what rebuilds it).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from .. import backend, gradcheck, mode
@@ -82,6 +84,7 @@ class Network:
         A Variable ``x`` records the graph.
         """
         x = self.shaped(x)
+        self._check_input(x)
         graph = isinstance(x, Variable)
         with mode.mode(mode.resolve(train_flg, default=False)):
             for layer in self.layers:
@@ -159,6 +162,9 @@ class Network:
         Every name must be present with this network's shape; values must be
         finite (``check_finite=False`` restores a snapshot as it was).
         """
+        if not isinstance(state, Mapping):
+            raise TypeError(f"load_state_dict: state must be a mapping of names to arrays (from state_dict() or a "
+                            f"model file), got {type(state).__name__}")
         own = {**self.params, **self.buffers()}
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
@@ -175,6 +181,13 @@ class Network:
                 raise ValueError(f"{name} has dtype {value.dtype}; expected numbers")
             if check_finite and not _is_finite(value):
                 raise ValueError(f"{name} holds NaN or infinite values")
+            if check_finite:  # finite as given, and still finite in this network's dtype (1e300 in float32 is inf)
+                with np.errstate(over="ignore"):  # the overflow is the finding, reported below
+                    converted = np.asarray(backend.to_numpy(value)).astype(target.dtype)
+                if not _is_finite(converted):
+                    big = float(np.max(np.abs(np.asarray(backend.to_numpy(value), dtype=np.float64))))
+                    raise ValueError(f"{name} holds values up to {big:.3g}, beyond {target.dtype} (largest "
+                                     f"{float(np.finfo(target.dtype).max):.3g}): they would become infinite")
         for name, target in own.items():
             target[...] = backend.get_array_module(target).asarray(state[name])  # in place: layers hold them
 
@@ -225,6 +238,18 @@ class Network:
     def shaped(self, x):
         """``x`` as the first layer takes it (image networks read rows as images); here unchanged."""
         return x
+
+    def _check_input(self, x):
+        """A batch of samples of the shape this network was built for (or, for a network of vectors, samples
+        with that many values, which its first Affine flattens); anything else is refused, never scored."""
+        shape, expected = tuple(x.shape), tuple(self.input_shape)
+        if shape[1:] == expected or (len(expected) == 1 and shape == expected):
+            return
+        if len(expected) == 1 and len(shape) > 1 and int(np.prod(shape[1:])) == expected[0]:
+            return
+        wanted = ", ".join(str(n) for n in expected)
+        raise ValueError(f"{type(self).__name__}: x has shape {shape}; this network was built for samples of shape "
+                         f"{expected}: expected a batch (N, {wanted})")
 
     # --- description ------------------------------------------------------------------------------
     def config(self) -> dict:  # pragma: no cover - every network overrides
