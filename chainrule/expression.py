@@ -20,6 +20,7 @@ import numpy as np
 
 from . import functions as F
 from .graph import Variable
+from .nonfinite import NonFiniteError
 
 FUNCTIONS = {"exp": F.exp, "log": F.log, "relu": F.relu, "sigmoid": F.sigmoid, "tanh": F.tanh,
              "softmax": F.softmax, "sum": F.sum, "mean": F.mean}
@@ -73,19 +74,34 @@ def build(text, values):
     variables = {n: Variable(values[n], n) for n in names}
     try:
         return _build(tree.body, variables)
-    except ExpressionError:
+    except (ExpressionError, NonFiniteError):
         raise
     except (ValueError, TypeError, IndexError) as e:  # a layer's own message: shapes that do not fit, log(−1), …
         raise ExpressionError(str(e)) from None
     except ArithmeticError as e:  # constants alone: 1/0, 10.0**400
-        raise ExpressionError(f"a constant part of {text.strip()!r} cannot be computed: {e}") from None
+        why = "a division by zero" if isinstance(e, ZeroDivisionError) else "a number too large for floating point"
+        raise ExpressionError(f"a constant part of {text.strip()!r} cannot be computed: {why}") from None
+
+
+def _constant(value, node):
+    """A part of the expression made of constants alone: a finite real number (in floating point, so that a
+    power of a big integer cannot run for minutes), else an error naming the part."""
+    if isinstance(value, complex) or np.iscomplexobj(value):
+        raise ExpressionError(f"{ast.unparse(node)!r} is not a real number")
+    if not np.all(np.isfinite(value)):
+        raise ExpressionError(f"{ast.unparse(node)!r} is not a finite number (it gives {float(value)})")
+    return value
 
 
 def _number(node):
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
-        if not math.isfinite(node.value):
+        try:
+            value = float(node.value)  # numbers are floats: 10**100000 must not become a 100,000-digit integer
+        except OverflowError:
+            raise ExpressionError(f"{ast.unparse(node)[:20]}… is too large for a floating-point number") from None
+        if not math.isfinite(value):
             raise ExpressionError(f"{node.value} is not a finite number")
-        return node.value
+        return value
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         return -_number(node.operand)
     raise ExpressionError(f"expected a number, got {ast.unparse(node)!r}")
@@ -112,10 +128,13 @@ def _build(node, variables):
     if isinstance(node, ast.BinOp):
         left = _build(node.left, variables)
         if isinstance(node.op, ast.Pow):
-            return F.power(left, _number(node.right)) if isinstance(left, Variable) else left ** _number(node.right)
+            if isinstance(left, Variable):
+                return F.power(left, _number(node.right))
+            return _constant(float(left) ** _number(node.right), node)
         if type(node.op) not in BINARY:
             raise ExpressionError(f"the operator in {ast.unparse(node)!r} is not one of + - * / @ **")
-        return BINARY[type(node.op)](left, _build(node.right, variables))
+        result = BINARY[type(node.op)](left, _build(node.right, variables))
+        return result if isinstance(result, Variable) else _constant(result, node)
     if isinstance(node, ast.UnaryOp):
         if isinstance(node.op, ast.UAdd):
             return _build(node.operand, variables)

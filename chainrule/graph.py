@@ -25,6 +25,7 @@ import weakref
 
 import numpy as np
 
+from . import nonfinite
 from .backend import get_array_module
 
 _recording = contextvars.ContextVar("chainrule_recording", default=True)
@@ -151,7 +152,13 @@ def record(layer, inputs, options=None):
         return Variable(layer.forward(*values, **options))
     op = copy.copy(layer)
     op.input_grad = True  # a Variable input needs its gradient, whatever the layer was told by a network
-    out = op.forward(*values, **options)
+    with np.errstate(all="ignore"):  # a non-finite result is reported by name below, not by NumPy from inside
+        out = op.forward(*values, **options)
+    if not nonfinite.all_finite(out) and all(nonfinite.all_finite(v) for v in values) and \
+            all(nonfinite.all_finite(p.data) for p in op.parameters.values()):
+        params = list(op.parameters.values())
+        nonfinite.report("forward", op, _argument_names(op, [*inputs, *params]), [*values, *(p.data for p in params)],
+                         out)
     args = tuple(inputs) + tuple(op.parameters.values())
     generation = max(a.generation for a in args if isinstance(a, Variable))
     node = Node(op, args, len(inputs), generation)
@@ -183,12 +190,29 @@ def align_gradients(layer, returned, n_inputs):
     return aligned
 
 
+def _argument_names(layer, args):
+    """Each argument by its Variable's name, else the layer's name for that input (x, y, W, …)."""
+    params = list(getattr(layer, "parameters", {}))
+    n_inputs = len(args) - len(params) if len(args) >= len(params) and params and all(
+        isinstance(a, Parameter) for a in args[len(args) - len(params):]) else len(args)
+    defaults = input_names(layer, n_inputs) + params
+    return [getattr(a, "name", None) or (defaults[i] if i < len(defaults) else f"input {i}")
+            for i, a in enumerate(args)]
+
+
 def _node_gradients(node, upstream):
     """Run the node's backward and return one gradient per argument, checked against the arguments' shapes."""
     layer = node.layer
-    sent = align_gradients(layer, layer.backward(upstream), node.n_inputs)
+    with np.errstate(all="ignore"):  # a non-finite gradient is reported by name below
+        sent = align_gradients(layer, layer.backward(upstream), node.n_inputs)
     grads = layer.grads
     sent.extend(grads.get(name) for name in layer.parameters)
+    if not all(nonfinite.all_finite(g) for g in sent) and nonfinite.all_finite(upstream) and \
+            all(nonfinite.all_finite(a.data if isinstance(a, Variable) else a) for a in node.args) and \
+            nonfinite.all_finite(node.output_data):
+        bad = next(g for g in sent if not nonfinite.all_finite(g))
+        args = [a.data if isinstance(a, Variable) else a for a in node.args]
+        nonfinite.report("backward", layer, ["dout", *_argument_names(layer, node.args)], [upstream, *args], bad)
     for i, (arg, g) in enumerate(zip(node.args, sent)):
         if not isinstance(arg, Variable):
             continue

@@ -555,3 +555,15 @@ def test_zoom_pan_and_fit_by_mouse_keyboard_and_buttons(browser, tmp_path):
     p.keyboard.press("0")
     assert box() == fitted
     page.close()
+
+
+def test_a_graph_with_infinite_values_opens_and_shows_them(browser, tmp_path):
+    from chainrule.nonfinite import nonfinite_policy
+    with nonfinite_policy("ignore"):
+        out = build("sum(x / y)", {"x": np.array([1.0, -1.0]), "y": np.array([0.0, 0.0])})
+        out.name = "out"
+        out.backward()
+    page = Page(browser, to_html(out, tmp_path / "inf.html"), fragment="#step=2")
+    labels = page.texts('#graph text[data-kind="value"]')
+    assert any("[inf, -inf]" in label for label in labels), labels
+    page.close()

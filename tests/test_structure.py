@@ -67,7 +67,9 @@ def test_no_import_cycle_in_the_package():
 
 
 def test_the_engine_imports_no_math():
-    assert imports_of("chainrule.graph", MODULES["chainrule.graph"]) <= {"chainrule.backend"}
+    # the backend, and the policy for non-finite results (which reports, and computes nothing)
+    assert imports_of("chainrule.graph", MODULES["chainrule.graph"]) <= {"chainrule.backend", "chainrule.nonfinite"}
+    assert imports_of("chainrule.nonfinite", MODULES["chainrule.nonfinite"]) == set()
 
 
 def test_layers_import_nothing_above_them():

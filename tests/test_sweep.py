@@ -335,7 +335,8 @@ def test_ctrl_c_stops_cleanly_and_the_sweep_resumes(tmp_path):
     trials = study_of(out).trials
     assert not [t for t in trials if t.state.name == "RUNNING"]            # interrupted trials: failed, queued again
     interrupted = [t for t in trials if t.state.name == "FAIL"]
-    assert interrupted and len([t for t in trials if t.state.name == "WAITING"]) == len(interrupted)
+    # each trial running at the Ctrl-C is failed and queued again (none may be running: between two trials)
+    assert len([t for t in trials if t.state.name == "WAITING"]) == len(interrupted)
     assert not (out / "best" / "metrics.json").exists() or \
         "test_accuracy" not in json.loads((out / "best" / "metrics.json").read_text())   # no test set yet
     resumed = subprocess.run([sys.executable, "-m", "chainrule", "sweep", "--resume", "--out", str(out),

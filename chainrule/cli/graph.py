@@ -44,7 +44,17 @@ def add_parser(sub):
 
 
 def build_graph(args):
-    """The graph's output Variable, after backward."""
+    """The graph's output Variable, after backward. An operation that turns finite numbers into inf or NaN is an
+    error here, naming the node (chainrule.nonfinite, policy "raise"): a drawing of inf teaches nothing."""
+    from ..nonfinite import NonFiniteError, nonfinite_policy
+    try:
+        with nonfinite_policy("raise"):
+            return _build_graph(args)
+    except NonFiniteError as e:
+        raise UsageError(f"{one_line(e)}; choose values where every step is finite") from None
+
+
+def _build_graph(args):
     from .. import examples
     from ..expression import ExpressionError, build, parse_value
     if args.graph.endswith(".npz"):
@@ -125,7 +135,8 @@ def run(args):
         if args.json:
             from ..atomic import write_text
             data = draw.describe(output, args.title, args.layout)
-            wrote.append(write_text(args.json, json.dumps(data, indent=1, ensure_ascii=False) + "\n"))
+            # strict JSON (non-finite numbers are the strings "inf", "-inf", "NaN": graphdata.json_number)
+            wrote.append(write_text(args.json, json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n"))
     except (draw.GraphvizNotFoundError, ValueError, RuntimeError, OSError) as e:
         raise UsageError(one_line(e)) from None
     for path in wrote:

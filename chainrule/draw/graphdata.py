@@ -65,8 +65,26 @@ def _array(a):
     return np.asarray(to_numpy(a.data if isinstance(a, Variable) else a), dtype=np.float64)
 
 
+#: how non-finite numbers are written in the graph JSON, which is strict JSON (RFC 8259 has no inf or NaN)
+NONFINITE = {"inf": float("inf"), "-inf": float("-inf"), "NaN": float("nan")}
+
+
+def json_number(v):
+    """A float for JSON: itself when finite, else the string "inf", "-inf" or "NaN"."""
+    v = float(v)
+    if v != v:
+        return "NaN"
+    if v in (float("inf"), float("-inf")):
+        return "inf" if v > 0 else "-inf"
+    return v
+
+
 def _numbers(a):
-    return [float(v) for v in a.ravel()] if a.size <= VALUE_LIMIT else None
+    if a.size > VALUE_LIMIT:
+        return None
+    if np.isfinite(a).all():
+        return [float(v) for v in a.ravel()]
+    return [json_number(v) for v in a.ravel()]
 
 
 def _is_scalar(a):

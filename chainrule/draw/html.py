@@ -34,7 +34,7 @@ def _digest(text):
 def _json_for_script(obj):
     """JSON that can sit inside a <script> element whatever its strings hold: every < > & written as a \\u escape,
     so neither "</script" nor "<!--" (which makes the parser look for a second </script>) can appear in it."""
-    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
                          ("\u2029", "\\u2029")):
         text = text.replace(char, escape)

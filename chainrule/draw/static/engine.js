@@ -89,7 +89,10 @@ CR.nested = function (t, axis, offset, significant) {
 };
 
 // ---- arrays --------------------------------------------------------------------------------------------
-CR.tensor = (shape, data) => ({ shape: shape.slice(), data: data instanceof Float64Array ? data : Float64Array.from(data) });
+// numbers from the graph JSON: non-finite ones come as the strings "inf", "-inf", "NaN" (graphdata.json_number)
+CR.fromJSON = (v) => (typeof v === "string" ? { inf: Infinity, "-inf": -Infinity, NaN: NaN }[v] : v);
+CR.toJSON = (v) => (Number.isFinite(v) ? v : Number.isNaN(v) ? "NaN" : v > 0 ? "inf" : "-inf");
+CR.tensor = (shape, data) => ({ shape: shape.slice(), data: data instanceof Float64Array ? data : Float64Array.from(data, CR.fromJSON) });
 CR.size = (shape) => shape.reduce((a, b) => a * b, 1);
 CR.zeros = (shape) => CR.tensor(shape, new Float64Array(CR.size(shape)));
 CR.full = (shape, v) => CR.tensor(shape, new Float64Array(CR.size(shape)).fill(v));

@@ -331,7 +331,7 @@ if (typeof module !== "undefined") require("./layout.js");
     return found;
   }
 
-  const numbersOf = (t) => (t.data.length <= CR.VALUE_LIMIT ? Array.from(t.data) : null);
+  const numbersOf = (t) => (t.data.length <= CR.VALUE_LIMIT ? Array.from(t.data, CR.toJSON) : null);
 
   CR.VALUE_LIMIT = 250000;
 
@@ -430,7 +430,7 @@ if (typeof module !== "undefined") require("./layout.js");
       }
     }
     const outValue = values[data.output];
-    outValue.grad = Array.from(r.grads[data.output].data);
+    outValue.grad = Array.from(r.grads[data.output].data, CR.toJSON);
     outValue.grad_label = CR.formatValue(r.grads[data.output]);
     data.layout = CR.graphLayout(data, direction || "auto", longestLr || 5);
     return data;
