@@ -22,6 +22,27 @@ def _fsync_directory(directory):
             os.close(fd)
 
 
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def remove_stale_parts(path):
+    """Remove the temporary files of earlier writes of ``path`` whose writer is gone (killed with SIGKILL, or the
+    machine went down): each is named after its writer's process id, so a live writer's file stays."""
+    for part in Path(path).parent.glob(f".{Path(path).name}.*.part"):
+        tag = part.name[len(path.name) + 2:-len(".part")]
+        pid = tag.split("-", 1)[0]
+        if not pid.isdigit() or not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                part.unlink()
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode="wb"):
     """``with atomic_write(path) as f: f.write(...)``: ``path`` appears only if the block succeeds."""
@@ -29,8 +50,9 @@ def atomic_write(path, mode="wb"):
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a directory; expected a file name")
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(path)
     while True:
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.part"
+        tmp = path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.part"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for open()
             break

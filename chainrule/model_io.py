@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import backend, nets
+from . import backend, memory, nets
 from .atomic import atomic_write
 
 FORMAT = "chainrule-model"
@@ -61,15 +61,25 @@ def _member_headers(archive, path):
     for info in archive.infolist():
         if not info.filename.endswith(".npy"):
             raise ModelFileError(f"{path}: unexpected entry {info.filename!r} in the archive")
+        if info.compress_type != zipfile.ZIP_STORED:
+            # chainrule writes stored entries only; a compressed one could inflate without bound
+            raise ModelFileError(f"{path}: entry {info.filename!r} is compressed; chainrule's model files store "
+                                 "their arrays uncompressed, and a compressed entry is refused rather than inflated")
         with archive.open(info) as f:
             try:
                 version = np.lib.format.read_magic(f)
                 reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
                     np.lib.format.read_array_header_2_0
                 shape, _, dtype = reader(f)
-            except (ValueError, OSError, EOFError) as e:
+                header_bytes = f.tell()
+            except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
                 raise ModelFileError(f"{path}: entry {info.filename!r} is not a readable array ({e})") from None
-        found[info.filename[:-4]] = (tuple(shape), np.dtype(dtype), info.file_size)
+        dtype = np.dtype(dtype)
+        expected = header_bytes + int(np.prod(shape)) * dtype.itemsize
+        if dtype.kind in "fiub" and info.file_size != expected:
+            raise ModelFileError(f"{path}: entry {info.filename!r} holds {info.file_size:,} bytes but its header "
+                                 f"describes {expected:,} ({tuple(shape)} {dtype}); the file is damaged or truncated")
+        found[info.filename[:-4]] = (tuple(shape), dtype, info.file_size)
     return found
 
 
@@ -147,10 +157,15 @@ def load_model(path):
                                  f"architecture expects {planned[name]} {dtype}")
     try:
         network = nets.build(config)
+    except memory.MemoryLimitError as e:
+        raise ModelFileError(f"{path}: {e}") from None
     except (ValueError, TypeError) as e:
         raise ModelFileError(f"{path}: the architecture cannot be built: {e}") from None
-    with np.load(path, allow_pickle=False) as data:
-        state = {name: data[key] for name, key in stored.items()}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            state = {name: data[key] for name, key in stored.items()}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise ModelFileError(f"{path}: the arrays cannot be read ({e}); the file is damaged or truncated") from None
     try:
         network.load_state_dict(state)
     except ValueError as e:

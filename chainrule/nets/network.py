@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .. import backend, gradcheck, mode
+from .. import backend, gradcheck, memory, mode
 from ..graph import Variable
 from ..layers import SoftmaxWithLoss
 from ..layers.base import Layer
@@ -49,6 +49,10 @@ class Network:
         self.weight_init_std = weight_init_std
         self.input_shape = tuple(planned[0].in_shape)
         self.output_size = int(np.prod(planned[-1].out_shape))
+        self.planned = planned
+        # before a single weight is drawn: the weights, their gradients and optimizer state, and one sample
+        memory.check_network(planned, self.dtype.itemsize, batch=1, training=True,
+                             what=f"{type(self).__name__} with {memory.parameter_bytes(planned, 1):,} parameters")
         numbered_layers = planning.build(planned, self.dtype, weight_init_std, seed, backend.xp())
         self.layers = []
         self.last_layer = SoftmaxWithLoss()
@@ -193,6 +197,9 @@ class Network:
 
     def _scores_in_batches(self, x, batch_size):
         xp = backend.xp()
+        # smaller batches where big ones would not fit in memory
+        batch_size = memory.fit_batch(self.planned, self.dtype.itemsize, batch_size,
+                                      f"{type(self).__name__}'s prediction")
         for i in range(0, len(x), batch_size):
             yield i, self.predict(xp.asarray(x[i:i + batch_size], dtype=self.dtype), train_flg=False)
 

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from .. import backend
+from .. import backend, memory
 from .augment import random_flip, random_shift
 
 #: the loss has "exploded" when its running average exceeds this many times its first value
@@ -78,6 +78,10 @@ class Trainer:
         self.x_test = None if x_test is None else xp.asarray(x_test, dtype=network.dtype)
         self.t_test = None if t_test is None else xp.asarray(t_test)
         self.batch_size = int(min(batch_size, len(x_train)))
+        planned = getattr(network, "planned", None)
+        if planned is not None:  # a training step's batch, before the first one is drawn
+            memory.check_network(planned, np.dtype(network.dtype).itemsize, batch=self.batch_size, training=True,
+                                 what=f"training {type(network).__name__} on batches of {self.batch_size}")
         self.steps_per_epoch = math.ceil(len(x_train) / self.batch_size)
         self.iterations = None if iterations is None else int(iterations)
         self.epochs = int(epochs) if iterations is None else math.ceil(self.iterations / self.steps_per_epoch)
