@@ -287,6 +287,7 @@ def broken_server():
                                           ("endless", "more than 1,000,000 bytes")])
 def test_broken_downloads_are_clear_errors_and_leave_nothing(broken_server, tmp_path, path, message):
     from chainrule.datasets.download import DownloadError, download
-    with pytest.raises(DownloadError, match=message):
+    with pytest.raises(DownloadError, match=message) as caught:
         download(f"{broken_server}/{path}", tmp_path / "f.gz", "0" * 64, timeout=10, max_bytes=1_000_000)
+    assert all(c.isprintable() for c in str(caught.value))        # no server's \r\n copied into the one line
     assert list(tmp_path.iterdir()) == []

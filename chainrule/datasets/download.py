@@ -76,16 +76,23 @@ def download(url, destination, sha256, timeout=60, max_bytes=MAX_DOWNLOAD_BYTES)
     except DownloadError:
         raise
     except urllib.error.HTTPError as e:
-        raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from None
+        raise DownloadError(f"{url}: HTTP {e.code} {_printable(e.reason)}") from None
     except urllib.error.URLError as e:
         raise DownloadError(f"{url}: {e.reason}") from None
     except http.client.IncompleteRead as e:
         raise DownloadError(f"{url}: the transfer was cut off after {len(e.partial):,} bytes") from None
     except http.client.HTTPException as e:
-        raise DownloadError(f"{url}: a broken HTTP reply ({type(e).__name__}: {e})") from None
+        raise DownloadError(f"{url}: a broken HTTP reply ({type(e).__name__}: {_printable(e)})") from None
     except (OSError, ValueError) as e:
         raise DownloadError(f"{url}: {e}") from None
     return Path(destination)
+
+
+def _printable(text, limit=80):
+    """A server's words for a one-line message: control characters (a status line's \\r\\n) and quotes dropped,
+    at most ``limit`` characters."""
+    text = "".join(c if c.isprintable() else " " for c in str(text)).strip().strip("'\"").strip()
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _find(name, directory):
