@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -368,3 +369,99 @@ def test_a_trial_killed_before_its_first_heartbeat_is_failed_and_queued_again(tm
     assert states == ["FAIL", "WAITING"] and study.trials[1].params == {"lr": trial.params["lr"]}
     assert study.trials[1].system_attrs.get("failed_trial") == 0                     # a retry with the same values
     assert _fail_silent_trials(study, settings, now=started + datetime.timedelta(seconds=120)) == 0
+
+
+def test_an_address_that_never_answers_or_is_closed_fails_fast_with_one_line(tmp_path, capsys):
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(5)                                   # accepts, and never says a word
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()
+    try:
+        for port, name in ((silent.getsockname()[1], "silent"), (closed_port, "closed")):
+            started = time.monotonic()
+            assert main(["sweep", "--address", f"tcp://127.0.0.1:{port}", "--storage",
+                         f"sqlite:///{tmp_path / name}.db", "--out", str(tmp_path / name), *FAST]) == 2
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and "cannot reach the Dask scheduler" in err[0], err
+            assert time.monotonic() - started < 25, name
+    finally:
+        silent.close()
+
+
+def test_a_copied_sweep_folder_resumes_in_its_own_study(tmp_path):
+    first = tmp_path / "first"
+    assert main(["sweep", "--trials", "2", "--out", str(first), *FAST]) == 0
+    assert json.loads((first / "sweep.json").read_text())["storage"] is None   # the folder's own study.db
+    copy = tmp_path / "copy"
+    shutil.copytree(first, copy)
+    assert main(["sweep", "--resume", "--out", str(copy), "--trials", "3", "--no-progress"]) == 0
+    assert len(study_of(first).trials) == 2 and len(study_of(copy).trials) >= 3
+    # the very same command again, with --resume: allowed; a changed setting: refused
+    assert main(["sweep", "--resume", "--out", str(copy), "--trials", "3", "--epochs", "2", "--no-progress"]) == 0
+    assert main(["sweep", "--resume", "--out", str(copy), "--epochs", "3"]) == 2
+
+
+def test_an_emptied_study_or_a_damaged_settings_file_is_refused_not_restarted(tmp_path, capsys):
+    out = tmp_path / "s"
+    assert main(["sweep", "--trials", "2", "--out", str(out), *FAST]) == 0
+    capsys.readouterr()
+    (out / "study.db").write_bytes(b"")
+    assert main(["sweep", "--resume", "--out", str(out), "--trials", "3"]) == 2
+    assert "refusing to start the sweep over" in capsys.readouterr().err
+    settings = json.loads((out / "sweep.json").read_text())
+    del settings["sampler"]
+    (out / "sweep.json").write_text(json.dumps(settings))
+    assert main(["sweep", "--resume", "--out", str(out)]) == 2
+    assert "lacks sampler" in capsys.readouterr().err
+    assert main(["sweep", "--space", "", "--out", str(tmp_path / "empty"), *FAST]) == 2
+    assert "the space is empty" in capsys.readouterr().err
+
+
+def test_a_second_sweep_in_the_same_folder_is_refused_while_the_first_runs(tmp_path):
+    out = tmp_path / "busy"
+    process = _start_sweep(out, 4, 40)
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / "sweep.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        second = subprocess.run([sys.executable, "-m", "chainrule", "sweep", "--resume", "--out", str(out)],
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2 and "is in use by chainrule sweep (process" in second.stderr
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        process.communicate(timeout=60)
+
+
+def test_no_dashboard_port_is_bound_unless_asked(tmp_path):
+    bound = []
+
+    def try_8787(trial):
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", 8787))
+            except OSError:
+                bound.append(trial.number)
+    sweep("digits", "lr=loguniform(1e-3,1e-1)", 1, out=tmp_path / "s", jobs=1, epochs=1, progress=False,
+          log=lambda m: None, on_trial_start=try_8787)
+    assert bound == []
+
+
+def test_a_script_that_calls_sweep_unguarded_gets_told_and_leaves_no_half_sweep(tmp_path):
+    script = tmp_path / "unguarded.py"
+    out = tmp_path / "s"
+    script.write_text("from chainrule.sweep import sweep\n"
+                      f"sweep('digits', 'lr=loguniform(1e-3,1e-1)', 1, out={str(out)!r}, jobs=1, epochs=1, "
+                      "progress=False)\n")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode != 0 and 'if __name__ == "__main__":' in result.stderr
+    assert not (out / "sweep.json").exists() and not (out / "study.db").exists()
+    guarded = tmp_path / "guarded.py"
+    guarded.write_text("from chainrule.sweep import sweep\n\nif __name__ == '__main__':\n"
+                       f"    r = sweep('digits', 'lr=loguniform(1e-3,1e-1)', 1, out={str(out)!r}, jobs=1, epochs=1, "
+                       "progress=False)\n    print(r.status)\n")
+    result = subprocess.run([sys.executable, str(guarded)], capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.strip().endswith("finished"), result.stderr

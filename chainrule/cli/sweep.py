@@ -95,6 +95,41 @@ _FIXED_ON_RESUME = ("dataset", "data_dir", "space", "sampler", "prune", "validat
 DEFAULT_SPACE = "lr=loguniform(1e-4,1e-1); weight_decay=loguniform(1e-8,1e-1)"
 
 
+def _changed_on_resume(args, fixed):
+    """The options given again with --resume whose values differ from the sweep's own (rerunning the very same
+    command is allowed: only changes are refused)."""
+    import json
+    from pathlib import Path
+
+    from ..sweep.space import SpaceError, parse_space, space_text
+    try:
+        stored = json.loads((Path(args.out) / "sweep.json").read_text())
+    except (OSError, ValueError):
+        return []  # the driver says what is wrong with the folder
+    if not isinstance(stored, dict):
+        return []
+    changed = []
+    for key in _FIXED_ON_RESUME:
+        value = getattr(args, key)
+        if value is None:
+            continue
+        old = stored.get(key)
+        if key == "space":
+            try:
+                value, old = space_text(parse_space(value)), old
+            except SpaceError:
+                pass
+        elif key == "data_dir":
+            value = str(Path(value).resolve())
+        if value != old:
+            changed.append(f"--{key.replace('_', '-')}")
+    for key, value in fixed.items():
+        old = (stored.get("fixed") or {}).get(key)
+        if value != old and not (isinstance(value, (tuple, list)) and list(value) == old):
+            changed.append(f"--{key.replace('_', '-')}")
+    return changed
+
+
 def run(args):
     from ..sweep.driver import SweepError, missing_extra_message
     from ..sweep.space import SpaceError
@@ -106,16 +141,18 @@ def run(args):
         raise UsageError(missing_extra_message(e)) from None
     fixed = {k: v for k, v in recipe_overrides(args).items() if v is not None}
     if args.resume:
-        given = [f"--{k.replace('_', '-')}" for k in (*_FIXED_ON_RESUME, *fixed) if getattr(args, k) is not None]
-        if given:
-            raise UsageError(f"--resume takes the sweep's settings from {args.out}/sweep.json; {', '.join(given)} "
-                             "cannot be changed (only --trials, --jobs, --address, --storage, --heartbeat)")
+        changed = _changed_on_resume(args, fixed)
+        if changed:
+            raise UsageError(f"{', '.join(changed)} cannot be changed: --resume takes the sweep's settings from "
+                             f"{args.out}/sweep.json (only --trials, --jobs, --address, --storage and --heartbeat "
+                             "may change; the same values may be given again)")
+        fixed = {}
     seed = fixed.pop("seed", 0)
     data = None
     if not args.resume:
         from .common import load_data
         args.dataset = args.dataset or "digits"
-        args.space = args.space or DEFAULT_SPACE
+        args.space = DEFAULT_SPACE if args.space is None else args.space  # an empty --space '' is an error
         args.sampler, args.prune = args.sampler or "random", args.prune or "none"
         args.validation = args.validation or 0.1
         try:

@@ -35,7 +35,7 @@ import numpy as np
 from .. import datasets
 from ..atomic import atomic_write
 from ..training import recipes
-from ..training.outputs import OutputError, prepare, write_json
+from ..training.outputs import OutputError, lock, prepare, write_json
 from .space import parse_space, space_text
 
 STUDY = "chainrule-sweep"
@@ -97,7 +97,7 @@ def _check_settings(s):
         recipes.recipe(s.get("recipe_of") or s["dataset"], **s["fixed"])
     except ValueError as e:
         raise SweepError(str(e)) from None
-    if s["address"] and s["storage"].startswith("sqlite") and not _is_loopback(s["address"]):
+    if s["address"] and (s["storage"] or "sqlite:").startswith("sqlite") and not _is_loopback(s["address"]):
         raise SweepError(f"--address {s['address']} is another machine's scheduler, but the study would be a SQLite "
                          "file: workers on other machines cannot share it (and SQLite over network file systems "
                          "loses writes). Give --storage an RDB URL every worker reaches, e.g. "
@@ -191,6 +191,38 @@ def _silence_dask_logs():
     return restore
 
 
+#: seconds to reach a scheduler given by --address (a closed port fails at once, a silent one after this)
+CONNECT_TIMEOUT = 10
+
+
+def _first_line(e):
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def _client_within(address, seconds):
+    """A Client to ``address``, or TimeoutError after ``seconds`` whatever the other end does: a port that
+    accepts and never speaks held Dask's own connect for minutes. The attempt runs in a daemon thread."""
+    import threading
+
+    from dask.distributed import Client
+    box = {}
+
+    def attempt():
+        try:
+            box["client"] = Client(address, timeout=f"{seconds}s")
+        except BaseException as e:  # handed to the caller
+            box["error"] = e
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(seconds + 2)
+    if "client" in box:
+        return box["client"]
+    if "error" in box and not isinstance(box["error"], (OSError, TimeoutError)):
+        raise OSError(_first_line(box["error"]))
+    raise box.get("error") or TimeoutError(f"no answer within {seconds} s")
+
+
 @contextlib.contextmanager
 def connect(settings, jobs, dashboard=False):
     """A Dask client: to the scheduler at ``settings["address"]``, or to a new local cluster of ``jobs`` worker
@@ -198,13 +230,15 @@ def connect(settings, jobs, dashboard=False):
     from dask.distributed import Client, LocalCluster
     if settings["address"]:
         try:
-            client = Client(settings["address"], timeout="20s")
+            client = _client_within(settings["address"], CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as e:
-            raise SweepError(f"cannot reach the Dask scheduler at {settings['address']}: {e}") from None
+            raise SweepError(f"cannot reach the Dask scheduler at {settings['address']} within {CONNECT_TIMEOUT} s: "
+                             f"{_first_line(e)}") from None
         try:
             client.wait_for_workers(1, timeout=60)
         except (OSError, TimeoutError):
-            client.close()
+            with contextlib.suppress(Exception):
+                client.close(timeout=5)
             raise SweepError(f"no worker joined the scheduler at {settings['address']} within 60 s; start some with: "
                              f"dask worker {settings['address']}") from None
         try:
@@ -219,11 +253,18 @@ def connect(settings, jobs, dashboard=False):
     os.environ["PYTHONWARNINGS"] = f"{previous},{quiet}" if previous else quiet
     try:
         with _ignoring_sigint():
+            # without --dashboard no dashboard, and the scheduler's small HTTP server on a free port: Dask would
+            # otherwise bind 8787 even with the dashboard off
             cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                   dashboard_address="127.0.0.1:8787" if dashboard else None,
+                                   dashboard_address="127.0.0.1:8787" if dashboard else "127.0.0.1:0",
+                                   scheduler_kwargs={"dashboard": bool(dashboard)},
                                    silence_logs=logging.CRITICAL, scheduler_port=0,
                                    env={"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
             client = Client(cluster)
+    except Exception as e:  # the workers did not start: most often a script that starts a sweep when imported
+        raise SweepError(f"the local Dask workers did not start ({_first_line(e)}); if sweep() is called from a "
+                         "script, put the call under if __name__ == \"__main__\": (each worker imports the script "
+                         "that starts it)") from None
     finally:
         if previous is None:
             os.environ.pop("PYTHONWARNINGS", None)
@@ -346,8 +387,12 @@ def _describe(trial):
         trial.intermediate_values[max(trial.intermediate_values)] if trial.intermediate_values else None)
     acc = f", validation {value:.4f}" if value is not None else ""
     epochs = trial.user_attrs.get("epochs")
-    return (f"trial {trial.number}: {status}{acc} after {epochs} epoch(s) in {trial.user_attrs.get('seconds', 0):.1f}s"
-            f" ({params})")
+    if epochs is None:  # it stopped before its history was written (a dead process): the epochs it reported
+        epochs = len(trial.intermediate_values)
+    seconds = trial.user_attrs.get("seconds")
+    if seconds is None and trial.datetime_start is not None and trial.datetime_complete is not None:
+        seconds = (trial.datetime_complete - trial.datetime_start).total_seconds()
+    return f"trial {trial.number}: {status}{acc} after {epochs} epoch(s) in {seconds or 0:.1f}s ({params})"
 
 
 def _preflight(settings, dims, data):
@@ -380,9 +425,14 @@ def _new_settings(out, dataset, data_dir, space, trials, jobs, sampler, prune, v
     return {"dataset": dataset, "recipe_of": recipe_of,
             "data_dir": str(Path(data_dir).resolve()) if data_dir else None,
             "space": space_text(dims), "trials": trials, "jobs": jobs, "sampler": sampler, "prune": prune or "none",
-            "validation": validation, "seed": seed, "address": address, "storage": _storage_url(out, storage),
+            "validation": validation, "seed": seed, "address": address, "storage": storage,
             "heartbeat": heartbeat, "max_retry": max_retry, "fixed": {"seed": seed, **fixed}, "study": STUDY,
             "sessions": 0}
+
+
+#: what a sweep.json holds (written by _new_settings; "storage" null means the folder's own study.db)
+SETTINGS_KEYS = ("dataset", "recipe_of", "data_dir", "space", "trials", "jobs", "sampler", "prune", "validation",
+                 "seed", "address", "storage", "heartbeat", "max_retry", "fixed", "study", "sessions")
 
 
 def _load_settings(out, changes):
@@ -393,8 +443,36 @@ def _load_settings(out, changes):
         settings = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise SweepError(f"--resume: {path} cannot be read: {e}") from None
+    if not isinstance(settings, dict):
+        raise SweepError(f"--resume: {path} is not a sweep's settings (a JSON object)")
+    missing = [k for k in SETTINGS_KEYS if k not in settings]
+    if missing:
+        raise SweepError(f"--resume: {path} lacks {', '.join(missing)}; it is not a complete sweep.json (was it "
+                         "edited?)")
+    settings["storage"] = _stored_storage(out, settings["storage"])
     settings.update({k: v for k, v in changes.items() if v is not None})
     return settings
+
+
+def _stored_storage(out, stored):
+    """The storage a sweep.json names, as kept: None for the folder's own study.db. Files of an older version
+    held that study's absolute path, which pointed into the original folder after a copy or a move."""
+    if stored and stored.startswith("sqlite:///") and stored.endswith("/" + "study.db") and \
+            Path(stored[len("sqlite:///"):]).resolve() != (Path(out) / "study.db").resolve() and \
+            (Path(out) / "study.db").exists():
+        return None
+    return stored
+
+
+def _listed_trials(out):
+    """How many trials the folder's trials.csv lists (0 when there is none)."""
+    import csv
+    path = Path(out) / "trials.csv"
+    if not path.exists():
+        return 0
+    with contextlib.suppress(OSError, csv.Error), open(path, newline="", encoding="utf-8") as f:
+        return sum(1 for _ in csv.DictReader(f))
+    return 0
 
 
 def sweep(dataset="digits", space="lr=loguniform(1e-4,1e-1); weight_decay=loguniform(1e-8,1e-1)", trials=None, *,
@@ -415,7 +493,28 @@ def sweep(dataset="digits", space="lr=loguniform(1e-4,1e-1); weight_decay=loguni
     worker before each trial trains. Returns a :class:`SweepResult` and writes into ``out`` (see the README).
     """
     _require_extras()
+    _refuse_inside_a_worker()
     out = Path(out)
+    try:
+        with lock(out, "chainrule sweep"):  # one sweep per folder: a second one started beside it is refused
+            return _sweep(dataset, space, trials, out, jobs, sampler, prune, validation, seed, address, storage,
+                          resume, dashboard, heartbeat, max_retry, data_dir, data, progress, log, on_trial_start,
+                          recipe_of, fixed)
+    except OutputError as e:
+        raise SweepError(str(e)) from None
+
+
+def _refuse_inside_a_worker():
+    """Dask starts its worker processes by re-importing the caller's script: a script that calls sweep() at its
+    top level would start a sweep in every worker. Refused there, with what to write instead."""
+    import multiprocessing
+    if multiprocessing.parent_process() is not None and multiprocessing.current_process().name != "MainProcess":
+        raise SweepError("sweep() was called while a worker process imported your script: put the call under "
+                         "if __name__ == \"__main__\": (Dask's workers import the script that starts them)")
+
+
+def _sweep(dataset, space, trials, out, jobs, sampler, prune, validation, seed, address, storage, resume, dashboard,
+           heartbeat, max_retry, data_dir, data, progress, log, on_trial_start, recipe_of, fixed):
     if resume:
         settings = _load_settings(out, {"trials": trials, "jobs": jobs, "address": address, "storage": storage,
                                         "heartbeat": heartbeat})
@@ -447,17 +546,35 @@ def sweep(dataset="digits", space="lr=loguniform(1e-4,1e-1); weight_decay=loguni
 
     from .worker import open_storage, quiet_optuna
     quiet_optuna()
+    kept = dict(settings)                                 # what sweep.json holds: the storage as given
+    settings["storage"] = _storage_url(out, settings["storage"])
+    listed = _listed_trials(out) if resume else 0
+    db = out / "study.db"
+    if resume and kept["storage"] is None and listed and (not db.exists() or db.stat().st_size == 0):
+        raise SweepError(f"--resume: {db} is missing or empty but trials.csv lists {listed} trial(s); refusing to "
+                         "start the sweep over (restore the study.db, or start a new sweep in another --out)")
     try:
         study = optuna.create_study(study_name=settings["study"], storage=open_storage(settings),
                                     direction="maximize", load_if_exists=True)
     except Exception as e:  # an unreachable database, a wrong URL: one line
-        raise SweepError(f"cannot open the study in {settings['storage']}: {e}") from None
-    settings["sessions"] = settings.get("sessions", 0) + 1
-    write_json(out / SETTINGS_FILE, settings)
+        raise SweepError(f"cannot open the study in {settings['storage']}: {_first_line(e)}") from None
+    if resume and len(study.trials) < listed:
+        raise SweepError(f"--resume: the study in {settings['storage']} holds {len(study.trials)} trial(s) but "
+                         f"trials.csv lists {listed}; the study was emptied or replaced: refusing to start over")
+    new = not resume
+    kept["sessions"] = settings["sessions"] = settings.get("sessions", 0) + 1
+    write_json(out / SETTINGS_FILE, kept)
     title = (f"sweep on {settings['dataset']}: {settings['trials']} trials, {settings['sampler']} sampling"
              + (f", {settings['prune']} pruning" if settings["prune"] != "none" else ""))
     runner = _Runner(settings, dims, study, out, progress, log, title, on_trial_start)
-    status = runner.run(split, dashboard)
+    try:
+        status = runner.run(split, dashboard)
+    except BaseException:
+        if new and not study.trials:  # failed before any trial (no workers, a bad address): leave no half sweep
+            for name in (SETTINGS_FILE, "study.db"):
+                with contextlib.suppress(OSError):
+                    (out / name).unlink()
+        raise
     return runner.finish(status, (x_test, t_test), split)
 
 

@@ -7,6 +7,8 @@ epoch finished; the result says whether training finished, was interrupted
 """
 from __future__ import annotations
 
+import contextlib
+
 import time
 from dataclasses import dataclass, field
 
@@ -83,8 +85,13 @@ def run(r, data, out=None, progress=None, log=print, verbose=True, on_epoch=None
 
     ``data`` is ``((x_train, t_train), (x_test, t_test))``. Returns a :class:`TrainResult`.
     """
-    started = time.perf_counter()
     out = outputs.prepare(out) if out else None
+    with outputs.lock(out, "chainrule train") if out else contextlib.nullcontext():  # one writer per --out
+        return _run(r, data, out, progress, log, verbose, on_epoch, network)
+
+
+def _run(r, data, out, progress, log, verbose, on_epoch, network):
+    started = time.perf_counter()
     (x_train, t_train), (x_test, t_test) = data
     net = network or make_network(r, x_train.shape[1:], class_count(t_train, t_test))
     opt = optimizers.make(r["optimizer"], r["lr"])

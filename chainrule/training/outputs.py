@@ -42,6 +42,39 @@ def prepare(out):
     return out
 
 
+@contextlib.contextmanager
+def lock(out, what):
+    """Hold ``out`` for one writer (``what``: "chainrule train", "chainrule sweep"): a second one started while this
+    one runs is refused at once instead of racing it file by file. The lock is the kernel's (``flock``) and dies with
+    its process, so a killed run leaves nothing to clean up."""
+    import fcntl
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / ".chainrule.lock"
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise OutputError(f"--out {out} is in use by {holder}; wait for it to finish or choose another --out") \
+                from None
+        try:
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                break  # the lock file that is there now: ours
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # the holder removed it as we opened it: take the new one
+    try:
+        os.write(fd, f"{what} (process {os.getpid()})".encode())
+        yield out
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # while still holding it: the folder is left as the run made it
+        os.close(fd)
+
+
 def write_json(path, obj):
     with atomic_write(path, "w") as f:
         json.dump(obj, f, indent=2)
