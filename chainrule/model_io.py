@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import backend, memory, nets
+from . import backend, memory, nets, runfiles
 from .atomic import atomic_write
 
 FORMAT = "chainrule-model"
@@ -124,8 +124,13 @@ def _open(path):
 
 
 def load_model(path):
-    """``(network, metadata)`` from a file written by :func:`save_model`."""
+    """``(network, metadata)`` from a file written by :func:`save_model`; in a run's folder, only the model that
+    run committed (:mod:`chainrule.runfiles`)."""
     path = Path(path)
+    try:
+        runfiles.check(path)
+    except runfiles.RunFilesError as e:
+        raise ModelFileError(str(e)) from None
     header, members = _open(path)
     config = header["architecture"]
     try:

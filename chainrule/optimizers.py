@@ -48,6 +48,30 @@ class Optimizer:
     def update(self, params, grads):  # pragma: no cover - subclasses implement
         raise NotImplementedError
 
+    def state_dict(self):
+        """What the optimizer has learned besides the weights (Momentum's v, Adam's m, v and step count), as
+        ``{"arrays": {"v/W1": …}, "counters": {"iter": 3}}``: saved in a checkpoint so a resumed run goes on
+        exactly where it stopped."""
+        arrays, counters = {}, {}
+        for name, value in vars(self).items():
+            if name.startswith("_"):
+                continue
+            if isinstance(value, dict):
+                arrays.update({f"{name}/{key}": np.array(a, copy=True) for key, a in value.items()})
+            elif name == "iter":
+                counters[name] = int(value)
+        return {"arrays": arrays, "counters": counters}
+
+    def load_state_dict(self, state):
+        """Restore :meth:`state_dict`'s output (arrays become copies on this optimizer's side)."""
+        for key, a in state["arrays"].items():
+            name, _, param = key.partition("/")
+            if not isinstance(getattr(self, name, None), dict):
+                raise ValueError(f"{type(self).__name__}: the checkpoint has state {name!r}, which it does not keep")
+            getattr(self, name)[param] = np.array(a, copy=True)
+        for name, value in state["counters"].items():
+            setattr(self, name, int(value))
+
     def config(self):
         """Name and hyper-parameters (saved in metrics.json)."""
         return {"name": type(self).__name__,

@@ -172,7 +172,7 @@ def test_training_output_permissions_and_no_leftovers(tmp_path):
     result = run_cli("train", "--epochs", "2", "--out", str(tmp_path), "--no-progress")
     assert result.returncode == 0, result.stderr
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["curves.png", "metrics.json", "model.npz"]
+    assert names == ["checkpoint.npz", "curves.png", "metrics.json", "model.npz", "run.json"]
     for p in tmp_path.iterdir():
         assert p.stat().st_mode & 0o777 == 0o666 & ~_umask()
     metrics = json.loads((tmp_path / "metrics.json").read_text())

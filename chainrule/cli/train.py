@@ -88,8 +88,17 @@ def add_parser(sub):
                        description="Train a multi-layer perceptron with backprop (book §5.7.4). Options not given "
                                    "take the data set's default recipe.")
     add_recipe_options(p)
-    p.add_argument("--out", metavar="DIR", help="write model.npz, metrics.json and curves.png into DIR; default: "
-                                                "write nothing")
+    p.add_argument("--val-split", type=finite_float(low=0, high=1), metavar="FRACTION",
+                   help="hold out this fraction of the training data (drawn with --seed) for validation, scored every "
+                        "epoch; the test set is then scored once, at the end; default 0 (the test set every epoch)")
+    p.add_argument("--early-stopping", type=positive_int, metavar="EPOCHS",
+                   help="stop after this many epochs without a lower validation loss and keep the best epoch (needs "
+                        "--val-split); default: off")
+    p.add_argument("--out", metavar="DIR", help="write model.npz, metrics.json and curves.png into DIR, and after "
+                                                "every epoch a checkpoint.npz; default: write nothing")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last finished epoch, with the same options (--epochs may "
+                        "grow): the same weights as a run never interrupted")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.add_argument("--quiet", action="store_true", help="print only the final line")
     p.set_defaults(func=run)
@@ -100,7 +109,8 @@ def run(args):
     from ..training import job
     from ..training.outputs import OutputError
     use_device(args.device)
-    r = recipes.recipe(args.dataset, **recipe_overrides(args))
+    r = recipes.recipe(args.dataset, **recipe_overrides(args), val_split=args.val_split,
+                       early_stopping=args.early_stopping)
     if args.out:
         try:
             job.outputs.prepare(args.out)
@@ -111,13 +121,16 @@ def run(args):
     log = (lambda m: None) if args.quiet else (lambda m: print(m, flush=True))
     try:
         result = job.run(r, data, out=args.out, progress=None if args.progress else False, log=log,
-                         verbose=not args.quiet)
+                         verbose=not args.quiet, resume=args.resume)
     except (OutputError, OSError, ValueError) as e:
         raise UsageError(one_line(e)) from None
     m = result.metrics
     if m["epochs"]:
-        print(f"final (epoch {m['epochs']}): train accuracy {m['train_accuracy']:.4f}, test accuracy "
-              f"{m['test_accuracy']:.4f} ({m['seconds']:.1f}s)")
+        kept = m.get("best_epoch") or m["epochs"]
+        val = "" if m.get("validation_accuracy") is None else f", validation accuracy {m['validation_accuracy']:.4f}"
+        test = f", test accuracy {m['test_accuracy']:.4f}" if m.get("test_accuracy") is not None else ""
+        print(f"final (epoch {kept}{' of ' + str(m['epochs']) + ', stopped early' if m.get('best_epoch') else ''}): "
+              f"train accuracy {m['train_accuracy']:.4f}{val}{test} ({m['seconds']:.1f}s)")
     if result.written:
         print(f"wrote {', '.join(f'{args.out}/{name}' for name in result.written)}")
     elif args.out:

@@ -15,7 +15,8 @@ import tempfile
 from pathlib import Path
 
 from ..atomic import atomic_write
-from ..model_io import save_model
+from .. import runfiles
+from ..model_io import model_bytes
 from .plots import matplotlib_available, plot_curves
 
 
@@ -39,6 +40,7 @@ def prepare(out):
     for name in ("model.npz", "metrics.json", "curves.png"):
         if (out / name).is_dir():
             raise OutputError(f"--out {out}: {out / name} is a directory; it would be replaced by a file")
+    runfiles.recover(out)  # a run killed while committing its files is completed first
     return out
 
 
@@ -83,15 +85,13 @@ def write_json(path, obj):
 
 
 def write(out, network, metrics, metadata, title, log=print):
-    """Write the run's files into ``out``; returns their names."""
-    out = Path(out)
-    save_model(out / "model.npz", network, metadata)
-    write_json(out / "metrics.json", metrics)
-    written = ["model.npz", "metrics.json"]
+    """Write the run's files into ``out`` as one unit (:func:`chainrule.runfiles.commit`); returns their names."""
+    files = {"model.npz": model_bytes(network, metadata),
+             "metrics.json": (json.dumps(metrics, indent=2) + "\n").encode()}
     if matplotlib_available():
         with contextlib.suppress(ImportError):
-            plot_curves(metrics["history"], out / "curves.png", title)
-            written.append("curves.png")
+            files["curves.png"] = plot_curves(metrics["history"], None, title,
+                                              evaluated="validation" if metrics.get("validation_samples") else "test")
     else:
         log("curves.png skipped: matplotlib is not installed (pip install 'chainrule[plot]')")
-    return written
+    return runfiles.commit(out, files)

@@ -13,7 +13,8 @@ def matplotlib_available():
 
 
 def plot_curves(history, path, title="", evaluated="test"):
-    """Loss (training and test) and accuracy (train and test) per epoch, side by side, written to ``path`` (PNG).
+    """Loss (training and test) and accuracy (train and test) per epoch, side by side, written to ``path`` (PNG;
+    ``None``: returned as bytes).
 
     ``evaluated`` names the held-out set the history's ``test_*`` values come from (a sweep's "validation")."""
     import matplotlib
@@ -41,6 +42,12 @@ def plot_curves(history, path, title="", evaluated="test"):
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    if path is None:  # the PNG's bytes (a run commits its files together: chainrule.runfiles)
+        import io
+        buffer = io.BytesIO()
+        fig.savefig(buffer, dpi=100, format="png")
+        plt.close(fig)
+        return buffer.getvalue()
     with atomic_write(path) as f:
         fig.savefig(f, dpi=100, format="png")
     plt.close(fig)

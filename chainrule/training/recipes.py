@@ -10,7 +10,7 @@ from __future__ import annotations
 #: ``hidden``, ``activation``, ``batchnorm``, ``dropout``; the other architectures are in :data:`ARCHS`
 BASE = dict(arch="mlp", hidden=[100], activation="relu", optimizer="adam", lr=0.001, epochs=20, batch_size=100,
             lr_schedule="constant", seed=0, dtype="float32", weight_decay=0.0, iterations=None, weight_init="he",
-            batchnorm=False, dropout=0.0, shift=0, flip=False)
+            batchnorm=False, dropout=0.0, shift=0, flip=False, val_split=0.0, early_stopping=0)
 
 #: named architectures for ``--arch`` (anything else is read as a spec, see chainrule.nets.layered)
 ARCHS = {

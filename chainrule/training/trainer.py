@@ -36,10 +36,11 @@ class StopTraining(Exception):
     """Raised by ``on_epoch`` to end training after the current epoch (e.g. a pruned trial)."""
 
 
-def epoch_line(record, epochs):
-    """One line per epoch, as the CLI and Keras' ``fit`` print it."""
+def epoch_line(record, epochs, eval_name="test"):
+    """One line per epoch, as the CLI and Keras' ``fit`` print it (``eval_name``: what the held-out set is)."""
+    short = {"validation": "val"}.get(eval_name, eval_name)
     test = "" if record.get("test_accuracy") is None else \
-        f"  test {record['test_accuracy']:.4f}  test loss {record['test_loss']:.4f}"
+        f"  {short} {record['test_accuracy']:.4f}  {short} loss {record['test_loss']:.4f}"
     width = len(str(epochs))
     return (f"epoch {record['epoch']:>{width}}/{epochs}  loss {record['loss']:.4f}  "
             f"train {record['train_accuracy']:.4f}{test}  ({record['seconds']:.2f}s)")
@@ -60,7 +61,7 @@ class Trainer:
     def __init__(self, network, optimizer, x_train, t_train, x_test=None, t_test=None, epochs=10, batch_size=100,
                  seed=0, iterations=None, progress=None, on_epoch=None, eval_batch_size=10000, lr_schedule="constant",
                  verbose=True, evaluate_train=True, train_eval_limit=None, shift=0, flip=False,
-                 image_shape=None):
+                 image_shape=None, early_stopping=0, resume_from=None, on_checkpoint=None, eval_name="test"):
         if len(x_train) != len(t_train):
             raise ValueError(f"Trainer: x_train has {len(x_train)} rows but t_train has {len(t_train)}")
         if len(x_train) == 0:
@@ -104,9 +105,17 @@ class Trainer:
         if self.flip:
             random_flip(self.x_train[:1], np.random.default_rng(0), image_shape)
         self.lr_schedule = lr_schedule
+        if isinstance(early_stopping, bool) or not isinstance(early_stopping, (int, np.integer)) or early_stopping < 0:
+            raise ValueError(f"Trainer: early_stopping must be a whole number of epochs ≥ 0, got {early_stopping!r}")
+        if early_stopping and x_test is None:
+            raise ValueError("Trainer: early stopping watches the loss on held-out data; give x_test and t_test "
+                             "(chainrule train: --val-split)")
+        self.early_stopping = int(early_stopping)
+        self.resume_from, self.on_checkpoint, self.eval_name = resume_from, on_checkpoint, eval_name
         self.history = []
         self.interrupted = False
         self.stopped_early = False
+        self.best_epoch = None
 
     def _set_learning_rate(self, base_lr, epoch):
         """Cosine annealing: lr = base·½(1 + cos(π·(epoch−1)/epochs)), from base down to near 0."""
@@ -144,10 +153,25 @@ class Trainer:
         check_every = 1 if xp is np else 50  # reading the loss on a GPU waits for it
         done = 0
         base_lr = getattr(opt, "lr", None)
-        finished = net.state_dict()
         first_loss = smoothed = None
+        best = best_model = None   # early stopping: the lowest held-out loss so far, and those weights
+        start_epoch = 1
+        dropouts = [layer for layer in getattr(net, "layers", []) if hasattr(layer, "dropout_ratio")]
+        if self.resume_from is not None:  # the state after the last finished epoch, exactly
+            c = self.resume_from
+            net.load_state_dict(c["model"], check_finite=False)
+            opt.load_state_dict(c["optimizer"])
+            rng.bit_generator.state = c["rng"]
+            augment_rng.bit_generator.state = c["augment_rng"]
+            for layer, state in zip(dropouts, c["dropout_rngs"]):
+                layer.rng.bit_generator.state = state
+            done, first_loss, smoothed = c["done"], c["first_loss"], c["smoothed"]
+            self.history = [dict(h) for h in c["history"]]
+            best, best_model = c.get("best"), c.get("best_model")
+            start_epoch = c["epoch"] + 1
+        finished = net.state_dict()
         try:
-            for epoch in range(1, self.epochs + 1):
+            for epoch in range(start_epoch, self.epochs + 1):
                 start = time.perf_counter()
                 self._set_learning_rate(base_lr, epoch)
                 order = xp.asarray(rng.permutation(n))
@@ -190,11 +214,28 @@ class Trainer:
                 self.history.append(record)
                 finished = net.state_dict()
                 if self.verbose:
-                    print(epoch_line(record, self.epochs), flush=True)
+                    print(epoch_line(record, self.epochs, self.eval_name), flush=True)
+                stop = False
+                if self.early_stopping:  # patience: epochs without a lower held-out loss before stopping
+                    if best is None or test_loss < best["loss"]:
+                        best, best_model = {"epoch": epoch, "loss": test_loss}, finished
+                    elif epoch - best["epoch"] >= self.early_stopping:
+                        stop = True
+                if self.on_checkpoint:
+                    self.on_checkpoint({"epoch": epoch, "done": done, "first_loss": first_loss, "smoothed": smoothed,
+                                        "rng": rng.bit_generator.state, "augment_rng": augment_rng.bit_generator.state,
+                                        "dropout_rngs": [layer.rng.bit_generator.state for layer in dropouts],
+                                        "history": self.history, "best": best, "best_model": best_model,
+                                        "model": finished, "optimizer": opt.state_dict()})
+                if stop:
+                    raise StopTraining
                 if self.on_epoch:
                     self.on_epoch(record)
         except StopTraining:
             self.stopped_early = True
+            if best_model is not None:  # early stopping keeps the epoch with the lowest held-out loss
+                net.load_state_dict(best_model, check_finite=False)
+                self.best_epoch = best["epoch"]
         except KeyboardInterrupt:
             self.interrupted = True
             net.load_state_dict(finished, check_finite=False)
