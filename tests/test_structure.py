@@ -129,3 +129,10 @@ def test_no_citation_of_documents_outside_the_repository():
     hits = [f"{p.relative_to(REPO)}:{i}" for p in files for i, line in enumerate(p.read_text().splitlines(), 1)
             if pattern.search(line) and "pattern = re.compile" not in line]
     assert not hits, hits
+
+
+def test_the_sweep_is_split_by_job_into_small_modules():
+    """settings, the Dask cluster, the trial loop, the final model, the driver: none over ~250 lines."""
+    sizes = {p.name: len(p.read_text().splitlines()) for p in (ROOT / "sweep").glob("*.py")}
+    assert {"settings.py", "cluster.py", "trials.py", "final.py", "driver.py"} <= set(sizes)
+    assert max(sizes.values()) <= 260, sizes
