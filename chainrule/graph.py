@@ -190,6 +190,19 @@ def align_gradients(layer, returned, n_inputs):
     return aligned
 
 
+class InPlaceError(GraphError):
+    """A layer's backward tried to change the dout it was given."""
+
+
+def _read_only(a):
+    """A read-only view of an array (the same numbers, no copy); anything else as it is."""
+    if isinstance(a, np.ndarray):
+        view = a.view()
+        view.flags.writeable = False
+        return view
+    return a
+
+
 def _argument_names(layer, args):
     """Each argument by its Variable's name, else the layer's name for that input (x, y, W, …)."""
     params = list(getattr(layer, "parameters", {}))
@@ -203,8 +216,16 @@ def _argument_names(layer, args):
 def _node_gradients(node, upstream):
     """Run the node's backward and return one gradient per argument, checked against the arguments' shapes."""
     layer = node.layer
-    with np.errstate(all="ignore"):  # a non-finite gradient is reported by name below
-        sent = align_gradients(layer, layer.backward(upstream), node.n_inputs)
+    frozen = _read_only(upstream)  # a layer never writes into its dout: the same array may feed another branch
+    try:
+        with np.errstate(all="ignore"):  # a non-finite gradient is reported by name below
+            sent = align_gradients(layer, layer.backward(frozen), node.n_inputs)
+    except ValueError as e:
+        if "read-only" not in str(e):
+            raise
+        raise InPlaceError(f"{type(layer).__name__}.backward writes into the dout it is given (as the book's Relu "
+                           "does with dout[mask] = 0); return a new array instead: the same dout may feed another "
+                           "branch of the graph") from None
     grads = layer.grads
     sent.extend(grads.get(name) for name in layer.parameters)
     if not all(nonfinite.all_finite(g) for g in sent) and nonfinite.all_finite(upstream) and \
@@ -222,8 +243,10 @@ def _node_gradients(node, upstream):
             raise GraphError(f"{type(layer).__name__}.backward gave no gradient for {what}, a Variable of shape "
                              f"{arg.shape}")
         if tuple(np.shape(g)) != arg.shape:
-            raise GraphError(f"{type(layer).__name__}.backward gave a gradient of shape {tuple(np.shape(g))} for "
-                             f"{what} of shape {arg.shape}; expected the shape of what it is the gradient of")
+            error = GraphError(f"{type(layer).__name__}.backward gave a gradient of shape {tuple(np.shape(g))} for "
+                               f"{what} of shape {arg.shape}; expected the shape of what it is the gradient of")
+            error.node, error.index, error.gradient, error.upstream = node, i, g, upstream  # for locate's hints
+            raise error
     return tuple(sent)
 
 

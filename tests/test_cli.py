@@ -67,10 +67,16 @@ def test_ctrl_c_before_the_first_epoch_ends_leaves_the_old_run_untouched(tmp_pat
     assert "nothing written" in err and "interrupted after 0 finished epoch(s)" in err
 
 
+def _ctrl_c_reaches_it():
+    """A child of a background job inherits SIGINT ignored (POSIX), and Python then leaves it ignored: put the
+    default back so that the test's Ctrl-C is one, wherever the tests run."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_a_real_ctrl_c_keeps_the_last_finished_epoch(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "chainrule", "train", "--epochs", "100000", "--out",
                              str(tmp_path), "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=_ctrl_c_reaches_it)
     for line in proc.stdout:  # wait for two finished epochs
         if line.startswith("epoch") and line.split()[1].startswith("2/"):
             break

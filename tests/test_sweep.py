@@ -268,7 +268,8 @@ def test_a_sweep_over_data_chainrule_has_never_seen(tmp_path):
 def _start_sweep(out, trials, epochs):
     return subprocess.Popen([sys.executable, "-m", "chainrule", "sweep", "--trials", str(trials), "--out", str(out),
                              "--jobs", "2", "--epochs", str(epochs), "--heartbeat", "1", "--no-progress"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal
 
 
 def _wait_for_finished_trials(out, n, process, timeout=90):

@@ -11,7 +11,7 @@ import sys
 
 from ..version import __version__
 from ..console import quiet_broken_pipe
-from . import gradcheck, graph, predict, sweep, train
+from . import check, gradcheck, graph, predict, sweep, train
 from .common import HelpFormatter, Parser, UsageError, one_line
 
 
@@ -30,7 +30,7 @@ def build_parser():
                        help="print the book's worked examples: the apple and fruit graphs (§5.4), a softmax-with-loss "
                             "batch (§5.6.3)")
     p.set_defaults(func=_examples)
-    for module in (graph, train, predict, gradcheck, sweep):
+    for module in (graph, train, predict, gradcheck, sweep, check):
         module.add_parser(sub)
     return parser
 

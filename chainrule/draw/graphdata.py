@@ -157,7 +157,7 @@ class _Names:
         return f"constant{self.constants}"
 
 
-def describe(output, title=None, direction="auto", longest_lr=5):
+def describe(output, title=None, direction="auto", longest_lr=5, mark=None):
     """The graph of ``output`` (after backward or not) as a JSON-able dict; see the module's docstring."""
     if not isinstance(output, Variable):
         raise TypeError(f"describe: expected the output Variable of a graph, got {type(output).__name__}")
@@ -238,6 +238,7 @@ def describe(output, title=None, direction="auto", longest_lr=5):
     data["recompute_reason"] = _why_not_recomputable(node_records, values)
     data["recompute"] = data["recompute_reason"] is None
     data["layout"] = _layout(data, direction, longest_lr)
+    data["marked"] = node_ids.get(id(mark)) if mark is not None else None  # a node to draw in red (a wrong one)
     return data
 
 

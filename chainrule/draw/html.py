@@ -41,13 +41,14 @@ def _json_for_script(obj):
     return text
 
 
-def page(output, title=None, direction="auto", data=None, training=None, expression=None):
+def page(output, title=None, direction="auto", data=None, training=None, expression=None, mark=None):
     """The page's HTML text for ``output``'s graph (or for an already described graph ``data``).
 
     ``training`` (:func:`chainrule.training.spiral_page.spiral_training`) adds the Train view, where the
     book's two-layer net learns a spiral; without it the page offers no training. ``expression`` fills the page's
-    expression field (the text the graph was built from), where a student can type another one."""
-    data = data if data is not None else describe(output, title, direction, longest_lr=12)
+    expression field (the text the graph was built from), where a student can type another one. ``mark`` (a node
+    of the graph, as :func:`chainrule.locate.locate` finds it) is drawn in red: the node whose gradient is wrong."""
+    data = data if data is not None else describe(output, title, direction, longest_lr=12, mark=mark)
     data = {**data, "layout": {**data["layout"], "graphviz": page_order(data)}}
     script = "\n".join(_static(name) for name in ("engine.js", "layout.js", "expression.js", "page.js"))
     css = _static("page.css")
@@ -65,13 +66,13 @@ def page(output, title=None, direction="auto", data=None, training=None, express
         expression=html.escape(expression or "", quote=True))
 
 
-def to_html(output, path, title=None, direction="auto", training=None, expression=None):
+def to_html(output, path, title=None, direction="auto", training=None, expression=None, mark=None):
     """Write the interactive page of ``output``'s graph to ``path`` (one file; opens from disk); ``training``
     as for :func:`page`."""
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a directory; expected a file name")
-    text = page(output, title, direction, training=training, expression=expression)
+    text = page(output, title, direction, training=training, expression=expression, mark=mark)
     with atomic_write(path, "w") as f:
         f.write(text)
     return path

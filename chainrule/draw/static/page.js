@@ -246,7 +246,7 @@
     });
     for (const id of Object.keys(items)) {
       const p = g0.boxes[id], node = nodesById[id], kind = items[id].kind;
-      const g = el("g", { class: "item " + kind + (current && current.id === id ? " current" : "") + (state.selected === id ? " selected" : ""), "data-item": id });
+      const g = el("g", { class: "item " + kind + (current && current.id === id ? " current" : "") + (state.selected === id ? " selected" : "") + (data.marked === id ? " wrong" : ""), "data-item": id });
       const size = itemSize(id), lines = itemLines(id);
       if (size.circle) g.appendChild(el("circle", { cx: p.x, cy: p.y, r: size.w / 2, class: "shape" }));
       else {

@@ -1,0 +1,185 @@
+"""Exercises that locate the mistake: your own layers, in the book's order, checked node by node.
+
+Write the book's layers yourself (``exercises/layers.py`` in the repository is the file to fill in:
+``MulLayer``, ``AddLayer`` (§5.4), ``Relu``, ``Sigmoid`` (§5.5), ``Affine``, ``SoftmaxWithLoss`` (§5.6)) and run
+``chainrule check layers.py`` (or :func:`check_file`). Each class found in the file is put into a graph in
+place of chainrule's own (the apple-and-orange graph for the Mul and Add layers, a small network for the
+others), the graph runs backward, and :func:`chainrule.locate.locate` checks every node on its own: the
+report names the node, the input and the wrong entries, with the numerical and your numbers and a hint tied
+to the rule. ``--html`` writes the graph's page with the wrong node marked in red.
+"""
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import functions as F
+from . import layers as L
+from .graph import GraphError, InPlaceError, Variable, input_names
+from .layers.base import Layer, parameter
+from .locate import check_node, hint, locate
+
+#: the classes an exercise file may define, in the book's order, and chainrule's layer each stands for
+EXERCISES = {"MulLayer": L.Mul, "AddLayer": L.Add, "Relu": L.Relu, "Sigmoid": L.Sigmoid, "Affine": L.Affine,
+             "SoftmaxWithLoss": L.SoftmaxWithLoss}
+
+
+def adapt(user, like):
+    """``user`` (any object with ``forward``/``backward``, the book's style) as a chainrule layer drawn and explained
+    like ``like``: its parameters (``W``, ``b``) are the user's own arrays, its gradients the user's ``dW``, ``db``."""
+    params = [name for name, v in vars(like).items() if isinstance(v, parameter)]
+
+    def forward(self, *inputs):
+        self.__dict__["last_inputs"] = inputs
+        return self.user.forward(*inputs)
+
+    def backward(self, dout):
+        return self.user.backward(dout)
+
+    forward.__signature__ = inspect.signature(like.forward)  # its inputs keep the book's names (x, y, t)
+    namespace = {"symbol": like.symbol, "rules": like.rules, "rule_symbols": like.rule_symbols,
+                 "rule_meanings": like.rule_meanings, "constant_inputs": like.constant_inputs,
+                 "forward": forward, "backward": backward,
+                 "grads": property(lambda self: {n: getattr(self.user, "d" + n, None) for n in params}),
+                 "kink_state": (lambda self: None if "last_inputs" not in self.__dict__ else
+                                np.asarray(self.last_inputs[0]) > 0) if like is L.Relu else (lambda self: None),
+                 **{name: parameter() for name in params}}
+    cls = type(f"Your{type(user).__name__}", (Layer,), namespace)
+    cls.__module__ = "chainrule.exercises"
+    layer = cls.__new__(cls)
+    layer.user = user
+    for name in params:
+        setattr(layer, name, getattr(user, name))
+    return layer
+
+
+def _fruit(make_mul, make_add):
+    """The apple-and-orange graph of §5.4.2 with your Mul and Add layers: 715, with every gradient of the book."""
+    apple, apple_num = Variable(100.0, "apple"), Variable(2.0, "apple_num")
+    orange, orange_num, tax = Variable(150.0, "orange"), Variable(3.0, "orange_num"), Variable(1.1, "tax")
+    apple_price = make_mul()(apple, apple_num)
+    orange_price = make_mul()(orange, orange_num)
+    all_price = make_add()(apple_price, orange_price)
+    price = make_mul()(all_price, tax)
+    for v, name in ((apple_price, "apple_price"), (orange_price, "orange_price"), (all_price, "all_price"),
+                    (price, "price")):
+        v.name = name
+    return price
+
+
+def _arrays(make_mul, make_add, rng):
+    """The same layers on arrays: (x ∘ y + z) ∘ x, x used twice (the branch rule)."""
+    x, y, z = (Variable(rng.standard_normal((2, 3)), n) for n in "xyz")
+    out = make_mul()(make_add()(make_mul()(x, y), z), x)
+    return F.sum(out)
+
+
+def graphs_for(name, cls, rng):
+    """The graphs an exercise class is checked in, built with fresh instances of it."""
+    def make(like, *args):
+        return lambda: adapt(cls(*args), like)
+    if name in ("MulLayer", "AddLayer"):
+        mul = make(L.Mul) if name == "MulLayer" else (lambda: L.Mul())
+        add = make(L.Add) if name == "AddLayer" else (lambda: L.Add())
+        return [_fruit(mul, add), _arrays(mul, add, rng)]
+    if name in ("Relu", "Sigmoid"):
+        x = rng.standard_normal((3, 4))
+        x += np.sign(x) * 0.2                                    # away from ReLU's kink
+        v = Variable(x, "x")
+        h = adapt(cls(), EXERCISES[name])(v)
+        h.name = "h"
+        return [F.sum(h * Variable(rng.standard_normal((3, 4)), "c") + h * h)]   # h used twice
+    if name == "Affine":
+        W, b = rng.standard_normal((3, 2)), rng.standard_normal(2)
+        layer = adapt(cls(W, b), L.Affine)
+        for p, n in (("W", "W"), ("b", "b")):
+            layer.parameters[p].name = n
+        x = Variable(rng.standard_normal((4, 3)), "X")
+        z = layer(x)
+        z.name = "Z"
+        return [F.softmax_cross_entropy(z, np.array([0, 1, 1, 0]))]
+    if name == "SoftmaxWithLoss":
+        x = Variable(rng.standard_normal((3, 5)), "x")
+        s = F.tanh(x)
+        s.name = "s"
+        return [adapt(cls(), L.SoftmaxWithLoss)(s, np.array([4, 0, 2]))]
+    raise KeyError(name)
+
+
+def load(path):
+    """The exercise classes defined in the file ``path``: name → class."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    spec = importlib.util.spec_from_file_location(f"chainrule_exercise_{abs(hash(str(path)))}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.modules.pop(spec.name, None)
+    found = {name: getattr(module, name) for name in EXERCISES if inspect.isclass(getattr(module, name, None))}
+    if not found:
+        raise ValueError(f"{path} defines none of the exercise classes {', '.join(EXERCISES)}")
+    return found
+
+
+def check_class(name, cls, seed=0):
+    """(verdict line, Finding or None, the graph) for one exercise class."""
+    rng = np.random.default_rng(seed)
+    out = None
+    try:
+        outputs = graphs_for(name, cls, rng)
+        for out in outputs:
+            out.backward()
+            finding = locate(out)
+            if finding is not None:
+                return f"{name}: ✗\n{finding}", finding, out
+    except NotImplementedError:
+        return f"{name}: not written yet (it raises NotImplementedError)", None, None
+    except InPlaceError as e:  # caught by the engine itself: the dout it hands a layer is read-only
+        return f"{name}: ✗\n  {e}", None, None
+    except GraphError as e:  # a gradient of the wrong shape: where, and what the shapes suggest
+        node = getattr(e, "node", None)
+        if node is None:
+            raise
+        inputs = [a.data if isinstance(a, Variable) else a for a in node.args]
+        arg = node.args[e.index]
+        names = input_names(node.layer, node.n_inputs) + list(getattr(node.layer, "parameters", {}))
+        what = names[e.index] if e.index < len(names) else getattr(arg, "name", None) or f"input {e.index}"
+        node.upstream = e.upstream
+        results, _, _ = check_node(node)        # the numerical gradient it should have sent
+        expected = next((r[1] for r in results if r[0] == what), np.zeros(arg.shape))
+        text = hint(node.layer, what, expected, np.asarray(e.gradient), np.asarray(e.upstream), inputs)
+        return (f"{name}: ✗\n  {type(node.layer).__name__} sends a wrong gradient to {what}: shape "
+                f"{np.shape(e.gradient)}, expected {arg.shape}\n  hint: {text}"), Marked(node), out
+    except Exception as e:  # the learner's code may fail in any way: say where, in one line
+        return f"{name}: ✗ {type(e).__name__}: {e}", None, None
+    return f"{name}: ✓ every gradient agrees with the numerical one", None, outputs[0]
+
+
+class Marked:
+    """The node to mark on the page when the graph's backward stopped at it."""
+
+    def __init__(self, node):
+        self.node = node
+
+
+def check_file(path, html=None, seed=0):
+    """Check every exercise class in ``path``; returns (all right, the report's lines). With ``html``, the page of
+    the first graph with a wrong node is written there, that node marked in red."""
+    lines, ok, marked = [], True, False
+    for name, cls in load(path).items():
+        line, finding, out = check_class(name, cls, seed)
+        lines.append(line)
+        ok &= line.startswith(f"{name}: ✓")
+        if html and finding is not None and not marked:
+            from .draw import to_html
+            to_html(out, html, title=f"{name}: the wrong gradient is marked", mark=finding.node)
+            lines.append(f"wrote {html}: the node marked in red sends the wrong gradient")
+            marked = True
+    return ok, lines

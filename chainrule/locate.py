@@ -1,0 +1,160 @@
+"""Where a backward pass goes wrong: every node of a recorded graph checked on its own (book §5.7.3, made precise).
+
+A gradient check of a whole network says *that* a gradient is wrong; :func:`locate` says *where*. It walks the
+nodes in the order backward ran them and checks each one alone: its layer's backward, given the very dout the
+node received, against central differences of Σ forward(inputs) ∘ dout. A wrong node cannot hide behind a right
+one or blame it, because each is checked with its own inputs and its own dout; entries where ±h crosses a ReLU
+kink or changes a max-pooling winner are retried with smaller steps and otherwise left out, as
+:func:`chainrule.gradcheck.gradient_check` does, so a correct layer is never blamed there.
+
+The first node whose gradient departs is returned as a :class:`Finding`: the node, the input, the wrong entries
+with the expected and the computed numbers, and a hint tied to the rule (a transposed product, a missing sum
+over the rows, a wrong sign, a missing 1/N, dout changed in place, the other input's value taken for one's own).
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import mode
+from .gradcheck import _layers_kink_state, _restored, compare, numerical_gradient
+from .graph import Variable, input_names, topological_nodes
+
+
+@dataclass
+class Finding:
+    """The first node, in backward order, whose gradient departs from the numerical one."""
+
+    step: int                 # its place in the backward pass (1: the node next to the output)
+    node: object              # the graph's node
+    layer: str                # its layer's class name
+    input: str                # which input or parameter (x, y, W, b, …)
+    expected: np.ndarray | None
+    got: np.ndarray | None
+    wrong: list = field(default_factory=list)   # [(index, expected, got)] for the first few wrong entries
+    hint: str = ""
+
+    def __str__(self):
+        lines = [f"backward step {self.step}: {self.layer} sends a wrong gradient to {self.input}"]
+        if self.got is None:
+            lines.append(f"  backward returned no gradient for {self.input}")
+        elif np.shape(self.got) != np.shape(self.expected):
+            lines.append(f"  d{self.input} has shape {np.shape(self.got)}; expected {np.shape(self.expected)}, the "
+                         f"shape of {self.input}")
+        for index, e, g in self.wrong:
+            where = f"[{', '.join(map(str, index))}]" if index else ""
+            lines.append(f"  d{self.input}{where}: expected {e:.6g} (numerical), got {g:.6g}")
+        if self.hint:
+            lines.append(f"  hint: {self.hint}")
+        return "\n".join(lines)
+
+
+def _inputs_of(node):
+    return [a.data if isinstance(a, Variable) else a for a in node.args[:node.n_inputs]]
+
+
+def check_node(node, h=1e-4, rtol=1e-5, atol=1e-7, seed=0):
+    """``[(name, expected, got, crossed, changed_dout)]`` for one node: its layer alone, on its own inputs and dout."""
+    layer = copy.copy(node.layer)
+    inputs = [np.array(a, dtype=np.float64) if i not in getattr(layer, "constant_inputs", ()) else a
+              for i, a in enumerate(_inputs_of(node))]
+    dout = np.array(node.upstream, dtype=np.float64)
+    names = input_names(layer, len(inputs))
+    constant = set(getattr(layer, "constant_inputs", ()))
+
+    def objective(_):
+        with mode.replay_randomness(seed):
+            return float(np.sum(layer.forward(*inputs) * dout))
+
+    def kinks():
+        return _layers_kink_state([layer])
+
+    results = []
+    with _restored(getattr(layer, "buffers", {}).values()):
+        objective(None)
+        sent_dout = dout.copy()
+        got = layer.backward(sent_dout)
+        changed = not np.array_equal(sent_dout, dout)
+        got = list(got) if isinstance(got, tuple) else [got]
+        params = {k: v for k, v in getattr(layer, "params", {}).items()}
+        param_grads = {k: (None if v is None else np.array(v, copy=True)) for k, v in layer.grads.items()} \
+            if params else {}
+        got = [None if g is None else np.array(g, dtype=np.float64) for g in got]
+        slot = 0
+        for i, value in enumerate(inputs):
+            if i in constant:
+                continue
+            g = got[slot] if slot < len(got) else None
+            slot += 1
+            expected, crossed = numerical_gradient(objective, value, h, kinks)
+            results.append((names[i], expected, g, crossed, changed))
+        for name, param in params.items():
+            expected, crossed = numerical_gradient(objective, param, h, kinks)
+            results.append((name, expected, param_grads.get(name), crossed, changed))
+    return results, inputs, dout
+
+
+def locate(output, h=1e-4, rtol=1e-5, atol=1e-7, seed=0):
+    """The first node of ``output``'s graph, in backward order, whose gradient departs (a :class:`Finding`), or
+    None when every node agrees. Call ``output.backward()`` first."""
+    if not isinstance(output, Variable) or output.creator is None:
+        raise TypeError("locate: expected the output Variable of a recorded graph")
+    for step, node in enumerate(n for n in topological_nodes(output) if n.upstream is not None):
+        results, inputs, dout = check_node(node, h, rtol, atol, seed)
+        for name, expected, got, crossed, changed in results:
+            verdict = compare(name, got, expected, rtol, atol, crossed)
+            if verdict.ok and not changed:
+                continue
+            finding = Finding(step + 1, node, type(node.layer).__name__, name, expected, got)
+            if got is not None and np.shape(got) == np.shape(expected):
+                bad = np.abs(got - expected) > atol + rtol * np.abs(expected)
+                bad &= ~crossed
+                finding.wrong = [(tuple(int(i) for i in idx), float(expected[idx]), float(got[idx]))
+                                 for idx in map(tuple, np.argwhere(bad)[:4])]
+            finding.hint = hint(node.layer, name, expected, got, dout, inputs, changed)
+            return finding
+    return None
+
+
+def hint(layer, name, expected, got, dout, inputs, changed=False):
+    """What the numbers suggest went wrong, in the words of the rule."""
+    if changed:
+        return ("backward changed dout in place (as the book's Relu does with dout[mask] = 0); return a new array: "
+                "the same dout may feed two branches")
+    if got is None:
+        return f"backward must return a gradient for {name}"
+    e, g = np.asarray(expected), np.asarray(got)
+    if g.shape != e.shape:
+        if g.ndim == 2 and g.shape == e.shape[::-1]:
+            return (f"d{name} has the shape of {name}ᵀ: the matrix rule is dX = dY·Wᵀ and dW = Xᵀ·dY (book §5.6.1); "
+                    "did you write dY·X instead of Xᵀ·dY, or swap the factors?")
+        if g.ndim == e.ndim + 1 and g.shape[1:] == e.shape and np.allclose(g.sum(axis=0), e, rtol=1e-4, atol=1e-7):
+            return (f"d{name} must be summed over the rows: {name} was added to every row (the broadcast rule, book "
+                    "§5.6.2: db = Σ_rows dY, np.sum(dout, axis=0))")
+        return f"d{name} must have the shape of {name}, {e.shape}: a gradient is shaped like what it is the gradient of"
+    if np.allclose(g, -e, rtol=1e-4, atol=1e-7) and np.abs(e).max() > 1e-12:
+        return "the sign is wrong: compare the rule's sign (for x − y: dy = −dout; for 1/x: −dout / x²)"
+    if len(inputs) == 2 and all(np.shape(a) == np.shape(dout) for a in inputs):
+        own, other = (inputs[0], inputs[1]) if name == input_names(layer, 2)[0] else (inputs[1], inputs[0])
+        if np.allclose(g, dout * own, rtol=1e-4, atol=1e-7) and not np.allclose(own, other):
+            return ("each input gets dout times the *other* input (book §5.4.1, the Mul layer: dx = dout × y, "
+                    "dy = dout × x)")
+    mask = np.abs(e) > 1e-9
+    if mask.any():
+        ratio = g[mask] / e[mask]
+        if np.allclose(ratio, ratio.flat[0], rtol=1e-4):
+            k = float(ratio.flat[0])
+            n = np.shape(inputs[0])[0] if inputs and np.ndim(inputs[0]) > 1 else 1
+            if n > 1 and np.isclose(k, n, rtol=1e-4):
+                return (f"d{name} is {n} times too large: the loss is the mean over the batch of {n}, so divide by N "
+                        "(book §5.6.3: dx = (y − t) / N)")
+            if n > 1 and np.isclose(k, 1 / n, rtol=1e-4):
+                return f"d{name} is divided by the batch size {n} once too often"
+            if not np.isclose(k, 1.0):
+                return f"d{name} is off by a factor of {k:.4g} everywhere: a constant of the rule is wrong or missing"
+    if np.allclose(g, dout, rtol=1e-4, atol=1e-7) and np.shape(g) == np.shape(dout):
+        return ("d{0} is dout passed on unchanged: this layer's local derivative is missing (dx = dout × f′(x))"
+                .format(name))
+    return "compare each entry with the rule of this layer's backward in its docstring"
