@@ -63,7 +63,10 @@ class Page:
         self.page.wait_for_selector("body[data-ready=true]")
 
     def texts(self, selector):
-        return self.page.eval_on_selector_all(selector, "els => els.map(e => e.firstChild.textContent)")
+        # a label's text without its hover title (a matrix's rows are lines of their own: joined with a space)
+        return self.page.eval_on_selector_all(selector, "els => els.map(e => e.querySelector('tspan') ? "
+                                              "Array.from(e.querySelectorAll('tspan'), (t) => t.textContent).join('') "
+                                              ": e.firstChild.textContent)")
 
     def label(self, kind, ref, node=None):
         sel = f'#graph text[data-kind="{kind}"][data-ref="{ref}"]' + (f'[data-node="{node}"]' if node else "")
@@ -567,3 +570,14 @@ def test_a_graph_with_infinite_values_opens_and_shows_them(browser, tmp_path):
     labels = page.texts('#graph text[data-kind="value"]')
     assert any("[inf, -inf]" in label for label in labels), labels
     page.close()
+
+
+def test_arrays_of_up_to_a_dozen_numbers_are_written_in_full_on_the_drawing(browser, tmp_path):
+    data = describe(examples.mlp_graph())
+    page = Page(browser, write_page(tmp_path, examples.mlp_graph(), "mlp"), fragment="#step=999")
+    grads = page.label("grad", value_id(data, "Z2"))                 # dout of Z2: 4×2, eight numbers
+    assert grads == ["[[0.1275, -0.1275], [0.1251, -0.1251], [-0.1076, 0.1076], [0.1076, -0.1076]]"]
+    values = page.label("value", value_id(data, "H"))               # H: 4×5, twenty numbers: its shape
+    assert values == ["H = (4×5) array"]
+    check_geometry(page, data)
+    page.close(screenshot="mlp-full.png")

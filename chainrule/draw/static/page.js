@@ -107,8 +107,9 @@
       return node.label.split("\n").map((t) => ({ text: t, font: round ? OP : SMALL, cls: "op" + (round ? "" : " small"), round }));
     }
     const v = data.values[id], m = state.model.values[id], lines = [{ text: v.name, font: BOLD, cls: "name" }];
-    if (v.role === "constant") lines.push({ text: shortLabel(m), font: SMALL, cls: "value small-value" });
-    if ((v.role === "input" || v.role === "parameter") && m.grad !== null) lines.push({ text: `d ${v.name} = ${shortLabel({ label: m.grad, tensor: m.gradTensor })}`, font: "bold " + SMALL, cls: "grad total" });
+    if (v.role === "constant") for (const line of splitLines(shortLabel(m))) lines.push({ text: line, font: SMALL, cls: "value small-value" });
+    if ((v.role === "input" || v.role === "parameter") && m.grad !== null)
+      for (const line of splitLines(`d ${v.name} = ${shortLabel({ label: m.grad, tensor: m.gradTensor })}`)) lines.push({ text: line, font: "bold " + SMALL, cls: "grad total" });
     return lines;
   }
   function itemSize(id) {
@@ -126,9 +127,10 @@
   }
   function labelSize(k) {
     const { valueText, gradText } = edgeTexts(edges[k]);
-    const vw = textWidth(valueText, FONT), gw = textWidth(gradText, BOLD);
-    return LR ? { w: Math.max(vw, gw, 10) + 12, h: 2 * LINE + 4 * CR.ROUTE.lineGap + 6 }
-              : { w: 2 * Math.max(vw, gw, 10) + 24, h: LINE + 8 };
+    const v = splitLines(valueText), g = splitLines(gradText);
+    const vw = Math.max(...v.map((t) => textWidth(t, FONT))), gw = Math.max(...g.map((t) => textWidth(t, BOLD)));
+    return LR ? { w: Math.max(vw, gw, 10) + 12, h: (v.length + g.length) * LINE + 4 * CR.ROUTE.lineGap + 6 }
+              : { w: 2 * Math.max(vw, gw, 10) + 24, h: Math.max(v.length, g.length) * LINE + 8 };
   }
   let geometry = null, geometryOf = null;
   // Left to right as the book draws, unless top to bottom fits the drawing area at a larger scale (a long graph,
@@ -227,20 +229,22 @@
       g.appendChild(el("path", { d: pathOf(route.forward), class: "arrow", "marker-end": "url(#arrow)" }));
       const forwardShown = !producer[e.ref] || forwardIndex(producer[e.ref]) <= step;
       const { valueText } = edgeTexts(e);
-      const [vx, vy, anchor] = LR ? [box.x, box.y - CR.ROUTE.lineGap - 6, "middle"] : [box.x - CR.ROUTE.lineGap - 6, box.y + 5, "end"];
       if (forwardShown && valueText) {
         const current = (producer[e.ref] ? `${value.name} = ` : "") + shortLabel(model.values[e.ref]);
-        const t = el("text", { x: vx, y: vy, class: "value", "text-anchor": anchor, "data-kind": "value", "data-ref": e.ref }, current);
-        t.appendChild(el("title", {}, `${value.name} = ${fullNumbers(model.values[e.ref].tensor, model.values[e.ref].label)}`));
-        g.appendChild(t);
+        const n = splitLines(current).length;   // the value's lines end just above the arrow (LR) or beside it (TB)
+        const [vx, vy, anchor] = LR ? [box.x, box.y - CR.ROUTE.lineGap - 6 - (n - 1) * LINE, "middle"]
+                                    : [box.x - CR.ROUTE.lineGap - 6, box.y + 5 - (n - 1) * LINE / 2, "end"];
+        g.appendChild(textBlock({ x: vx, y: vy, class: "value", "text-anchor": anchor, "data-kind": "value", "data-ref": e.ref },
+                                current, `${value.name} = ${fullNumbers(model.values[e.ref].tensor, model.values[e.ref].label)}`));
       }
       const grad = gradientOn(e);
       if (grad) {
         g.appendChild(el("path", { d: pathOf(route.backward), class: "back", "marker-end": "url(#arrow-red)" }));
-        const [gx, gy, ganchor] = LR ? [box.x, box.y + CR.ROUTE.lineGap + LINE + 1, "middle"] : [box.x + CR.ROUTE.lineGap + 6, box.y + 5, "start"];
-        const t = el("text", { x: gx, y: gy, class: "grad", "text-anchor": ganchor, "data-kind": "grad", "data-ref": e.ref, "data-node": e.node || "output" }, shortLabel({ label: grad.label, tensor: grad.tensor }));
-        t.appendChild(el("title", {}, `∂${outName}/∂${value.name} along this arrow = ${fullNumbers(grad.tensor, grad.label)}`));
-        g.appendChild(t);
+        const text = shortLabel({ label: grad.label, tensor: grad.tensor }), n = splitLines(text).length;
+        const [gx, gy, ganchor] = LR ? [box.x, box.y + CR.ROUTE.lineGap + LINE + 1, "middle"]
+                                     : [box.x + CR.ROUTE.lineGap + 6, box.y + 5 - (n - 1) * LINE / 2, "start"];
+        g.appendChild(textBlock({ x: gx, y: gy, class: "grad", "text-anchor": ganchor, "data-kind": "grad", "data-ref": e.ref, "data-node": e.node || "output" },
+                                text, `∂${outName}/∂${value.name} along this arrow = ${fullNumbers(grad.tensor, grad.label)}`));
       }
       svg.appendChild(g);
     });
@@ -304,9 +308,23 @@
     return box;
   }
 
+  // on the drawing: an array of up to FULL_LIMIT numbers in full (a matrix a row per line), a larger one as its
+  // shape (its numbers on hover, its summary and a heatmap in the panel)
   function shortLabel(m) {
-    if (!m.tensor || m.tensor.data.length <= 3) return m.label;
-    return CR.shapeText(m.tensor.shape) + " array";  // hover for its numbers
+    if (!m.tensor || m.tensor.data.length <= CR.FULL_LIMIT) return m.label;
+    return CR.shapeText(m.tensor.shape) + " array";
+  }
+  function splitLines(text) {
+    const parts = text.split("], [");
+    return parts.map((part, i) => (i ? " [" : "") + part + (i < parts.length - 1 ? "]," : ""));
+  }
+  // a <text> of one or several lines (tspans), the first line's baseline at y
+  function textBlock(attrs, text, titleText) {
+    const lines = splitLines(text);
+    const t = el("text", attrs, lines.length === 1 ? text : undefined);
+    if (lines.length > 1) lines.forEach((line, i) => t.appendChild(el("tspan", { x: attrs.x, dy: i ? LINE : 0 }, line)));
+    if (titleText !== undefined) t.appendChild(el("title", {}, titleText));
+    return t;
   }
   function fullNumbers(t, label) {
     if (!t) return label;
