@@ -82,7 +82,9 @@ def main():
     merged = [r for r in previous if (r["dataset"], r["run"]) not in done and (r["dataset"], r["run"]) in order]
     merged = sorted(merged + results, key=lambda r: order.index((r["dataset"], r["run"])))
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+    out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d", time.gmtime()),
+                               "command": " ".join(["python", "benchmarks/accuracy.py", *sys.argv[1:]]),
+                               "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                                            "processor": platform.processor() or platform.machine()},
                                "results": merged}, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -109,6 +109,9 @@ def main(script, description, implementations, networks, defaults, reference="ch
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"machine": {"processor": platform.processor() or platform.machine(),
                                                       "cpus": os.cpu_count(), "python": platform.python_version()},
+                                          "date": time.strftime("%Y-%m-%d", time.gmtime()),
+                                          "command": " ".join(["python", f"benchmarks/{Path(script).name}",
+                                                               *sys.argv[1:]]),
                                           "rounds": args.rounds, "iters": args.iters, "blocks": args.blocks,
                                           "results": results}, indent=2) + "\n")
     print(f"wrote {args.out}")

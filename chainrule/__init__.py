@@ -1,16 +1,7 @@
 """chainrule: backpropagation on computational graphs, real, fast and visible.
 
-The package reads in the book's order, each module importing only those above it:
-
-* :mod:`chainrule.array_math`: plain array math (stable softmax, cross-entropy, ``sum_to``);
-* :mod:`chainrule.graph`: the engine: :class:`Variable`, :class:`Parameter`, nodes, ``backward()``;
-* :mod:`chainrule.layers`: the layers (forward/backward), where every rule of the math lives;
-* :mod:`chainrule.functions`: the differentiable functions (``relu``, ``softmax_cross_entropy``, …)
-  and the operators of Variables, each one layer;
-* :mod:`chainrule.draw`: draw and explain a graph (Graphviz DOT, SVG/PNG, an interactive page);
-* :mod:`chainrule.gradcheck`: backprop against numerical differentiation;
-* :mod:`chainrule.nets`, :mod:`chainrule.optimizers`: networks and update rules;
-* :mod:`chainrule.datasets`, :mod:`chainrule.training`, :mod:`chainrule.cli`: data, training jobs, the command line.
+The package reads in the book's order, each module importing only those before it; README.md's "Where things
+live" lists them, made from each module's own docstring (benchmarks/tables.py).
 """
 from .version import __version__  # noqa: E402
 from .graph import Parameter, Variable, cleargrads, no_grad  # noqa: E402

@@ -1,8 +1,7 @@
 """The package's structure: no import cycle, no layer looked up by name, each backward rule stated once.
 
-The modules read in the book's order, each importing only those before it:
-array math → graph engine → layers → differentiable functions, drawings → gradient
-checking, networks, optimizers → data sets → training jobs, model files → command line.
+The modules read in the book's order, each importing only those before it (README.md's module map, made from the
+modules' docstrings, lists them).
 """
 import ast
 import re
