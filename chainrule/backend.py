@@ -7,7 +7,7 @@ CuPy for CuPy arrays (``__array_ufunc__``/``__array_function__``). Only code tha
 the current default. So the math of every layer exists once and runs on both.
 
     >>> import chainrule.backend as backend
-    >>> backend.use("cupy")        # doctest: +SKIP  (needs a CUDA GPU)
+    >>> backend.use("cupy")        # doctest: +SKIP
     >>> backend.use("numpy")
 """
 from __future__ import annotations

@@ -21,7 +21,12 @@ from .layers import AddLayer, MulLayer, SoftmaxWithLoss
 
 
 def apple_layers(apple=100, apple_num=2, tax=1.1):
-    """The apple graph with MulLayers by hand; returns price and gradients by name."""
+    """The apple graph with MulLayers by hand; returns price and gradients by name.
+
+    >>> r = apple_layers()
+    >>> [round(r[k], 10) for k in ("price", "apple", "apple_num", "tax")]
+    [220.0, 2.2, 110.0, 200]
+    """
     mul_apple_layer, mul_tax_layer = MulLayer(), MulLayer()
     apple_price = mul_apple_layer.forward(apple, apple_num)
     price = mul_tax_layer.forward(apple_price, tax)

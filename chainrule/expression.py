@@ -50,7 +50,13 @@ def parse_value(text, name="value"):
 
 
 def build(text, values):
-    """The output Variable of the expression ``text`` with ``values`` (name → number or array) for its names."""
+    """The output Variable of the expression ``text`` with ``values`` (name → number or array) for its names.
+
+    >>> out = build("(x*y + z).exp()", {"x": 2.0, "y": 3.0, "z": 1.0})
+    >>> out.backward()
+    >>> round(float(out.data), 2), [round(float(v), 1) for v in (out.grad, )]
+    (1096.63, [1.0])
+    """
     if len(text) > MAX_LENGTH:
         raise ExpressionError(f"the expression is {len(text)} characters long; at most {MAX_LENGTH}")
     try:

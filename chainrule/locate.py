@@ -98,7 +98,16 @@ def check_node(node, h=1e-4, rtol=1e-5, atol=1e-7, seed=0):
 
 def locate(output, h=1e-4, rtol=1e-5, atol=1e-7, seed=0):
     """The first node of ``output``'s graph, in backward order, whose gradient departs (a :class:`Finding`), or
-    None when every node agrees. Call ``output.backward()`` first."""
+    None when every node agrees. Call ``output.backward()`` first.
+
+    >>> import numpy as np
+    >>> from chainrule import Variable, relu
+    >>> x = Variable(np.array([[1.0, -2.0]]), "x")
+    >>> out = (relu(x) * x).sum()
+    >>> out.backward()
+    >>> locate(out) is None     # chainrule's own layers: every node agrees
+    True
+    """
     if not isinstance(output, Variable) or output.creator is None:
         raise TypeError("locate: expected the output Variable of a recorded graph")
     for step, node in enumerate(n for n in topological_nodes(output) if n.upstream is not None):

@@ -32,7 +32,11 @@ def _physical_memory():
 
 
 def parse_size(text):
-    """Bytes from ``"8G"``, ``"512M"``, ``"1.5GB"``, ``"1000000"``."""
+    """Bytes from ``"8G"``, ``"512M"``, ``"1.5GB"``, ``"1000000"``.
+
+    >>> parse_size("512M") == 512 * 2 ** 20, parse_size("1000")
+    (True, 1000)
+    """
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]?)[iI]?[bB]?\s*", str(text))
     if not m:
         raise ValueError(f"memory size {text!r}: expected bytes or a number with K, M, G or T (e.g. 8G)")

@@ -225,3 +225,15 @@ def test_examples_script_prints_the_books_numbers(tmp_path):
                          timeout=120).stdout
     assert "d apple = dout × apple_num = 1.1 × 2 = 2.2" in out and "d apple_num = dout × apple = 1.1 × 100 = 110" in out
     assert "4.4" not in out and "= 220\n" not in out.split("715")[1]
+
+
+@pytest.mark.parametrize("command", ["train", "graph", "predict", "gradcheck", "sweep", "check"])
+def test_every_option_of_every_command_shows_its_default(command, capsys):
+    from chainrule.cli import build_parser
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction").choices[command]
+    for action in sub._actions:
+        if not action.option_strings or action.dest in ("help", "version"):
+            continue
+        text = sub.formatter_class(command)._get_help_string(action)
+        assert "default" in text, f"chainrule {command} {action.option_strings[0]}: {text!r}"

@@ -19,13 +19,18 @@ class Parser(argparse.ArgumentParser):
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Shows each option's default, except where the help text already says what decides it."""
+    """Shows every option's default: its value, "off" for a switch, "none" for an option not given; except where
+    the help text already says what decides it."""
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if "default" in text or action.default is None or action.default is argparse.SUPPRESS \
-                or isinstance(action.default, bool) or not action.option_strings:
+        if "default" in text or action.default is argparse.SUPPRESS or not action.option_strings \
+                or isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
             return text
+        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+            return text + " (default: off, the flag not given)"
+        if action.default is None or isinstance(action.default, bool):
+            return text + " (default: none)"
         return text + " (default: %(default)s)"
 
 

@@ -26,7 +26,13 @@ FULL_LIMIT = 12
 def format_number(v, significant=SIGNIFICANT) -> str:
     """One number as text: ``220``, ``1.1``, ``-0.3333``, ``1.235e-05``, ``NaN``, ``inf``.
 
-    ``significant`` digits at most (4 by default; explanations raise it where an equation needs it)."""
+    ``significant`` digits at most (4 by default; explanations raise it where an equation needs it).
+
+    >>> format_number(220.00000000000003), format_number(-1 / 3), format_number(1096.6331584, 5)
+    ('220', '-0.3333', '1096.6')
+    >>> format_number(0.0000123456), format_number(1234567.8)
+    ('0.00001235', '1.235e+06')
+    """
     v = float(v)
     if math.isnan(v):
         return "NaN"
