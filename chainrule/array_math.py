@@ -157,4 +157,5 @@ def relu(x):
 
 
 def is_float_array(a) -> bool:
+    """True for a floating-point array (NumPy or CuPy)."""
     return hasattr(a, "dtype") and np.issubdtype(a.dtype, np.floating)

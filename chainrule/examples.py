@@ -158,6 +158,7 @@ def softmax_with_loss_batch():
 
 
 def main():
+    """Print the book's worked examples (``chainrule examples``)."""
     r = apple_layers()
     print("apple (layers):   price", r["price"], "| d apple", r["apple"], "d apple_num", r["apple_num"],
           "d tax", r["tax"])

@@ -14,23 +14,89 @@ from .layers import (Add, Div, Dropout, Exp, Log, MatMul, Mean, MeanSquaredError
                      Sigmoid, Softmax, SoftmaxWithLoss, Sub, Sum, Tanh, Transpose)
 
 
-def add(x, y): return Add()(x, y)
-def sub(x, y): return Sub()(x, y)
-def mul(x, y): return Mul()(x, y)
-def div(x, y): return Div()(x, y)
-def neg(x): return Neg()(x)
-def power(x, p): return Pow(p)(x)
-def matmul(a, b): return MatMul()(a, b)
-def exp(x): return Exp()(x)
-def log(x): return Log()(x)
-def relu(x): return Relu()(x)
-def sigmoid(x): return Sigmoid()(x)
-def tanh(x): return Tanh()(x)
-def softmax(x): return Softmax()(x)
-def sum(x, axis=None, keepdims=False): return Sum(axis, keepdims)(x)  # noqa: A001
-def mean(x, axis=None, keepdims=False): return Mean(axis, keepdims)(x)
-def reshape(x, shape): return Reshape(shape)(x)
-def transpose(x, axes=None): return Transpose(axes)(x)
+def add(x, y):
+    """x + y (broadcasting), :class:`~chainrule.layers.Add`."""
+    return Add()(x, y)
+
+
+def sub(x, y):
+    """x − y, :class:`~chainrule.layers.Sub`."""
+    return Sub()(x, y)
+
+
+def mul(x, y):
+    """x × y elementwise, :class:`~chainrule.layers.Mul` (the book's MulLayer)."""
+    return Mul()(x, y)
+
+
+def div(x, y):
+    """x / y elementwise, :class:`~chainrule.layers.Div`."""
+    return Div()(x, y)
+
+
+def neg(x):
+    """−x, :class:`~chainrule.layers.Neg`."""
+    return Neg()(x)
+
+
+def power(x, p):
+    """x ** p for a constant p, :class:`~chainrule.layers.Pow`."""
+    return Pow(p)(x)
+
+
+def matmul(a, b):
+    """a · b (``@``), :class:`~chainrule.layers.MatMul`."""
+    return MatMul()(a, b)
+
+
+def exp(x):
+    """exp(x), :class:`~chainrule.layers.Exp`."""
+    return Exp()(x)
+
+
+def log(x):
+    """log(x), :class:`~chainrule.layers.Log` (negative x is an error)."""
+    return Log()(x)
+
+
+def relu(x):
+    """max(x, 0), :class:`~chainrule.layers.Relu`."""
+    return Relu()(x)
+
+
+def sigmoid(x):
+    """1 / (1 + exp(−x)), :class:`~chainrule.layers.Sigmoid`."""
+    return Sigmoid()(x)
+
+
+def tanh(x):
+    """tanh(x), :class:`~chainrule.layers.Tanh`."""
+    return Tanh()(x)
+
+
+def softmax(x):
+    """softmax along the last axis, :class:`~chainrule.layers.Softmax`."""
+    return Softmax()(x)
+
+
+def sum(x, axis=None, keepdims=False):  # noqa: A001
+    """Σ x over ``axis`` (all by default), :class:`~chainrule.layers.Sum`."""
+    return Sum(axis, keepdims)(x)
+
+
+def mean(x, axis=None, keepdims=False):
+    """the mean of x over ``axis`` (all by default), :class:`~chainrule.layers.Mean`."""
+    return Mean(axis, keepdims)(x)
+
+
+def reshape(x, shape):
+    """x in another shape, :class:`~chainrule.layers.Reshape`."""
+    return Reshape(shape)(x)
+
+
+def transpose(x, axes=None):
+    """x with its axes permuted (reversed by default), :class:`~chainrule.layers.Transpose`."""
+    return Transpose(axes)(x)
 
 
 def dropout(x, dropout_ratio=0.5, seed=None):

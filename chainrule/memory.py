@@ -60,6 +60,7 @@ def set_limit(value):
 
 
 def gigabytes(n):
+    """A byte count as GB or MB for messages."""
     return f"{n / 2 ** 30:.3g} GB" if n >= 2 ** 30 else f"{n / 2 ** 20:.3g} MB"
 
 

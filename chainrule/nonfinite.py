@@ -52,10 +52,12 @@ def nonfinite_policy(policy):
 
 
 def current_policy():
+    """The policy in force: ``warn``, ``raise`` or ``ignore``."""
     return _policy.get()
 
 
 def all_finite(a) -> bool:
+    """True unless ``a`` (an array or number) holds inf or NaN."""
     if a is None:
         return True
     dtype = getattr(a, "dtype", None)

@@ -28,6 +28,7 @@ def check_hyperparameter(owner, name, value, low=0.0, high=math.inf, low_open=Tr
 
 
 class Optimizer:
+    """Base of the update rules: ``update(params, grads)`` in place, ``config()``, ``state_dict()``."""
     def __init__(self):
         self._scratch = {}
 

@@ -135,3 +135,20 @@ def test_the_sweep_is_split_by_job_into_small_modules():
     sizes = {p.name: len(p.read_text().splitlines()) for p in (ROOT / "sweep").glob("*.py")}
     assert {"settings.py", "cluster.py", "trials.py", "final.py", "driver.py"} <= set(sizes)
     assert max(sizes.values()) <= 260, sizes
+
+
+def test_every_public_function_and_class_has_a_docstring():
+    import importlib
+    import inspect
+    import pkgutil
+    missing = []
+    for info in pkgutil.walk_packages(chainrule.__path__, "chainrule."):
+        if info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
+                continue
+            if (inspect.isfunction(obj) or inspect.isclass(obj)) and not (obj.__doc__ or "").strip():
+                missing.append(f"{info.name}.{name}")
+    assert not missing, missing

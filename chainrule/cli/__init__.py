@@ -22,6 +22,7 @@ def _examples(args):
 
 
 def build_parser():
+    """The ``chainrule`` argument parser with every command."""
     parser = Parser(prog="chainrule", formatter_class=HelpFormatter,
                     description="Backpropagation on computational graphs, real, fast and visible.")
     parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
@@ -36,6 +37,7 @@ def build_parser():
 
 
 def main(argv=None):
+    """Run the command line on ``argv`` (default: ``sys.argv``); returns the exit code, errors in one line."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -11,6 +11,7 @@ from .common import HelpFormatter, UsageError, one_line
 
 
 def add_parser(sub):
+    """Register ``chainrule check``."""
     p = sub.add_parser("check", formatter_class=HelpFormatter,
                        help="check your own layers (MulLayer, AddLayer, Relu, Sigmoid, Affine, SoftmaxWithLoss) and "
                             "say which node's backward is wrong, and where (book §5.7.3)",
@@ -23,6 +24,7 @@ def add_parser(sub):
 
 
 def run(args):
+    """Check the exercise file; exit 0 when every layer agrees, 1 when one does not."""
     from ..exercises import check_file
     try:
         ok, lines = check_file(args.file, html=args.html, seed=args.seed)

@@ -35,6 +35,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 def one_line(error):
+    """An error's message on one line (for the CLI's one-line errors)."""
     return " ".join(str(error).split())
 
 
@@ -65,6 +66,7 @@ def whole_number(low, high, expected):
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
         return value
+    parse.__doc__ = f"An argparse type: {expected}."
     return parse
 
 
@@ -73,6 +75,7 @@ seed = whole_number(0, 2 ** 63 - 1, "a whole number from 0 to 2^63 − 1")
 
 
 def hidden_sizes(text):
+    """An argparse type: hidden layer widths such as ``100,100``."""
     try:
         sizes = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
@@ -84,6 +87,7 @@ def hidden_sizes(text):
 
 
 def weight_init(text):
+    """An argparse type: ``he``, ``xavier`` or a positive number."""
     if text in ("he", "xavier"):
         return text
     try:
@@ -105,12 +109,14 @@ def data_options(default_dataset="digits", dataset_help="data set"):
 
 
 def device_option():
+    """A parent parser with ``--device cpu|gpu``."""
     p = Parser(add_help=False, formatter_class=HelpFormatter)
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu", help="gpu computes with CuPy on a CUDA GPU")
     return p
 
 
 def use_device(device):
+    """Select the array backend for ``--device`` (a GPU needs CuPy)."""
     from .. import backend
     try:
         backend.use(device)

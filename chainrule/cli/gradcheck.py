@@ -10,6 +10,7 @@ from .common import (HelpFormatter, UsageError, data_options, finite_float, hidd
 
 
 def add_parser(sub):
+    """Register ``chainrule gradcheck``."""
     p = sub.add_parser("gradcheck", parents=[data_options()], formatter_class=HelpFormatter,
                        help="compare backprop with numerical gradients (book §5.7.3)",
                        description="The book's gradient check: a network's gradients by backprop and by numerical "
@@ -56,6 +57,7 @@ def _network(args, input_shape, classes):
 
 
 def run(args):
+    """Check a network's gradients; exit 0 when they agree."""
     from ..gradcheck import gradient_check
     (x_train, t_train), _ = load_data(args.dataset, args.data_dir)
     x = x_train[:args.samples].astype(np.float64)

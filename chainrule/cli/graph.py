@@ -15,6 +15,7 @@ from .common import HelpFormatter, UsageError, data_options, load_data, one_line
 
 
 def add_parser(sub):
+    """Register ``chainrule graph``."""
     from .. import examples
     p = sub.add_parser("graph", parents=[data_options(default_dataset=None, dataset_help="for a model: the data "
                                                       "set whose samples are drawn; default: the model's own")],
@@ -117,6 +118,7 @@ def model_graph(args):
 
 
 def run(args):
+    """Build the graph, run backward, and draw, explain or write it as asked."""
     from .. import draw, examples
     output = build_graph(args)
     wrote = []

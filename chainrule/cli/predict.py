@@ -16,6 +16,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm", ".tif", ".tif
 
 
 def add_parser(sub):
+    """Register ``chainrule predict``."""
     data = data_options(default_dataset=None,
                         dataset_help="data set to evaluate on; default: the one the model was trained on")
     p = sub.add_parser("predict", parents=[data, device_option()], formatter_class=HelpFormatter,
@@ -43,6 +44,7 @@ def _load(path):
 
 
 def run(args):
+    """Predict classes with a saved model."""
     model = args.model_option or args.model
     inputs = list(args.inputs)
     if args.model_option and args.model:

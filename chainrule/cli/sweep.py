@@ -33,6 +33,7 @@ examples:
 
 
 def add_parser(sub):
+    """Register ``chainrule sweep``."""
     p = sub.add_parser("sweep", parents=[data_options(None, "data set (default: digits)")],
                        formatter_class=HelpFormatter, epilog=EPILOG,
                        help="search hyperparameters (book §6.5): many short trainings on Dask workers, the best kept",
@@ -131,6 +132,7 @@ def _changed_on_resume(args, fixed):
 
 
 def run(args):
+    """Run or resume a sweep; exit 130 when interrupted."""
     from ..sweep.driver import SweepError, missing_extra_message
     from ..sweep.space import SpaceError
     try:

@@ -68,6 +68,7 @@ def add_recipe_options(p):
 
 
 def check_arch(arch):
+    """Refuse an ``--arch`` that is neither a named architecture nor a readable spec."""
     if arch not in (None, *recipes.ARCHS):
         from ..nets import parse_spec
         try:
@@ -83,6 +84,7 @@ def recipe_overrides(args):
 
 
 def add_parser(sub):
+    """Register ``chainrule train``."""
     p = sub.add_parser("train", parents=[data_options(), device_option()], formatter_class=HelpFormatter,
                        help="train a network on a data set (default: digits, no network access needed)",
                        description="Train a multi-layer perceptron with backprop (book §5.7.4). Options not given "
@@ -106,6 +108,7 @@ def add_parser(sub):
 
 
 def run(args):
+    """Train with the recipe the options make; exit 1 on divergence, 130 on Ctrl-C."""
     from ..training import job
     from ..training.outputs import OutputError
     use_device(args.device)

@@ -40,6 +40,7 @@ def cache_dir(name=None):
 
 
 def sha256_of(path):
+    """The SHA-256 of a file, read in chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

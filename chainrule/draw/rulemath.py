@@ -42,6 +42,7 @@ class NotAnEquation(ValueError):
 
 
 def tokenize(template):
+    """A rule template's tokens (spaces kept, so it can be written back as it was)."""
     tokens, at = [], 0
     while at < len(template):
         m = _TOKEN.match(template, at)
@@ -330,6 +331,7 @@ def wrapper(result_shape, target_shape):
 
 
 def wrap_text(text, wrap, result_shape):
+    """The rule's text wrapped as ``wrap`` says: a sum over the broadcast axes, or a reshape."""
     if wrap is None:
         return text
     kind, shape = wrap

@@ -18,6 +18,7 @@ def _counts(trials):
 
 
 def save_if_best(runner, result):
+    """Keep a finished trial's model in best/ when it beats the best so far."""
     if result.get("state") != "COMPLETE" or result.get("model") is None:
         return
     if runner.best is not None and runner.best.get("validation_accuracy", -1) >= result["value"]:
@@ -35,6 +36,7 @@ def write_best(runner, trial, model, **extra):
 
 
 def finish(runner, status, test, split):
+    """The sweep's reports and, when it finished, the best model tested once: a SweepResult."""
     from .report import plot_sweep, write_tables
     trials = runner.trials()
     counts = _counts(trials)

@@ -67,10 +67,12 @@ def _cell(value, key):
 
 
 def columns(dims):
+    """The columns of trials.csv for the searched options."""
     return ["trial", "status", "validation_accuracy", *[d.key for d in dims], "epochs", "seconds", "retry_of"]
 
 
 def csv_text(table, dims):
+    """The trials as CSV text, best first."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, columns(dims), lineterminator="\n")
     writer.writeheader()
@@ -80,6 +82,7 @@ def csv_text(table, dims):
 
 
 def markdown_text(table, dims, title):
+    """The trials as a Markdown table, best first."""
     cols = columns(dims)
     lines = [f"# {title}", "", "| " + " | ".join(c.replace("_", " ") for c in cols) + " |",
              "|" + "|".join("---:" if c not in ("status",) else "---" for c in cols) + "|"]
@@ -89,6 +92,7 @@ def markdown_text(table, dims, title):
 
 
 def write_tables(out, trials, dims, title):
+    """Write trials.csv and trials.md; returns the rows."""
     table = rows(trials, dims)
     with atomic_write(out / "trials.csv", "w") as f:
         f.write(csv_text(table, dims))

@@ -52,6 +52,7 @@ class SweepResult:
 
 
 def missing_extra_message(error):
+    """What to install when Optuna or Dask is missing."""
     return (f"chainrule sweep needs Optuna and Dask ({error.name} is missing): pip install 'chainrule[sweep]'")
 
 

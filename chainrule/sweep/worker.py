@@ -73,6 +73,7 @@ def make_sampler(settings, ticket):
 
 
 def make_pruner(settings):
+    """Optuna's pruner for ``settings['prune']``: median, successive halving or none."""
     import optuna
     if settings["prune"] == "median":
         # stop a trial whose accuracy after an epoch is below the median of the earlier trials' at that epoch;
@@ -86,6 +87,7 @@ def make_pruner(settings):
 
 
 def load_study(settings, ticket=(0, 0)):
+    """The sweep's study, with this task's sampler and the pruner."""
     import optuna
     return optuna.load_study(study_name=settings["study"], storage=open_storage(settings),
                              sampler=make_sampler(settings, ticket), pruner=make_pruner(settings))

@@ -78,6 +78,7 @@ def lock(out, what):
 
 
 def write_json(path, obj):
+    """Write ``obj`` as indented JSON, atomically."""
     with atomic_write(path, "w") as f:
         json.dump(obj, f, indent=2)
         f.write("\n")

@@ -5,6 +5,7 @@ from ..atomic import atomic_write
 
 
 def matplotlib_available():
+    """True when matplotlib can be imported (plots are an optional extra)."""
     try:
         import matplotlib  # noqa: F401
         return True
