@@ -17,7 +17,7 @@ import os
 import secrets
 from pathlib import Path
 
-from .atomic import _fsync_directory, atomic_write
+from .atomic import _fsync_directory, atomic_write, sha256_of
 
 MANIFEST = "run.json"
 
@@ -28,14 +28,6 @@ class RunFilesError(ValueError):
 
 def _staged(out, name, run):
     return out / f".{name}.{run}.staged"
-
-
-def _digest(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def commit(out, files):
@@ -99,6 +91,6 @@ def check(path):
     if manifest is None or path.name not in manifest["files"]:
         return
     recover(path.parent)
-    if path.exists() and _digest(path) != manifest["files"][path.name]:
+    if path.exists() and sha256_of(path) != manifest["files"][path.name]:
         raise RunFilesError(f"{path} is not the {path.name} of the run recorded in {path.parent / MANIFEST}: the "
                             "folder holds files of two runs (one was changed after the run wrote it)")

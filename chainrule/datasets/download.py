@@ -39,15 +39,6 @@ def cache_dir(name=None):
     return root / name if name else root
 
 
-def sha256_of(path):
-    """The SHA-256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def download(url, destination, sha256, timeout=60, max_bytes=MAX_DOWNLOAD_BYTES):
     """Download ``url`` to ``destination`` atomically, refusing content whose SHA-256 differs.
 
