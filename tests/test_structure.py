@@ -152,3 +152,12 @@ def test_every_public_function_and_class_has_a_docstring():
             if (inspect.isfunction(obj) or inspect.isclass(obj)) and not (obj.__doc__ or "").strip():
                 missing.append(f"{info.name}.{name}")
     assert not missing, missing
+
+
+def test_the_architectures_and_how_to_build_them_live_in_one_place():
+    """Names such as simple-cnn and how a network is built from a name or spec: chainrule/nets/architectures.py;
+    training, sweeps and the gradient check all call build_network, none keeps an if-chain of names."""
+    pattern = re.compile(r"""(==|!=|\bin)\s*\(?\s*["'](simple-cnn|deep-cnn|cnn)["']""")
+    hits = [f"{p.relative_to(REPO)}:{i}" for p in ROOT.rglob("*.py") if p.name != "architectures.py"
+            for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    assert not hits, hits

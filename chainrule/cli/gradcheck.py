@@ -37,21 +37,18 @@ def add_parser(sub):
 
 
 def _network(args, input_shape, classes):
-    from ..nets import TwoLayerNet, parse_spec
-    from ..training import job, recipes
-    if args.arch == "mlp" and len(args.hidden) == 1:
+    from ..nets import TwoLayerNet, build_network, check_arch
+    if args.arch == "mlp" and len(args.hidden) == 1:  # the book's TwoLayerNet (§5.7.3)
         init = 0.01 if args.init is None else args.init
         return TwoLayerNet(int(np.prod(input_shape)), args.hidden[0], classes, weight_init_std=init, seed=args.seed)
-    if args.arch not in recipes.ARCHS:
-        try:
-            parse_spec(args.arch)
-        except ValueError as e:
-            raise UsageError(f"--arch: {one_line(e)}") from None
-    init = args.init if args.init is not None else 0.01 if args.arch == "mlp" else "he"
-    r = {**recipes.BASE, "arch": args.arch, "hidden": args.hidden, "weight_init": init, "seed": args.seed,
-         "dtype": "float64"}
     try:
-        return job.make_network(r, input_shape, classes)
+        check_arch(args.arch)
+    except ValueError as e:
+        raise UsageError(f"--arch: {one_line(e)}") from None
+    init = args.init if args.init is not None else 0.01 if args.arch == "mlp" else "he"
+    try:
+        return build_network(args.arch, input_shape, classes, hidden=args.hidden, weight_init=init, seed=args.seed,
+                             dtype="float64")
     except ValueError as e:
         raise UsageError(one_line(e)) from None
 

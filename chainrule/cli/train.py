@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..nets import ACTIVATIONS
+from ..nets import ACTIVATIONS, ARCHS
 from ..optimizers import OPTIMIZERS
 from ..training import recipes
 from .common import (HelpFormatter, UsageError, data_options, device_option, finite_float, hidden_sizes, one_line,
@@ -27,7 +27,7 @@ RECIPE_OPTIONS = ("arch", "hidden", "activation", "optimizer", "lr", "lr_schedul
 def add_recipe_options(p):
     """The options of a training recipe, shared by ``train`` and ``sweep``."""
     p.add_argument("--arch", metavar="ARCH",
-                   help="the network: " + "; ".join(f"{k}: {v}" for k, v in recipes.ARCHS.items())
+                   help="the network: " + "; ".join(f"{k}: {v}" for k, v in ARCHS.items())
                         + "; or your own spec of layers joined by '-', e.g. 'conv(16,3,pad=1)-relu-pool(2)-"
                           "affine(100)-relu' (an Affine to the classes is added); default mlp")
     p.add_argument("--hidden", type=hidden_sizes, metavar="W1,W2,…",
@@ -68,11 +68,11 @@ def add_recipe_options(p):
 
 
 def check_arch(arch):
-    """Refuse an ``--arch`` that is neither a named architecture nor a readable spec."""
-    if arch not in (None, *recipes.ARCHS):
-        from ..nets import parse_spec
+    """Refuse an ``--arch`` that is neither a named architecture nor a readable spec (chainrule.nets)."""
+    if arch is not None:
+        from ..nets import check_arch as check
         try:
-            parse_spec(arch)
+            check(arch)
         except ValueError as e:
             raise UsageError(f"--arch: {one_line(e)}") from None
 

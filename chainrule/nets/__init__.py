@@ -4,6 +4,7 @@
 ``planned_state(config)`` gives the shapes of every array it would hold without
 allocating any (model files are checked against it first).
 """
+from .architectures import ARCHS, CNN_SPEC, build_network, check_arch, image_shape
 from .layered import DeepConvNet, LayerNet, SimpleConvNet, parse_spec, spec_text
 from .mlp import MultiLayerNet, TwoLayerNet
 from .network import Network
@@ -41,5 +42,6 @@ def build(config):
         raise ValueError(f"the {cls.__name__} config does not fit its arguments ({e})") from None
 
 
-__all__ = ["Network", "MultiLayerNet", "TwoLayerNet", "LayerNet", "SimpleConvNet", "DeepConvNet", "NETWORKS",
+__all__ = ["ARCHS", "CNN_SPEC", "build_network", "check_arch", "image_shape",
+           "Network", "MultiLayerNet", "TwoLayerNet", "LayerNet", "SimpleConvNet", "DeepConvNet", "NETWORKS",
            "ACTIVATIONS", "build", "planned_state", "init_scale", "parse_spec", "spec_text"]

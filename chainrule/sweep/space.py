@@ -97,7 +97,7 @@ def _weight_init(value):
 
 def _arch(value):
     from ..nets import parse_spec
-    from ..training.recipes import ARCHS
+    from ..nets import ARCHS
     text = str(value).strip()
     if text not in ARCHS:
         parse_spec(text)

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import backend, optimizers
-from ..nets import DeepConvNet, LayerNet, MultiLayerNet, SimpleConvNet
+from ..nets import build_network, image_shape  # noqa: F401  (image_shape: the job's augmentation check)
 from . import outputs
-from .recipes import CNN_SPEC
 from .trainer import Trainer, TrainingDiverged
 
 
@@ -41,31 +40,11 @@ def class_count(*label_sets):
     return max(counts) if counts else 0
 
 
-def image_shape(input_shape, needs="a convolutional network needs images", instead="use --arch mlp"):
-    """One sample's shape as images: (C, H, W) as given, or a square (1, S, S) for rows of S·S values."""
-    if len(input_shape) == 3:
-        return tuple(input_shape)
-    size = int(np.prod(input_shape))
-    side = int(round(size ** 0.5))
-    if side * side != size:
-        raise ValueError(f"{needs}; samples of shape {tuple(input_shape)} are not square images ({instead})")
-    return (1, side, side)
-
-
 def make_network(r, input_shape, classes):
-    """The recipe's network for samples of ``input_shape`` and ``classes`` classes."""
-    arch = r.get("arch", "mlp")
-    common = dict(weight_decay_lambda=r["weight_decay"], dtype=r["dtype"], seed=r["seed"])
-    if arch == "mlp":
-        return MultiLayerNet(int(np.prod(input_shape)), r["hidden"], classes, activation=r["activation"],
-                             weight_init_std=r["weight_init"], use_batchnorm=r["batchnorm"],
-                             dropout_ratio=r["dropout"], **common)
-    images = image_shape(input_shape)
-    if arch == "simple-cnn":
-        return SimpleConvNet(images, output_size=classes, weight_init_std=r["weight_init"], **common)
-    if arch == "deep-cnn":
-        return DeepConvNet(images, output_size=classes, **common)
-    return LayerNet(images, CNN_SPEC if arch == "cnn" else arch, classes, weight_init_std=r["weight_init"], **common)
+    """The recipe's network for samples of ``input_shape`` and ``classes`` classes (built by chainrule.nets)."""
+    return build_network(r.get("arch", "mlp"), input_shape, classes, hidden=r["hidden"], activation=r["activation"],
+                         weight_init=r["weight_init"], batchnorm=r["batchnorm"], dropout=r["dropout"],
+                         weight_decay=r["weight_decay"], dtype=r["dtype"], seed=r["seed"])
 
 
 def describe_run(r, net, optimizer, trainer, n_train, n_test):

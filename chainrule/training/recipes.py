@@ -12,17 +12,8 @@ BASE = dict(arch="mlp", hidden=[100], activation="relu", optimizer="adam", lr=0.
             lr_schedule="constant", seed=0, dtype="float32", weight_decay=0.0, iterations=None, weight_init="he",
             batchnorm=False, dropout=0.0, shift=0, flip=False, val_split=0.0, early_stopping=0)
 
-#: named architectures for ``--arch`` (anything else is read as a spec, see chainrule.nets.layered)
-ARCHS = {
-    "mlp": "a multi-layer perceptron from --hidden, --activation, --batchnorm, --dropout (the default)",
-    "simple-cnn": "the book's SimpleConvNet (§7.5): conv 30×5×5 → ReLU → pool → Affine 100 → ReLU → Affine",
-    "deep-cnn": "the book's DeepConvNet (§8.1): six 3×3 convolutions, three poolings, Affine 50, dropout 0.5",
-    "cnn": "chainrule's default CNN: conv(24,3,pad=1)-pool(2)-bn-relu-conv(48,3,pad=1)-pool(2)-bn-relu-"
-           "affine(256)-relu-dropout(0.4)",
-}
-#: pooling comes before batch norm and ReLU, which then see a quarter of the values (about 20% faster per step
-#: than conv-bn-relu-pool and as accurate here; max pooling commutes with an increasing per-channel map)
-CNN_SPEC = "conv(24,3,pad=1)-pool(2)-bn-relu-conv(48,3,pad=1)-pool(2)-bn-relu-affine(256)-relu-dropout(0.4)"
+#: named architectures for ``--arch`` and the default CNN's spec: they live with the networks (chainrule.nets)
+from ..nets.architectures import ARCHS, CNN_SPEC  # noqa: E402,F401
 
 #: the default CNN recipe for MNIST-format images (``--arch cnn`` takes these for options not given)
 #: (Fashion-MNIST: 92.7% test accuracy in 11–14 minutes on 2 cores, see benchmarks/accuracy.py)
