@@ -143,6 +143,19 @@ Variable.sigmoid = lambda self: sigmoid(self)
 Variable.tanh = lambda self: tanh(self)
 Variable.softmax = lambda self: softmax(self)
 
+_METHOD_DOCS = {
+    "sum": "Σ over ``axis`` (all by default): :func:`sum`.",
+    "mean": "The mean over ``axis``: :func:`mean`.",
+    "reshape": "This Variable in another shape: :func:`reshape`.",
+    "transpose": "This Variable with its axes permuted (reversed by default): :func:`transpose`.",
+    "exp": "exp of this Variable: :func:`exp`.", "log": "log of this Variable: :func:`log`.",
+    "relu": "ReLU of this Variable: :func:`relu`.", "sigmoid": "σ of this Variable: :func:`sigmoid`.",
+    "tanh": "tanh of this Variable: :func:`tanh`.", "softmax": "softmax of this Variable: :func:`softmax`.",
+}
+for _name, _doc in _METHOD_DOCS.items():
+    getattr(Variable, _name).__doc__ = _doc
+Variable.T = property(Variable.T.fget, doc="The transpose (axes reversed): :func:`transpose`.")
+
 __all__ = ["add", "sub", "mul", "div", "neg", "power", "matmul", "exp", "log", "relu", "sigmoid", "tanh",
            "softmax", "sum", "mean", "reshape", "transpose", "dropout", "softmax_cross_entropy",
            "mean_squared_error"]

@@ -121,6 +121,7 @@ class GradCheckReport(dict):
 
     @property
     def ok(self) -> bool:
+        """True when every gradient compared agrees (and something was compared)."""
         return bool(self) and all(c.ok for c in self.values())
 
     def __str__(self):

@@ -105,6 +105,7 @@ class Node:
 
     @property
     def output(self):
+        """The Variable this node computed, or None once nothing holds it any more."""
         return self.output_ref() if self.output_ref is not None else None
 
     @property
@@ -269,10 +270,10 @@ class Variable:
         self.generation = 0
 
     # --- array-like facts -------------------------------------------------
-    shape = property(lambda self: tuple(self.data.shape))
-    ndim = property(lambda self: self.data.ndim)
-    size = property(lambda self: self.data.size)
-    dtype = property(lambda self: self.data.dtype)
+    shape = property(lambda self: tuple(self.data.shape), doc="The value's shape, a tuple.")
+    ndim = property(lambda self: self.data.ndim, doc="The value's number of dimensions.")
+    size = property(lambda self: self.data.size, doc="How many numbers the value holds.")
+    dtype = property(lambda self: self.data.dtype, doc="The value's dtype (float64 or float32).")
 
     def __len__(self):
         return len(self.data)
@@ -283,6 +284,7 @@ class Variable:
         return f"{type(self).__name__}({body}{name})"
 
     def item(self):
+        """The value of a one-number Variable as a Python float."""
         return self.data.item()
 
     # --- backpropagation -------------------------------------------------

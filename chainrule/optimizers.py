@@ -47,6 +47,7 @@ class Optimizer:
         return buf
 
     def update(self, params, grads):  # pragma: no cover - subclasses implement
+        """Update every array of ``params`` in place from its gradient in ``grads`` (the same keys)."""
         raise NotImplementedError
 
     def state_dict(self):

@@ -218,9 +218,12 @@ class Layer:
         return record(self, inputs, options)
 
     def forward(self, *inputs):  # pragma: no cover - every layer overrides
+        """The layer's output for ``inputs``, keeping what backward needs (the class docstring states the math)."""
         raise NotImplementedError
 
     def backward(self, dout):  # pragma: no cover - every layer overrides
+        """The gradient of each input (then each parameter, into ``d<name>``) from the upstream gradient ``dout``:
+        the rule stated in the class docstring. Never writes into ``dout``."""
         raise NotImplementedError
 
     def matrix_shapes(self) -> dict:
@@ -266,6 +269,7 @@ class Layer:
         return cls(f"{type(self).__name__}: {message}")
 
     def check_broadcast(self, x, y):
+        """The shape ``x`` and ``y`` broadcast to, or an error naming the layer and both shapes."""
         try:
             return np.broadcast_shapes(shape_of(x), shape_of(y))
         except ValueError:

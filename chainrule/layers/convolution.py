@@ -202,6 +202,7 @@ class Pooling(Layer):
         self.arg = self.x_shape = self.padded = None
 
     def output_shape(self, input_shape):
+        """One sample's output shape for one sample's ``input_shape`` (C, H, W)."""
         c, h, w = input_shape
         oh, ow = output_size(h, self.pool_h, self.stride, self.pad), output_size(w, self.pool_w, self.stride, self.pad)
         if oh < 1 or ow < 1:

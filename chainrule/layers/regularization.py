@@ -105,6 +105,7 @@ class BatchNormalization(Layer):
 
     @property
     def buffers(self):
+        """The running mean and variance, learned without gradients and saved with the model."""
         return {"running_mean": self.running_mean, "running_var": self.running_var}
 
     def _view(self, x):

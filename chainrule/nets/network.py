@@ -264,6 +264,7 @@ class Network:
         raise NotImplementedError
 
     def describe(self) -> str:
+        """One line naming the network and its dtype (the CLI's headers and titles)."""
         return f"{type(self).__name__} ({np.dtype(self.dtype).name})"
 
     def __repr__(self):

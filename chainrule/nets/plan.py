@@ -65,6 +65,7 @@ class Planned:
 
     @property
     def fan_in(self):
+        """How many numbers one sample brings into the layer."""
         return int(np.prod(self.in_shape))
 
     @property

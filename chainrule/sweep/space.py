@@ -145,9 +145,11 @@ class Dimension:
 
     @property
     def log(self):
+        """True when the values are drawn on a log scale."""
         return DISTRIBUTIONS[self.kind][1]
 
     def text(self):
+        """The dimension written back in the space's syntax."""
         if self.kind == "choice":
             return f"{self.key}=choice({'|'.join(self.choices)})"
         return f"{self.key}={self.kind}({self.low:g},{self.high:g})"
