@@ -137,20 +137,39 @@ def test_the_sweep_is_split_by_job_into_small_modules():
     assert max(sizes.values()) <= 260, sizes
 
 
-def test_every_public_function_and_class_has_a_docstring():
+def public_names():
+    """(module name, name, object) of everything public that each chainrule module defines itself."""
     import importlib
-    import inspect
     import pkgutil
-    missing = []
     for info in pkgutil.walk_packages(chainrule.__path__, "chainrule."):
         if info.name.endswith("__main__"):
             continue
         module = importlib.import_module(info.name)
         for name, obj in vars(module).items():
-            if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
+            if not name.startswith("_") and getattr(obj, "__module__", None) == module.__name__:
+                yield info.name, name, obj
+
+
+def test_every_public_function_and_class_has_a_docstring():
+    import inspect
+    missing = [f"{m}.{name}" for m, name, obj in public_names()
+               if (inspect.isfunction(obj) or inspect.isclass(obj)) and not (obj.__doc__ or "").strip()]
+    assert not missing, missing
+
+
+def test_every_public_method_and_property_has_a_docstring():
+    """Its own, or the one it overrides (a layer's forward and backward: the protocol's, the rule in the class)."""
+    import inspect
+    missing = []
+    for m, name, cls in public_names():
+        if not inspect.isclass(cls):
+            continue
+        for attr, member in vars(cls).items():
+            if attr.startswith("_") or not (inspect.isfunction(member) or isinstance(member, property)):
                 continue
-            if (inspect.isfunction(obj) or inspect.isclass(obj)) and not (obj.__doc__ or "").strip():
-                missing.append(f"{info.name}.{name}")
+            doc = member.__doc__ if isinstance(member, property) else inspect.getdoc(getattr(cls, attr))
+            if not (doc or "").strip():
+                missing.append(f"{m}.{name}.{attr}")
     assert not missing, missing
 
 
@@ -161,26 +180,3 @@ def test_the_architectures_and_how_to_build_them_live_in_one_place():
     hits = [f"{p.relative_to(REPO)}:{i}" for p in ROOT.rglob("*.py") if p.name != "architectures.py"
             for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
     assert not hits, hits
-
-
-
-def test_every_public_method_and_property_has_a_docstring():
-    """Its own, or the one it overrides (a layer's forward and backward: the protocol's, the rule in the class)."""
-    import importlib
-    import inspect
-    import pkgutil
-    missing = []
-    for info in pkgutil.walk_packages(chainrule.__path__, "chainrule."):
-        if info.name.endswith("__main__"):
-            continue
-        module = importlib.import_module(info.name)
-        for name, cls in vars(module).items():
-            if name.startswith("_") or not inspect.isclass(cls) or cls.__module__ != module.__name__:
-                continue
-            for attr, member in vars(cls).items():
-                if attr.startswith("_") or not (inspect.isfunction(member) or isinstance(member, property)):
-                    continue
-                doc = member.__doc__ if isinstance(member, property) else inspect.getdoc(getattr(cls, attr))
-                if not (doc or "").strip():
-                    missing.append(f"{info.name}.{name}.{attr}")
-    assert not missing, missing
