@@ -1,12 +1,13 @@
-"""The README's generated tables: measured results from benchmarks/results/*.json, and the module map from the
-modules' own docstrings. Never typed by hand.
+"""The documentation's generated tables: measured results from benchmarks/results/*.json, the module map from the
+modules' own docstrings and the table of layers from the layers themselves. Never typed by hand.
 
     python benchmarks/tables.py            # print every table
-    python benchmarks/tables.py --write    # rewrite the README's generated blocks from the JSON files
+    python benchmarks/tables.py --write    # rewrite the generated blocks of README.md and docs/ from their sources
 
-In README.md each table sits between ``<!-- generated: NAME -->`` and ``<!-- end generated -->``;
-tests/test_results_tables.py fails when a block and its JSON disagree. Each table ends with where its
-numbers come from: the command, the machine, the versions and, where the file records it, the date.
+In README.md and docs/**/*.md each table sits between ``<!-- generated: NAME -->`` and
+``<!-- end generated -->``, each exactly once; tests/test_results_tables.py fails when a block and its source
+disagree. Each table ends with where its numbers come from: the command, the machine, the versions and, where
+the file records it, the date.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
 BLOCK = re.compile(r"(<!-- generated: (\w+) -->\n)(.*?)(<!-- end generated -->)", re.S)
 NETWORK_NAMES = {"simple-cnn": "SimpleConvNet", "deep-cnn": "DeepConvNet"}
 
@@ -111,7 +113,21 @@ def modules():
     return "\n".join(rows)
 
 
-TABLES = {"train_speed": train_speed, "cnn_speed": cnn_speed, "accuracy": accuracy, "modules": modules}
+def layers():
+    """The layers with their forward and backward rules, from the classes (``chainrule.layers.rules_table``)."""
+    import sys
+    sys.path.insert(0, str(ROOT))
+    from chainrule.layers import rules_table
+    return rules_table().strip("\n")
+
+
+TABLES = {"train_speed": train_speed, "cnn_speed": cnn_speed, "accuracy": accuracy, "modules": modules,
+          "layers": layers}
+
+
+def documents():
+    """The files that may hold generated blocks: README.md and every Markdown page of the docs."""
+    return [README, *sorted(DOCS.rglob("*.md"))]
 
 
 def rewrite(text):
@@ -121,11 +137,14 @@ def rewrite(text):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--write", action="store_true", help="rewrite README.md's generated blocks")
+    parser.add_argument("--write", action="store_true", help="rewrite the generated blocks of README.md and docs/")
     args = parser.parse_args()
     if args.write:
-        README.write_text(rewrite(README.read_text()))
-        print(f"rewrote the generated tables of {README}")
+        for path in documents():
+            text = path.read_text()
+            if BLOCK.search(text) and rewrite(text) != text:
+                path.write_text(rewrite(text))
+                print(f"rewrote the generated tables of {path.relative_to(ROOT)}")
     else:
         for name, make in TABLES.items():
             print(f"## {name}\n\n{make()}\n")

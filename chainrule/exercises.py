@@ -1,12 +1,15 @@
 """Exercises that locate the mistake: your own layers, in the book's order, checked node by node.
 
 Write the book's layers yourself (``exercises/layers.py`` in the repository is the file to fill in:
-``MulLayer``, ``AddLayer`` (§5.4), ``Relu``, ``Sigmoid`` (§5.5), ``Affine``, ``SoftmaxWithLoss`` (§5.6)) and run
-``chainrule check layers.py`` (or :func:`check_file`). Each class found in the file is put into a graph in
+``MulLayer``, ``AddLayer`` (§5.4), ``Relu``, ``Sigmoid`` (§5.5), ``Affine``, ``SoftmaxWithLoss`` (§5.6), then
+the two-layer net's ``TwoLayerNet.gradient`` (§5.7.2) and a ``Convolution``'s backward (§7.4)) and run
+``chainrule check layers.py`` (or :func:`check_file`). Each layer found in the file is put into a graph in
 place of chainrule's own (the apple-and-orange graph for the Mul and Add layers, a small network for the
 others), the graph runs backward, and :func:`chainrule.locate.locate` checks every node on its own: the
 report names the node, the input and the wrong entries, with the numerical and your numbers and a hint tied
-to the rule. ``--html`` writes the graph's page with the wrong node marked in red.
+to the rule. ``--html`` writes the graph's page with the wrong node marked in red. The network's gradient is
+checked parameter by parameter against the numerical gradient of its own loss, run with chainrule's layers so
+that only ``gradient`` itself is graded.
 """
 from __future__ import annotations
 
@@ -25,7 +28,9 @@ from .locate import check_node, hint, locate
 
 #: the classes an exercise file may define, in the book's order, and chainrule's layer each stands for
 EXERCISES = {"MulLayer": L.Mul, "AddLayer": L.Add, "Relu": L.Relu, "Sigmoid": L.Sigmoid, "Affine": L.Affine,
-             "SoftmaxWithLoss": L.SoftmaxWithLoss}
+             "SoftmaxWithLoss": L.SoftmaxWithLoss, "TwoLayerNet": None, "Convolution": L.Convolution}
+#: the layers a network exercise is run with (chainrule's own, so that its ``gradient`` alone is graded)
+NETWORK_LAYERS = {"Affine": L.Affine, "Relu": L.Relu, "SoftmaxWithLoss": L.SoftmaxWithLoss}
 
 
 def adapt(user, like):
@@ -52,6 +57,9 @@ def adapt(user, like):
     cls.__module__ = "chainrule.exercises"
     layer = cls.__new__(cls)
     layer.user = user
+    for name in ("stride", "pad"):      # what drawings and the page show of a convolution
+        if hasattr(user, name):
+            layer.__dict__[name] = getattr(user, name)
     for name in params:
         setattr(layer, name, getattr(user, name))
     return layer
@@ -107,6 +115,18 @@ def graphs_for(name, cls, rng):
         s = F.tanh(x)
         s.name = "s"
         return [adapt(cls(), L.SoftmaxWithLoss)(s, np.array([4, 0, 2]))]
+    if name == "Convolution":
+        graphs = []
+        for stride, pad, shape in ((1, 0, (2, 2, 5, 5)), (2, 1, (2, 3, 6, 6))):   # with and without stride, pad
+            W, b = rng.standard_normal((3, shape[1], 3, 3)), rng.standard_normal(3)
+            layer = adapt(cls(W, b, stride=stride, pad=pad), L.Convolution)
+            for p in ("W", "b"):
+                layer.parameters[p].name = p
+            y = layer(Variable(rng.standard_normal(shape), "X"))
+            y.name = "Y"
+            scores = F.reshape(y, (shape[0], -1))
+            graphs.append(F.softmax_cross_entropy(scores, rng.integers(0, scores.shape[1], shape[0])))
+        return graphs
     raise KeyError(name)
 
 
@@ -128,8 +148,84 @@ def load(path):
     return found
 
 
+def network_hint(wrong, right, expected, got):
+    """What the parameters that are wrong, and those that are right, say about a network's ``gradient``."""
+    if any(got.get(n) is None for n in wrong):
+        missing = ", ".join(n for n in wrong if got.get(n) is None)
+        return f"gradient must return every parameter's gradient by name: {missing} missing"
+    shapes = {n: np.shape(got[n]) for n in wrong}
+    for n in wrong:
+        same = [m for m in expected if m != n and np.shape(expected[m]) == shapes[n]]
+        if shapes[n] != np.shape(expected[n]) and same:
+            return f"d{n} has the shape of {same[0]}: is {same[0]}'s gradient returned under {n}'s name?"
+    if right and all(n[-1] == "1" for n in wrong):
+        return ("the last Affine's gradients are right but the first's are not: backward must go through every "
+                "layer in reverse order (book §5.7.2: layers.reverse()), each given the dout the later one returned")
+    ratios = {float(np.sum(got[n] * expected[n]) / max(np.sum(expected[n] ** 2), 1e-300)) for n in wrong}
+    if len(ratios) == 1 and all(np.allclose(got[n], next(iter(ratios)) * expected[n], rtol=1e-4, atol=1e-9)
+                                for n in wrong):
+        k = next(iter(ratios))
+        return (f"every gradient is {k:.4g} times the right one: backward starts from dout = 1, the loss's gradient "
+                "with respect to itself")
+    return "compare gradient with the book's §5.7.2: loss(x, t) first, then last_layer.backward(1), then each layer"
+
+
+def check_network(cls, seed=0):
+    """(verdict line, None, None) for a network exercise: its ``gradient`` against the numerical gradient of its own
+    ``loss``, parameter by parameter, run with chainrule's layers (``NETWORK_LAYERS``)."""
+    from .gradcheck import _layers_kink_state, compare, numerical_gradient
+    rng = np.random.default_rng(seed)
+    module = cls.gradient.__globals__
+    saved = {k: module[k] for k in NETWORK_LAYERS if k in module}
+    module.update(NETWORK_LAYERS)
+    try:
+        net = cls(4, 5, 3, weight_init_std=0.5, seed=seed)
+        x, t = rng.standard_normal((6, 4)), rng.integers(0, 3, 6)
+        got = net.gradient(x, t)
+        if not isinstance(got, dict):
+            return f"TwoLayerNet: ✗ gradient returned {type(got).__name__}; expected a dict W1, b1, W2, b2", None, None
+        got = {k: None if v is None else np.array(v, dtype=float) for k, v in got.items()}
+        kinks = (lambda: _layers_kink_state(list(net.layers.values()))) if hasattr(net, "layers") else None
+        expected, crossed = {}, {}
+        for name, p in net.params.items():
+            expected[name], crossed[name] = numerical_gradient(lambda _: net.loss(x, t), p, kinks=kinks)
+    except NotImplementedError:
+        return "TwoLayerNet: not written yet (it raises NotImplementedError)", None, None
+    except Exception as e:  # the learner's code may fail in any way: say where, in one line
+        line = f"TwoLayerNet: ✗ {type(e).__name__}: {e}"
+        if "dout has shape" in str(e):
+            line += ("\n  hint: a layer got a dout that is not the gradient of its own output: backward goes through "
+                     "the layers in reverse order (book §5.7.2: layers.reverse()), each given the dout the later "
+                     "one returned")
+        return line, None, None
+    finally:
+        for k in NETWORK_LAYERS:
+            if k in saved:
+                module[k] = saved[k]
+            else:
+                module.pop(k, None)
+    verdicts = {n: compare(n, got.get(n), expected[n], skip=crossed[n]) for n in expected}
+    wrong = [n for n, v in verdicts.items() if not v.ok]
+    if not wrong:
+        return "TwoLayerNet: ✓ every parameter's gradient agrees with the numerical one", None, None
+    lines = [f"TwoLayerNet: ✗ gradient is wrong for {', '.join(wrong)}"]
+    for n in wrong:
+        g, e = got.get(n), expected[n]
+        if g is None or g.shape != e.shape:
+            lines.append(f"  d{n} has shape {None if g is None else g.shape}; expected {e.shape}, the shape of {n}")
+            continue
+        bad = np.argwhere((np.abs(g - e) > 1e-7 + 1e-5 * np.abs(e)) & ~crossed[n])[:3]
+        for idx in map(tuple, bad):
+            lines.append(f"  d{n}[{', '.join(map(str, idx))}]: expected {e[idx]:.6g} (numerical), got {g[idx]:.6g}")
+    right = [n for n in verdicts if n not in wrong]
+    lines.append(f"  hint: {network_hint(wrong, right, expected, got)}")
+    return "\n".join(lines), None, None
+
+
 def check_class(name, cls, seed=0):
     """(verdict line, Finding or None, the graph) for one exercise class."""
+    if EXERCISES.get(name, L.Layer) is None:
+        return check_network(cls, seed)
     rng = np.random.default_rng(seed)
     out = None
     try:

@@ -116,8 +116,17 @@ class Comparison:
                 f"max rel {self.max_rel:.3e}  {mark}{skipped}{why}")
 
 
+#: set by :mod:`chainrule.locate` when it is imported (``import chainrule`` does): the function that names the
+#: first node, in backward order, whose gradient departs. Kept as a slot so that this module imports nothing above it.
+LOCATE = None
+
+
 class GradCheckReport(dict):
-    """name → :class:`Comparison`, with ``ok`` and a printable table."""
+    """name → :class:`Comparison`, with ``ok`` and a printable table. ``culprit``: for a function of Variables
+    (a graph) that fails, the first node in backward order whose gradient departs (a ``chainrule.locate.Finding``:
+    its layer, the input, the wrong entries and a hint), else None."""
+
+    culprit = None
 
     @property
     def ok(self) -> bool:
@@ -125,7 +134,8 @@ class GradCheckReport(dict):
         return bool(self) and all(c.ok for c in self.values())
 
     def __str__(self):
-        return "\n".join(str(c) for c in self.values())
+        table = "\n".join(str(c) for c in self.values())
+        return table if self.culprit is None else f"{table}\nwhere it departs first: {self.culprit}"
 
 
 def compare(name, analytic, numeric, rtol=1e-5, atol=1e-7, skip=None, checked=None):
@@ -307,6 +317,8 @@ def check_function(fn, inputs, dout=None, seed=0, h=1e-4, rtol=1e-5, atol=1e-7):
 
         numeric, crossed = numerical_gradient(objective, a, h, lambda: list(kink_state))
         report[names[i]] = compare(names[i], v.grad, numeric, rtol, atol, crossed)
+    if not report.ok and LOCATE is not None:   # name the layer: each node checked on its own, in backward order
+        report.culprit = LOCATE(out, h, rtol, atol, seed)
     return report
 
 

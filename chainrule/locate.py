@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import mode
+from . import gradcheck, mode
 from .gradcheck import _layers_kink_state, _restored, compare, numerical_gradient
 from .graph import Variable, input_names, topological_nodes
 
@@ -64,9 +64,14 @@ def check_node(node, h=1e-4, rtol=1e-5, atol=1e-7, seed=0):
     names = input_names(layer, len(inputs))
     constant = set(getattr(layer, "constant_inputs", ()))
 
+    with mode.replay_randomness(seed):
+        base = np.array(layer.forward(*inputs), dtype=np.float64)
+
     def objective(_):
+        # Σ (out − out at the start) ∘ dout: the large part common to f(x + h) and f(x − h) cancels entry by entry
+        # before the sum, so a big output does not drown the difference in rounding (a correct node stays correct)
         with mode.replay_randomness(seed):
-            return float(np.sum(layer.forward(*inputs) * dout))
+            return float(np.sum((layer.forward(*inputs) - base) * dout))
 
     def kinks():
         return _layers_kink_state([layer])
@@ -127,6 +132,9 @@ def locate(output, h=1e-4, rtol=1e-5, atol=1e-7, seed=0):
     return None
 
 
+gradcheck.LOCATE = locate   # gradient_check on a graph that fails names the first node that departs
+
+
 def hint(layer, name, expected, got, dout, inputs, changed=False):
     """What the numbers suggest went wrong, in the words of the rule."""
     if changed:
@@ -142,7 +150,29 @@ def hint(layer, name, expected, got, dout, inputs, changed=False):
         if g.ndim == e.ndim + 1 and g.shape[1:] == e.shape and np.allclose(g.sum(axis=0), e, rtol=1e-4, atol=1e-7):
             return (f"d{name} must be summed over the rows: {name} was added to every row (the broadcast rule, book "
                     "§5.6.2: db = Σ_rows dY, np.sum(dout, axis=0))")
+        if e.ndim == 4 and g.size == e.size and g.ndim == 2:
+            return (f"d{name} must be put back in {name}'s shape (FN, C, FH, FW) = {e.shape}: the product colᵀ · dout "
+                    "is (C·FH·FW, FN), so dW = (colᵀ · dout).transpose(1, 0).reshape(FN, C, FH, FW) (book §7.4.3)")
+        if e.ndim == 1 and g.ndim >= 2 and g.shape[0] == e.shape[0] and np.allclose(
+                g.reshape(e.shape[0], -1).sum(axis=1), e, rtol=1e-4, atol=1e-7):
+            return (f"d{name} must also be summed over the positions: {name} is added at every output position of "
+                    "every sample, so db = Σ dout over N, OH and OW (dout.sum(axis=(0, 2, 3)))")
         return f"d{name} must have the shape of {name}, {e.shape}: a gradient is shaped like what it is the gradient of"
+    if e.size > 1 and not np.allclose(g, e, rtol=1e-4, atol=1e-7) and np.allclose(
+            np.sort(g, axis=None), np.sort(e, axis=None), rtol=1e-4, atol=1e-7):
+        return (f"d{name} has the right numbers in the wrong places: check the order of the axes where you reshape "
+                "or transpose (a convolution's dW: transpose (C·FH·FW, FN) to (FN, C·FH·FW) before reshaping to "
+                "(FN, C, FH, FW))")
+    d = np.asarray(dout)
+    if e.ndim == 1 and d.ndim >= 2 and d.shape[1 if d.ndim > 2 else -1] == e.shape[0]:
+        first = d[0] if d.ndim == 2 else d[0].reshape(e.shape[0], -1).sum(axis=1)
+        if d.shape[0] > 1 and np.allclose(g, first, rtol=1e-4, atol=1e-7) and not np.allclose(first, e):
+            return (f"d{name} comes from the first sample only: {name} is added to every sample"
+                    + (" at every position" if d.ndim > 2 else "") + ", so every one sends its gradient back: sum "
+                    "over all of them (book §5.6.2: db = Σ_rows dY)")
+    if not np.any(g) and np.abs(e).max() > 1e-12:
+        return (f"d{name} is all zeros: {name} gets no gradient, as if its branch were forgotten; every input of a "
+                "node gets its share (book §5.3: the add node passes dout on to both inputs)")
     if np.allclose(g, -e, rtol=1e-4, atol=1e-7) and np.abs(e).max() > 1e-12:
         return "the sign is wrong: compare the rule's sign (for x − y: dy = −dout; for 1/x: −dout / x²)"
     if len(inputs) == 2 and all(np.shape(a) == np.shape(dout) for a in inputs):

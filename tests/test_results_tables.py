@@ -1,5 +1,6 @@
-"""The README's tables of measured results are made from benchmarks/results/*.json, never typed by hand: a block
-that differs from what its JSON gives fails here (regenerate with python benchmarks/tables.py --write)."""
+"""The documentation's tables are made from their sources, never typed by hand: measured results from
+benchmarks/results/*.json, the module map from the modules' docstrings, the layers' rules from the layers. A block
+that differs from what its source gives fails here (regenerate with python benchmarks/tables.py --write)."""
 import importlib.util
 from pathlib import Path
 
@@ -13,21 +14,24 @@ def _tables():
     return module
 
 
-def test_every_results_table_in_the_readme_is_its_json():
+def test_every_generated_table_in_the_docs_is_its_source():
     tables = _tables()
-    readme = (ROOT / "README.md").read_text()
-    blocks = {m.group(2): m.group(3) for m in tables.BLOCK.finditer(readme)}
-    assert set(blocks) == set(tables.TABLES)                    # each table once, none missing
-    for name, text in blocks.items():
-        assert text == tables.TABLES[name]() + "\n", f"README's {name} table differs from benchmarks/results"
-    assert tables.rewrite(readme) == readme
+    found = []
+    for path in tables.documents():
+        text = path.read_text()
+        for m in tables.BLOCK.finditer(text):
+            found.append(m.group(2))
+            assert m.group(3) == tables.TABLES[m.group(2)]() + "\n", \
+                f"{path.relative_to(ROOT)}: the {m.group(2)} table differs from its source"
+        assert tables.rewrite(text) == text
+    assert sorted(found) == sorted(tables.TABLES)            # each table exactly once, none missing
 
 
 def test_a_changed_number_is_caught():
     tables = _tables()
-    readme = (ROOT / "README.md").read_text()
-    tampered = readme.replace("| 784-50-10 | 0.", "| 784-50-10 | 9.", 1)
-    assert tampered != readme and tables.rewrite(tampered) != tampered
+    results = (ROOT / "docs" / "results.md").read_text()
+    tampered = results.replace("| 784-50-10 | 0.", "| 784-50-10 | 9.", 1)
+    assert tampered != results and tables.rewrite(tampered) != tampered
 
 
 def test_the_module_map_lists_every_module_once():

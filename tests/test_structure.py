@@ -1,7 +1,7 @@
 """The package's structure: no import cycle, no layer looked up by name, each backward rule stated once.
 
-The modules read in the book's order, each importing only those before it (README.md's module map, made from the
-modules' docstrings, lists them).
+The modules read in the book's order, each importing only those before it (the docs' module map in
+docs/development.md, made from the modules' docstrings, lists them).
 """
 import ast
 import re
@@ -115,16 +115,17 @@ def test_each_docstring_states_the_rule_that_explanations_use(cls):
         assert statement in doc, f"{cls.__name__}: {statement!r} is not in its docstring"
 
 
-def test_readme_table_of_rules_is_generated_from_the_layers():
-    readme = (REPO / "README.md").read_text()
-    assert rules_table() in readme, "README's table of layers differs from chainrule.layers.rules_table()"
+def test_the_docs_table_of_rules_is_generated_from_the_layers():
+    page = (REPO / "docs" / "chapter5" / "layers.md").read_text()
+    assert rules_table().strip("\n") in page, "the docs' table of layers differs from chainrule.layers.rules_table()"
 
 
 def test_no_citation_of_documents_outside_the_repository():
     # the names of the project's source notes, written so that this line does not match itself
     pattern = re.compile(r"s[e]ed ?0\d\d|SPEC[ ]§|s[e]ed00\d|the s[e]eds'", re.I)
     files = [*ROOT.rglob("*.py"), *(REPO / "tests").glob("*.py"), *(REPO / "examples").glob("*.py"),
-             *(REPO / "benchmarks").glob("*.py"), REPO / "README.md"]
+             *(REPO / "benchmarks").glob("*.py"), REPO / "README.md", *(REPO / "docs").rglob("*.md"),
+             *(REPO / "docs").rglob("*.py"), *(REPO / "exercises").rglob("*.py")]
     hits = [f"{p.relative_to(REPO)}:{i}" for p in files for i, line in enumerate(p.read_text().splitlines(), 1)
             if pattern.search(line) and "pattern = re.compile" not in line]
     assert not hits, hits

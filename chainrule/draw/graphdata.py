@@ -1,7 +1,7 @@
 """A recorded graph as data: the one description that drawings, explanations and the page are made from.
 
 ``describe(output)`` returns a JSON-able dict, format ``chainrule-graph``
-version 1 (documented in README.md, "The graph as data"):
+version 1 (documented in docs/page.md, "The graph as data"):
 
 * ``values``: every Variable and constant by id (``value1``, ``constant1``): its name,
   role (input, parameter, constant, intermediate, output), shape, numbers

@@ -26,7 +26,8 @@ from .losses import MeanSquaredError, SoftmaxWithLoss
 from .regularization import BatchNormalization, Dropout
 from .shape import Mean, Reshape, Sum, Transpose
 
-#: every layer class, in the order of the table above (the README's table of rules is generated from it)
+#: every layer class, in the order of the table above (the docs' table of rules, docs/chapter5/layers.md, is
+#: generated from it)
 ALL = (Mul, Add, Sub, Div, Neg, Pow, Relu, Sigmoid, Tanh, Exp, Log, Softmax, Affine, MatMul, Sum, Mean, Reshape,
        Transpose, SoftmaxWithLoss, MeanSquaredError, Dropout, BatchNormalization, Convolution, Pooling, Flatten)
 
@@ -35,7 +36,7 @@ BOOK_NAMES = {Mul: "MulLayer", Add: "AddLayer"}
 
 
 def rules_table():
-    """The README's table of layers, made from the classes: each one's forward and its backward rule."""
+    """The docs' table of layers, made from the classes: each one's forward and its backward rule."""
     rows = ["| layer | forward | backward |", "|---|---|---|"]
     for cls in ALL:
         name = f"`{cls.__name__}`" + (f" (book: `{BOOK_NAMES[cls]}`)" if cls in BOOK_NAMES else "")

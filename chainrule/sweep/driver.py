@@ -76,7 +76,8 @@ def sweep(dataset="digits", space="lr=loguniform(1e-4,1e-1); weight_decay=loguni
     anew. ``data`` (``((x_train, t_train), (x_test, t_test))``) replaces loading ``dataset``, which may then be
     any name (your own data: give ``data`` again to resume); options not given come from the recipe of
     ``recipe_of`` (default: the data set's own, for other names digits'). ``on_trial_start(trial)`` runs on the
-    worker before each trial trains. Returns a :class:`SweepResult` and writes into ``out`` (see the README).
+    worker before each trial trains. Returns a :class:`SweepResult` and writes into ``out`` (see
+    docs/learning/sweeps.md).
     """
     _require_extras()
     _refuse_inside_a_worker()

@@ -142,7 +142,10 @@ class Trainer:
 
     def train(self):
         """Run the training; returns ``history``."""
-        from tqdm.auto import tqdm
+        if self.progress:   # a notebook's widget bar where one is shown; importing it elsewhere only warns
+            from tqdm.auto import tqdm
+        else:
+            from tqdm import tqdm
 
         net, opt = self.network, self.optimizer
         backend.keep_freed_memory()  # the same big arrays every step: reuse their memory (see its docstring)
