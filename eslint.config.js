@@ -15,7 +15,7 @@ module.exports = [
   },
   {
     // the engine's extensions: in the page they extend the global CR, under Node.js they require engine.js
-    files: ["chainrule/draw/static/layout.js", "chainrule/draw/static/expression.js"],
+    files: ["chainrule/draw/static/layout.js", "chainrule/draw/static/expression.js", "chainrule/draw/static/images.js"],
     languageOptions: { ecmaVersion: 2022, sourceType: "script",
                        globals: { ...globals.browser, CR: "readonly", module: "readonly", require: "readonly" } },
   },

@@ -4,6 +4,12 @@
                                                        # benchmarks/results/accuracy.json
     python benchmarks/accuracy.py --only cnn           # runs whose description or data set contains "cnn"
     python benchmarks/accuracy.py --mnist-dir DIR      # the MNIST runs too, from your four MNIST files
+    python benchmarks/accuracy.py --only PyTorch       # the peer run alone
+
+Beside the book's SimpleConvNet recipe runs its peer: the same network trained by PyTorch (``Conv2d``,
+``MaxPool2d``, ``Linear``; weights drawn from N(0, 0.01²) and zero biases as the book's weight_init_std=0.01;
+``torch.optim.Adam(lr=0.001)`` with PyTorch's defaults; batch 100; 20 epochs; the same data), in a process of
+its own, so the two accuracies compare side by side.
 
 Needs the Fashion-MNIST files (Debian's dataset-fashion-mnist, the cache, or
 --data-dir) and scikit-learn for digits. MNIST runs when its files can be found
@@ -16,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,6 +33,47 @@ from chainrule import datasets  # noqa: E402
 from chainrule.training import job, recipes  # noqa: E402
 
 BOOK = recipes.BOOK
+#: the peer run: PyTorch training the book's SimpleConvNet recipe (see the module's docstring)
+PEER = "PyTorch: the same SimpleConvNet, init, optimizer and epochs"
+
+
+def pytorch_simple_cnn(dataset, data_dir, epochs=20, batch=100, lr=0.001, std=0.01, seed=0):
+    """Train the book's SimpleConvNet with PyTorch on ``dataset``; returns the metrics of a chainrule run's shape."""
+    import numpy as np
+    import torch
+    nn = torch.nn
+    (x_train, t_train), (x_test, t_test) = datasets.load(dataset, data_dir=data_dir, download=False)
+    x_train, x_test = (torch.from_numpy(a.reshape(-1, 1, 28, 28).astype(np.float32)) for a in (x_train, x_test))
+    t_train, t_test = torch.from_numpy(t_train.astype(np.int64)), torch.from_numpy(t_test.astype(np.int64))
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Conv2d(1, 30, 5), nn.ReLU(), nn.MaxPool2d(2, 2), nn.Flatten(), nn.Linear(4320, 100),
+                          nn.ReLU(), nn.Linear(100, 10))
+    with torch.no_grad():
+        for m in model:
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                m.weight.normal_(0.0, std)
+                m.bias.zero_()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    rng = np.random.default_rng(seed)
+
+    def accuracy(x, t):
+        model.eval()
+        with torch.no_grad():
+            right = sum(int((model(x[i:i + 1000]).argmax(1) == t[i:i + 1000]).sum()) for i in range(0, len(x), 1000))
+        model.train()
+        return right / len(x)
+
+    history = []
+    for _ in range(epochs):
+        order = torch.from_numpy(rng.permutation(len(x_train)))
+        for i in range(0, len(order) - batch + 1, batch):
+            idx = order[i:i + batch]
+            opt.zero_grad(set_to_none=True)
+            nn.functional.cross_entropy(model(x_train[idx]), t_train[idx]).backward()
+            opt.step()
+        history.append({"test_accuracy": accuracy(x_test, t_test)})
+    return {"epochs": epochs, "history": history, "train_accuracy": accuracy(x_train, t_train),
+            "test_accuracy": history[-1]["test_accuracy"], "torch": torch.__version__}
 
 #: (description, data set, recipe options, target test accuracy, time limit in seconds or None)
 RUNS = [
@@ -33,6 +81,7 @@ RUNS = [
     ("default recipe (MLP)", "fashion-mnist", {}, 0.89, None),
     ("default CNN recipe (--arch cnn)", "fashion-mnist", {"arch": "cnn"}, 0.93, 15 * 60),
     ("book SimpleConvNet recipe (--arch simple-cnn)", "fashion-mnist", {"arch": "simple-cnn"}, 0.90, None),
+    (PEER, "fashion-mnist", {"arch": "simple-cnn"}, 0.90, None),
     ("default recipe (MLP)", "digits", {}, 0.97, None),
     ("book TwoLayerNet 784-50-10, SGD 0.1, batch 100, 10k iterations", "mnist", BOOK, 0.95, None),
     ("default recipe (MLP)", "mnist", {}, 0.97, None),
@@ -48,7 +97,12 @@ def main():
     parser.add_argument("--mnist-dir", help="directory with the four MNIST files (default: the cache)")
     parser.add_argument("--only", metavar="TEXT", help="only the runs whose description or data set contains TEXT")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "accuracy.json"))
+    parser.add_argument("--peer-worker", metavar="DATASET", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.peer_worker:   # the PyTorch run, in a process of its own
+        data_dir = {"fashion-mnist": args.data_dir, "mnist": args.mnist_dir}.get(args.peer_worker)
+        print(json.dumps(pytorch_simple_cnn(args.peer_worker, data_dir)))
+        return
     results = []
     for label, name, overrides, target, limit in RUNS:
         if args.only and args.only not in label and args.only not in name:
@@ -62,7 +116,15 @@ def main():
             continue
         r = recipes.recipe(name, **overrides)
         start = time.perf_counter()
-        m = job.run(r, data, log=lambda msg: None, progress=False, verbose=False).metrics
+        if label == PEER:
+            command = [sys.executable, __file__, "--peer-worker", name] + (["--data-dir", data_dir] if data_dir else [])
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode != 0:
+                print(f"skipped {name} / {label}: {done.stderr.strip().splitlines()[-1] if done.stderr else '?'}")
+                continue
+            m = json.loads(done.stdout.strip().splitlines()[-1])
+        else:
+            m = job.run(r, data, log=lambda msg: None, progress=False, verbose=False).metrics
         wall = time.perf_counter() - start
         in_time = None if limit is None else wall <= limit
         results.append({"run": label, "dataset": name, "recipe": r, "epochs": m["epochs"],

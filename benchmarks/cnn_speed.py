@@ -2,7 +2,9 @@
 
     python benchmarks/cnn_speed.py [--rounds 6] [--iters 20] [--networks simple-cnn deep-cnn]
 
-One step = forward + backward + SGD update on a batch of 100 images 1×28×28, float32 everywhere:
+One step = forward + backward + SGD update on a batch of 100 images 1×28×28, float32 everywhere (the networks
+named ``…-inference`` time the forward pass alone, in inference mode: chainrule's ``predict`` under ``eval_mode``,
+PyTorch's ``model.eval()`` under ``torch.no_grad()``, the book's ``predict``):
 SimpleConvNet (§7.5: conv 30×5×5 → ReLU → 2×2 max pool → Affine 100 → ReLU → Affine 10) and DeepConvNet
 (§8.1: six 3×3 convolutions with pooling, Affine 50, dropout). The peer is PyTorch (``Conv2d``,
 ``MaxPool2d``, ``Linear``, ``optim.SGD``); the baseline is the book's way written in NumPy: ``im2col``
@@ -16,7 +18,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-NETWORKS = ("simple-cnn", "deep-cnn")
+NETWORKS = ("simple-cnn", "deep-cnn", "simple-cnn-inference", "deep-cnn-inference")
+
+
+def split(network):
+    """("simple-cnn" or "deep-cnn", whether only inference is timed)."""
+    return network.removesuffix("-inference"), network.endswith("-inference")
 N_DATA, LR, BATCH = 2000, 0.01, 100
 DEEP = [(16, 1), (16, 1), "pool", (32, 1), (32, 2), "pool", (64, 1), (64, 1), "pool"]  # (filters, pad)
 
@@ -29,15 +36,20 @@ def data(np):
 def chainrule_step(network):
     import numpy as np
     sys.path.insert(0, str(ROOT))
-    from chainrule import backend, optimizers
+    from chainrule import backend, eval_mode, optimizers
     from chainrule.nets import DeepConvNet, SimpleConvNet
     backend.keep_freed_memory()  # as chainrule's Trainer does
     x, t, rng = data(np)
+    network, inference = split(network)
     net = (SimpleConvNet if network == "simple-cnn" else DeepConvNet)(dtype=np.float32, seed=0)
     opt = optimizers.SGD(LR)
 
     def step(idx):
-        opt.update(net.params, net.gradient(x[idx], t[idx]))
+        if inference:
+            with eval_mode():
+                net.predict(x[idx])
+        else:
+            opt.update(net.params, net.gradient(x[idx], t[idx]))
     return step, lambda: rng.integers(0, N_DATA, BATCH), {"numpy": np.__version__}
 
 
@@ -66,14 +78,24 @@ def torch_step(network):
     import torch
     x, t, rng = data(np)
     torch.manual_seed(0)
+    network, inference = split(network)
     from harness import torch_sgd_step
-    return torch_sgd_step(torch_model(network), x, t, rng, LR, N_DATA, BATCH)
+    if not inference:
+        return torch_sgd_step(torch_model(network), x, t, rng, LR, N_DATA, BATCH)
+    model, x_t = torch_model(network).eval(), torch.from_numpy(x)
+
+    def predict(idx):
+        with torch.no_grad():
+            model(x_t[idx])
+    return predict, lambda: torch.from_numpy(rng.integers(0, N_DATA, BATCH)), \
+        {"torch": torch.__version__, "torch_threads": torch.get_num_threads()}
 
 
 def book_step(network):
     """The book's common/layers.py way (§7.4), in NumPy float32: a baseline, not chainrule."""
     import numpy as np
     x, t, rng = data(np)
+    network, inference = split(network)
 
     def im2col(img, fh, fw, stride, pad):
         n, c, h, w = img.shape
@@ -180,7 +202,10 @@ def book_step(network):
     def step(idx):
         a, labels = x[idx], t[idx]
         for layer in layers:
-            a = layer.forward(a)
+            if not (inference and isinstance(layer, Dropout)):   # the book's predict: no dropout
+                a = layer.forward(a)
+        if inference:
+            return
         y = np.exp(a - a.max(axis=1, keepdims=True))
         y /= y.sum(axis=1, keepdims=True)
         y[np.arange(len(labels)), labels] -= 1

@@ -21,7 +21,10 @@ RESULTS = ROOT / "benchmarks" / "results"
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 BLOCK = re.compile(r"(<!-- generated: (\w+) -->\n)(.*?)(<!-- end generated -->)", re.S)
-NETWORK_NAMES = {"simple-cnn": "SimpleConvNet", "deep-cnn": "DeepConvNet"}
+NETWORK_NAMES = {"simple-cnn": "SimpleConvNet", "deep-cnn": "DeepConvNet",
+                 "simple-cnn-inference": "SimpleConvNet, inference", "deep-cnn-inference": "DeepConvNet, inference"}
+#: the targets of the speed tables: chainrule's time at most this many times PyTorch's
+CNN_TARGETS = {"simple-cnn": 0.8, "deep-cnn": 1.0, "simple-cnn-inference": 0.8, "deep-cnn-inference": 0.8}
 
 
 def _load(name):
@@ -64,12 +67,15 @@ def train_speed():
 
 def cnn_speed():
     data = _load("cnn_speed")
-    rows = ["| network | chainrule | PyTorch CPU | chainrule / PyTorch (range over rounds) | book's im2col code |",
-            "|---|---|---|---|---|"]
+    rows = ["| network (training step, or inference) | chainrule | PyTorch CPU | chainrule / PyTorch (range over rounds) "
+            "| target | book's im2col code |", "|---|---|---|---|---|---|"]
     for r in data["results"]:
         ms = r["median_ms"]
+        goal = CNN_TARGETS.get(r["network"])
+        verdict = "" if goal is None else f"≤ {goal:.1f}× " + (
+            "met" if r["ratio_to_pytorch"]["median"] <= goal else "**missed**")
         rows.append(f"| {NETWORK_NAMES.get(r['network'], r['network'])} | {ms['chainrule']:.1f} ms | "
-                    f"{ms['pytorch']:.1f} ms | {_ratio(r)} | {ms['book_im2col']:.1f} ms |")
+                    f"{ms['pytorch']:.1f} ms | {_ratio(r)} | {verdict} | {ms['book_im2col']:.1f} ms |")
     rows += ["", f"Medians of {data['rounds']} rounds ({data['blocks']} blocks × {data['iters']} steps per "
                  "process). " + _provenance(data, "cnn_speed")]
     return "\n".join(rows)
@@ -84,6 +90,14 @@ def accuracy():
         rows.append(f"| {r['dataset']} | {r['run']} | {r['epochs']} | {r['first_epoch_test_accuracy']:.4f} | "
                     f"{r['train_accuracy']:.4f} | {r['test_accuracy']:.4f} | ≥ {r['target']:.2f} {met} | "
                     f"{r['seconds']:.1f} s |")
+    by_run = {(r["dataset"], r["run"]): r for r in data["results"]}
+    for (dataset, run), r in by_run.items():
+        mine = by_run.get((dataset, "book SimpleConvNet recipe (--arch simple-cnn)"))
+        if run.startswith("PyTorch") and mine:
+            verdict = "at least matches" if mine["test_accuracy"] >= r["test_accuracy"] else "**falls short of**"
+            rows += ["", f"The book's SimpleConvNet recipe on {dataset}: chainrule {mine['test_accuracy']:.2%}, "
+                         f"PyTorch {r['test_accuracy']:.2%} with the same network, initialisation, optimizer and "
+                         f"epochs: chainrule {verdict} PyTorch."]
     rows += ["", _provenance(data, "accuracy")]
     return "\n".join(rows)
 
@@ -113,6 +127,49 @@ def modules():
     return "\n".join(rows)
 
 
+def cnn_profile():
+    """Per layer of each network: forward, dW and dX (or backward) times, share of the step, and for each convolution
+    its GFLOP/s against the single-product peak of its shape (the roofline line)."""
+    data = _load("cnn_profile")
+    names = {**NETWORK_NAMES, "cnn": "default CNN recipe"}
+    rows = ["| network | layer | forward | dW | dX (or backward) | share of the step | GFLOP/s forward / dW / dX "
+            "| single-product peak for its shape |", "|---|---|---|---|---|---|---|---|"]
+    for r in data["results"]:
+        step = r["step_ms"]
+        rows.append(f"| **{names.get(r['network'], r['network'])}** | the whole step | | | | {step:.1f} ms | | |")
+        for e in r["layers"]:
+            if "dW_ms" in e:
+                total = e["forward_ms"] + e["dW_ms"] + e["dX_ms"]
+                g = e["gflops"]
+                dx = f"{e['dX_ms']:.2f} ms" if e["input_grad"] else "not needed (first layer)"
+                speeds = " / ".join(f"{v:.0f}" for v in (g["forward"], g["dW"], g["dX"]) if v is not None)
+                rows.append(f"| | {e['layer']} | {e['forward_ms']:.2f} ms | {e['dW_ms']:.2f} ms | {dx} | "
+                            f"{total / step:.0%} | {speeds} | {e['product_peak_gflops']:.0f} |")
+            else:
+                total = e["forward_ms"] + e["backward_ms"]
+                if total / step < 0.01:
+                    continue
+                rows.append(f"| | {e['layer']} | {e['forward_ms']:.2f} ms | | {e['backward_ms']:.2f} ms | "
+                            f"{total / step:.0%} | | |")
+    m = data.get("machine", {})
+    rows += ["", f"Medians of {data['rounds']} rounds of {data['iters']} training steps (batch {data['batch']}, "
+                 f"{data['dtype']}); layers under 1% of the step are left out. The machine's peak, a 2048³ float32 "
+                 f"product, is {data['machine_peak_gflops']:.0f} GFLOP/s. *From `benchmarks/results/cnn_profile.json`: "
+                 f"`{data['command']}` on {m.get('processor', '?')}, {m.get('cpus', '?')} cores, Python "
+                 f"{m.get('python', '?')}; {data.get('date', 'date not recorded')}; numpy "
+                 f"{data.get('versions', {}).get('numpy', '?')}.*"]
+    return "\n".join(rows)
+
+
+def cnn_recipe_trials():
+    """The variants of the default CNN recipe that were tried, as recorded in their JSON."""
+    data = _load("cnn_recipe_trials")
+    rows = ["| variant | test | time on 2 cores |", "|---|---|---|"]
+    rows += [f"| {r['variant']} | {r['test_accuracy']:.2%} | {r['time']} |" for r in data["results"]]
+    rows += ["", f"*From `benchmarks/results/cnn_recipe_trials.json`: {data['what']}*"]
+    return "\n".join(rows)
+
+
 def layers():
     """The layers with their forward and backward rules, from the classes (``chainrule.layers.rules_table``)."""
     import sys
@@ -121,8 +178,9 @@ def layers():
     return rules_table().strip("\n")
 
 
-TABLES = {"train_speed": train_speed, "cnn_speed": cnn_speed, "accuracy": accuracy, "modules": modules,
-          "layers": layers}
+TABLES = {"train_speed": train_speed, "cnn_speed": cnn_speed, "cnn_profile": cnn_profile, "accuracy": accuracy,
+          "cnn_recipe_trials": cnn_recipe_trials,
+          "modules": modules, "layers": layers}
 
 
 def documents():

@@ -106,6 +106,8 @@ def model_graph(args):
     if int(np.prod(x_test.shape[1:])) != int(np.prod(net.input_shape)):
         raise UsageError(f"the model expects inputs of shape {net.input_shape} but {name} samples have shape "
                          f"{tuple(x_test.shape[1:])}")
+    from ..datasets import CLASS_NAMES
+    args.classes = CLASS_NAMES.get(name)    # the Images view's bars are named by class
     x = Variable(np.asarray(x_test[:args.samples], dtype=net.dtype), name="x")
     t = np.asarray(t_test[:args.samples])
     with mode.replay_randomness(0):
@@ -133,7 +135,7 @@ def run(args):
                 training = spiral_training()
             typed = None if args.graph in examples.GRAPHS or args.graph.endswith(".npz") else args.graph
             wrote.append(draw.to_html(output, args.html, title=args.title, direction=args.layout,
-                                      training=training, expression=typed))
+                                      training=training, expression=typed, classes=getattr(args, "classes", None)))
         if args.json:
             from ..atomic import write_text
             data = draw.describe(output, args.title, args.layout)

@@ -41,24 +41,32 @@ def _json_for_script(obj):
     return text
 
 
-def page(output, title=None, direction="auto", data=None, training=None, expression=None, mark=None):
+def page(output, title=None, direction="auto", data=None, training=None, expression=None, mark=None, classes=None):
     """The page's HTML text for ``output``'s graph (or for an already described graph ``data``).
 
     ``training`` (:func:`chainrule.training.spiral_page.spiral_training`) adds the Train view, where the
     book's two-layer net learns a spiral; without it the page offers no training. ``expression`` fills the page's
     expression field (the text the graph was built from), where a student can type another one. ``mark`` (a node
-    of the graph, as :func:`chainrule.locate.locate` finds it) is drawn in red: the node whose gradient is wrong."""
+    of the graph, as :func:`chainrule.locate.locate` finds it) is drawn in red: the node whose gradient is wrong.
+    ``classes`` (the data set's class names, in label order) names the bars of the Images view's probabilities."""
     data = data if data is not None else describe(output, title, direction, longest_lr=12, mark=mark)
     data = {**data, "layout": {**data["layout"], "graphviz": page_order(data)}}
-    script = "\n".join(_static(name) for name in ("engine.js", "layout.js", "expression.js", "page.js"))
+    if classes is not None:
+        data["classes"] = [str(c) for c in classes]
+    script = "\n".join(_static(name) for name in ("engine.js", "layout.js", "expression.js", "images.js", "page.js"))
     css = _static("page.css")
     csp = (f"default-src 'none'; script-src {_digest(script)}; style-src {_digest(css)}; img-src data:; "
            "base-uri 'none'; form-action 'none'")
     name = data["values"][data["output"]]["name"]
     tab = view = ""
+    if any(len(v["shape"]) == 4 for v in data["values"].values()):   # a CNN: its pictures, forward and backward
+        images_tab, images_view = _static("images.html").split("<!-- the view -->\n")
+        tab, view = tab + images_tab, view + images_view
     if training is not None:
-        tab, view = Template(_static("train.html")).substitute(lr=training["lr"], hidden=training["hidden"]).split(
+        train_tab, train_view = Template(_static("train.html")).substitute(lr=training["lr"],
+                                                                            hidden=training["hidden"]).split(
             "<!-- the view -->\n")
+        tab, view = tab + train_tab, view + train_view
     return Template(_static("page.html")).substitute(
         csp=csp, version=__version__, title=html.escape(title or f"Backpropagation through {name}"), css=css,
         script=script, graph=_json_for_script(data), training=_json_for_script(training), train_tab=tab,
@@ -66,13 +74,13 @@ def page(output, title=None, direction="auto", data=None, training=None, express
         expression=html.escape(expression or "", quote=True))
 
 
-def to_html(output, path, title=None, direction="auto", training=None, expression=None, mark=None):
-    """Write the interactive page of ``output``'s graph to ``path`` (one file; opens from disk); ``training``
-    as for :func:`page`."""
+def to_html(output, path, title=None, direction="auto", training=None, expression=None, mark=None, classes=None):
+    """Write the interactive page of ``output``'s graph to ``path`` (one file; opens from disk); ``training``,
+    ``classes`` as for :func:`page`."""
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a directory; expected a file name")
-    text = page(output, title, direction, training=training, expression=expression, mark=mark)
+    text = page(output, title, direction, training=training, expression=expression, mark=mark, classes=classes)
     with atomic_write(path, "w") as f:
         f.write(text)
     return path

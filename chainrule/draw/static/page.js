@@ -492,6 +492,7 @@
   // ---- state in the URL ---------------------------------------------------------------------------------------
   function writeHash() {
     const parts = [`view=${state.view}`, `step=${state.step}`];
+    if (state.view === "images") parts.push(`sample=${state.sample || 0}`, `pass=${state.phase || "forward"}`);
     const edits = Object.entries(state.edits).map(([id, t]) => `${id}:${Array.from(t.data).join(",")}`);
     if (edits.length) parts.push("edit=" + edits.join(";"));
     const hash = "#" + parts.join("&");
@@ -499,7 +500,11 @@
   }
   function readHash() {
     const params = new URLSearchParams(location.hash.slice(1));
-    if (params.get("view") === "train") state.view = "train";
+    if (params.get("view") === "train" && training) state.view = "train";
+    if (params.get("view") === "images" && hasImages()) state.view = "images";
+    const sample = parseInt(params.get("sample"), 10);
+    if (Number.isFinite(sample) && sample >= 0) state.sample = sample;
+    if (params.get("pass") === "backward") state.phase = "backward";
     const step = parseInt(params.get("step"), 10);
     if (Number.isFinite(step)) state.step = Math.max(0, Math.min(TOTAL, step));
     for (const part of (params.get("edit") || "").split(";").filter(Boolean)) {
@@ -689,6 +694,25 @@
   }
 
   // ---- putting it together ------------------------------------------------------------------------------------
+  // ---- the Images view: a CNN's pictures, forward and backward (images.js) -----------------------------------
+  const hasImages = () => Boolean($("tab-images"));
+  function batchSize() {
+    const first = Object.values(data.values).find((v) => v.role === "input" && v.shape.length >= 2);
+    return first ? first.shape[0] : 1;
+  }
+  function drawImagesView() {
+    const select = $("sample"), n = batchSize();
+    if (select.options.length !== n) {
+      select.replaceChildren(...Array.from({ length: n }, (_, k) => html("option", { value: String(k) }, `${k + 1} of ${n}`)));
+    }
+    state.sample = Math.min(state.sample || 0, n - 1);
+    select.value = String(state.sample);
+    $("phase-forward").checked = state.phase !== "backward";
+    $("phase-backward").checked = state.phase === "backward";
+    const cards = CR.imageCards(data, state.model, state.sample, state.phase || "forward", data.classes);
+    CR.drawImages($("image-cards"), cards, 72);
+  }
+
   function render() {
     $("graph-view").hidden = state.view !== "graph";
     $("tab-graph").setAttribute("aria-selected", String(state.view === "graph"));
@@ -696,11 +720,16 @@
       $("train-view").hidden = state.view !== "train";
       $("tab-train").setAttribute("aria-selected", String(state.view === "train"));
     }
+    if (hasImages()) {
+      $("images-view").hidden = state.view !== "images";
+      $("tab-images").setAttribute("aria-selected", String(state.view === "images"));
+    }
     if (state.view === "graph") {
       $("scrubber").value = String(state.step);
       drawGraph();
       describeStep();
-    } else drawTraining();
+    } else if (state.view === "images") drawImagesView();
+    else drawTraining();
   }
   function go(step) { state.step = Math.max(0, Math.min(TOTAL, step)); writeHash(); render(); }
   function setView(view) { state.view = view; writeHash(); render(); }
@@ -718,6 +747,12 @@
     setUpZoom();
     window.addEventListener("resize", () => { if (state.view === "graph") render(); });
     $("tab-graph").addEventListener("click", () => setView("graph"));
+    if (hasImages()) {
+      $("tab-images").addEventListener("click", () => setView("images"));
+      $("sample").addEventListener("change", (e) => { state.sample = parseInt(e.target.value, 10) || 0; writeHash(); render(); });
+      for (const id of ["phase-forward", "phase-backward"])
+        $(id).addEventListener("change", (e) => { state.phase = e.target.value; writeHash(); render(); });
+    }
     if (training) {
       $("tab-train").addEventListener("click", () => setView("train"));
       $("step-btn").addEventListener("click", () => { trainStep(); drawTraining(); });
@@ -737,7 +772,7 @@
       else if (e.key === "0") { e.preventDefault(); fitView(); }
     });
     readHash();
-    if (!training) state.view = "graph";
+    if (!training && state.view === "train") state.view = "graph";
     recompute();
     if (training) trainReset();
     render();
