@@ -74,6 +74,8 @@ def test_every_tile_is_the_slice_of_the_value_it_names(cards):
     checked = 0
     for (data, _), per_view in cards:
         for view, view_cards in per_view.items():
+            if view == "details":
+                continue
             i, phase = int(view.split()[0]), view.split()[1]
             grad = phase == "backward"
             planes = []
@@ -113,7 +115,7 @@ def test_the_forward_cards_show_the_filters_and_every_feature_map(cards):
             if node["op"] == "Convolution":
                 w = data["values"][node["inputs"][1]["ref"]]
                 filters = [c for c in forward if c["shape"] == w["shape"] and "filters" in c["title"]]
-                assert filters and len(filters[0]["tiles"]) == w["shape"][0] * min(w["shape"][1], 8)
+                assert filters and len(filters[0]["tiles"]) == min(w["shape"][0], 16) * min(w["shape"][1], 4)
         backward = per_view["0 backward"]
         assert any("where the loss would change the picture" in c["title"] for c in backward)
         assert any("gradient it receives (dout)" in c["title"] for c in backward)
@@ -155,7 +157,208 @@ def test_the_page_paints_every_image_in_chromium(tmp_path):
             bars = page.page.eval_on_selector_all("#image-cards figure .bars", "els => els.length")
             assert bars == 1 and legends == cards - bars   # every image card has its legend; the probabilities
             page.page.screenshot(path=str(page_tests.SCREENSHOTS / f"images-view-{phase}.png"), full_page=True)
+        # pick a position of the convolution's first map, then of the pooling's: the window, the sum, the winner
+        page.page.check("#phase-forward")
+        first_map = page.page.locator("#image-cards figure", has_text="conv →").locator("canvas.pickable").first
+        first_map.click(position={"x": 30, "y": 30})
+        assert page.page.locator(".tile .window").count() == 1 and page.page.locator(".tile .picked").count() == 1
+        detail = page.page.locator(".window-detail").inner_text()
+        assert "Σ W[1]" in detail and "window of X" in detail
+        page.page.check("#phase-backward")
+        detail = page.page.locator(".window-detail").inner_text()
+        assert "dout =" in detail and "col2im" in detail and page.page.locator(".tile .window").count() == 1
+        page.page.screenshot(path=str(page_tests.SCREENSHOTS / "images-view-window.png"), full_page=True)
+        page.page.check("#phase-forward")
+        page.page.locator("#image-cards figure", has_text="max pool →").locator("canvas.pickable").nth(2).click(
+            position={"x": 10, "y": 10})
+        assert page.page.locator(".tile .argmax").count() == 1 and "wins" in page.page.locator(".window-detail").inner_text()
         page.page.select_option("#sample", "1")
         assert "sample=1" in page.page.evaluate("() => location.hash")
         page.close()
         browser.close()
+
+
+def test_a_picked_position_shows_its_window_its_sum_and_where_its_gradient_goes(cards):
+    """For output positions of every convolution and max pooling: the window is the one the layer used (padding
+    as 0), Σ W ∘ window + b is Python's output there, the written sum checks out at its shown digits (or says ≈),
+    max pooling's winner is the first largest entry, and the col2im sum for an input entry is Python's dX there."""
+    import equation_check
+    checked = 0
+    for (data, _), per_view in cards:
+        for d in per_view["details"]:
+            node = next(n for n in data["nodes"] if n["id"] == d["node"])
+            x, out = array(data, d["input"]), array(data, d["output"])
+            i, f, y, z = d["sample"], d["channel"], d["y"], d["z"]
+            assert d["value"] == out[i, f, y, z]
+            a = node["attributes"]
+            pad = a["pad"]
+            xp = np.pad(x, [(0, 0), (0, 0), (pad, pad), (pad, pad)],
+                        constant_values=(-np.inf if node["op"] == "Pooling" else 0.0))
+            top, left = y * a["stride"], z * a["stride"]        # in padded coordinates
+            assert (d["top"], d["left"]) == (top - pad, left - pad)
+            if node["op"] == "Pooling":
+                window = xp[i, f, top:top + a["pool_h"], left:left + a["pool_w"]]
+                assert [e["value"] for e in d["entries"]] == window.ravel().tolist()
+                assert d["argmax"] == int(np.argmax(window.ravel())) and window.max() == d["value"]
+            else:
+                W, b = array(data, node["inputs"][1]["ref"]), array(data, node["inputs"][2]["ref"])
+                fh, fw = W.shape[2:]
+                window = xp[i, :, top:top + fh, left:left + fw]
+                assert [t["x"] for t in d["terms"]] == window.ravel().tolist()
+                assert [t["w"] for t in d["terms"]] == W[f].ravel().tolist()
+                assert np.isclose(np.sum(window * W[f]) + b[f], d["value"], rtol=1e-12, atol=1e-12)
+                eq = d["equation"]
+                if eq["relation"] == "=":
+                    assert equation_check.agrees(equation_check.evaluate(" + ".join(eq["terms"])), eq["result"]), eq
+                if d.get("col2im"):
+                    c2 = d["col2im"]
+                    assert np.isclose(c2["sum"], array(data, d["input"], grad=True)[i, c2["c"], c2["r"], c2["col"]],
+                                      rtol=1e-10, atol=1e-13)
+            checked += 1
+    assert checked >= 15
+
+
+def digits_graphs():
+    """Loss graphs of float64 CNNs on real test samples (scikit-learn's 8×8 digits): the model's own samples."""
+    from chainrule import datasets
+    (_, _), (x_test, t_test) = datasets.load("digits")
+    out = []
+    for seed, spec in enumerate(["conv(6,3,pad=1)-relu-pool(2)-affine(20)-relu",
+                                 "conv(4,3,stride=2,pad=1)-relu-conv(8,2)-avgpool(2,stride=1)",
+                                 "conv(5,5,pad=2)-tanh-pool(3,stride=2,pad=1)-conv(3,3,pad=1)-pool(2)"]):
+        net = LayerNet((1, 8, 8), spec, 10, seed=seed)
+        x = Variable(x_test[seed * 4:seed * 4 + 4].astype(np.float64), "x")
+        loss = net.loss(x, t_test[seed * 4:seed * 4 + 4], train_flg=True)
+        loss.backward()
+        out.append(describe(loss))
+    return out
+
+
+def test_the_pages_convolution_and_pooling_are_pythons_on_the_models_own_samples(tmp_path):
+    """Under Node.js: every convolution and pooling node recomputed by the page's engine from its inputs, forward
+    and backward (with the dout it received), agrees with Python's layers to float64 precision."""
+    if NODE is None:
+        pytest.skip("Node.js is not installed")
+    path = tmp_path / "graphs.json"
+    path.write_text(json.dumps(digits_graphs()))
+    result = subprocess.run([NODE, str(ROOT / "tests" / "js" / "layer_ops.js"), str(path)], capture_output=True,
+                            text=True, timeout=120, check=True)
+    found = [d for graph in json.loads(result.stdout) for d in graph]
+    assert {d["op"] for d in found} == {"Convolution", "Pooling"} and len(found) >= 8
+    for d in found:
+        assert d["forward"] < 1e-12 and d["backward"] < 1e-12, d
+        assert d["inputs"] == (3 if d["op"] == "Convolution" else 1)
+
+
+def test_the_same_agreement_inside_chromium(tmp_path):
+    page_tests = pytest.importorskip("test_page")
+    if page_tests.CHROMIUM is None:
+        pytest.skip("no Chromium")
+    source = (ROOT / "tests" / "js" / "layer_ops.js").read_text()
+    function = source[source.index("CR.layerDifferences = "):source.index("if (require.main")]
+    graph = digits_graphs()[2]
+    loss_free = tmp_path / "digits-cnn.html"
+    from chainrule.draw.html import page as page_text
+    loss_free.write_text(page_text(None, data=graph))
+    with page_tests.sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=page_tests.CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = page_tests.Page(browser, loss_free)
+        found = page.page.evaluate("() => { " + function + " return CR.layerDifferences(JSON.parse("
+                                   "document.getElementById('chainrule-graph').textContent), "
+                                   "['Convolution', 'Pooling']); }")
+        page.close()
+        browser.close()
+    assert len(found) == 4 and all(d["forward"] < 1e-12 and d["backward"] < 1e-12 for d in found), found
+
+
+def test_the_page_trains_a_cnn_as_python_does(tmp_path):
+    """The page's trainer (under Node.js) takes Python's batches (the same sequence) and gets Python's losses for
+    the first steps, to float64 precision; it learns (accuracy on its samples rises over 150 steps); Reset (a new
+    network from the same spec) starts from the same accuracy; and the small copy keeps the layers' order."""
+    if NODE is None:
+        pytest.skip("Node.js is not installed")
+    from chainrule import datasets
+    from chainrule.nets import SimpleConvNet
+    from chainrule.training.cnn_page import CHECKED_STEPS, batches, cnn_training, small_copy
+    (x_train, t_train), _ = datasets.load("digits")
+    specs = []
+    for seed, net in enumerate([SimpleConvNet(input_dim=(1, 8, 8), conv_param={"filter_num": 30, "filter_size": 3},
+                                              hidden_size=100),
+                                LayerNet((1, 8, 8), "conv(12,3,pad=1)-bn-relu-pool(2)-conv(4,2)-tanh-dropout(0.2)", 10)]):
+        spec = cnn_training(net, x_train, t_train, samples=200, seed=seed)
+        spec["steps"] = 150
+        specs.append(spec)
+    assert specs[0]["same"] and not specs[0]["left_out"]          # the book's SimpleConvNet is trained whole
+    assert small_copy(specs[1]["shown"]) == ("conv(12,3,pad=1)-relu-pool(2)-conv(4,2)-tanh", ["batchnorm", "dropout"])
+    assert small_copy("conv(64,3)-affine(256)-relu")[0] == "conv(32,3)-affine(100)-relu"
+    path = tmp_path / "specs.json"
+    path.write_text(json.dumps(specs))
+    result = subprocess.run([NODE, str(ROOT / "tests" / "js" / "cnn_train.js"), str(path)], capture_output=True,
+                            text=True, timeout=300, check=True)
+    for spec, got in zip(specs, json.loads(result.stdout)):
+        assert got["batches"][:CHECKED_STEPS] == batches(CHECKED_STEPS, len(spec["t"]), spec["batch"], spec["seed"])
+        assert np.allclose(got["losses"][:CHECKED_STEPS], spec["python_losses"], rtol=1e-10, atol=0)
+        assert got["after"] > got["before"] + 0.2 and got["again"] == got["before"]
+
+
+def trained_model_page(tmp_path, dataset, arch, iterations):
+    """`chainrule train` a CNN briefly, then `chainrule graph MODEL.npz --html`: the page a user gets."""
+    from chainrule.cli import main
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", dataset, "--arch", arch, "--iterations", str(iterations), "--out", str(out),
+                 "--quiet"]) == 0
+    page = tmp_path / "cnn.html"
+    assert main(["graph", str(out / "model.npz"), "--html", str(page)]) == 0      # 2 test samples, the default
+    return page
+
+
+def open_learning(page_tests, browser, path, viewport):
+    page = page_tests.Page(browser, path)
+    page.page.set_viewport_size(viewport)
+    page.page.click("#tab-images")
+    assert page.page.is_visible("#learn")
+    return page
+
+
+@pytest.mark.parametrize("dataset,arch,iterations,max_ms", [
+    ("digits", "conv(8,3,pad=1)-relu-pool(2)-affine(32)-relu", 20, 1000),
+    ("fashion-mnist", "simple-cnn", 10, 1000),      # the book's SimpleConvNet, trained whole: a step well under 1 s
+    pytest.param("fashion-mnist", "deep-cnn", 2, None, marks=pytest.mark.slow)])   # its small copy: looked at
+def test_a_trained_models_page_shows_its_images_and_learns_live(tmp_path, dataset, arch, iterations, max_ms):
+    """The page of a CLI-trained CNN: class names on the bars, the Learn-live panel steps (each step well under a
+    second; the page under 5 MB), the loss curve grows, Reset returns to step 0 with the same accuracy; no console
+    error, no request; screenshots at 1280×800 and 390 px wide."""
+    page_tests = pytest.importorskip("test_page")
+    if page_tests.CHROMIUM is None:
+        pytest.skip("no Chromium")
+    if dataset == "fashion-mnist" and not Path("/usr/share/datasets/fashion-mnist").exists():
+        pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+    path = trained_model_page(tmp_path, dataset, arch, iterations)
+    size = path.stat().st_size
+    assert max_ms is None or size < 4e6, size        # the SimpleConvNet page well under 5 MB
+    with page_tests.sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=page_tests.CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = open_learning(page_tests, browser, path, {"width": 1280, "height": 800})
+        if dataset == "fashion-mnist":
+            assert "Ankle boot" in page.page.locator("#image-cards .bars").inner_text()
+        info = page.page.locator("#learn-info")
+        before = info.inner_text()
+        for _ in range(5 if max_ms else 2):
+            page.page.click("#learn-step")
+        assert info.get_attribute("data-steps") == ("5" if max_ms else "2")
+        ms = float(info.get_attribute("data-ms"))
+        assert ms > 0 and (max_ms is None or ms < max_ms), ms
+        assert page.page.locator("#learn-curve polyline").count() == 1
+        assert page.page.locator("#learn-cards canvas").count() >= 16       # the filters and their dW
+        page.page.screenshot(path=str(page_tests.SCREENSHOTS / f"learn-{dataset}-{arch[:9]}-1280.png"), full_page=True)
+        page.page.click("#learn-reset")
+        assert info.get_attribute("data-steps") == "0" and info.inner_text().split(" · ")[1] == \
+            before.split(" · ")[1]
+        page.close()
+        narrow = open_learning(page_tests, browser, path, {"width": 390, "height": 844})
+        narrow.page.screenshot(path=str(page_tests.SCREENSHOTS / f"learn-{dataset}-{arch[:9]}-390.png"), full_page=False)
+        overflow = narrow.page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        narrow.close()
+        browser.close()
+    assert overflow <= 0, f"the page is {overflow} px wider than a 390 px screen"
+    print(f"{dataset} {arch}: page {size / 1e6:.2f} MB, a learning step {ms:.0f} ms")

@@ -102,12 +102,16 @@ def model_graph(args):
     name = args.dataset or meta.get("dataset")
     if name not in NAMES:
         raise UsageError(f"{args.graph}: the model does not say which data set it was trained on; pass --dataset")
-    _, (x_test, t_test) = load_data(name, args.data_dir)
+    (x_train, t_train), (x_test, t_test) = load_data(name, args.data_dir)
     if int(np.prod(x_test.shape[1:])) != int(np.prod(net.input_shape)):
         raise UsageError(f"the model expects inputs of shape {net.input_shape} but {name} samples have shape "
                          f"{tuple(x_test.shape[1:])}")
     from ..datasets import CLASS_NAMES
+    from ..nets import LayerNet
     args.classes = CLASS_NAMES.get(name)    # the Images view's bars are named by class
+    if isinstance(net, LayerNet) and len(net.input_dim) == 3 and args.html:   # a CNN: the page learns live too
+        from ..training.cnn_page import cnn_training
+        args.cnn_training = cnn_training(net, x_train, t_train, classes=args.classes)
     x = Variable(np.asarray(x_test[:args.samples], dtype=net.dtype), name="x")
     t = np.asarray(t_test[:args.samples])
     with mode.replay_randomness(0):
@@ -135,7 +139,8 @@ def run(args):
                 training = spiral_training()
             typed = None if args.graph in examples.GRAPHS or args.graph.endswith(".npz") else args.graph
             wrote.append(draw.to_html(output, args.html, title=args.title, direction=args.layout,
-                                      training=training, expression=typed, classes=getattr(args, "classes", None)))
+                                      training=training, expression=typed, classes=getattr(args, "classes", None),
+                                      cnn_training=getattr(args, "cnn_training", None)))
         if args.json:
             from ..atomic import write_text
             data = draw.describe(output, args.title, args.layout)

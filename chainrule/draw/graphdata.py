@@ -21,6 +21,8 @@ which the book keeps for labels).
 """
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 import numpy as np
 
 from ..backend import to_numpy
@@ -79,9 +81,19 @@ def json_number(v):
     return v
 
 
+#: True while a graph computed wholly in float32 is described: its numbers are written as the shortest decimal that
+#: gives the same float32 (0.007958122, not 0.007958121597766876): half the text, and not one float32 changes
+_FLOAT32 = ContextVar("float32_graph", default=False)
+
+
 def _numbers(a):
     if a.size > VALUE_LIMIT:
         return None
+    if _FLOAT32.get():
+        a32 = np.asarray(a, dtype=np.float32)
+        if np.isfinite(a32).all():
+            return [float(v) for v in a32.ravel().astype(str)]
+        return [json_number(float(v)) if not np.isfinite(v) else float(str(v)) for v in a32.ravel()]
     if np.isfinite(a).all():
         return [float(v) for v in a.ravel()]
     return [json_number(v) for v in a.ravel()]
@@ -162,6 +174,15 @@ def describe(output, title=None, direction="auto", longest_lr=5, mark=None):
     if not isinstance(output, Variable):
         raise TypeError(f"describe: expected the output Variable of a graph, got {type(output).__name__}")
     nodes = forward_nodes(output)
+    variables = [v for n in nodes for v in (*n.args, n.output) if isinstance(v, Variable)]
+    token = _FLOAT32.set(bool(variables) and all(getattr(v.data, "dtype", None) == np.float32 for v in variables))
+    try:
+        return _describe(output, nodes, title, direction, longest_lr, mark)
+    finally:
+        _FLOAT32.reset(token)
+
+
+def _describe(output, nodes, title, direction, longest_lr, mark):
     names = _Names()
     values, node_records, node_ids, folded = {}, [], {}, {}
     used_names = {v.name for n in nodes for v in n.args if isinstance(v, Variable) and v.name}

@@ -41,14 +41,17 @@ def _json_for_script(obj):
     return text
 
 
-def page(output, title=None, direction="auto", data=None, training=None, expression=None, mark=None, classes=None):
+def page(output, title=None, direction="auto", data=None, training=None, expression=None, mark=None, classes=None,
+         cnn_training=None):
     """The page's HTML text for ``output``'s graph (or for an already described graph ``data``).
 
     ``training`` (:func:`chainrule.training.spiral_page.spiral_training`) adds the Train view, where the
     book's two-layer net learns a spiral; without it the page offers no training. ``expression`` fills the page's
     expression field (the text the graph was built from), where a student can type another one. ``mark`` (a node
     of the graph, as :func:`chainrule.locate.locate` finds it) is drawn in red: the node whose gradient is wrong.
-    ``classes`` (the data set's class names, in label order) names the bars of the Images view's probabilities."""
+    ``classes`` (the data set's class names, in label order) names the bars of the Images view's probabilities.
+    ``cnn_training`` (:func:`chainrule.training.cnn_page.cnn_training`) lets the Images view train a small copy of
+    a convolutional network live, on a few hundred samples of its data set."""
     data = data if data is not None else describe(output, title, direction, longest_lr=12, mark=mark)
     data = {**data, "layout": {**data["layout"], "graphviz": page_order(data)}}
     if classes is not None:
@@ -69,18 +72,21 @@ def page(output, title=None, direction="auto", data=None, training=None, express
         tab, view = tab + train_tab, view + train_view
     return Template(_static("page.html")).substitute(
         csp=csp, version=__version__, title=html.escape(title or f"Backpropagation through {name}"), css=css,
-        script=script, graph=_json_for_script(data), training=_json_for_script(training), train_tab=tab,
+        script=script, graph=_json_for_script(data), training=_json_for_script(training),
+        cnn_training=_json_for_script(cnn_training), train_tab=tab,
         train_view=view, catalogue=_json_for_script(page_catalogue()),
         expression=html.escape(expression or "", quote=True))
 
 
-def to_html(output, path, title=None, direction="auto", training=None, expression=None, mark=None, classes=None):
+def to_html(output, path, title=None, direction="auto", training=None, expression=None, mark=None, classes=None,
+            cnn_training=None):
     """Write the interactive page of ``output``'s graph to ``path`` (one file; opens from disk); ``training``,
-    ``classes`` as for :func:`page`."""
+    ``classes``, ``cnn_training`` as for :func:`page`."""
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a directory; expected a file name")
-    text = page(output, title, direction, training=training, expression=expression, mark=mark, classes=classes)
+    text = page(output, title, direction, training=training, expression=expression, mark=mark, classes=classes,
+                cnn_training=cnn_training)
     with atomic_write(path, "w") as f:
         f.write(text)
     return path

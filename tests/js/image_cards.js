@@ -18,6 +18,15 @@ const out = graphs.map((data) => {
     result[`${i} ${phase}`] = CR.imageCards(data, model, i, phase, data.classes).map((c) => ({
       ...c, tiles: (c.tiles || []).map((t) => ({ ...t, data: Array.from(t.data) })),
     }));
+  // one output position of every convolution and max pooling: the first and a middle one, each filter's first
+  const details = [];
+  for (const node of data.nodes) {
+    if (!(node.op === "Convolution" || (node.op === "Pooling" && node.attributes.mode === "max"))) continue;
+    const [, F, OH, OW] = data.values[node.output].shape;
+    for (const [i, f, y, z] of [[0, 0, 0, 0], [n - 1, F - 1, Math.floor(OH / 2), Math.floor(OW / 2)], [0, Math.floor(F / 2), OH - 1, OW - 1]])
+      details.push(CR.windowDetail(data, model, node.id, i, f, y, z));
+  }
+  result.details = details;
   return result;
 });
 process.stdout.write(JSON.stringify(out));

@@ -710,7 +710,68 @@
     $("phase-forward").checked = state.phase !== "backward";
     $("phase-backward").checked = state.phase === "backward";
     const cards = CR.imageCards(data, state.model, state.sample, state.phase || "forward", data.classes);
-    CR.drawImages($("image-cards"), cards, 72);
+    const p = state.picked, detail = p && nodesById[p.node] ? CR.windowDetail(data, state.model, p.node, state.sample, p.channel, p.y, p.z) : null;
+    if (cnnTraining) { $("learn").hidden = false; drawLearn(); }
+    CR.drawImages($("image-cards"), cards, 72, (card, tile, y, z) => {
+      state.picked = { node: card.node, channel: tile.channel, y, z };
+      drawImagesView();
+    }, detail);
+  }
+
+  // ---- learning live (Images view): a small copy of a CNN trained in the page --------------------------------
+  const cnnTraining = JSON.parse(document.getElementById("chainrule-cnn-training").textContent);  // null: none
+  const L = { net: null, steps: 0, losses: [], grads: null, batches: null, ms: [], accuracy: null, accuracyAt: 0, timer: null };
+  function learnReset() {
+    L.net = CR.cnnNet(cnnTraining); L.steps = 0; L.losses = []; L.grads = null; L.ms = [];
+    L.batches = CR.cnnBatches(cnnTraining.seed);
+    L.accuracy = CR.cnnAccuracy(L.net, cnnTraining); L.accuracyAt = 0;
+  }
+  function learnRate() {
+    const text = $("learn-lr").value.trim(), lr = Number(text);
+    const ok = text !== "" && Number.isFinite(lr) && lr > 0;
+    $("learn-lr").setAttribute("aria-invalid", String(!ok));
+    $("learn-lr-error").textContent = ok ? "" : `learning rate ${JSON.stringify(text)} refused: it must be a positive number`;
+    for (const id of ["learn-step", "learn-play"]) $(id).disabled = !ok;
+    return ok ? lr : null;
+  }
+  function learnStep() {
+    const lr = learnRate();
+    if (lr === null) return false;
+    const idx = L.batches(cnnTraining.t.length, cnnTraining.batch), start = performance.now();
+    const r = CR.cnnStep(L.net, cnnTraining, idx, lr);
+    L.ms.push(performance.now() - start);
+    L.losses.push(r.loss); L.grads = r.grads; L.steps++;
+    if (L.steps % 25 === 0) { L.accuracy = CR.cnnAccuracy(L.net, cnnTraining); L.accuracyAt = L.steps; }
+    return true;
+  }
+  function drawLearn() {
+    const c = cnnTraining, n = c.t.length;
+    $("learn-what").textContent = (c.same ? `The network shown (${c.spec}), ` : `A small copy of the network shown: ${c.spec} instead of ${c.shown}`
+      + (c.left_out.length ? ` (${c.left_out.join(", ")} left out: the page's trainer does not run them)` : "") + ", ")
+      + `from a fresh He initialisation, trained here in the page on ${n} training images with plain SGD: each step is one forward pass, `
+      + `one backward pass and W ← W − lr·dW, on a batch of ${c.batch}. Reset starts again from the same weights.`;
+    const recent = L.ms.slice(-10).sort((a, b) => a - b), ms = recent.length ? recent[Math.floor(recent.length / 2)] : null;
+    $("learn-info").textContent = `step ${L.steps}` + (L.losses.length ? ` · batch loss ${CR.formatNumber(L.losses[L.losses.length - 1])}` : "")
+      + ` · accuracy on the ${n} images ${(100 * L.accuracy).toFixed(1)}% (at step ${L.accuracyAt})`
+      + (ms === null ? "" : ` · a step takes ${ms.toFixed(0)} ms here (batch ${c.batch})`);
+    $("learn-info").dataset.steps = String(L.steps);
+    $("learn-info").dataset.ms = ms === null ? "" : String(ms);
+    const svg = $("learn-curve"), W = 420, H = 120;
+    svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+    svg.replaceChildren();
+    if (L.losses.length > 1) {
+      const top = Math.max(...L.losses), k = (W - 10) / Math.max(1, L.losses.length - 1);
+      const pts = L.losses.map((v, i) => `${(5 + i * k).toFixed(1)},${(H - 5 - (H - 10) * v / top).toFixed(1)}`).join(" ");
+      svg.append(el("polyline", { points: pts, fill: "none", stroke: "#5e3c99", "stroke-width": 1.5 }));
+      svg.append(el("text", { x: 8, y: 14, "font-size": 11 }, `batch loss (max ${CR.formatNumber(top)})`));
+    }
+    CR.drawImages($("learn-cards"), CR.learnCards(L.net, L.grads), 60);
+  }
+  function learnPlay() {
+    if (L.timer) { clearTimeout(L.timer); L.timer = null; $("learn-play").textContent = "Play"; return; }
+    $("learn-play").textContent = "Pause";
+    const tick = () => { if (!learnStep()) { learnPlay(); return; } drawLearn(); L.timer = setTimeout(tick, 0); };
+    tick();
   }
 
   function render() {
@@ -752,6 +813,14 @@
       $("sample").addEventListener("change", (e) => { state.sample = parseInt(e.target.value, 10) || 0; writeHash(); render(); });
       for (const id of ["phase-forward", "phase-backward"])
         $(id).addEventListener("change", (e) => { state.phase = e.target.value; writeHash(); render(); });
+      if (cnnTraining) {
+        $("learn-lr").value = String(cnnTraining.lr);
+        learnReset();
+        $("learn-step").addEventListener("click", () => { learnStep(); drawLearn(); });
+        $("learn-play").addEventListener("click", learnPlay);
+        $("learn-reset").addEventListener("click", () => { if (L.timer) learnPlay(); learnReset(); drawLearn(); });
+        $("learn-lr").addEventListener("input", learnRate);
+      }
     }
     if (training) {
       $("tab-train").addEventListener("click", () => setView("train"));
