@@ -3,7 +3,8 @@ machine's matrix-product speed (a roofline line per convolution).
 
     python benchmarks/cnn_profile.py [--rounds 6] [--iters 10] [--networks simple-cnn deep-cnn]
 
-For the book's SimpleConvNet and DeepConvNet and the default CNN recipe's network (batch 100, 1×28×28, float32, NumPy's default threads), every layer's
+For the book's SimpleConvNet and DeepConvNet and the default CNN recipe's network (batch 100, 1×28×28, float32,
+NumPy's default threads), every layer's
 forward and backward are timed inside real training steps (forward, backward, SGD update); a convolution's
 backward is split into dW (backward with ``input_grad`` off: dW and db only) and dX (the rest). Medians over
 ``--rounds`` rounds of ``--iters`` steps. For each convolution the roofline line gives

@@ -67,8 +67,8 @@ def train_speed():
 
 def cnn_speed():
     data = _load("cnn_speed")
-    rows = ["| network (training step, or inference) | chainrule | PyTorch CPU | chainrule / PyTorch (range over rounds) "
-            "| target | book's im2col code |", "|---|---|---|---|---|---|"]
+    rows = ["| network (training step, or inference) | chainrule | PyTorch CPU | chainrule / PyTorch (range over "
+            "rounds) | target | book's im2col code |", "|---|---|---|---|---|---|"]
     for r in data["results"]:
         ms = r["median_ms"]
         goal = CNN_TARGETS.get(r["network"])
@@ -170,6 +170,20 @@ def cnn_recipe_trials():
     return "\n".join(rows)
 
 
+def page_speed():
+    """A CNN page's size and the time of one learning step in it (Chromium), from benchmarks/page_speed.py."""
+    data = _load("page_speed")
+    rows = ["| network (its page on 2 Fashion-MNIST samples) | page size | a learning step in the page (batch 20) |",
+            "|---|---|---|"]
+    rows += [f"| {NETWORK_NAMES.get(r['network'], r['network'])} | {r['page_bytes'] / 1e6:.1f} MB | "
+             f"{r['step_ms_median']:.0f} ms (median of {r['steps']} steps) |" for r in data["results"]]
+    m = data.get("machine", {})
+    browsers = sorted({r["browser"] for r in data["results"]})
+    rows += ["", f"*From `benchmarks/results/page_speed.json`: `{data['command']}` in headless Chromium "
+                 f"{', '.join(browsers)} on {m.get('processor', '?')}, {m.get('cpus', '?')} cores; {data['date']}.*"]
+    return "\n".join(rows)
+
+
 def layers():
     """The layers with their forward and backward rules, from the classes (``chainrule.layers.rules_table``)."""
     import sys
@@ -179,7 +193,7 @@ def layers():
 
 
 TABLES = {"train_speed": train_speed, "cnn_speed": cnn_speed, "cnn_profile": cnn_profile, "accuracy": accuracy,
-          "cnn_recipe_trials": cnn_recipe_trials,
+          "cnn_recipe_trials": cnn_recipe_trials, "page_speed": page_speed,
           "modules": modules, "layers": layers}
 
 

@@ -171,7 +171,8 @@ def test_the_page_paints_every_image_in_chromium(tmp_path):
         page.page.check("#phase-forward")
         page.page.locator("#image-cards figure", has_text="max pool →").locator("canvas.pickable").nth(2).click(
             position={"x": 10, "y": 10})
-        assert page.page.locator(".tile .argmax").count() == 1 and "wins" in page.page.locator(".window-detail").inner_text()
+        assert page.page.locator(".tile .argmax").count() == 1
+        assert "wins" in page.page.locator(".window-detail").inner_text()
         page.page.select_option("#sample", "1")
         assert "sample=1" in page.page.evaluate("() => location.hash")
         page.close()
@@ -284,7 +285,8 @@ def test_the_page_trains_a_cnn_as_python_does(tmp_path):
     specs = []
     for seed, net in enumerate([SimpleConvNet(input_dim=(1, 8, 8), conv_param={"filter_num": 30, "filter_size": 3},
                                               hidden_size=100),
-                                LayerNet((1, 8, 8), "conv(12,3,pad=1)-bn-relu-pool(2)-conv(4,2)-tanh-dropout(0.2)", 10)]):
+                                LayerNet((1, 8, 8), "conv(12,3,pad=1)-bn-relu-pool(2)-conv(4,2)-tanh-dropout(0.2)",
+                                         10)]):
         spec = cnn_training(net, x_train, t_train, samples=200, seed=seed)
         spec["steps"] = 150
         specs.append(spec)
@@ -356,7 +358,7 @@ def test_a_trained_models_page_shows_its_images_and_learns_live(tmp_path, datase
             before.split(" · ")[1]
         page.close()
         narrow = open_learning(page_tests, browser, path, {"width": 390, "height": 844})
-        narrow.page.screenshot(path=str(page_tests.SCREENSHOTS / f"learn-{dataset}-{arch[:9]}-390.png"), full_page=False)
+        narrow.page.screenshot(path=str(page_tests.SCREENSHOTS / f"learn-{dataset}-{arch[:9]}-390.png"))
         overflow = narrow.page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
         narrow.close()
         browser.close()

@@ -15,9 +15,11 @@ from .html import GraphView, to_html
 from .numbers import format_number, format_value
 
 
-def show(output, title=None, direction="auto"):
-    """The graph of ``output`` for inline display in Jupyter (the interactive page)."""
-    return GraphView(output, title, direction)
+def show(output, title=None, direction="auto", classes=None, cnn_training=None):
+    """The graph of ``output`` for inline display in Jupyter (the interactive page). For a CNN's loss, ``classes``
+    names the Images view's bars and ``cnn_training`` (:func:`chainrule.training.cnn_page.cnn_training`) lets it
+    learn live."""
+    return GraphView(output, title, direction, classes=classes, cnn_training=cnn_training)
 
 
 def _variable_repr_html(variable):

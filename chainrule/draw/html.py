@@ -96,11 +96,13 @@ class GraphView:
     """A recorded graph shown inline in Jupyter: the interactive page in an iframe (``_repr_html_``), and the
     Graphviz drawing as SVG (``_repr_svg_``) for static renderers (GitHub, nbconvert to PDF) that run no script.
 
-    The frame's height fits the drawing (its layout's height plus the toolbar), unless ``height`` is given."""
+    The frame's height fits the drawing (its layout's height plus the toolbar), unless ``height`` is given;
+    ``training``, ``classes`` and ``cnn_training`` are passed on to :func:`page`."""
 
-    def __init__(self, output, title=None, direction="auto", height=None, training=None):
+    def __init__(self, output, title=None, direction="auto", height=None, training=None, classes=None,
+                 cnn_training=None):
         self.output, self.title, self.direction, self.height = output, title, direction, height
-        self.training = training
+        self.training, self.classes, self.cnn_training = training, classes, cnn_training
 
     def frame_height(self, data):
         """Pixels: the drawing, the toolbar and header above it, and at least room for the step panel."""
@@ -108,7 +110,8 @@ class GraphView:
 
     def _repr_html_(self):
         data = describe(self.output, self.title, self.direction, longest_lr=12)
-        doc = page(self.output, self.title, self.direction, data=data, training=self.training)
+        doc = page(self.output, self.title, self.direction, data=data, training=self.training, classes=self.classes,
+                   cnn_training=self.cnn_training)
         return (f'<iframe srcdoc="{html.escape(doc, quote=True)}" style="width:100%;height:{self.frame_height(data)}px;'
                 'border:1px solid #ddd;border-radius:8px" sandbox="allow-scripts allow-downloads"></iframe>')
 

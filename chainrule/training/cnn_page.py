@@ -100,10 +100,10 @@ def cnn_training(net, x_train, t_train, samples=SAMPLES, batch=BATCH, lr=LR, see
     x, t = pixels / 255, np.asarray(t_train[chosen]).astype(int)
     if t.ndim == 2:
         t = t.argmax(axis=1)
+    def fan_in(w):
+        return int(np.prod(w.shape[1:])) if w.ndim == 4 else int(w.shape[0])
     layers = [{"op": type(layer).__name__, "attributes": _attributes(layer),
-               "params": {name: {"shape": list(value.shape),
-                                 **({"fan_in": int(np.prod(value.shape[1:])) if value.ndim == 4 else int(value.shape[0])}
-                                    if name == "W" else {})}
+               "params": {name: {"shape": list(value.shape), **({"fan_in": fan_in(value)} if name == "W" else {})}
                           for name, value in getattr(layer, "params", {}).items()}}
               for layer in small.layers]
     for layer, arrays in zip((layer for layer in small.layers if getattr(layer, "params", None)),

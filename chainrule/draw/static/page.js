@@ -756,6 +756,7 @@
       + (ms === null ? "" : ` · a step takes ${ms.toFixed(0)} ms here (batch ${c.batch})`);
     $("learn-info").dataset.steps = String(L.steps);
     $("learn-info").dataset.ms = ms === null ? "" : String(ms);
+    $("learn-info").dataset.lastMs = L.ms.length ? String(L.ms[L.ms.length - 1]) : "";
     const svg = $("learn-curve"), W = 420, H = 120;
     svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
     svg.replaceChildren();
