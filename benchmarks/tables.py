@@ -23,6 +23,7 @@ DOCS = ROOT / "docs"
 BLOCK = re.compile(r"(<!-- generated: (\w+) -->\n)(.*?)(<!-- end generated -->)", re.S)
 NETWORK_NAMES = {"simple-cnn": "SimpleConvNet", "deep-cnn": "DeepConvNet",
                  "simple-cnn-inference": "SimpleConvNet, inference", "deep-cnn-inference": "DeepConvNet, inference"}
+MLP_TARGETS = {"784-50-10": 0.7, "784-100-100-10": 0.7, "784-1000-10": 0.9}
 #: the targets of the speed tables: chainrule's time at most this many times PyTorch's
 CNN_TARGETS = {"simple-cnn": 0.8, "deep-cnn": 1.0, "simple-cnn-inference": 0.8, "deep-cnn-inference": 0.8}
 
@@ -53,12 +54,16 @@ def _ratio(r):
 
 def train_speed():
     data = _load("train_speed")
-    rows = ["| network | chainrule | PyTorch CPU | chainrule / PyTorch (range over rounds) | book style, NumPy float64 "
-            "| step's matmuls alone (BLAS) | chainrule's BLAS share |", "|---|---|---|---|---|---|---|"]
+    rows = ["| network | chainrule | PyTorch CPU | chainrule / PyTorch (range over rounds) | target "
+            "| book style, NumPy float64 | step's matmuls alone (BLAS) | chainrule's BLAS share |",
+            "|---|---|---|---|---|---|---|---|"]
     for r in data["results"]:
         ms, blas = r["median_ms"], r.get("blas") or {}
         matmuls = f"{ms['blas_matmuls']:.3f} ms ({blas.get('gflops', 0):.0f} GFLOP/s)"
-        rows.append(f"| {r['network']} | {ms['chainrule']:.3f} ms | {ms['pytorch']:.3f} ms | {_ratio(r)} | "
+        goal = MLP_TARGETS.get(r["network"])
+        verdict = "" if goal is None else f"≤ {goal:.1f}× " + (
+            "met" if r["ratio_to_pytorch"]["median"] <= goal else "**missed**")
+        rows.append(f"| {r['network']} | {ms['chainrule']:.3f} ms | {ms['pytorch']:.3f} ms | {_ratio(r)} | {verdict} | "
                     f"{ms['book_numpy_f64']:.3f} ms | {matmuls} | {blas.get('chainrule_share', 0):.0%} |")
     rows += ["", f"Medians of {data['rounds']} rounds ({data['blocks']} blocks × {data['iters']} iterations per "
                  "process). " + _provenance(data, "train_speed")]

@@ -201,6 +201,15 @@ def test_a_picked_position_shows_its_window_its_sum_and_where_its_gradient_goes(
                 window = xp[i, f, top:top + a["pool_h"], left:left + a["pool_w"]]
                 assert [e["value"] for e in d["entries"]] == window.ravel().tolist()
                 assert d["argmax"] == int(np.argmax(window.ravel())) and window.max() == d["value"]
+                oh, ow = out.shape[2:]
+                expected = []
+                for yy in range(oh):
+                    for zz in range(ow):
+                        r0, c0 = yy * a["stride"], zz * a["stride"]
+                        w = xp[i, f, r0:r0 + a["pool_h"], c0:c0 + a["pool_w"]]
+                        u, v = np.unravel_index(int(np.argmax(w)), w.shape)   # NumPy's argmax: the first largest
+                        expected.append([int(r0 + u - pad), int(c0 + v - pad)])
+                assert d["winners"] == expected
             else:
                 W, b = array(data, node["inputs"][1]["ref"]), array(data, node["inputs"][2]["ref"])
                 fh, fw = W.shape[2:]

@@ -22,7 +22,7 @@ def test_default_recipe_on_full_fashion_mnist(tmp_path):
 @pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
                     reason="install Debian's dataset-fashion-mnist for the full-size check")
 def test_default_cnn_recipe_on_full_fashion_mnist(tmp_path):
-    """``chainrule train --dataset fashion-mnist --arch cnn``: 92.7% in benchmarks/accuracy.py (seed 0); a floor
+    """``chainrule train --dataset fashion-mnist --arch cnn`` (its figure: docs/results.md, seed 0); a floor
     below it here, so that a machine whose BLAS rounds differently does not fail a sound recipe."""
     from chainrule import datasets
     from chainrule.model_io import load_model

@@ -16,7 +16,7 @@ BASE = dict(arch="mlp", hidden=[100], activation="relu", optimizer="adam", lr=0.
 from ..nets.architectures import ARCHS, CNN_SPEC  # noqa: E402,F401
 
 #: the default CNN recipe for MNIST-format images (``--arch cnn`` takes these for options not given)
-#: (Fashion-MNIST: 92.7% test accuracy in 11–14 minutes on 2 cores, see benchmarks/accuracy.py)
+#: (its Fashion-MNIST accuracy and time: docs/results.md, made by benchmarks/accuracy.py)
 CNN = dict(arch="cnn", optimizer="adam", lr=0.001, epochs=15, batch_size=100, lr_schedule="cosine", shift=1)
 
 #: the book's SimpleConvNet recipe (§7.5): Adam 0.001, batch 100, 20 epochs

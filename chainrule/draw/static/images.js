@@ -162,8 +162,20 @@
         if (val > best || k < 0) { best = val; k = detail.entries.length - 1; }  // the first maximum wins ties
       }
       detail.argmax = k;
+      // every window's winner in this map: where the whole pooling layer sends its gradients
+      const [, , OH, OW] = out.shape;
+      detail.winners = [];
+      for (let yy = 0; yy < OH; yy++) for (let zz = 0; zz < OW; zz++) {
+        let b = -Infinity, at = null;
+        for (let u = 0; u < a.pool_h; u++) for (let v = 0; v < a.pool_w; v++) {
+          const r = yy * s - p + u, c = zz * s - p + v, val = inside(r, c) ? at4(x, i, f, r, c) : -Infinity;
+          if (val > b || at === null) { b = val; at = [r, c]; }
+        }
+        detail.winners.push(at);
+      }
       detail.text = [`max of the ${a.pool_h}×${a.pool_w} window [${detail.entries.map((e) => CR.formatNumber(e.value)).join(", ")}] = ${CR.formatNumber(detail.value)}: entry ${k + 1} (row ${detail.entries[k].r + 1}, column ${detail.entries[k].c + 1}) wins`
         + (detail.entries.filter((e) => e.value === best).length > 1 ? "; it is the first of the equal largest, as the layer's argmax takes it" : "")];
+      detail.text.push(`every window's winner in this map is marked (small squares): in the backward pass each window's dout goes to its winner alone`);
       if (g !== null) detail.text.push(`backward: dout = ${CR.formatNumber(g)} goes to entry ${k + 1} alone; the window's other entries get 0 from this position`);
       return detail;
     }
@@ -394,6 +406,7 @@
           if (onInput) {
             cell.append(box(doc, detail.top, detail.left, detail.h, detail.w, scale, "window"));
             if (detail.op === "Pooling") {
+              for (const [r, col] of detail.winners) cell.append(box(doc, r, col, 1, 1, scale, "winner"));
               const e = detail.entries[detail.argmax];
               cell.append(box(doc, e.r, e.c, 1, 1, scale, "argmax"));
             }
