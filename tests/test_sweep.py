@@ -495,3 +495,25 @@ def test_resume_after_sigkill_always_finishes_in_a_loop_under_cpu_load(tmp_path)
         for b in burners:
             b.kill()
             b.wait()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_ctrl_c_that_python_drops_still_stops_the_sweep():
+    """A Ctrl-C that arrives while Python runs a weakref callback (or a finalizer) is printed as "Exception
+    ignored" and dropped: a sweep once finished all its trials after one (exit 0, not 130). The sweep's SIGINT
+    handler also remembers it, and the trial loop raises it at its next turn."""
+    import gc
+    import weakref
+
+    from chainrule.sweep.trials import _Runner
+    runner = _Runner.__new__(_Runner)
+    runner.interrupted = False
+
+    class Anything:
+        pass
+
+    thing = Anything()
+    ref = weakref.ref(thing, lambda _: runner._on_sigint(signal.SIGINT, None))
+    del thing
+    gc.collect()                                     # the callback's KeyboardInterrupt is dropped by Python …
+    assert ref() is None and runner.interrupted                        # … but remembered, for the loop to raise

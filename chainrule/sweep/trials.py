@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -129,11 +131,22 @@ class _Runner:
     def trials(self):
         return self.study.get_trials(deepcopy=False)
 
+    def _on_sigint(self, signum, frame):
+        """Ctrl-C: remembered, then raised. Python drops an exception raised while it runs a weakref callback or
+        a finalizer ("Exception ignored in …"), so the loop also checks the flag and raises it itself."""
+        self.interrupted = True
+        raise KeyboardInterrupt
+
     def run(self, split, dashboard):
         s = self.settings
         bar = _Progress(s["trials"], self.progress, self.log)
         status = "finished"
         stack = contextlib.ExitStack()  # puts Dask's log levels back once the client and cluster are closed
+        self.interrupted = False
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            previous = signal.signal(signal.SIGINT, self._on_sigint)
+            stack.callback(signal.signal, signal.SIGINT, previous)
         try:
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
             with stack, connect(s, s["jobs"] or cores, dashboard) as (client, cluster):
@@ -151,6 +164,8 @@ class _Runner:
                     if cluster is not None:
                         _kill_workers(client)
                     raise
+            if self.interrupted:   # a Ctrl-C dropped after the last check: the sweep still stops as interrupted
+                raise KeyboardInterrupt
         except KeyboardInterrupt:
             status = "interrupted"
             bar.trial("interrupted: the running trials are marked failed and will run again on --resume")
@@ -175,6 +190,8 @@ class _Runner:
         data, = client.scatter([split], broadcast=True)
         submitted = 0
         while True:
+            if self.interrupted:   # a Ctrl-C that Python dropped on its way (see _on_sigint)
+                raise KeyboardInterrupt
             with contextlib.suppress(Exception):
                 fail_stale_trials(self.study)
             with contextlib.suppress(Exception):
