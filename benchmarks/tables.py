@@ -47,6 +47,13 @@ def _provenance(data, script):
             + (f"; {shown}" if shown else "") + ".*")
 
 
+def _verdict(r, goal):
+    """"≤ 0.8× met" (or missed) for a row's median ratio to PyTorch; empty without a target."""
+    if goal is None:
+        return ""
+    return f"≤ {goal:.1f}× " + ("met" if r["ratio_to_pytorch"]["median"] <= goal else "**missed**")
+
+
 def _ratio(r):
     q = r["ratio_to_pytorch"]
     return f"**{q['median']:.2f}×** ({q['min']:.2f}–{q['max']:.2f})"
@@ -60,9 +67,7 @@ def train_speed():
     for r in data["results"]:
         ms, blas = r["median_ms"], r.get("blas") or {}
         matmuls = f"{ms['blas_matmuls']:.3f} ms ({blas.get('gflops', 0):.0f} GFLOP/s)"
-        goal = MLP_TARGETS.get(r["network"])
-        verdict = "" if goal is None else f"≤ {goal:.1f}× " + (
-            "met" if r["ratio_to_pytorch"]["median"] <= goal else "**missed**")
+        verdict = _verdict(r, MLP_TARGETS.get(r["network"]))
         rows.append(f"| {r['network']} | {ms['chainrule']:.3f} ms | {ms['pytorch']:.3f} ms | {_ratio(r)} | {verdict} | "
                     f"{ms['book_numpy_f64']:.3f} ms | {matmuls} | {blas.get('chainrule_share', 0):.0%} |")
     rows += ["", f"Medians of {data['rounds']} rounds ({data['blocks']} blocks × {data['iters']} iterations per "
@@ -76,9 +81,7 @@ def cnn_speed():
             "rounds) | target | book's im2col code |", "|---|---|---|---|---|---|"]
     for r in data["results"]:
         ms = r["median_ms"]
-        goal = CNN_TARGETS.get(r["network"])
-        verdict = "" if goal is None else f"≤ {goal:.1f}× " + (
-            "met" if r["ratio_to_pytorch"]["median"] <= goal else "**missed**")
+        verdict = _verdict(r, CNN_TARGETS.get(r["network"]))
         rows.append(f"| {NETWORK_NAMES.get(r['network'], r['network'])} | {ms['chainrule']:.1f} ms | "
                     f"{ms['pytorch']:.1f} ms | {_ratio(r)} | {verdict} | {ms['book_im2col']:.1f} ms |")
     rows += ["", f"Medians of {data['rounds']} rounds ({data['blocks']} blocks × {data['iters']} steps per "

@@ -154,25 +154,23 @@
     detail.dout = g;
     if (node.op === "Pooling") {
       detail.h = a.pool_h; detail.w = a.pool_w;
-      detail.entries = [];
-      let best = -Infinity, k = -1;
-      for (let u = 0; u < a.pool_h; u++) for (let v = 0; v < a.pool_w; v++) {
-        const r = detail.top + u, c = detail.left + v, val = inside(r, c) ? at4(x, i, f, r, c) : -Infinity;
-        detail.entries.push({ r, c, value: val });
-        if (val > best || k < 0) { best = val; k = detail.entries.length - 1; }  // the first maximum wins ties
-      }
-      detail.argmax = k;
-      // every window's winner in this map: where the whole pooling layer sends its gradients
-      const [, , OH, OW] = out.shape;
+      // the winners are the layer's own (engine.js's max pooling: the first maximum wins ties), not computed again
+      const st = CR.OPS.Pooling.forward([x], a), [, , OH, OW] = out.shape;
+      const where = (flat) => (flat < 0 ? null : [Math.floor((flat % (H * W)) / W), flat % W]);
       detail.winners = [];
       for (let yy = 0; yy < OH; yy++) for (let zz = 0; zz < OW; zz++) {
-        let b = -Infinity, at = null;
-        for (let u = 0; u < a.pool_h; u++) for (let v = 0; v < a.pool_w; v++) {
-          const r = yy * s - p + u, c = zz * s - p + v, val = inside(r, c) ? at4(x, i, f, r, c) : -Infinity;
-          if (val > b || at === null) { b = val; at = [r, c]; }
-        }
-        detail.winners.push(at);
+        const w = where(st.arg[((i * C + f) * OH + yy) * OW + zz]);
+        if (w) detail.winners.push(w);
       }
+      detail.entries = [];
+      for (let u = 0; u < a.pool_h; u++) for (let v = 0; v < a.pool_w; v++) {
+        const r = detail.top + u, c = detail.left + v;
+        detail.entries.push({ r, c, value: inside(r, c) ? at4(x, i, f, r, c) : -Infinity });
+      }
+      const won = where(st.arg[((i * C + f) * OH + y) * OW + z]);
+      const k = detail.entries.findIndex((e) => won && e.r === won[0] && e.c === won[1]);
+      detail.argmax = k;
+      const best = detail.entries[k].value;
       detail.text = [`max of the ${a.pool_h}×${a.pool_w} window [${detail.entries.map((e) => CR.formatNumber(e.value)).join(", ")}] = ${CR.formatNumber(detail.value)}: entry ${k + 1} (row ${detail.entries[k].r + 1}, column ${detail.entries[k].c + 1}) wins`
         + (detail.entries.filter((e) => e.value === best).length > 1 ? "; it is the first of the equal largest, as the layer's argmax takes it" : "")];
       detail.text.push(`every window's winner in this map is marked (small squares): in the backward pass each window's dout goes to its winner alone`);

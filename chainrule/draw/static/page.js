@@ -554,14 +554,16 @@
   }
   function trainLoss() { return CR.OPS.SoftmaxWithLoss.forward([trainForward(T.x).a2.out, T.t]).out.data[0]; }
   // the learning rate as typed, or null (and the field marked, with its reason beside it) when it is not one
-  function learningRate() {
-    const text = $("lr").value.trim(), lr = Number(text);
+  // (the Train view's and the Images view's fields: `field`, its error line, the buttons it enables)
+  function rateIn(field, error, buttons) {
+    const text = $(field).value.trim(), lr = Number(text);
     const ok = text !== "" && Number.isFinite(lr) && lr > 0;
-    $("lr").setAttribute("aria-invalid", String(!ok));
-    $("lr-error").textContent = ok ? "" : `learning rate ${JSON.stringify(text)} refused: it must be a positive number`;
-    for (const id of ["step-btn", "play"]) $(id).disabled = !ok;
+    $(field).setAttribute("aria-invalid", String(!ok));
+    $(error).textContent = ok ? "" : `learning rate ${JSON.stringify(text)} refused: it must be a positive number`;
+    for (const id of buttons) $(id).disabled = !ok;
     return ok ? lr : null;
   }
+  function learningRate() { return rateIn("lr", "lr-error", ["step-btn", "play"]); }
   function trainStep() {
     const lr = learningRate();
     if (lr === null) return;
@@ -726,14 +728,7 @@
     L.batches = CR.cnnBatches(cnnTraining.seed);
     L.accuracy = CR.cnnAccuracy(L.net, cnnTraining); L.accuracyAt = 0;
   }
-  function learnRate() {
-    const text = $("learn-lr").value.trim(), lr = Number(text);
-    const ok = text !== "" && Number.isFinite(lr) && lr > 0;
-    $("learn-lr").setAttribute("aria-invalid", String(!ok));
-    $("learn-lr-error").textContent = ok ? "" : `learning rate ${JSON.stringify(text)} refused: it must be a positive number`;
-    for (const id of ["learn-step", "learn-play"]) $(id).disabled = !ok;
-    return ok ? lr : null;
-  }
+  function learnRate() { return rateIn("learn-lr", "learn-lr-error", ["learn-step", "learn-play"]); }
   function learnStep() {
     const lr = learnRate();
     if (lr === null) return false;
