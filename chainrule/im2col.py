@@ -5,11 +5,12 @@ batch of images (N, C, H, W) into one row, (N·OH·OW, C·FH·FW), so that a
 convolution becomes one matrix product; ``col2im`` adds the rows back into the
 images' shape, the backward of im2col. Both are the book's names and layout.
 
-The layers use the same idea through :func:`windows` (a strided view of every
-window, no copy) and :func:`columns` (those windows copied in the order
-(C·FH·FW, N·OH·OW), which NumPy copies 3× faster than the book's order because
-its innermost axis runs along image rows), and :func:`add_windows` (the sum back
-into the images, one strided addition per filter position).
+The layers use the same idea image by image: :func:`windows` (a strided view of
+every window, no copy), :func:`image_columns` (each image's windows copied as
+the columns of a (C·FH·FW, OH·OW) matrix, whose innermost axis runs along image
+rows, which NumPy copies fastest; W times it is that image's output, already
+in (FN, OH, OW) order), and :func:`add_image_columns` (the sum back into the
+images, one strided addition per filter position).
 """
 from __future__ import annotations
 
@@ -40,25 +41,49 @@ def windows(x, filter_h, filter_w, stride=1):
                                            (s[0], s[1], s[2] * stride, s[3] * stride, s[2], s[3]))
 
 
-def columns(x, filter_h, filter_w, stride=1):
-    """Every window of x (already padded) as a column: (C·FH·FW, N·OH·OW), contiguous."""
-    v = windows(x, filter_h, filter_w, stride)
-    n, c, oh, ow = v.shape[:4]
+def image_columns(x, filter_h, filter_w, stride=1, pad=0):
+    """Every window of each image of x (N, C, H, W) as a column of its own image: (N, C·FH·FW, OH·OW), contiguous.
+
+    Image n's matrix is the book's im2col rows of that image, transposed: a convolution of it is the product
+    W (FN, C·FH·FW) · columns (C·FH·FW, OH·OW), which is already image n's output in (FN, OH, OW) order.
+    """
     xp = get_array_module(x)
-    return xp.ascontiguousarray(v.transpose(1, 4, 5, 0, 2, 3)).reshape(c * filter_h * filter_w, n * oh * ow)
+    n, c = x.shape[:2]
+    v = windows(pad_images(x, pad), filter_h, filter_w, stride)                     # (N, C, OH, OW, FH, FW)
+    oh, ow = v.shape[2:4]
+    out = xp.empty((n, c, filter_h, filter_w, oh, ow), dtype=x.dtype)
+    out[...] = v.transpose(0, 1, 4, 5, 2, 3)
+    return out.reshape(n, c * filter_h * filter_w, oh * ow)
 
 
-def add_windows(dcols, shape, filter_h, filter_w, stride=1):
-    """The backward of :func:`columns`: (C·FH·FW, N·OH·OW) added back into images of ``shape`` (padded)."""
+def columns(x, filter_h, filter_w, stride=1, pad=0):
+    """Every window of x (N, C, H, W) as a column: (C·FH·FW, N·OH·OW), contiguous; the book's im2col transposed.
+
+    The layout of dW's product: dWᵀ = columns(x) · dout as rows (N·OH·OW, FN), one product for all N images.
+    """
+    xp = get_array_module(x)
+    n, c = x.shape[:2]
+    v = windows(pad_images(x, pad), filter_h, filter_w, stride)                     # (N, C, OH, OW, FH, FW)
+    oh, ow = v.shape[2:4]
+    out = xp.empty((c, filter_h, filter_w, n, oh, ow), dtype=x.dtype)
+    out[...] = v.transpose(1, 4, 5, 0, 2, 3)
+    return out.reshape(c * filter_h * filter_w, n * oh * ow)
+
+
+def add_image_columns(dcols, shape, filter_h, filter_w, stride=1, pad=0):
+    """The backward of :func:`image_columns`: (N, C·FH·FW, OH·OW) added back into images of ``shape`` (N, C, H, W).
+
+    Each filter position (i, j) adds its columns to the entries its windows covered: one strided addition each.
+    """
     n, c, h, w = shape
-    oh, ow = (h - filter_h) // stride + 1, (w - filter_w) // stride + 1
+    oh, ow = output_size(h, filter_h, stride, pad), output_size(w, filter_w, stride, pad)
     xp = get_array_module(dcols)
-    d = dcols.reshape(c, filter_h, filter_w, n, oh, ow)
-    out = xp.zeros((n, c, h, w), dtype=dcols.dtype)
+    d = dcols.reshape(n, c, filter_h, filter_w, oh, ow)
+    out = xp.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=dcols.dtype)
     for i in range(filter_h):
         for j in range(filter_w):
-            out[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride] += d[:, i, j].transpose(1, 0, 2, 3)
-    return out
+            out[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride] += d[:, :, i, j]
+    return out[:, :, pad:pad + h, pad:pad + w] if pad else out
 
 
 def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
@@ -73,7 +98,5 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
     """The book's col2im: rows (N·OH·OW, C·FH·FW) added back into images of ``input_shape`` (N, C, H, W)."""
     n, c, h, w = input_shape
     oh, ow = output_size(h, filter_h, stride, pad), output_size(w, filter_w, stride, pad)
-    dcols = col.reshape(n, oh, ow, c, filter_h, filter_w).transpose(3, 4, 5, 0, 1, 2).reshape(c * filter_h * filter_w,
-                                                                                              n * oh * ow)
-    out = add_windows(dcols, (n, c, h + 2 * pad, w + 2 * pad), filter_h, filter_w, stride)
-    return out[:, :, pad:pad + h, pad:pad + w] if pad else out
+    dcols = col.reshape(n, oh * ow, c * filter_h * filter_w).transpose(0, 2, 1)
+    return add_image_columns(dcols, input_shape, filter_h, filter_w, stride, pad)

@@ -3,7 +3,10 @@ im2col/col2im, ties in max pooling, dtypes, errors, graphs, networks of any laye
 import numpy as np
 import pytest
 
-import chainrule.layers.convolution as convolution_module
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from chainrule import parallel
 from chainrule import Variable, model_io
 from chainrule.cli import main
 from chainrule.gradcheck import gradient_check
@@ -45,17 +48,51 @@ def test_convolution_gradcheck_and_definition(case):
     assert list(report) == ["x", "W", "b"] and report["x"].shape == x.shape
 
 
-def test_both_ways_of_multiplying_give_the_same_gradients(monkeypatch):
-    x, W, b = R.standard_normal((3, 8, 7, 6)), R.standard_normal((5, 8, 3, 3)), R.standard_normal(5)
-    dout = R.standard_normal((3, 5, 7, 6))
-    shifted = Convolution(W, b, 1, 1)
-    y1, dx1 = shifted.forward(x), shifted.backward(dout)
-    monkeypatch.setattr(convolution_module, "SHIFTED_MIN", 10 ** 9)
-    columns = Convolution(W, b, 1, 1)
-    y2, dx2 = columns.forward(x), columns.backward(dout)
-    assert shifted.shifted and not columns.shifted
-    for a, b_ in ((y1, y2), (dx1, dx2), (shifted.dW, columns.dW), (shifted.db, columns.db)):
-        np.testing.assert_allclose(a, b_, atol=1e-12)
+def direct_convolution_backward(x, W, dout, stride, pad):
+    """dX, dW, db by the definition of Y: each output's dout times what it was made of, added up."""
+    n, c, h, w = x.shape
+    fn, _, fh, fw = W.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    dxp, dW = np.zeros_like(xp), np.zeros_like(W)
+    for i in range(dout.shape[2]):
+        for j in range(dout.shape[3]):
+            rows, cols = slice(i * stride, i * stride + fh), slice(j * stride, j * stride + fw)
+            dW += np.tensordot(dout[:, :, i, j], xp[:, :, rows, cols], axes=([0], [0]))
+            dxp[:, :, rows, cols] += np.tensordot(dout[:, :, i, j], W, axes=([1], [0]))
+    return dxp[:, :, pad:pad + h, pad:pad + w], dW, dout.sum(axis=(0, 2, 3))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 9), st.integers(1, 5), st.integers(1, 9), st.integers(1, 9), st.integers(1, 6),
+       st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.integers(0, 3), st.integers(1, 3),
+       st.integers(0, 2 ** 32 - 1))
+def test_convolution_is_its_definition_on_any_slicing_of_the_batch(n, c, h, w, fn, fh, fw, stride, pad, threads,
+                                                                  seed):
+    """Y, dX, dW and db equal the definition, loop by loop, on random shapes, strides and pads, however the batch is
+    cut into slices and on however many threads (the slices are taken as small as one image here); and the numbers
+    do not depend on the number of threads at all, to the last bit."""
+    assume(h + 2 * pad >= fh and w + 2 * pad >= fw)
+    rng = np.random.default_rng(seed)
+    x, W, b = rng.standard_normal((n, c, h, w)), rng.standard_normal((fn, c, fh, fw)), rng.standard_normal(fn)
+    layer = Convolution(W, b, stride, pad)
+    results = []
+    for count in (1, threads):
+        parallel.set_threads(count)
+        try:
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(parallel, "SLICE_BYTES", 1)               # one image per slice
+                mp.setattr(parallel, "PARALLEL_MIN_BYTES", 0)        # threads even for tiny batches
+                y = layer.forward(x)
+                dout = np.random.default_rng(seed + 1).standard_normal(y.shape)
+                dx = layer.backward(dout)
+        finally:
+            parallel.set_threads(None)
+        results.append((y, dx, layer.dW, layer.db))
+    dx_ref, dW_ref, db_ref = direct_convolution_backward(x, W, dout, stride, pad)
+    for got, want in zip(results[0], (direct_convolution(x, W, b, stride, pad), dx_ref, dW_ref, db_ref)):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+    for one, more in zip(*results):
+        np.testing.assert_array_equal(one, more)
 
 
 def test_the_books_im2col_and_col2im():

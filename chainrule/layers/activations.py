@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import array_math as F
+from .. import parallel
 from .base import Layer, ndim_of, shape_of
 
 
@@ -26,11 +27,25 @@ class Relu(Layer):
         self.mask = None  # True where x > 0: where the gradient passes
 
     def forward(self, x):
-        self.mask = x > 0
-        return F.relu(x)
+        if not parallel.worth_splitting(x):
+            self.mask = x > 0
+            return F.relu(x)
+        self.mask, out = np.empty(x.shape, dtype=bool), np.empty_like(x)
+
+        def rows(lo, hi):
+            np.greater(x[lo:hi], 0, out=self.mask[lo:hi])
+            np.maximum(x[lo:hi], 0, out=out[lo:hi])
+
+        parallel.over_batch(rows, len(x), x[0].nbytes)
+        return out
 
     def backward(self, dout):
-        return dout * self.mask
+        if not parallel.worth_splitting(dout):
+            return dout * self.mask
+        dx = np.empty_like(dout)
+        parallel.over_batch(lambda lo, hi: np.multiply(dout[lo:hi], self.mask[lo:hi], out=dx[lo:hi]), len(dout),
+                            dout[0].nbytes)
+        return dx
 
     def kink_state(self):
         return self.mask

@@ -176,6 +176,9 @@ class Layer:
     constant_inputs: tuple[int, ...] = ()
     #: False when nothing needs dL/dx (a network's first layer): backward may then skip that product
     input_grad = True
+    #: True for layers that split their batch over the cores themselves (chainrule.parallel): a network that
+    #: holds one runs its steps on chainrule's threads
+    splits_batch = False
     #: names of the parameters that weight decay applies to (weights, not biases)
     decayed: tuple[str, ...] = ()
 

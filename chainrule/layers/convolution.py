@@ -3,27 +3,37 @@
 A convolution is a matrix product over windows (book §7.4.3): ``col =
 im2col(x)`` holds every FH×FW window of every image as a column, each filter is
 a row of ``W``, and ``Y = W · col + b``. Its backward rule is the matrix rule of
-that product, with ``col2im`` (adding the windows back) for dx. Here the
-windows are copied in the order (C·FH·FW, N·OH·OW), which NumPy copies fastest,
-and only when a product needs them (:mod:`chainrule.im2col`).
+that product, with ``col2im`` (adding the windows back) for dx.
+
+Here the product is taken image by image (:func:`chainrule.im2col.image_columns`:
+image n's windows as a (C·FH·FW, OH·OW) matrix, and W times it is image n's
+output in (FN, OH, OW) order, nothing to transpose), on slices of the batch
+that run on all cores at once (:mod:`chainrule.parallel`). A slice's windows are
+copied, multiplied and dropped while they are in the core's cache; backward
+copies them again instead of keeping them. The numbers are the same products,
+so the same gradients; only the time changes.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .. import parallel
 from ..backend import get_array_module
-from ..im2col import add_windows, columns, output_size, pad_images
+from ..im2col import add_image_columns, columns, image_columns, output_size, pad_images
 from .base import Layer, ndim_of, parameter, shape_of
-
-
-#: windows of at least this many values (C·FH·FW) are multiplied as shifted slices instead of copied columns
-SHIFTED_MIN = 32
 
 
 def _positive(owner, name, value, low=1):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise ValueError(f"{owner}: {name} must be an integer ≥ {low}, got {value!r}")
     return int(value)
+
+
+def _slices(task, x, sample_bytes):
+    """task(lo, hi) over slices of x's batch: on all cores for NumPy arrays, once over the whole batch on a GPU."""
+    if get_array_module(x) is not np:
+        return [task(0, x.shape[0])]
+    return parallel.over_batch(task, x.shape[0], sample_bytes)
 
 
 class Convolution(Layer):
@@ -38,6 +48,7 @@ class Convolution(Layer):
     """
 
     symbol = "conv"
+    splits_batch = True
     rules = ("col2im({dout} · {W})", "{dout}ᵀ · im2col({x})", "Σ_rows {dout}")
     rule_symbols = {"x": "X"}
     decayed = ("W",)
@@ -53,9 +64,13 @@ class Convolution(Layer):
         self.pad = _positive("Convolution", "pad", pad, low=0)
         self.W = W
         self.b = b
-        self.x_shape = self.padded_shape = self.cols = self.flat = None
-        self.shifted = False
+        self.x = None
         self.dW = self.db = None
+
+    @property
+    def x_shape(self):
+        """The shape of the last input (N, C, H, W), None before the first forward."""
+        return None if self.x is None else self.x.shape
 
     def output_shape(self, input_shape, n="N"):
         """(FN, OH, OW) for one sample of ``input_shape`` (C, H, W); a clear error when it does not fit."""
@@ -69,6 +84,13 @@ class Convolution(Layer):
             raise self.error(f"images of {h}×{w} with pad {self.pad} are smaller than the {fh}×{fw} filters")
         return fn, oh, ow
 
+    def _columns(self, lo, hi):
+        """Images lo…hi−1 of the input as im2col columns, (hi − lo, C·FH·FW, OH·OW)."""
+        return image_columns(self.x[lo:hi], self.W.shape[2], self.W.shape[3], self.stride, self.pad)
+
+    def _window_bytes(self, oh, ow):
+        return int(np.prod(self.W.shape[1:])) * oh * ow * self.W.dtype.itemsize
+
     def forward(self, x):
         if ndim_of(x) != 4:
             raise self.error(f"x has shape {shape_of(x)}; expected images of shape (N, C, H, W)")
@@ -77,91 +99,59 @@ class Convolution(Layer):
         fn, oh, ow = self.output_shape(shape_of(x)[1:], shape_of(x)[0])
         if x.dtype != self.W.dtype:
             x = x.astype(self.W.dtype)
-        self.x_shape = x.shape
-        # two ways to the same product: shifted slices of the flat padded images (stride 1, windows of at least
-        # SHIFTED_MIN values: no window is copied) or the window columns (im2col) otherwise
-        self.shifted = self.stride == 1 and int(np.prod(self.W.shape[1:])) >= SHIFTED_MIN
-        out = self._forward_shifted(x, oh, ow) if self.shifted else self._forward_columns(x, oh, ow)
-        out += self.b[None, :, None, None]
+        self.x = x                                   # backward copies its windows again, slice by slice
+        xp = get_array_module(x)
+        out = xp.empty((x.shape[0], fn, oh, ow), dtype=x.dtype)
+        w = self.W.reshape(fn, -1)
+        b = self.b[:, None]
+
+        def images(lo, hi):                          # Y_n = W · col_n + b, written straight into (N, FN, OH, OW)
+            y = out[lo:hi].reshape(hi - lo, fn, oh * ow)
+            xp.matmul(w, self._columns(lo, hi), out=y)
+            y += b
+
+        _slices(images, x, self._window_bytes(oh, ow))
         return out
 
-    def _forward_columns(self, x, oh, ow):
-        fn = self.W.shape[0]
-        padded = pad_images(x, self.pad)
-        self.padded_shape = padded.shape
-        self.cols = columns(padded, self.W.shape[2], self.W.shape[3], self.stride)   # (C·FH·FW, N·OH·OW)
-        out = self.W.reshape(fn, -1) @ self.cols                                       # (FN, N·OH·OW)
-        # one copy into (N, FN, OH, OW) order: measured, the layers after it (ReLU, pooling and their backward)
-        # gain more from contiguous images than this copy costs
-        return get_array_module(out).ascontiguousarray(out.reshape(fn, x.shape[0], oh, ow).transpose(1, 0, 2, 3))
-
-    def _offsets(self, wp):
-        """Where each filter position's slice starts in a flat padded image: i·(W + 2·pad) + j."""
-        _, _, fh, fw = self.W.shape
-        return [i * wp + j for i in range(fh) for j in range(fw)]
-
-    def _forward_shifted(self, x, oh, ow):
-        """Y at every position of the padded grid as Σ over filter positions of W[:, :, i, j] · (X shifted)."""
-        xp = get_array_module(x)
-        fn, c = self.W.shape[:2]
-        n, _, h, w = x.shape
-        p = self.pad
-        hp, wp = h + 2 * p, w + 2 * p
-        offsets = self._offsets(wp)
-        full = n * hp * wp
-        flat = xp.zeros((c, full + offsets[-1]), dtype=x.dtype)            # zeros past the end: slices stay in bounds
-        flat[:, :full].reshape(c, n, hp, wp)[:, :, p:p + h, p:p + w] = x.transpose(1, 0, 2, 3)
-        self.flat = flat
-        taps = self.W.reshape(fn, c, -1)
-        out = taps[:, :, 0] @ flat[:, :full]
-        tmp = xp.empty_like(out)
-        for k, off in enumerate(offsets[1:], start=1):
-            xp.matmul(taps[:, :, k], flat[:, off:off + full], out=tmp)
-            out += tmp
-        return xp.ascontiguousarray(out.reshape(fn, n, hp, wp)[:, :, :oh, :ow].transpose(1, 0, 2, 3))
-
     def backward(self, dout):
-        fn = self.W.shape[0]
-        n, _, oh, ow = dout.shape
-        self.db = dout.sum(axis=(0, 2, 3))
-        if self.shifted:
-            return self._backward_shifted(dout)
-        d = dout.transpose(1, 0, 2, 3).reshape(fn, n * oh * ow)               # (FN, N·OH·OW)
-        self.dW = (d @ self.cols.T).reshape(self.W.shape)
-        if not self.input_grad:
-            return None
-        dcols = self.W.reshape(fn, -1).T @ d
-        dx = add_windows(dcols, self.padded_shape, self.W.shape[2], self.W.shape[3], self.stride)
-        p = self.pad
-        return dx[:, :, p:p + self.x_shape[2], p:p + self.x_shape[3]] if p else dx
-
-    def _backward_shifted(self, dout):
-        xp = get_array_module(dout)
         fn, c, fh, fw = self.W.shape
-        n, _, h, w = self.x_shape
-        oh, ow = dout.shape[2:]
-        p = self.pad
-        hp, wp = h + 2 * p, w + 2 * p
-        offsets = self._offsets(wp)
-        full = n * hp * wp
-        d = xp.zeros((fn, n, hp, wp), dtype=dout.dtype)                   # dout on the padded grid, 0 elsewhere
-        d[:, :, :oh, :ow] = dout.transpose(1, 0, 2, 3)
-        d = d.reshape(fn, full)
-        self.dW = xp.stack([d @ self.flat[:, off:off + full].T for off in offsets], axis=-1).reshape(self.W.shape)
-        if not self.input_grad:
-            return None
-        taps = self.W.reshape(fn, c, -1)
-        dflat = xp.zeros((c, full + offsets[-1]), dtype=dout.dtype)
-        tmp = xp.empty((c, full), dtype=dout.dtype)
-        for k, off in enumerate(offsets):                                  # each position sends its share back
-            xp.matmul(taps[:, :, k].T, d, out=tmp)
-            dflat[:, off:off + full] += tmp
-        dx = dflat[:, :full].reshape(c, n, hp, wp)[:, :, p:p + h, p:p + w]
-        return xp.ascontiguousarray(dx.transpose(1, 0, 2, 3))
+        n, _, oh, ow = dout.shape
+        xp = get_array_module(dout)
+        dx = xp.empty(self.x.shape, dtype=dout.dtype) if self.input_grad else None
+        if dx is not None and self.stride == 1:
+            # col2im(Wᵀ · dout) at stride 1 is a convolution too: dout, padded by FH − 1 − pad (cropped where that
+            # is negative), with the filters turned 180° and channels and filters swapped. The same sums, taken
+            # as one product per image instead of FH·FW additions of windows.
+            flipped = self.W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(c, -1)
+            qh, qw = fh - 1 - self.pad, fw - 1 - self.pad
+            h, w = self.x.shape[2:]
+
+        def images(lo, hi):
+            m = hi - lo
+            d = dout[lo:hi]
+            rows = xp.ascontiguousarray(d.transpose(0, 2, 3, 1)).reshape(m * oh * ow, fn)    # dout as rows
+            dw_t = columns(self.x[lo:hi], fh, fw, self.stride, self.pad) @ rows        # dWᵀ = im2col(X)ᵀ · dout
+            if dx is not None and self.stride == 1:
+                dq = d[:, :, max(-qh, 0):oh - max(-qh, 0), max(-qw, 0):ow - max(-qw, 0)]
+                dq = xp.pad(dq, ((0, 0), (0, 0), (max(qh, 0),) * 2, (max(qw, 0),) * 2)) if max(qh, qw) > 0 else dq
+                xp.matmul(flipped, image_columns(dq, fh, fw), out=dx[lo:hi].reshape(m, c, h * w))
+            elif dx is not None:                                                       # col2im(Wᵀ · dout_n)
+                dcols = xp.matmul(self.W.reshape(fn, -1).T, d.reshape(m, fn, oh * ow))
+                dx[lo:hi] = add_image_columns(dcols, dx[lo:hi].shape, fh, fw, self.stride, self.pad)
+            return dw_t, d.sum(axis=(0, 2, 3))
+
+        parts = _slices(images, dout, self._window_bytes(oh, ow))
+        dw_t, db = parts[0]
+        for more_dw, more_db in parts[1:]:           # in slice order: the same sums on any number of cores
+            dw_t = dw_t + more_dw
+            db = db + more_db
+        self.dW = xp.ascontiguousarray(dw_t.T).reshape(self.W.shape)
+        self.db = db
+        return dx
 
     def matrix_shapes(self):
         """dout as rows of positions (N·OH·OW, FN) and W as rows of filters (FN, C·FH·FW), as the rules use them."""
-        if self.x_shape is None:
+        if self.x is None:
             return {}
         fn, c, fh, fw = self.W.shape
         _, oh, ow = self.output_shape(self.x_shape[1:])
@@ -182,6 +172,7 @@ class Pooling(Layer):
     """
 
     symbol = "pool"
+    splits_batch = True
     rules = ("{dout} at each window's maximum",)
 
     def __init__(self, pool_h, pool_w, stride=1, pad=0, mode="max"):
@@ -199,7 +190,7 @@ class Pooling(Layer):
         self.symbol = "max pool" if mode == "max" else "avg pool"
         if mode == "average":
             self.rules = ("{dout} / (pool_h·pool_w) to every entry of the window",)
-        self.arg = self.x_shape = self.padded = None
+        self.arg = self.x_shape = None
 
     def output_shape(self, input_shape):
         """One sample's output shape for one sample's ``input_shape`` (C, H, W)."""
@@ -222,49 +213,68 @@ class Pooling(Layer):
             raise self.error(f"x has shape {shape_of(x)}, an empty batch; expected at least one image")
         xp = get_array_module(x)
         self.x_shape = shape_of(x)
-        _, oh, ow = self.output_shape(self.x_shape[1:])
-        padded = pad_images(x, self.pad, -np.inf if self.mode == "max" else 0.0)
-        self.padded = padded  # backward allocates dx in the same memory order
-        views = self._positions(padded, oh, ow)
-        if self.mode == "average":
-            out = views[0].copy()
-            for v in views[1:]:
-                out += v
-            out /= len(views)
-            return out
-        # a tournament over the window's positions: pairs in row-major order, the left one keeps a tie (the
-        # first maximum wins, as the book's argmax), NaN spreads through np.maximum as it should
-        dtype = np.dtype(np.int8 if len(views) < 128 else np.int32)
-        entries = [(v, dtype.type(k)) for k, v in enumerate(views)]
-        while len(entries) > 1:
-            merged = []
-            for (va, ia), (vb, ib) in zip(entries[::2], entries[1::2]):
-                better = (vb > va).view(np.int8) if dtype == np.int8 else (vb > va).astype(dtype)
-                merged.append((xp.maximum(va, vb), ia + better * (ib - ia)))  # b's index where b is larger
-            if len(entries) % 2:
-                merged.append(entries[-1])
-            entries = merged
-        out, arg = entries[0]
-        self.arg = arg if getattr(arg, "ndim", 0) else xp.zeros(out.shape, dtype=dtype)
-        return out if out is not views[0] else out.copy()
+        c, oh, ow = self.output_shape(self.x_shape[1:])
+        out = xp.empty((x.shape[0], c, oh, ow), dtype=x.dtype)
+        size = self.pool_h * self.pool_w
+        dtype = np.dtype(np.int8 if size < 128 else np.int32)
+        self.arg = xp.zeros(out.shape, dtype=dtype) if self.mode == "max" else None
+        fill = -np.inf if self.mode == "max" else 0.0
+
+        def images(lo, hi):
+            views = self._positions(pad_images(x[lo:hi], self.pad, fill), oh, ow)
+            if self.mode == "average":
+                o = out[lo:hi]
+                xp.copyto(o, views[0])
+                for v in views[1:]:
+                    o += v
+                o /= size
+                return
+            # a tournament over the window's positions: pairs in row-major order, the left one keeps a tie (the
+            # first maximum wins, as the book's argmax), NaN spreads through np.maximum as it should
+            entries = [(v, dtype.type(k)) for k, v in enumerate(views)]
+            while len(entries) > 1:
+                merged = []
+                for (va, ia), (vb, ib) in zip(entries[::2], entries[1::2]):
+                    better = (vb > va).view(np.int8) if dtype == np.int8 else (vb > va).astype(dtype)
+                    merged.append((xp.maximum(va, vb), ia + better * (ib - ia)))  # b's index where b is larger
+                if len(entries) % 2:
+                    merged.append(entries[-1])
+                entries = merged
+            out[lo:hi], self.arg[lo:hi] = entries[0]
+
+        _slices(images, x, x[0].nbytes)
+        return out
 
     def backward(self, dout):
         xp = get_array_module(dout)
         n, c, oh, ow = dout.shape
         p, (h, w) = self.pad, self.x_shape[2:]
-        dx = xp.zeros_like(self.padded, dtype=dout.dtype)  # the input's memory order: the next layers stay fast
-        targets = self._positions(dx, oh, ow)
-        if self.mode == "average":
-            share = dout / len(targets)
-            for t in targets:
-                t += share
-        elif self.stride >= max(self.pool_h, self.pool_w):  # windows do not overlap: each entry gets one value
-            for k, t in enumerate(targets):
-                xp.multiply(dout, self.arg == k, out=t)
-        else:
-            for k, t in enumerate(targets):
-                t += xp.where(self.arg == k, dout, 0)
-        return dx[:, :, p:p + h, p:p + w] if p else dx
+        dx = xp.empty(self.x_shape, dtype=dout.dtype)
+        size = self.pool_h * self.pool_w
+        apart = self.stride >= max(self.pool_h, self.pool_w)      # windows do not overlap: one value per entry
+
+        def images(lo, hi):
+            d = dout[lo:hi]
+            padded = xp.zeros((hi - lo, c, h + 2 * p, w + 2 * p), dtype=dout.dtype) if p else dx[lo:hi]
+            if not p:
+                padded[...] = 0
+            targets = self._positions(padded, oh, ow)
+            if self.mode == "average":
+                share = d / size
+                for t in targets:
+                    t += share
+            else:
+                arg = self.arg[lo:hi]
+                for k, t in enumerate(targets):
+                    if apart:
+                        xp.multiply(d, arg == k, out=t)
+                    else:
+                        t += xp.where(arg == k, d, 0)
+            if p:
+                dx[lo:hi] = padded[:, :, p:p + h, p:p + w]
+
+        _slices(images, dout, dx[0].nbytes)
+        return dx
 
     def kink_state(self):
         return self.arg  # which entry won each window: a numerical gradient across a change is meaningless

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import parallel
 from ..array_math import sum_to
 from .base import Layer, ndim_of, parameter, shape_of
 
@@ -121,7 +122,12 @@ class Affine(Layer):
             x2 = x2.astype(W.dtype)
         self.original_x_shape = shape
         self.x = x2
-        out = x2 @ W
+        if parallel.worth_splitting(x2):             # rows of X · W on all cores, inside a network's step
+            out = np.empty((x2.shape[0], W.shape[1]), dtype=W.dtype)
+            parallel.over_batch(lambda lo, hi: np.matmul(x2[lo:hi], W, out=out[lo:hi]), len(x2), x2[0].nbytes,
+                                min_slices=2)
+        else:
+            out = x2 @ W
         out += self.b
         return out[0] if len(shape) == 1 else out
 
@@ -131,11 +137,21 @@ class Affine(Layer):
         if d.shape != (n, h):
             expected = (n, h) if len(self.original_x_shape) > 1 else (h,)
             raise self.error(f"dout has shape {shape_of(dout)}; expected {expected} (the shape of this layer's output)")
-        self.dW = self.x.T @ d
         self.db = d.sum(axis=0)
+        if not parallel.worth_splitting(self.x):
+            self.dW = self.x.T @ d
+            return (d @ self.W.T).reshape(self.original_x_shape) if self.input_grad else None
+        # inside a network's step, on all cores: dW by slices of its rows (features), dX by slices of the batch
+        x, W = self.x, self.W
+        self.dW = np.empty(W.shape, dtype=np.result_type(x, d))
+        parallel.over_batch(lambda lo, hi: np.matmul(x[:, lo:hi].T, d, out=self.dW[lo:hi]), W.shape[0],
+                            x.shape[0] * x.itemsize, min_slices=2)
         if not self.input_grad:
             return None
-        return (d @ self.W.T).reshape(self.original_x_shape)
+        dx = np.empty((len(d), W.shape[0]), dtype=np.result_type(d, W))
+        parallel.over_batch(lambda lo, hi: np.matmul(d[lo:hi], W.T, out=dx[lo:hi]), len(d), dx[0].nbytes,
+                            min_slices=2)
+        return dx.reshape(self.original_x_shape)
 
     def matrix_shapes(self):
         return {"x": self.x.shape} if self.original_x_shape is not None and len(self.original_x_shape) > 2 else {}

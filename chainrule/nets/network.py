@@ -15,10 +15,11 @@ being finite) and ``config`` (what rebuilds it).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import nullcontext
 
 import numpy as np
 
-from .. import backend, gradcheck, memory, mode
+from .. import backend, gradcheck, memory, mode, parallel
 from ..graph import Variable
 from ..layers import SoftmaxWithLoss
 from ..layers.base import Layer
@@ -63,6 +64,9 @@ class Network:
         self._last_loss = None
         for layer, number in numbered_layers:
             self._add(layer, number)
+        # convolutions split their batch over the cores themselves: the whole step then runs on chainrule's
+        # threads, BLAS on one (chainrule.parallel.own_threads)
+        self._own_threads = any(layer.splits_batch for layer in self.layers)
         weight_layers = [layer for layer in self.layers if layer.parameters]
         if weight_layers:
             weight_layers[0].input_grad = False  # nothing needs dL/dx of the data: skip that product
@@ -90,7 +94,7 @@ class Network:
         x = self.shaped(x)
         self._check_input(x)
         graph = isinstance(x, Variable)
-        with mode.mode(mode.resolve(train_flg, default=False)):
+        with mode.mode(mode.resolve(train_flg, default=False)), self._threads():
             for layer in self.layers:
                 x = layer(x) if graph else layer.forward(x)
         return x
@@ -113,6 +117,10 @@ class Network:
                                                                for p in self._decayed_parameters())
         return loss
 
+    def _threads(self):
+        """All cores on chainrule's threads for a network with convolutions (:mod:`chainrule.parallel`)."""
+        return parallel.own_threads() if self._own_threads else nullcontext()
+
     def _decayed_parameters(self):
         return [layer.parameters[local] for layer, local, _ in self._named if local in layer.decayed]
 
@@ -127,10 +135,11 @@ class Network:
 
     def gradient(self, x, t):
         """All parameter gradients by backprop: one forward (training mode) and one backward pass."""
-        self._last_loss = self.loss(x, t, train_flg=True)
-        dout = self.last_layer.backward(1)
-        for layer in reversed(self.layers):
-            dout = layer.backward(dout)
+        with self._threads():
+            self._last_loss = self.loss(x, t, train_flg=True)
+            dout = self.last_layer.backward(1)
+            for layer in reversed(self.layers):
+                dout = layer.backward(dout)
         grads = {name: getattr(layer, attr) for layer, attr, name in self._grad_attrs}
         if self.weight_decay_lambda:
             for layer, local, name in self._named:

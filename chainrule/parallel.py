@@ -1,0 +1,180 @@
+"""A batch split across the CPU's cores: ``over_batch(task, n)`` runs ``task(lo, hi)`` on slices of the samples.
+
+Why: a convolution of a batch is many small matrix products (a few filters, a few hundred window positions per
+image). Handed to BLAS as one large product it runs on all cores but far below their peak, because its windows
+(im2col) do not fit in any cache. One core per slice of images, each image's windows copied and multiplied while
+they are still in that core's cache, runs near the peak (``benchmarks/cnn_profile.py`` measures both). NumPy
+releases the GIL in its copies, ufuncs and products, so plain Python threads run in parallel; each task's
+products run on one BLAS thread (threadpoolctl), so that the cores are not asked for twice their number.
+
+The result never depends on the number of threads: the slices are fixed by the batch and the sizes, not by the
+cores, and partial results (a layer's dW summed over slices) are added in slice order.
+
+``CHAINRULE_THREADS=1`` runs everything on the calling thread; the default is the number of threads BLAS itself
+is told to use (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``), else the CPUs this process may use.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+import numpy as np
+
+#: slices hold about this many bytes of their largest temporary (a convolution's windows): they stay in cache
+SLICE_BYTES = 4 << 20
+#: at least this many slices (when there are as many samples), so that up to this many cores share the work evenly
+MIN_SLICES = 8
+#: work smaller than this (bytes of the array split) runs on the calling thread: a thread's start costs more
+PARALLEL_MIN_BYTES = 1 << 18
+
+_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_blas = None      # threadpoolctl's controller of the BLAS library NumPy loaded
+_threads: int | None = None
+_splitting = ContextVar("chainrule_splitting", default=False)
+
+
+def _reset_after_fork():
+    """A forked child (a Dask or multiprocessing worker) has none of the parent's threads: start afresh."""
+    global _pool, _blas, _threads
+    _pool = _blas = _threads = None
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def _blas_controller():
+    global _blas
+    if _blas is None:
+        from threadpoolctl import ThreadpoolController
+        _blas = ThreadpoolController().select(user_api="blas")
+    return _blas
+
+
+def threads() -> int:
+    """How many threads share a batch: ``CHAINRULE_THREADS`` if set, else ``OPENBLAS_NUM_THREADS`` or
+    ``OMP_NUM_THREADS`` if set (as BLAS itself reads them), else the CPUs this process may use."""
+    global _threads
+    if _threads is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        for name in ("CHAINRULE_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+            env = os.environ.get(name, "").strip()
+            if env:
+                if not env.isdigit() or int(env) < 1:
+                    raise ValueError(f"{name} must be a whole number ≥ 1, got {env!r}")
+                _threads = int(env) if name == "CHAINRULE_THREADS" else min(int(env), cpus)
+                break
+        else:
+            _threads = cpus
+    return _threads
+
+
+@contextmanager
+def own_threads():
+    """Within: BLAS on one thread, and the layers that can split their batch (Affine and ReLU too) do it here.
+
+    A network with convolutions runs its steps inside. Why not leave BLAS its own threads between the
+    convolutions: after each product, BLAS's idle threads spin on the cores for a while (about 0.1 s in
+    OpenBLAS), and the slices of the next layer would run beside them, at half speed or worse.
+    """
+    if _splitting.get():
+        yield
+        return
+    token = _splitting.set(True)
+    try:
+        with _blas_controller().limit(limits=1):
+            yield
+    finally:
+        _splitting.reset(token)
+
+
+def splitting() -> bool:
+    """True inside :func:`own_threads`: BLAS is on one thread, so any large product is worth splitting."""
+    return _splitting.get()
+
+
+def worth_splitting(a) -> bool:
+    """A batch (NumPy, at least 2-D, ``PARALLEL_MIN_BYTES`` or more) inside :func:`own_threads`."""
+    return _splitting.get() and isinstance(a, np.ndarray) and a.ndim > 1 and a.nbytes >= PARALLEL_MIN_BYTES
+
+
+def set_threads(n: int | None) -> None:
+    """Use ``n`` threads from now on (``None``: back to the default). Results do not change, only the time."""
+    global _threads, _pool
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"set_threads: n must be a whole number ≥ 1 or None, got {n!r}")
+    with _lock:
+        _threads = n
+        if _pool is not None:
+            _pool.shutdown(wait=True)
+            _pool = None
+
+
+def _executor():
+    """The threads that help the calling one: :func:`threads` − 1 of them, started once."""
+    global _pool
+    with _lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=max(threads() - 1, 1), thread_name_prefix="chainrule")
+        return _pool
+
+
+def slices(n: int, sample_bytes: int, slice_bytes: int | None = None,
+           min_slices: int = MIN_SLICES) -> list[tuple[int, int]]:
+    """The (lo, hi) slices of n samples, in order, their sizes differing by at most one: as many as it takes to
+    keep each near ``slice_bytes`` of temporaries (one sample at least), and at least ``min_slices`` of them
+    (as many as there are samples, if fewer).
+
+    They depend only on n and the sizes, so a result summed over slices is the same on any machine.
+    """
+    slice_bytes = slice_bytes or SLICE_BYTES
+    count = min(n, max(-(-n * max(int(sample_bytes), 1) // slice_bytes), min_slices))
+    return [(k * n // count, (k + 1) * n // count) for k in range(count)]
+
+
+def over_batch(task, n: int, sample_bytes: int, slice_bytes: int | None = None,
+               min_slices: int = MIN_SLICES) -> list:
+    """``task(lo, hi)`` for each slice of :func:`slices`, on :func:`threads` threads; their results in slice order.
+
+    ``sample_bytes`` is the size of one sample's largest temporary. A task that is one product with no
+    temporaries may ask for fewer, larger slices (``min_slices=2``). Work of less than ``PARALLEL_MIN_BYTES``
+    in all, or a single thread, runs on the calling thread. The calling thread works too: each thread takes
+    the next slice not yet taken until none is left. An exception in a task (or a Ctrl-C) is raised here, after
+    every thread has stopped: none is left writing into an array the caller goes on to use.
+    """
+    parts = slices(n, sample_bytes, slice_bytes, min_slices)
+    workers = min(threads(), len(parts))
+    nested = threading.current_thread().name.startswith("chainrule")   # a task that splits again: stay on it
+    if workers == 1 or nested or n * sample_bytes < PARALLEL_MIN_BYTES:
+        return [task(lo, hi) for lo, hi in parts]
+    results = [None] * len(parts)
+    taken = itertools.count()      # next() on it is atomic: each slice is taken by exactly one thread
+    failed = []
+
+    def work():
+        while not failed:
+            k = next(taken)
+            if k >= len(parts):
+                return
+            try:
+                results[k] = task(*parts[k])
+            except BaseException as error:  # noqa: BLE001 - raised again in the caller
+                failed.append(error)
+
+    pool = _executor()
+    with own_threads():
+        helpers = [pool.submit(work) for _ in range(workers - 1)]
+        try:
+            work()
+        finally:
+            if not failed:
+                failed.append(None)    # no new slice for the helpers, whatever stopped the caller (Ctrl-C too)
+            wait(helpers)
+    errors = [e for e in failed if e is not None]
+    if errors:
+        raise errors[0]
+    return results
