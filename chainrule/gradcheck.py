@@ -33,7 +33,7 @@ from .array_math import is_float_array
 from .graph import Variable, align_gradients, forward_nodes, input_names
 
 
-def numerical_gradient(f, x, h=1e-4, kinks=None, entries=None):
+def numerical_gradient(f, x, h=1e-4, kinks=None, entries=None, relative=False):
     """∂f/∂x by central differences (f(x + h) − f(x − h)) / 2h, element by element.
 
     ``f(x)`` must return a scalar; ``x`` (a float array) is perturbed in place
@@ -43,7 +43,10 @@ def numerical_gradient(f, x, h=1e-4, kinks=None, entries=None):
     changed that state at h and, in float64, at the smaller steps h/100 and
     h/10⁴ tried after it (the first step that crosses no kink is used). With
     ``entries`` (a boolean mask of x's shape) only
-    those entries are differentiated; the others are NaN in the result.
+    those entries are differentiated; the others are NaN in the result. With
+    ``relative``, the step for an entry is h·max(1, |x|): right for a function
+    whose value is as large as its inputs (a sum of large numbers), where an
+    absolute h would drown in the rounding of f.
     """
     if not is_float_array(x):
         raise TypeError(f"numerical_gradient: x must be a floating-point array, got "
@@ -59,6 +62,8 @@ def numerical_gradient(f, x, h=1e-4, kinks=None, entries=None):
     steps = (h, h * 1e-2, h * 1e-4) if kinks is not None and x.dtype == np.float64 else (h,)
     for idx in indices:
         for step in steps:
+            if relative:
+                step = step * max(1.0, abs(float(x[idx])))
             grad[idx], crossed[idx] = _central_difference(f, x, idx, step, kinks, base)
             if not crossed[idx]:
                 break
@@ -66,19 +71,28 @@ def numerical_gradient(f, x, h=1e-4, kinks=None, entries=None):
 
 
 def _central_difference(f, x, idx, h, kinks, base):
-    """(f(x + h·e) − f(x − h·e)) / 2h for the entry ``idx``, and whether either side changed the kink state."""
+    """(f(x + h·e) − f(x − h·e)) / 2h for the entry ``idx``, and whether either side changed the kink state.
+
+    Two roundings are kept out of the quotient: where |x| is so large that x ± h would lose most of h to the
+    spacing of x's dtype, the step is h·|x| instead (relative); and the quotient divides by the difference of the
+    two values x really held, (x + h) − (x − h) as stored, not by 2h.
+    """
     original = x[idx].copy()
+    if abs(float(original)) * np.finfo(x.dtype).eps * 1e3 > h:
+        h = h * abs(float(original))
     crossed = False
     x[idx] = original + h
+    plus = x[idx].copy()
     f_plus = float(f(x))
     if kinks is not None and not _same_state(kinks(), base):
         crossed = True
     x[idx] = original - h
+    minus = x[idx].copy()
     f_minus = float(f(x))
     if kinks is not None and not _same_state(kinks(), base):
         crossed = True
     x[idx] = original
-    return (f_plus - f_minus) / (2 * h), crossed
+    return (f_plus - f_minus) / float(plus - minus), crossed
 
 
 def _same_state(a, b):

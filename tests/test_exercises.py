@@ -151,11 +151,11 @@ def test_gradient_check_on_a_graph_names_the_user_layer_that_departs(powers, dat
     that layer (the first to depart in backward order); with no mistake it passes and blames nothing."""
     broken = data.draw(st.integers(0, len(powers) - 1))
     factor = data.draw(st.sampled_from([0.5, -1.0, 2.0]))
-    x0 = np.random.default_rng(len(powers)).uniform(0.5, 1.5, (2, 3))
+    x0 = np.random.default_rng(len(powers)).uniform(0.5, 1.0, (2, 3))    # x ** p · 0.5 + 0.5 stays in (0.5, 1)
 
     def chain(x, planted=True):
         for i, p in enumerate(powers):
-            x = _Power(p, factor if planted and i == broken else 1.0)(x) * 0.5 + 0.5   # values stay near 1
+            x = _Power(p, factor if planted and i == broken else 1.0)(x) * 0.5 + 0.5
         return cr.sum(x)
 
     report = gradient_check(chain, x0)
@@ -164,3 +164,19 @@ def test_gradient_check_on_a_graph_names_the_user_layer_that_departs(powers, dat
     assert "where it departs first" in str(report)
     clean = gradient_check(lambda x: chain(x, planted=False), x0)
     assert clean.ok and clean.culprit is None
+
+
+def test_a_sum_of_numbers_near_ten_million_is_not_blamed_for_a_mistake_before_it():
+    """Found by the test above (when its inputs reached 1.5): five cubes take 1.5 to 10⁷, and the Sum at the end
+    was blamed, because h = 10⁻⁴ is lost in the rounding of a sum near 10⁷. A node is now blamed only when no
+    step (h, 100·h, h/100) agrees; the planted layer, the first cube, is named."""
+    x0 = np.random.default_rng(5).uniform(0.5, 1.5, (2, 3))
+
+    def chain(x):
+        for i in range(5):
+            x = _Power(3.0, 0.5 if i == 0 else 1.0)(x) * 0.5 + 0.5
+        return cr.sum(x)
+
+    report = gradient_check(chain, x0)
+    assert not report.ok
+    assert report.culprit.layer == "_Power" and report.culprit.node.layer.factor == 0.5
