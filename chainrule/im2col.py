@@ -70,6 +70,33 @@ def columns(x, filter_h, filter_w, stride=1, pad=0):
     return out.reshape(c * filter_h * filter_w, n * oh * ow)
 
 
+def wide_columns(x, filter_h, filter_w, pad=0, by_image=True):
+    """Stride 1's windows, copied fast: each output row extended to the padded width W + 2·pad.
+
+    The padded images are laid out flat, one row after another, so that the window at (i, j) of every position
+    of a row is one contiguous run starting at i·(W + 2·pad) + j: a copy of long runs instead of OW-long pieces.
+    The price is FW − 1 extra positions per output row, whose windows wrap into the next row; the caller drops
+    their results. Returns (N, C·FH·FW, OH·(W + 2·pad)) with ``by_image``, else (C·FH·FW, N·OH·(W + 2·pad)).
+    """
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    hp, wp = h + 2 * pad, w + 2 * pad
+    oh = hp - filter_h + 1
+    flat = xp.zeros((n, c, hp * wp + filter_w - 1), dtype=x.dtype)    # the tail keeps the last wrap in bounds
+    flat[:, :, :hp * wp].reshape(n, c, hp, wp)[:, :, pad:pad + h, pad:pad + w] = x
+    s0, s1, s2 = flat.strides
+    length = oh * wp
+    if by_image:
+        view = xp.lib.stride_tricks.as_strided(flat, (n, c, filter_h, filter_w, length), (s0, s1, wp * s2, s2, s2))
+        out = xp.empty(view.shape, dtype=x.dtype)
+        out[...] = view
+        return out.reshape(n, c * filter_h * filter_w, length)
+    view = xp.lib.stride_tricks.as_strided(flat, (c, filter_h, filter_w, n, length), (s1, wp * s2, s2, s0, s2))
+    out = xp.empty(view.shape, dtype=x.dtype)
+    out[...] = view
+    return out.reshape(c * filter_h * filter_w, n * length)
+
+
 def add_image_columns(dcols, shape, filter_h, filter_w, stride=1, pad=0):
     """The backward of :func:`image_columns`: (N, C·FH·FW, OH·OW) added back into images of ``shape`` (N, C, H, W).
 

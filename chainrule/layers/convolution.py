@@ -19,8 +19,15 @@ import numpy as np
 
 from .. import parallel
 from ..backend import get_array_module
-from ..im2col import add_image_columns, columns, image_columns, output_size, pad_images
+from ..im2col import add_image_columns, columns, image_columns, output_size, pad_images, wide_columns
 from .base import Layer, ndim_of, parameter, shape_of
+
+
+#: stride-1 windows of at least this many values (C·FH·FW), or whose wide rows add at most a tenth more
+#: positions, are copied as long runs (:func:`~chainrule.im2col.wide_columns`). Measured (benchmarks/cnn_profile.py):
+#: otherwise, as for the book's SimpleConvNet (1×5×5 filters on 28×28, 4 extra positions per 24), the extra
+#: positions cost more than the faster copy saves
+WIDE_MIN_WINDOW = 64
 
 
 def _positive(owner, name, value, low=1):
@@ -84,9 +91,10 @@ class Convolution(Layer):
             raise self.error(f"images of {h}×{w} with pad {self.pad} are smaller than the {fh}×{fw} filters")
         return fn, oh, ow
 
-    def _columns(self, lo, hi):
-        """Images lo…hi−1 of the input as im2col columns, (hi − lo, C·FH·FW, OH·OW)."""
-        return image_columns(self.x[lo:hi], self.W.shape[2], self.W.shape[3], self.stride, self.pad)
+    def _wide(self, ow):
+        """Stride 1, and windows large enough or few extra positions: windows copied as long runs."""
+        _, c, fh, fw = self.W.shape
+        return self.stride == 1 and (c * fh * fw >= WIDE_MIN_WINDOW or 10 * (fw - 1 - 2 * self.pad) <= ow)
 
     def _window_bytes(self, oh, ow):
         return int(np.prod(self.W.shape[1:])) * oh * ow * self.W.dtype.itemsize
@@ -102,45 +110,60 @@ class Convolution(Layer):
         self.x = x                                   # backward copies its windows again, slice by slice
         xp = get_array_module(x)
         out = xp.empty((x.shape[0], fn, oh, ow), dtype=x.dtype)
+        _, c, fh, fw = self.W.shape
         w = self.W.reshape(fn, -1)
-        b = self.b[:, None]
+        wide = self._wide(ow)
+        wp = x.shape[3] + 2 * self.pad if wide else ow
 
         def images(lo, hi):                          # Y_n = W · col_n + b, written straight into (N, FN, OH, OW)
-            y = out[lo:hi].reshape(hi - lo, fn, oh * ow)
-            xp.matmul(w, self._columns(lo, hi), out=y)
-            y += b
+            m = hi - lo
+            if wide:                                 # rows as wide as the padded image: drop the extra positions
+                y = xp.matmul(w, wide_columns(x[lo:hi], fh, fw, self.pad)).reshape(m, fn, oh, wp)
+                xp.add(y[..., :ow], self.b[:, None, None], out=out[lo:hi])
+                return
+            y = out[lo:hi].reshape(m, fn, oh * ow)
+            xp.matmul(w, image_columns(x[lo:hi], fh, fw, self.stride, self.pad), out=y)
+            y += self.b[:, None]
 
-        _slices(images, x, self._window_bytes(oh, ow))
+        _slices(images, x, self._window_bytes(oh, wp))
         return out
 
     def backward(self, dout):
         fn, c, fh, fw = self.W.shape
         n, _, oh, ow = dout.shape
         xp = get_array_module(dout)
+        h, w = self.x.shape[2:]
+        p, wide = self.pad, self._wide(ow)
+        wp = w + 2 * p if wide else ow
         dx = xp.empty(self.x.shape, dtype=dout.dtype) if self.input_grad else None
         if dx is not None and self.stride == 1:
             # col2im(Wᵀ · dout) at stride 1 is a convolution too: dout, padded by FH − 1 − pad (cropped where that
             # is negative), with the filters turned 180° and channels and filters swapped. The same sums, taken
             # as one product per image instead of FH·FW additions of windows.
             flipped = self.W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(c, -1)
-            qh, qw = fh - 1 - self.pad, fw - 1 - self.pad
-            h, w = self.x.shape[2:]
+            q = fh - 1 - p, fw - 1 - p
 
         def images(lo, hi):
             m = hi - lo
             d = dout[lo:hi]
-            rows = xp.ascontiguousarray(d.transpose(0, 2, 3, 1)).reshape(m * oh * ow, fn)    # dout as rows
-            dw_t = columns(self.x[lo:hi], fh, fw, self.stride, self.pad) @ rows        # dWᵀ = im2col(X)ᵀ · dout
+            rows = xp.zeros((m, oh, wp, fn), dtype=dout.dtype) if wide else xp.empty((m, oh, ow, fn), dout.dtype)
+            rows[:, :, :ow] = d.transpose(0, 2, 3, 1)                 # dout as rows (0 at the extra positions)
+            windows = (wide_columns(self.x[lo:hi], fh, fw, p, by_image=False) if wide
+                       else columns(self.x[lo:hi], fh, fw, self.stride, p))
+            dw_t = windows @ rows.reshape(-1, fn)                      # dWᵀ = im2col(X)ᵀ · dout
             if dx is not None and self.stride == 1:
-                dq = d[:, :, max(-qh, 0):oh - max(-qh, 0), max(-qw, 0):ow - max(-qw, 0)]
-                dq = xp.pad(dq, ((0, 0), (0, 0), (max(qh, 0),) * 2, (max(qw, 0),) * 2)) if max(qh, qw) > 0 else dq
-                xp.matmul(flipped, image_columns(dq, fh, fw), out=dx[lo:hi].reshape(m, c, h * w))
-            elif dx is not None:                                                       # col2im(Wᵀ · dout_n)
+                dq = d[:, :, max(-q[0], 0):oh - max(-q[0], 0), max(-q[1], 0):ow - max(-q[1], 0)]
+                if q[0] != q[1] and max(q) > 0:
+                    dq = xp.pad(dq, ((0, 0), (0, 0), (max(q[0], 0),) * 2, (max(q[1], 0),) * 2))
+                pad_q = max(q[0], 0) if q[0] == q[1] else 0
+                y = xp.matmul(flipped, wide_columns(dq, fh, fw, pad_q))
+                dx[lo:hi] = y.reshape(m, c, h, -1)[..., :w]
+            elif dx is not None:                                        # col2im(Wᵀ · dout_n)
                 dcols = xp.matmul(self.W.reshape(fn, -1).T, d.reshape(m, fn, oh * ow))
-                dx[lo:hi] = add_image_columns(dcols, dx[lo:hi].shape, fh, fw, self.stride, self.pad)
+                dx[lo:hi] = add_image_columns(dcols, dx[lo:hi].shape, fh, fw, self.stride, p)
             return dw_t, d.sum(axis=(0, 2, 3))
 
-        parts = _slices(images, dout, self._window_bytes(oh, ow))
+        parts = _slices(images, dout, self._window_bytes(oh, wp))
         dw_t, db = parts[0]
         for more_dw, more_db in parts[1:]:           # in slice order: the same sums on any number of cores
             dw_t = dw_t + more_dw
