@@ -253,3 +253,25 @@ def test_cli_trains_predicts_and_checks_cnns(tmp_path, capsys):
     assert "ok:" in capsys.readouterr().out
     assert main(["graph", str(tmp_path / "model.npz"), "--explain"]) == 0
     assert "conv" in capsys.readouterr().out
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 3), st.integers(2, 7), st.integers(1, 3), st.integers(1, 3), st.integers(0, 1),
+       st.integers(0, 2 ** 32 - 1))
+def test_max_pooling_in_inference_finds_its_winners_only_when_backward_asks(n, c, h, pool, stride, pad, seed):
+    """In inference, forward keeps no winners (it only takes the maxima); a backward that follows anyway (a graph
+    recorded in eval mode, a gradient check) finds them then: the same outputs, winners and dx as in training,
+    ties (small integers) included."""
+    from chainrule import eval_mode
+    assume(h + 2 * pad >= pool and 2 * pad <= pool)
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-2, 3, (n, c, h, h)).astype(float)
+    trained, inferred = Pooling(pool, pool, stride, pad), Pooling(pool, pool, stride, pad)
+    y = trained.forward(x)
+    with eval_mode():
+        y_eval = inferred.forward(x)
+    assert inferred.arg is None
+    np.testing.assert_array_equal(y_eval, y)
+    dout = rng.standard_normal(y.shape)
+    np.testing.assert_array_equal(inferred.backward(dout), trained.backward(dout))
+    np.testing.assert_array_equal(inferred.kink_state(), trained.kink_state())

@@ -97,11 +97,12 @@ def test_regularization_layers_on_gpu(on_gpu):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not HAS_GPU, reason="needs CuPy and a CUDA GPU")
-@pytest.mark.parametrize("shape,filters,stride,pad", [((3, 1, 9, 9), (4, 1, 3, 3), 1, 1),     # window columns
-                                                     ((2, 8, 7, 7), (5, 8, 3, 3), 1, 1),     # shifted slices
-                                                     ((2, 3, 8, 8), (4, 3, 3, 3), 2, 0)])
+@pytest.mark.parametrize("shape,filters,stride,pad", [((3, 1, 9, 9), (4, 1, 3, 3), 1, 1),     # wide rows (few extra)
+                                                     ((2, 8, 7, 7), (5, 8, 3, 3), 1, 1),     # wide rows (72 values)
+                                                     ((2, 1, 9, 9), (3, 1, 5, 5), 1, 0),     # row-by-row windows
+                                                     ((2, 3, 8, 8), (4, 3, 3, 3), 2, 0)])    # stride 2: col2im
 def test_convolution_pooling_and_batchnorm_on_gpu_match_cpu(on_gpu, shape, filters, stride, pad):
-    """The same layer code on CuPy arrays: the same numbers (the math exists once)."""
+    """The same layer code on CuPy arrays (the whole batch as one slice): the same numbers (the math exists once)."""
     from chainrule.layers import BatchNormalization, Convolution, Pooling
     cp = on_gpu
     rng = np.random.default_rng(1)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import parallel
+from .. import mode, parallel
 from ..backend import get_array_module
 from ..im2col import add_image_columns, columns, image_columns, output_size, pad_images, wide_columns
 from .base import Layer, ndim_of, parameter, shape_of
@@ -213,7 +213,7 @@ class Pooling(Layer):
         self.symbol = "max pool" if mode == "max" else "avg pool"
         if mode == "average":
             self.rules = ("{dout} / (pool_h·pool_w) to every entry of the window",)
-        self.arg = self.x_shape = None
+        self.arg = self.x_shape = self.x = None
 
     def output_shape(self, input_shape):
         """One sample's output shape for one sample's ``input_shape`` (C, H, W)."""
@@ -238,9 +238,30 @@ class Pooling(Layer):
         self.x_shape = shape_of(x)
         c, oh, ow = self.output_shape(self.x_shape[1:])
         out = xp.empty((x.shape[0], c, oh, ow), dtype=x.dtype)
+        # which position won each window is kept for backward; in inference it is found only if backward asks
+        training = mode.is_training()
+        self.arg = self._new_arg(out.shape, xp) if self.mode == "max" and training else None
+        self.x = None if training else x
+        self._pool(x, out, self.arg)
+        return out
+
+    def _new_arg(self, shape, xp):
+        return xp.zeros(shape, dtype=np.int8 if self.pool_h * self.pool_w < 128 else np.int32)
+
+    def _winners(self):
+        """Which position of each window won (max pooling): kept by forward, or found now from the kept input."""
+        if self.arg is None and self.mode == "max" and self.x is not None:
+            xp = get_array_module(self.x)
+            out = xp.empty((self.x.shape[0],) + self.output_shape(self.x_shape[1:]), dtype=self.x.dtype)
+            self.arg = self._new_arg(out.shape, xp)
+            self._pool(self.x, out, self.arg)
+        return self.arg
+
+    def _pool(self, x, out, arg):
+        """out = each window's max or mean, slice by slice; with ``arg``, also which position won."""
+        xp = get_array_module(x)
+        oh, ow = out.shape[2:]
         size = self.pool_h * self.pool_w
-        dtype = np.dtype(np.int8 if size < 128 else np.int32)
-        self.arg = xp.zeros(out.shape, dtype=dtype) if self.mode == "max" else None
         fill = -np.inf if self.mode == "max" else 0.0
 
         def images(lo, hi):
@@ -254,19 +275,24 @@ class Pooling(Layer):
                 return
             # a tournament over the window's positions: pairs in row-major order, the left one keeps a tie (the
             # first maximum wins, as the book's argmax), NaN spreads through np.maximum as it should
-            entries = [(v, dtype.type(k)) for k, v in enumerate(views)]
+            dtype = None if arg is None else arg.dtype
+            entries = [(v, None if arg is None else dtype.type(k)) for k, v in enumerate(views)]
             while len(entries) > 1:
                 merged = []
                 for (va, ia), (vb, ib) in zip(entries[::2], entries[1::2]):
+                    if arg is None:
+                        merged.append((xp.maximum(va, vb), None))
+                        continue
                     better = (vb > va).view(np.int8) if dtype == np.int8 else (vb > va).astype(dtype)
                     merged.append((xp.maximum(va, vb), ia + better * (ib - ia)))  # b's index where b is larger
                 if len(entries) % 2:
                     merged.append(entries[-1])
                 entries = merged
-            out[lo:hi], self.arg[lo:hi] = entries[0]
+            out[lo:hi] = entries[0][0]
+            if arg is not None:
+                arg[lo:hi] = entries[0][1]
 
         _slices(images, x, x[0].nbytes)
-        return out
 
     def backward(self, dout):
         xp = get_array_module(dout)
@@ -275,6 +301,7 @@ class Pooling(Layer):
         dx = xp.empty(self.x_shape, dtype=dout.dtype)
         size = self.pool_h * self.pool_w
         apart = self.stride >= max(self.pool_h, self.pool_w)      # windows do not overlap: one value per entry
+        winners = self._winners()
 
         def images(lo, hi):
             d = dout[lo:hi]
@@ -287,7 +314,7 @@ class Pooling(Layer):
                 for t in targets:
                     t += share
             else:
-                arg = self.arg[lo:hi]
+                arg = winners[lo:hi]
                 for k, t in enumerate(targets):
                     if apart:
                         xp.multiply(d, arg == k, out=t)
@@ -300,7 +327,7 @@ class Pooling(Layer):
         return dx
 
     def kink_state(self):
-        return self.arg  # which entry won each window: a numerical gradient across a change is meaningless
+        return self._winners()  # which entry won each window: a numerical gradient across a change is meaningless
 
     def explain_fields(self):
         return {}
