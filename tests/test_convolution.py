@@ -6,6 +6,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+import chainrule.layers.convolution as convolution_module
 from chainrule import parallel
 from chainrule import Variable, model_io
 from chainrule.cli import main
@@ -69,15 +70,16 @@ def direct_convolution_backward(x, W, dout, stride, pad):
 def test_convolution_is_its_definition_on_any_slicing_of_the_batch(n, c, h, w, fn, fh, fw, stride, pad, threads,
                                                                   seed):
     """Y, dX, dW and db equal the definition, loop by loop, on random shapes, strides and pads, however the batch is
-    cut into slices, on however many threads (the slices are taken as small as one image here) and whichever way
-    the windows are copied (long runs over wide rows, or row by row); and the numbers do not depend on the number
+    cut into slices, on however many threads (the slices are taken as small as one image here), whichever way
+    the windows are copied (long runs over wide rows, or row by row) and dW is multiplied (one product per slice
+    or one per image); and the numbers do not depend on the number
     of threads at all, to the last bit."""
     assume(h + 2 * pad >= fh and w + 2 * pad >= fw)
     rng = np.random.default_rng(seed)
     x, W, b = rng.standard_normal((n, c, h, w)), rng.standard_normal((fn, c, fh, fw)), rng.standard_normal(fn)
     layer = Convolution(W, b, stride, pad)
     results = []
-    for count, wide in ((1, True), (threads, True), (threads, False)):
+    for count, wide, one_product in ((1, True, None), (threads, True, None), (threads, False, 10 ** 9), (1, True, 0)):
         parallel.set_threads(count)
         try:
             with pytest.MonkeyPatch.context() as mp:
@@ -85,6 +87,8 @@ def test_convolution_is_its_definition_on_any_slicing_of_the_batch(n, c, h, w, f
                 mp.setattr(parallel, "PARALLEL_MIN_BYTES", 0)        # threads even for tiny batches
                 if not wide:                                         # the short-run window copy, at stride 1 too
                     mp.setattr(Convolution, "_wide", lambda self, ow: False)
+                if one_product is not None:                          # dW image by image, or as one product
+                    mp.setattr(convolution_module, "ONE_PRODUCT_MIN_WINDOW", one_product)
                 y = layer.forward(x)
                 dout = np.random.default_rng(seed + 1).standard_normal(y.shape)
                 dx = layer.backward(dout)
@@ -92,7 +96,7 @@ def test_convolution_is_its_definition_on_any_slicing_of_the_batch(n, c, h, w, f
             parallel.set_threads(None)
         results.append((y, dx, layer.dW, layer.db))
     dx_ref, dW_ref, db_ref = direct_convolution_backward(x, W, dout, stride, pad)
-    for result in (results[0], results[2]):                          # both ways of copying the windows
+    for result in (results[0], results[2], results[3]):              # every way of copying and multiplying
         for got, want in zip(result, (direct_convolution(x, W, b, stride, pad), dx_ref, dW_ref, db_ref)):
             np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
     for one, more in zip(results[0], results[1]):
