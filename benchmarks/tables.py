@@ -178,6 +178,18 @@ def cnn_recipe_trials():
     return "\n".join(rows)
 
 
+def cnn_changes():
+    """The convolutional networks' step and inference at each commit that changed their path, oldest first."""
+    data = _load("cnn_changes")
+    rows = ["| commit | change (each row on top of the ones above) | SimpleConvNet step | inference "
+            "| DeepConvNet step | inference |", "|---|---|---|---|---|---|"]
+    rows += [f"| `{r['commit']}` | {r['change']} | {r['simple-cnn step']:.1f} ms | {r['simple-cnn inference']:.1f} ms "
+             f"| {r['deep-cnn step']:.1f} ms | {r['deep-cnn inference']:.1f} ms |" for r in data["results"]]
+    rows += ["", f"Medians of {data['rounds']} rounds of {data['iters']} steps, each commit in its own process, "
+                 "alternating. " + _provenance(data, "cnn_changes")]
+    return "\n".join(rows)
+
+
 def page_speed():
     """A CNN page's size and the time of one learning step in it (Chromium), from benchmarks/page_speed.py."""
     data = _load("page_speed")
@@ -201,7 +213,7 @@ def layers():
 
 
 TABLES = {"train_speed": train_speed, "cnn_speed": cnn_speed, "cnn_profile": cnn_profile, "accuracy": accuracy,
-          "cnn_recipe_trials": cnn_recipe_trials, "page_speed": page_speed,
+          "cnn_recipe_trials": cnn_recipe_trials, "page_speed": page_speed, "cnn_changes": cnn_changes,
           "modules": modules, "layers": layers}
 
 

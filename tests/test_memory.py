@@ -100,3 +100,22 @@ def test_the_temporary_files_of_a_killed_writer_are_removed_by_the_next_write(tm
     assert killed.returncode == -9 and len(list(tmp_path.glob(".model.npz.*.part"))) == 2   # the killed one's
     write_text(target, "again")
     assert [p.name for p in tmp_path.glob(".model.npz.*.part")] == [live.name]
+
+
+def test_inference_batches_keep_every_layer_output_in_memory_that_is_reused(monkeypatch):
+    """Evaluation cuts its batches so that no layer's output outgrows the blocks glibc reuses (fresh memory
+    page-faults in every batch); the predictions do not change with the batch."""
+    from chainrule.nets import SimpleConvNet
+    net = SimpleConvNet(input_dim=(1, 12, 12), conv_param={"filter_num": 4, "filter_size": 3, "pad": 0, "stride": 1},
+                        hidden_size=8, output_size=3, seed=0)
+    largest = max(int(np.prod(p.out_shape)) for p in net.planned) * net.dtype.itemsize
+    assert memory.reusable_batch(net.planned, net.dtype.itemsize, 10 ** 6) * largest <= memory.REUSED_BYTES
+    assert memory.reusable_batch(net.planned, net.dtype.itemsize, 7) == 7
+    x = np.random.default_rng(0).standard_normal((50, 1, 12, 12))
+    whole = net.predict(x).argmax(axis=1)
+    sizes = []
+    predict = net.predict
+    monkeypatch.setattr(net, "predict", lambda batch, **kw: sizes.append(len(batch)) or predict(batch, **kw))
+    monkeypatch.setattr(memory, "REUSED_BYTES", 3 * largest)
+    np.testing.assert_array_equal(net.predict_classes(x), whole)
+    assert sizes == [3] * 16 + [2]

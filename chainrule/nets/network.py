@@ -206,9 +206,11 @@ class Network:
 
     def _scores_in_batches(self, x, batch_size):
         xp = backend.xp()
-        # smaller batches where big ones would not fit in memory
+        # smaller batches where big ones would not fit in memory, or would not fit in memory that is reused
         batch_size = memory.fit_batch(self.planned, self.dtype.itemsize, batch_size,
                                       f"{type(self).__name__}'s prediction")
+        if xp is np:                    # on a GPU, large batches are what it is fast at
+            batch_size = memory.reusable_batch(self.planned, self.dtype.itemsize, batch_size)
         for i in range(0, len(x), batch_size):
             yield i, self.predict(xp.asarray(x[i:i + batch_size], dtype=self.dtype), train_flg=False)
 
