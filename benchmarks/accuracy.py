@@ -5,6 +5,8 @@
     python benchmarks/accuracy.py --only cnn           # runs whose description or data set contains "cnn"
     python benchmarks/accuracy.py --mnist-dir DIR      # the MNIST runs too, from your four MNIST files
     python benchmarks/accuracy.py --only PyTorch       # the peer run alone
+    python benchmarks/accuracy.py --only SimpleConvNet --seeds 3   # the book's SimpleConvNet recipe and its peer,
+                                                                   # seeds 0, 1, 2 each: their means compared
 
 Beside the book's SimpleConvNet recipe runs its peer: the same network trained by PyTorch (``Conv2d``,
 ``MaxPool2d``, ``Linear``; weights drawn from N(0, 0.01²) and zero biases as the book's weight_init_std=0.01;
@@ -97,11 +99,15 @@ def main():
     parser.add_argument("--mnist-dir", help="directory with the four MNIST files (default: the cache)")
     parser.add_argument("--only", metavar="TEXT", help="only the runs whose description or data set contains TEXT")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "accuracy.json"))
+    parser.add_argument("--seeds", type=int, default=1, metavar="K",
+                        help="train the book's SimpleConvNet recipe and its PyTorch peer with seeds 0…K−1 and compare "
+                             "their means (one seed says little: seeds differ by a few tenths of a point)")
     parser.add_argument("--peer-worker", metavar="DATASET", help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peer_worker:   # the PyTorch run, in a process of its own
         data_dir = {"fashion-mnist": args.data_dir, "mnist": args.mnist_dir}.get(args.peer_worker)
-        print(json.dumps(pytorch_simple_cnn(args.peer_worker, data_dir)))
+        print(json.dumps(pytorch_simple_cnn(args.peer_worker, data_dir, seed=args.seed)))
         return
     results = []
     for label, name, overrides, target, limit in RUNS:
@@ -114,24 +120,39 @@ def main():
         except (datasets.DataNotFoundError, ImportError) as e:
             print(f"skipped {name} / {label}: {str(e).splitlines()[0]}")
             continue
-        r = recipes.recipe(name, **overrides)
-        start = time.perf_counter()
-        if label == PEER:
-            command = [sys.executable, __file__, "--peer-worker", name] + (["--data-dir", data_dir] if data_dir else [])
-            done = subprocess.run(command, capture_output=True, text=True)
-            if done.returncode != 0:
-                print(f"skipped {name} / {label}: {done.stderr.strip().splitlines()[-1] if done.stderr else '?'}")
-                continue
-            m = json.loads(done.stdout.strip().splitlines()[-1])
-        else:
-            m = job.run(r, data, log=lambda msg: None, progress=False, verbose=False).metrics
-        wall = time.perf_counter() - start
+        paired = overrides.get("arch") == "simple-cnn"          # the chainrule run and its PyTorch peer
+        runs = []
+        for seed in range(args.seeds) if paired else [None]:
+            r = recipes.recipe(name, **overrides, **({} if seed is None else {"seed": seed}))
+            start = time.perf_counter()
+            if label == PEER:
+                command = [sys.executable, __file__, "--peer-worker", name, "--seed", str(r["seed"])] + \
+                          (["--data-dir", data_dir] if data_dir else [])
+                done = subprocess.run(command, capture_output=True, text=True)
+                if done.returncode != 0:
+                    print(f"skipped {name} / {label}: {done.stderr.strip().splitlines()[-1] if done.stderr else '?'}")
+                    break
+                m = json.loads(done.stdout.strip().splitlines()[-1])
+            else:
+                m = job.run(r, data, log=lambda msg: None, progress=False, verbose=False).metrics
+            runs.append({"seed": r["seed"], "epochs": m["epochs"], "seconds": time.perf_counter() - start,
+                         "first_epoch_test_accuracy": m["history"][0]["test_accuracy"],
+                         "train_accuracy": m["train_accuracy"], "test_accuracy": m["test_accuracy"]})
+        if not runs or (paired and len(runs) < args.seeds):
+            continue
+
+        def mean(key):
+            return sum(run[key] for run in runs) / len(runs)
+
+        wall = mean("seconds")
         in_time = None if limit is None else wall <= limit
-        results.append({"run": label, "dataset": name, "recipe": r, "epochs": m["epochs"],
-                        "first_epoch_test_accuracy": m["history"][0]["test_accuracy"],
-                        "train_accuracy": m["train_accuracy"], "test_accuracy": m["test_accuracy"],
-                        "target": target, "met": m["test_accuracy"] >= target, "seconds": wall,
-                        "time_limit_seconds": limit, "within_time_limit": in_time})
+        results.append({"run": label, "dataset": name, "recipe": r, "epochs": runs[0]["epochs"],
+                        "first_epoch_test_accuracy": mean("first_epoch_test_accuracy"),
+                        "train_accuracy": mean("train_accuracy"), "test_accuracy": mean("test_accuracy"),
+                        "target": target, "met": mean("test_accuracy") >= target, "seconds": wall,
+                        "time_limit_seconds": limit, "within_time_limit": in_time,
+                        **({"seeds": runs} if paired else {})})
+        m = results[-1]
         timing = "" if limit is None else f" (limit {limit / 60:.0f} min: {'kept' if in_time else 'EXCEEDED'})"
         print(f"{name:<14} {label:<66} train {m['train_accuracy']:.4f}  test {m['test_accuracy']:.4f}  "
               f"(target ≥ {target:.3g}: {'met' if results[-1]['met'] else 'MISSED'})  {wall:6.1f}s{timing}",

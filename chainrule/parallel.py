@@ -1,11 +1,12 @@
 """A batch split across the CPU's cores: ``over_batch(task, n)`` runs ``task(lo, hi)`` on slices of the samples.
 
 Why: a convolution of a batch is many small matrix products (a few filters, a few hundred window positions per
-image). Handed to BLAS as one large product it runs on all cores but far below their peak, because its windows
-(im2col) do not fit in any cache. One core per slice of images, each image's windows copied and multiplied while
-they are still in that core's cache, runs near the peak (``benchmarks/cnn_profile.py`` measures both). NumPy
-releases the GIL in its copies, ufuncs and products, so plain Python threads run in parallel; each task's
-products run on one BLAS thread (threadpoolctl), so that the cores are not asked for twice their number.
+image). As one product over the whole batch, its windows (im2col) go out to memory and back, and BLAS runs the
+thin product far below its peak. Cut into slices of images, each slice's windows are copied and multiplied
+while they are still in the core's cache, one slice per core at a time (``benchmarks/cnn_profile.py`` measures
+each layer against the best single product of its shape). NumPy releases the GIL in its copies, ufuncs and
+products, so plain Python threads run in parallel. BLAS is kept to one thread meanwhile
+(:func:`own_threads`, by threadpoolctl), so that the cores are not asked for twice their number.
 
 The result never depends on the number of threads: the slices are fixed by the batch and the sizes, not by the
 cores, and partial results (a layer's dW summed over slices) are added in slice order.

@@ -17,7 +17,7 @@ from ..nets.architectures import ARCHS, CNN_SPEC  # noqa: E402,F401
 
 #: the default CNN recipe for MNIST-format images (``--arch cnn`` takes these for options not given)
 #: (its Fashion-MNIST accuracy and time: docs/results.md, made by benchmarks/accuracy.py)
-CNN = dict(arch="cnn", optimizer="adam", lr=0.002, epochs=15, batch_size=100, lr_schedule="cosine", shift=1)
+CNN = dict(arch="cnn", optimizer="adam", lr=0.001, epochs=18, batch_size=100, lr_schedule="cosine", shift=1)
 
 #: the book's SimpleConvNet recipe (§7.5): Adam 0.001, batch 100, 20 epochs
 SIMPLE_CNN = dict(arch="simple-cnn", optimizer="adam", lr=0.001, epochs=20, batch_size=100, lr_schedule="constant",
