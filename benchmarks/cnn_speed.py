@@ -36,7 +36,7 @@ def data(np):
 def chainrule_step(network):
     import numpy as np
     sys.path.insert(0, str(ROOT))
-    from chainrule import backend, eval_mode, optimizers
+    from chainrule import backend, eval_mode, kernels, optimizers
     from chainrule.nets import DeepConvNet, SimpleConvNet
     backend.keep_freed_memory()  # as chainrule's Trainer does
     x, t, rng = data(np)
@@ -50,7 +50,11 @@ def chainrule_step(network):
                 net.predict(x[idx])
         else:
             opt.update(net.params, net.gradient(x[idx], t[idx]))
-    return step, lambda: rng.integers(0, N_DATA, BATCH), {"numpy": np.__version__}
+    info = {"numpy": np.__version__}
+    if kernels.get(x) is not None:    # the compiled loops for ReLU and max pooling (the `fast` extra) are in use
+        import numba
+        info["numba"] = numba.__version__
+    return step, lambda: rng.integers(0, N_DATA, BATCH), info
 
 
 def torch_model(network):
@@ -215,7 +219,11 @@ def book_step(network):
         for layer in params:
             layer.W -= LR * layer.dW
             layer.b -= LR * layer.db
-    return step, lambda: rng.integers(0, N_DATA, BATCH), {"numpy": np.__version__}
+    info = {"numpy": np.__version__}
+    if kernels.get(x) is not None:    # the compiled loops for ReLU and max pooling (the `fast` extra) are in use
+        import numba
+        info["numba"] = numba.__version__
+    return step, lambda: rng.integers(0, N_DATA, BATCH), info
 
 
 IMPLEMENTATIONS = {"chainrule": chainrule_step, "pytorch": torch_step, "book_im2col": book_step}

@@ -119,9 +119,10 @@ def accuracy():
 
 
 #: the package's modules in the order they import one another (a test checks there is no cycle)
-MODULES = ["version", "backend", "array_math", "nonfinite", "graph", "mode", "im2col", "parallel", "layers",
-           "functions", "expression", "draw", "gradcheck", "locate", "exercises", "memory", "nets", "optimizers",
-           "datasets", "atomic", "runfiles", "model_io", "training", "sweep", "examples", "console", "cli"]
+MODULES = ["version", "backend", "array_math", "nonfinite", "graph", "mode", "im2col", "parallel", "kernel_loops",
+           "kernels", "layers", "functions", "expression", "draw", "gradcheck", "locate", "exercises", "memory",
+           "nets", "optimizers", "datasets", "atomic", "runfiles", "model_io", "training", "sweep", "examples",
+           "console", "cli"]
 
 
 def modules():

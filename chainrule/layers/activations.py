@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import array_math as F
-from .. import parallel
+from .. import kernels, parallel
 from .base import Layer, ndim_of, shape_of
 
 
@@ -30,9 +30,13 @@ class Relu(Layer):
         if not parallel.worth_splitting(x):
             self.mask = x > 0
             return F.relu(x)
-        self.mask, out = np.empty(x.shape, dtype=bool), np.empty_like(x)
+        self.mask, out = np.empty(x.shape, dtype=bool), np.empty(x.shape, dtype=x.dtype)
+        compiled = kernels.get(x)
 
         def rows(lo, hi):
+            if compiled:                                   # one pass for both (chainrule.kernels)
+                compiled["relu_forward"](x[lo:hi], out[lo:hi], self.mask[lo:hi])
+                return
             np.greater(x[lo:hi], 0, out=self.mask[lo:hi])
             np.maximum(x[lo:hi], 0, out=out[lo:hi])
 
@@ -42,9 +46,16 @@ class Relu(Layer):
     def backward(self, dout):
         if not parallel.worth_splitting(dout):
             return dout * self.mask
-        dx = np.empty_like(dout)
-        parallel.over_batch(lambda lo, hi: np.multiply(dout[lo:hi], self.mask[lo:hi], out=dx[lo:hi]), len(dout),
-                            dout[0].nbytes)
+        dx = np.empty(dout.shape, dtype=dout.dtype)
+        compiled = kernels.get(dout)
+
+        def rows(lo, hi):
+            if compiled:
+                compiled["relu_backward"](dout[lo:hi], self.mask[lo:hi], dx[lo:hi])
+            else:
+                np.multiply(dout[lo:hi], self.mask[lo:hi], out=dx[lo:hi])
+
+        parallel.over_batch(rows, len(dout), dout[0].nbytes)
         return dx
 
     def kink_state(self):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import mode, parallel
+from .. import kernels, mode, parallel
 from ..backend import get_array_module
 from ..im2col import add_image_columns, columns, image_columns, output_size, pad_images, wide_columns
 from .base import Layer, ndim_of, parameter, shape_of
@@ -248,10 +248,21 @@ class Pooling(Layer):
         out = xp.empty((x.shape[0], c, oh, ow), dtype=x.dtype)
         # which position won each window is kept for backward; in inference it is found only if backward asks
         training = mode.is_training()
-        self.arg = self._new_arg(out.shape, xp) if self.mode == "max" and training else None
-        self.x = None if training else x
-        self._pool(x, out, self.arg)
+        compiled = self._compiled(x)
+        self.arg = self._new_arg(out.shape, xp) if self.mode == "max" and (training or compiled) else None
+        self.x = None if self.arg is not None else x
+        if compiled:                                    # the book's 2×2 pooling in one pass (chainrule.kernels)
+            _slices(lambda lo, hi: compiled["max_pool_2x2"](x[lo:hi], out[lo:hi], self.arg[lo:hi]), x, x[0].nbytes)
+        else:
+            self._pool(x, out, self.arg)
         return out
+
+    def _compiled(self, *arrays):
+        """The compiled loops for the book's 2×2 max pooling (stride 2, no pad, even sizes), when they apply."""
+        if (self.mode, self.pool_h, self.pool_w, self.stride, self.pad) != ("max", 2, 2, 2, 0) or \
+                self.x_shape[2] % 2 or self.x_shape[3] % 2:
+            return None
+        return kernels.get(*arrays)
 
     def _new_arg(self, shape, xp):
         return xp.zeros(shape, dtype=np.int8 if self.pool_h * self.pool_w < 128 else np.int32)
@@ -310,6 +321,11 @@ class Pooling(Layer):
         size = self.pool_h * self.pool_w
         apart = self.stride >= max(self.pool_h, self.pool_w)      # windows do not overlap: one value per entry
         winners = self._winners()
+        compiled = self._compiled(dout)
+        if compiled:
+            _slices(lambda lo, hi: compiled["max_unpool_2x2"](dout[lo:hi], winners[lo:hi], dx[lo:hi]), dout,
+                    dx[0].nbytes)
+            return dx
 
         def images(lo, hi):
             d = dout[lo:hi]

@@ -1,0 +1,72 @@
+"""The loops of :mod:`chainrule.kernels`, compiled by numba: imported only when numba is installed and asked for.
+
+Each is the rule its layer states, as a loop over one slice of the batch; :mod:`chainrule.kernels` says when they
+run and the tests check them against NumPy's version bit for bit. At module level, so that numba's disk cache
+finds them again in the next process instead of compiling (and storing) them anew.
+"""
+from __future__ import annotations
+
+import numba
+
+jit = numba.njit(nogil=True, cache=True)
+
+
+@jit
+def relu_forward(x, out, mask):
+    """y = max(x, 0) and mask = [x > 0] in one pass; NaN stays NaN, −0 and below give +0 (as np.maximum)."""
+    xs, ys, ms = x.ravel(), out.ravel(), mask.ravel()
+    for i in range(xs.size):
+        v = xs[i]
+        m = v > 0
+        ms[i] = m
+        ys[i] = v if (m | (v != v)) else 0      # | and not or: no branch, so the loop vectorises
+
+
+@jit
+def relu_backward(dout, mask, dx):
+    """dx = dout ∘ [x > 0], a product as NumPy's (∞ · 0 is NaN)."""
+    ds, ms, out = dout.ravel(), mask.ravel(), dx.ravel()
+    for i in range(ds.size):
+        out[i] = ds[i] * ms[i]
+
+
+@jit
+def pick(va, ia, vb, ib):
+    """One match of max pooling's tournament: b's position wins only if b is larger (the first maximum wins);
+    the value is np.maximum(va, vb) exactly (NaN spreads; of two equal values, −0 and +0 too, b's)."""
+    return (va if ((va > vb) | (va != va)) else vb), (ib if vb > va else ia)
+
+
+@jit
+def max_pool_2x2(x, out, arg):
+    """The book's 2×2 max pooling, stride 2: each window's maximum, and which of its 4 positions won."""
+    n, c = x.shape[:2]
+    oh, ow = out.shape[2:]
+    for i in range(n):
+        for j in range(c):
+            for r in range(oh):
+                top, bottom = x[i, j, 2 * r], x[i, j, 2 * r + 1]
+                o, a = out[i, j, r], arg[i, j, r]
+                for s in range(ow):
+                    m0, i0 = pick(top[2 * s], 0, top[2 * s + 1], 1)
+                    m1, i1 = pick(bottom[2 * s], 2, bottom[2 * s + 1], 3)
+                    m, k = pick(m0, i0, m1, i1)
+                    o[s] = m
+                    a[s] = k
+
+
+@jit
+def max_unpool_2x2(dout, arg, dx):
+    """Its backward: dout to each window's winner, times 0 elsewhere (a product: ∞ · 0 is NaN, as NumPy's)."""
+    n, c, oh, ow = dout.shape
+    for i in range(n):
+        for j in range(c):
+            for r in range(oh):
+                top, bottom = dx[i, j, 2 * r], dx[i, j, 2 * r + 1]
+                d, a = dout[i, j, r], arg[i, j, r]
+                for s in range(ow):
+                    k, v = a[s], d[s]
+                    top[2 * s] = v * (k == 0)
+                    top[2 * s + 1] = v * (k == 1)
+                    bottom[2 * s] = v * (k == 2)
+                    bottom[2 * s + 1] = v * (k == 3)
