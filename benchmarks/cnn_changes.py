@@ -36,6 +36,7 @@ CHANGES = [
     ("e2d171f", "stride-1 windows copied as long runs over rows as wide as the padded image"),
     ("d4ece41", "max pooling in inference takes only the maxima"),
     ("79214ad", "dW of small windows (a first layer's) image by image"),
+    ("ba9b363", "ReLU and 2×2 max pooling as compiled one-pass loops (numba installed: the fast extra)"),
 ]
 NETWORKS = ("simple-cnn", "deep-cnn")
 
