@@ -109,8 +109,9 @@ def accuracy():
                 tests = [s["test_accuracy"] for s in run.get("seeds", [])]
                 return "" if len(tests) < 2 else f" (seeds {', '.join(f'{a:.2%}' for a in tests)})"
 
-            mean = "the mean of " if len(mine.get("seeds", [])) > 1 else ""
-            rows += ["", f"The book's SimpleConvNet recipe on {dataset}, {mean}test accuracy: chainrule "
+            count = len(mine.get("seeds", []))
+            mean = f", mean test accuracy over {count} seeds" if count > 1 else ""
+            rows += ["", f"The book's SimpleConvNet recipe on {dataset}{mean}: chainrule "
                          f"{mine['test_accuracy']:.2%}{spread(mine)}, PyTorch {r['test_accuracy']:.2%}{spread(r)} "
                          "with the same network, initialisation, optimizer and epochs: chainrule "
                          f"{verdict} PyTorch."]
