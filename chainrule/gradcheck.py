@@ -33,7 +33,7 @@ from .array_math import is_float_array
 from .graph import Variable, align_gradients, forward_nodes, input_names
 
 
-def numerical_gradient(f, x, h=1e-4, kinks=None, entries=None, relative=False):
+def numerical_gradient(f, x, h=1e-4, kinks=None, entries=None):
     """∂f/∂x by central differences (f(x + h) − f(x − h)) / 2h, element by element.
 
     ``f(x)`` must return a scalar; ``x`` (a float array) is perturbed in place
@@ -43,10 +43,7 @@ def numerical_gradient(f, x, h=1e-4, kinks=None, entries=None, relative=False):
     changed that state at h and, in float64, at the smaller steps h/100 and
     h/10⁴ tried after it (the first step that crosses no kink is used). With
     ``entries`` (a boolean mask of x's shape) only
-    those entries are differentiated; the others are NaN in the result. With
-    ``relative``, the step for an entry is h·max(1, |x|): right for a function
-    whose value is as large as its inputs (a sum of large numbers), where an
-    absolute h would drown in the rounding of f.
+    those entries are differentiated; the others are NaN in the result.
     """
     if not is_float_array(x):
         raise TypeError(f"numerical_gradient: x must be a floating-point array, got "
@@ -62,8 +59,6 @@ def numerical_gradient(f, x, h=1e-4, kinks=None, entries=None, relative=False):
     steps = (h, h * 1e-2, h * 1e-4) if kinks is not None and x.dtype == np.float64 else (h,)
     for idx in indices:
         for step in steps:
-            if relative:
-                step = step * max(1.0, abs(float(x[idx])))
             grad[idx], crossed[idx] = _central_difference(f, x, idx, step, kinks, base)
             if not crossed[idx]:
                 break
@@ -73,13 +68,14 @@ def numerical_gradient(f, x, h=1e-4, kinks=None, entries=None, relative=False):
 def _central_difference(f, x, idx, h, kinks, base):
     """(f(x + h·e) − f(x − h·e)) / 2h for the entry ``idx``, and whether either side changed the kink state.
 
-    Two roundings are kept out of the quotient: where |x| is so large that x ± h would lose most of h to the
-    spacing of x's dtype, the step is h·|x| instead (relative); and the quotient divides by the difference of the
-    two values x really held, (x + h) − (x − h) as stored, not by 2h.
+    Two roundings are kept out of the quotient: where |x| is so large that the rounding of x ± h (and of f,
+    which grows with x) would show in the sixth digit of the quotient, the step is h·|x| instead (relative);
+    and the quotient divides by the difference of the two values x really held, (x + h) − (x − h) as stored,
+    not by 2h.
     """
     original = x[idx].copy()
-    if abs(float(original)) * np.finfo(x.dtype).eps * 1e3 > h:
-        h = h * abs(float(original))
+    if abs(float(original)) * np.finfo(x.dtype).eps * 1e6 > h:   # f's own rounding would show in 6 digits
+        h = h * max(1.0, abs(float(original)))
     crossed = False
     x[idx] = original + h
     plus = x[idx].copy()

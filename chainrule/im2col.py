@@ -41,33 +41,26 @@ def windows(x, filter_h, filter_w, stride=1):
                                            (s[0], s[1], s[2] * stride, s[3] * stride, s[2], s[3]))
 
 
-def image_columns(x, filter_h, filter_w, stride=1, pad=0):
-    """Every window of each image of x (N, C, H, W) as a column of its own image: (N, C·FH·FW, OH·OW), contiguous.
+def _copied(view):
+    """A contiguous copy of a strided view, in the view's own axis order."""
+    out = get_array_module(view).empty(view.shape, dtype=view.dtype)
+    out[...] = view
+    return out
 
-    Image n's matrix is the book's im2col rows of that image, transposed: a convolution of it is the product
-    W (FN, C·FH·FW) · columns (C·FH·FW, OH·OW), which is already image n's output in (FN, OH, OW) order.
+
+def image_columns(x, filter_h, filter_w, stride=1, pad=0, by_image=True):
+    """Every window of x (N, C, H, W) as a column, contiguous: (N, C·FH·FW, OH·OW) with ``by_image``, else
+    (C·FH·FW, N·OH·OW), the book's im2col transposed.
+
+    By image, image n's matrix is its windows as columns: W (FN, C·FH·FW) times it is image n's output, already in
+    (FN, OH, OW) order. All images as one matrix is the layout of dW's product: dWᵀ = columns · dout as rows.
     """
-    xp = get_array_module(x)
     n, c = x.shape[:2]
     v = windows(pad_images(x, pad), filter_h, filter_w, stride)                     # (N, C, OH, OW, FH, FW)
     oh, ow = v.shape[2:4]
-    out = xp.empty((n, c, filter_h, filter_w, oh, ow), dtype=x.dtype)
-    out[...] = v.transpose(0, 1, 4, 5, 2, 3)
-    return out.reshape(n, c * filter_h * filter_w, oh * ow)
-
-
-def columns(x, filter_h, filter_w, stride=1, pad=0):
-    """Every window of x (N, C, H, W) as a column: (C·FH·FW, N·OH·OW), contiguous; the book's im2col transposed.
-
-    The layout of dW's product: dWᵀ = columns(x) · dout as rows (N·OH·OW, FN), one product for all N images.
-    """
-    xp = get_array_module(x)
-    n, c = x.shape[:2]
-    v = windows(pad_images(x, pad), filter_h, filter_w, stride)                     # (N, C, OH, OW, FH, FW)
-    oh, ow = v.shape[2:4]
-    out = xp.empty((c, filter_h, filter_w, n, oh, ow), dtype=x.dtype)
-    out[...] = v.transpose(1, 4, 5, 0, 2, 3)
-    return out.reshape(c * filter_h * filter_w, n * oh * ow)
+    if by_image:
+        return _copied(v.transpose(0, 1, 4, 5, 2, 3)).reshape(n, c * filter_h * filter_w, oh * ow)
+    return _copied(v.transpose(1, 4, 5, 0, 2, 3)).reshape(c * filter_h * filter_w, n * oh * ow)
 
 
 def wide_columns(x, filter_h, filter_w, pad=0, by_image=True):
@@ -88,13 +81,9 @@ def wide_columns(x, filter_h, filter_w, pad=0, by_image=True):
     length = oh * wp
     if by_image:
         view = xp.lib.stride_tricks.as_strided(flat, (n, c, filter_h, filter_w, length), (s0, s1, wp * s2, s2, s2))
-        out = xp.empty(view.shape, dtype=x.dtype)
-        out[...] = view
-        return out.reshape(n, c * filter_h * filter_w, length)
+        return _copied(view).reshape(n, c * filter_h * filter_w, length)
     view = xp.lib.stride_tricks.as_strided(flat, (c, filter_h, filter_w, n, length), (s1, wp * s2, s2, s0, s2))
-    out = xp.empty(view.shape, dtype=x.dtype)
-    out[...] = view
-    return out.reshape(c * filter_h * filter_w, n * length)
+    return _copied(view).reshape(c * filter_h * filter_w, n * length)
 
 
 def add_image_columns(dcols, shape, filter_h, filter_w, stride=1, pad=0):

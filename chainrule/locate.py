@@ -93,10 +93,10 @@ def check_node(node, h=1e-4, rtol=1e-5, atol=1e-7, seed=0):
                 continue
             g = got[slot] if slot < len(got) else None
             slot += 1
-            expected, crossed = numerical_gradient(objective, value, h, kinks, relative=True)
+            expected, crossed = numerical_gradient(objective, value, h, kinks)
             results.append((names[i], expected, g, crossed, changed))
         for name, param in params.items():
-            expected, crossed = numerical_gradient(objective, param, h, kinks, relative=True)
+            expected, crossed = numerical_gradient(objective, param, h, kinks)
             results.append((name, expected, param_grads.get(name), crossed, changed))
     return results, inputs, dout
 

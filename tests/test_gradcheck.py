@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chainrule.cli import main
 from chainrule.gradcheck import compare, gradient_check, numerical_gradient
@@ -129,3 +131,14 @@ def test_cli_gradcheck_on_spiral_and_a_deeper_net_passes(capsys):
     assert main(["gradcheck", "--hidden", "10,10", "--samples", "2"]) == 0
     out = capsys.readouterr().out
     assert "central differences" in out and "ok:" in out
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(-3, 12), st.floats(-5, 5).filter(lambda c: abs(c) > 1e-3), st.integers(0, 2 ** 32 - 1))
+def test_central_differences_keep_the_rounding_of_large_inputs_out(power, slope, seed):
+    """For f(x) = slope · Σ x the numerical gradient is the slope, whatever the magnitude of x (10⁻³ to 10¹²):
+    where x ± h would lose h to the spacing of x the step grows with |x|, and the quotient divides by the step x
+    really took."""
+    x = np.random.default_rng(seed).uniform(0.5, 1.5, (2, 3)) * 10.0 ** power
+    grad = numerical_gradient(lambda v: slope * v.sum(), x)
+    np.testing.assert_allclose(grad, slope, rtol=1e-6)

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import kernels, mode, parallel
 from ..backend import get_array_module
-from ..im2col import add_image_columns, columns, image_columns, output_size, pad_images, wide_columns
+from ..im2col import add_image_columns, image_columns, output_size, pad_images, wide_columns
 from .base import Layer, ndim_of, parameter, shape_of
 
 
@@ -157,7 +157,7 @@ class Convolution(Layer):
                 rows = xp.zeros((m, oh, wp, fn), dout.dtype) if wide else xp.empty((m, oh, ow, fn), dout.dtype)
                 rows[:, :, :ow] = d.transpose(0, 2, 3, 1)             # dout as rows (0 at the extra positions)
                 windows = (wide_columns(self.x[lo:hi], fh, fw, p, by_image=False) if wide
-                           else columns(self.x[lo:hi], fh, fw, self.stride, p))
+                           else image_columns(self.x[lo:hi], fh, fw, self.stride, p, by_image=False))
                 dw_t = windows @ rows.reshape(-1, fn)
             if dx is not None and self.stride == 1:
                 dq = d[:, :, max(-q[0], 0):oh - max(-q[0], 0), max(-q[1], 0):ow - max(-q[1], 0)]
