@@ -47,6 +47,34 @@ def _slices(task, x, sample_bytes):
     return parallel.over_batch(task, x.shape[0], sample_bytes)
 
 
+def _blocks(n, lanes):
+    """n rounded up to a whole number of the compiled loops' blocks of ``lanes`` positions."""
+    return -(-n // lanes) * lanes
+
+
+def _padded(x, top, left, height, width, out=None):
+    """x (N, C, H, W) placed at row ``top`` and column ``left`` of an array (N, C, height, width) of zeros (``out``,
+    or a new one); rows and columns of x that fall outside (a negative ``top`` or ``left``) are dropped. Only
+    the border is zeroed: each value is written once."""
+    if out is None:
+        out = np.empty(x.shape[:2] + (height, width), dtype=x.dtype)
+    h0, w0 = max(-top, 0), max(-left, 0)
+    h1, w1 = min(x.shape[2], height - top), min(x.shape[3], width - left)
+    r0, r1, c0, c1 = h0 + top, h1 + top, w0 + left, w1 + left
+    out[:, :, :r0] = 0
+    out[:, :, r1:] = 0
+    out[:, :, r0:r1, :c0] = 0
+    out[:, :, r0:r1, c1:] = 0
+    out[:, :, r0:r1, c0:c1] = x[:, :, h0:h1, w0:w1]
+    return out
+
+
+def _packed(w, block):
+    """Filters W (FN, C, FH, FW) as the compiled loops read them: (FN / block, C, FH, FW, block), flat."""
+    fn, c, fh, fw = w.shape
+    return np.ascontiguousarray(w.reshape(fn // block, block, c, fh, fw).transpose(0, 2, 3, 4, 1)).ravel()
+
+
 class Convolution(Layer):
     """Y = W ⊛ X + b: FN filters W (FN, C, FH, FW) slide over images X (N, C, H, W) with ``stride`` after ``pad``
     rows and columns of zeros; Y is (N, FN, OH, OW) with OH = (H + 2·pad − FH) // stride + 1.
@@ -75,7 +103,7 @@ class Convolution(Layer):
         self.pad = _positive("Convolution", "pad", pad, low=0)
         self.W = W
         self.b = b
-        self.x = None
+        self.x = self._padded_x = None
         self.dW = self.db = None
 
     @property
@@ -95,6 +123,12 @@ class Convolution(Layer):
             raise self.error(f"images of {h}×{w} with pad {self.pad} are smaller than the {fh}×{fw} filters")
         return fn, oh, ow
 
+    def _compiled(self, x):
+        """The compiled convolution loops (:func:`chainrule.kernels.convolution`), at stride 1, when they apply."""
+        if self.stride != 1:
+            return None
+        return kernels.convolution(x, self.W, self.b)
+
     def _wide(self, ow):
         """Stride 1, and windows large enough or few extra positions: windows copied as long runs."""
         _, c, fh, fw = self.W.shape
@@ -112,10 +146,28 @@ class Convolution(Layer):
         if x.dtype != self.W.dtype:
             x = x.astype(self.W.dtype)
         self.x = x                                   # backward copies its windows again, slice by slice
+        self._padded_x = None
         xp = get_array_module(x)
         out = xp.empty((x.shape[0], fn, oh, ow), dtype=x.dtype)
         _, c, fh, fw = self.W.shape
         w = self.W.reshape(fn, -1)
+        loops = self._compiled(x)
+        if loops and fn % 8 == 0:                    # the compiled loops: Y = b + W ⊛ X on the padded images
+            block = 16 if fn % 16 == 0 else 8
+            forward = loops[f"forward_{block}"]
+            weights = _packed(self.W, block)
+            bias, p = np.ascontiguousarray(self.b), self.pad
+            hp, wq = x.shape[2] + 2 * p, _blocks(ow, loops["lanes"]) + fw - 1
+
+            padded = np.empty((x.shape[0], c, hp, wq), x.dtype)
+
+            def padded_images(lo, hi):
+                forward(_padded(x[lo:hi], p, p, hp, wq, padded[lo:hi]).ravel(), weights, bias, out[lo:hi].ravel(),
+                        hi - lo, c, fn, hp, wq, fh, fw, oh, ow)
+
+            _slices(padded_images, x, c * hp * wq * x.dtype.itemsize)
+            self._padded_x = padded                  # dW reads the same padded images
+            return out
         wide = self._wide(ow)
         wp = x.shape[3] + 2 * self.pad if wide else ow
 
@@ -140,26 +192,46 @@ class Convolution(Layer):
         p, wide = self.pad, self._wide(ow)
         wp = w + 2 * p if wide else ow
         dx = xp.empty(self.x.shape, dtype=dout.dtype) if self.input_grad else None
+        loops = self._compiled(dout)
+        loop_dw = loops and fn % 4 == 0 and c % 4 == 0
+        loop_dx = loops and dx is not None and c % 8 == 0
         if dx is not None and self.stride == 1:
             # col2im(Wᵀ · dout) at stride 1 is a convolution too: dout, padded by FH − 1 − pad (cropped where that
             # is negative), with the filters turned 180° and channels and filters swapped. The same sums, taken
             # as one product per image instead of FH·FW additions of windows.
-            flipped = self.W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(c, -1)
+            turned = self.W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+            flipped = turned.reshape(c, -1)
             q = fh - 1 - p, fw - 1 - p
+        if loop_dx:
+            block = 16 if c % 16 == 0 else 8
+            packed, no_bias = _packed(turned, block), np.zeros(c, dout.dtype)
+            hd, wd = h + fh - 1, _blocks(w, loops["lanes"]) + fw - 1
+        if loop_dw:
+            owq = _blocks(ow, loops["lanes"])
+            hp, wq = h + 2 * p, owq + fw - 1
+            kept = self._padded_x if self._padded_x is not None and self._padded_x.shape[2:] == (hp, wq) else None
 
         def images(lo, hi):
             m = hi - lo
             d = dout[lo:hi]
-            if c * fh * fw < ONE_PRODUCT_MIN_WINDOW:                  # dW = Σ_n dout_n · col_nᵀ, image by image
+            if loop_dw:                                                # dW = Σ dout · Xpad, compiled
+                dw = np.empty(self.W.shape, dout.dtype)
+                xs = kept[lo:hi] if kept is not None else _padded(self.x[lo:hi], p, p, hp, wq)
+                loops["weight_grad"](_padded(d, 0, 0, oh, owq).ravel(), xs.ravel(), dw.ravel(),
+                                     m, c, fn, hp, wq, fh, fw, oh, owq, dout.dtype.type(0))
+            elif c * fh * fw < ONE_PRODUCT_MIN_WINDOW:                # dW = Σ_n dout_n · col_nᵀ, image by image
                 cols = image_columns(self.x[lo:hi], fh, fw, self.stride, p)
-                dw_t = xp.matmul(d.reshape(m, fn, oh * ow), cols.transpose(0, 2, 1)).sum(axis=0).T
+                dw = xp.matmul(d.reshape(m, fn, oh * ow), cols.transpose(0, 2, 1)).sum(axis=0)
             else:                                                      # dWᵀ = im2col(X)ᵀ · dout, one product
                 rows = xp.zeros((m, oh, wp, fn), dout.dtype) if wide else xp.empty((m, oh, ow, fn), dout.dtype)
                 rows[:, :, :ow] = d.transpose(0, 2, 3, 1)             # dout as rows (0 at the extra positions)
                 windows = (wide_columns(self.x[lo:hi], fh, fw, p, by_image=False) if wide
                            else image_columns(self.x[lo:hi], fh, fw, self.stride, p, by_image=False))
-                dw_t = windows @ rows.reshape(-1, fn)
-            if dx is not None and self.stride == 1:
+                dw = (windows @ rows.reshape(-1, fn)).T
+            if loop_dx:                                                # the turned filters over padded dout
+                loops[f"forward_{block}"](_padded(d, q[0], q[1], hd, wd).ravel(), packed, no_bias, dx[lo:hi].ravel(),
+                                          m, fn, c, hd, wd, fh, fw, h, w)
+            elif dx is not None and self.stride == 1:
                 dq = d[:, :, max(-q[0], 0):oh - max(-q[0], 0), max(-q[1], 0):ow - max(-q[1], 0)]
                 if q[0] != q[1] and max(q) > 0:
                     dq = xp.pad(dq, ((0, 0), (0, 0), (max(q[0], 0),) * 2, (max(q[1], 0),) * 2))
@@ -169,14 +241,14 @@ class Convolution(Layer):
             elif dx is not None:                                        # col2im(Wᵀ · dout_n)
                 dcols = xp.matmul(self.W.reshape(fn, -1).T, d.reshape(m, fn, oh * ow))
                 dx[lo:hi] = add_image_columns(dcols, dx[lo:hi].shape, fh, fw, self.stride, p)
-            return dw_t, d.sum(axis=(0, 2, 3))
+            return dw.reshape(self.W.shape), d.sum(axis=(0, 2, 3))
 
         parts = _slices(images, dout, self._window_bytes(oh, wp))
-        dw_t, db = parts[0]
+        dw, db = parts[0]
         for more_dw, more_db in parts[1:]:           # in slice order: the same sums on any number of cores
-            dw_t = dw_t + more_dw
+            dw = dw + more_dw
             db = db + more_db
-        self.dW = xp.ascontiguousarray(dw_t.T).reshape(self.W.shape)
+        self.dW = xp.ascontiguousarray(dw)
         self.db = db
         return dx
 

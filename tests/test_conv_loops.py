@@ -1,0 +1,152 @@
+"""The compiled convolution loops (chainrule.conv_loops, with numba): a convolution at stride 1, Y = b + W ⊛ X
+(book §7.4), its dX (the same sum with the filters turned 180°) and dW = Σ dout · X, give the definition's
+numbers to rounding on random shapes and pads, pass the numerical gradient check, spread NaN and ±∞ to the
+same outputs as the NumPy path, do not depend on the number of threads, and are what their writer writes."""
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import chainrule.layers.convolution as convolution_module
+from chainrule import conv_loops_writer, kernels, parallel
+from chainrule.gradcheck import gradient_check
+from chainrule.layers import Convolution
+from conftest import assert_gradients_match
+from test_convolution import direct_convolution, direct_convolution_backward
+
+pytest.importorskip("numba")
+
+# channels and filters: multiples of 8 and 16 take the compiled loops (forward: FN % 8, dX: C % 8, dW: both % 4),
+# the others the NumPy path in the same layer
+CHANNELS = st.sampled_from([1, 4, 8, 12, 16, 24, 32])
+FILTERS = st.sampled_from([4, 8, 16, 24, 32, 48])
+
+
+def passes(layer, x, dout):
+    """Y, dX, dW, db of one forward and backward."""
+    y = layer.forward(x)
+    dx = layer.backward(dout)
+    return y, dx, layer.dW.copy(), layer.db.copy()
+
+
+def uses_the_loops(layer, x):
+    """Whether this layer's forward takes the compiled loops (so that the test is not vacuous)."""
+    return layer._compiled(x) is not None and layer.W.shape[0] % 8 == 0
+
+
+def test_the_loops_are_what_their_writer_writes():
+    """chainrule/conv_loops.py is generated: edit chainrule/conv_loops_writer.py and run it."""
+    assert conv_loops_writer.TARGET.read_text(encoding="utf-8") == conv_loops_writer.source()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 4), CHANNELS, FILTERS, st.integers(1, 12), st.integers(1, 12), st.integers(1, 5),
+       st.integers(1, 5), st.integers(0, 3), st.integers(0, 2 ** 32 - 1))
+def test_compiled_convolution_is_its_definition(n, c, fn, h, w, fh, fw, pad, seed):
+    """Y, dX, dW, db in float64 equal the definition loop by loop to 1e-12 (relative), for any filter size, pad
+    (also pads larger than the filter, where dX's dout is cropped) and row length (blocks of 8 positions and
+    a partial last one)."""
+    assume(h + 2 * pad >= fh and w + 2 * pad >= fw)
+    rng = np.random.default_rng(seed)
+    x, W, b = rng.standard_normal((n, c, h, w)), rng.standard_normal((fn, c, fh, fw)), rng.standard_normal(fn)
+    layer = Convolution(W, b, 1, pad)
+    assert uses_the_loops(layer, x) == (fn % 8 == 0)
+    y = layer.forward(x)
+    dout = rng.standard_normal(y.shape)
+    got = passes(layer, x, dout)
+    want = (direct_convolution(x, W, b, 1, pad),) + direct_convolution_backward(x, W, dout, 1, pad)
+    for name, a, e in zip(("Y", "dX", "dW", "db"), got, want):
+        np.testing.assert_allclose(a, e, rtol=1e-12, atol=1e-12 * max(1.0, np.abs(e).max()), err_msg=name)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 3), st.sampled_from([8, 16]), st.sampled_from([8, 16]), st.integers(3, 11), st.integers(1, 4),
+       st.integers(0, 2), st.integers(0, 2 ** 32 - 1))
+def test_compiled_convolution_in_float32_stays_float32_and_agrees_with_float64(n, c, fn, size, k, pad, seed):
+    assume(size + 2 * pad >= k)
+    rng = np.random.default_rng(seed)
+    x, W, b = rng.standard_normal((n, c, size, size)), rng.standard_normal((fn, c, k, k)), rng.standard_normal(fn)
+    y = rng.standard_normal((n, fn, size + 2 * pad - k + 1, size + 2 * pad - k + 1))
+    wide = passes(Convolution(W, b, 1, pad), x, y)
+    single = passes(Convolution(W.astype(np.float32), b.astype(np.float32), 1, pad), x.astype(np.float32),
+                    y.astype(np.float32))
+    for a, e in zip(single, wide):
+        assert a.dtype == np.float32
+        np.testing.assert_allclose(a, e, rtol=1e-4, atol=2e-5 * max(1.0, np.abs(e).max()))
+
+
+@pytest.mark.parametrize("case", [(2, 8, 5, 6, 16, 3, 3, 1), (1, 16, 4, 4, 8, 2, 3, 2), (2, 8, 9, 3, 8, 1, 1, 0)],
+                         ids=lambda c: "N{}C{}H{}W{}F{}k{}x{}p{}".format(*c))
+def test_compiled_convolution_gradcheck(case):
+    """Backprop through the compiled loops against numerical gradients of Σ Y ∘ dout, in float64."""
+    n, c, h, w, fn, fh, fw, pad = case
+    rng = np.random.default_rng(7)
+    layer = Convolution(rng.standard_normal((fn, c, fh, fw)), rng.standard_normal(fn), 1, pad)
+    x = rng.standard_normal((n, c, h, w))
+    assert uses_the_loops(layer, x)
+    assert_gradients_match(gradient_check(layer, x))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 3), st.sampled_from([8, 16]), st.sampled_from([8, 16]), st.integers(2, 10), st.integers(1, 3),
+       st.integers(0, 2), st.sampled_from(["float32", "float64"]), st.integers(0, 2 ** 32 - 1))
+def test_nan_and_infinity_reach_the_same_outputs_as_on_the_numpy_path(n, c, fn, size, k, pad, dtype, seed):
+    """A NaN or ±∞ in the images spreads to exactly the outputs (Y) and input gradients (dX) it reaches on the
+    NumPy path: no extra position of a block leaks into a kept one."""
+    assume(size + 2 * pad >= k)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, size, size))
+    x[rng.random(x.shape) < 0.03] = np.nan
+    x[rng.random(x.shape) < 0.03] = np.inf
+    W, b = rng.standard_normal((fn, c, k, k)).astype(dtype), rng.standard_normal(fn).astype(dtype)
+    x = x.astype(dtype)
+    layer = Convolution(W, b, 1, pad)
+    with np.errstate(invalid="ignore", over="ignore"):
+        y = layer.forward(x)
+        dout = rng.standard_normal(y.shape).astype(dtype)
+        dout[rng.random(dout.shape) < 0.03] = -np.inf
+        compiled = passes(layer, x, dout)
+        kernels.use(False)
+        try:
+            numpy_path = passes(layer, x, dout)
+        finally:
+            kernels.use(None)
+    for name, a, e in zip(("Y", "dX"), compiled[:2], numpy_path[:2]):
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(e), err_msg=name)
+        np.testing.assert_array_equal(np.isposinf(a), np.isposinf(e), err_msg=name)
+        np.testing.assert_array_equal(np.isneginf(a), np.isneginf(e), err_msg=name)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(2, 12), st.sampled_from([8, 16]), st.sampled_from([16, 32]), st.integers(3, 14),
+       st.integers(0, 2 ** 32 - 1))
+def test_compiled_convolution_gives_the_same_bits_on_one_thread_and_on_many(n, c, fn, size, seed):
+    rng = np.random.default_rng(seed)
+    layer = Convolution(rng.standard_normal((fn, c, 3, 3)).astype(np.float32), np.zeros(fn, np.float32), 1, 1)
+    x = rng.standard_normal((n, c, size, size)).astype(np.float32)
+    dout = rng.standard_normal((n, fn, size, size)).astype(np.float32)
+    results = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(parallel, "SLICE_BYTES", 1)          # one image per slice: every batch really splits
+        mp.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
+        for threads in (1, 3):
+            parallel.set_threads(threads)
+            try:
+                with parallel.own_threads():
+                    results.append(passes(layer, x, dout))
+            finally:
+                parallel.set_threads(None)
+    for one, many in zip(*results):
+        np.testing.assert_array_equal(one, many)
+
+
+def test_padded_places_the_images_and_zeroes_only_the_border():
+    """The helper behind every padded copy: x at (top, left), rows or columns outside dropped, zeros around."""
+    x = np.arange(1.0, 13.0).reshape(1, 1, 3, 4)
+    out = np.full((1, 1, 5, 6), 99.0)
+    convolution_module._padded(x, 1, 2, 5, 6, out)
+    expected = np.zeros((5, 6))
+    expected[1:4, 2:6] = x[0, 0]
+    np.testing.assert_array_equal(out[0, 0], expected)
+    cropped = convolution_module._padded(x, -1, -2, 3, 3)
+    np.testing.assert_array_equal(cropped[0, 0], [[7, 8, 0], [11, 12, 0], [0, 0, 0]])
