@@ -387,7 +387,7 @@ def forward_8(x, w, b, y, m, c_in, k_out, hp, wq, fh, fw, oh, ow):
                         if col + 7 < ow: y[yb + u(7)] = a7_7
 
 
-def weight_grad(d, x, dw, m, c_in, k_out, hp, wq, fh, fw, oh, owq, zero):
+def weight_grad_4x4(d, x, dw, m, c_in, k_out, hp, wq, fh, fw, oh, owq, zero):
     """dW[k, c, i, j] = Σ_n,y,x dout[n, k, y, x] · X[n, c, y + i, x + j]; dout's rows padded with 0 to owq, a multiple of 8."""
     for k0 in range(0, k_out, 4):
         for c0 in range(0, c_in, 4):
@@ -461,3 +461,37 @@ def weight_grad(d, x, dw, m, c_in, k_out, hp, wq, fh, fw, oh, owq, zero):
                     dw[u((((k0 + 3) * c_in + c0 + 1) * fh + i) * fw + j)] = a3_1_0 + a3_1_1 + a3_1_2 + a3_1_3 + a3_1_4 + a3_1_5 + a3_1_6 + a3_1_7
                     dw[u((((k0 + 3) * c_in + c0 + 2) * fh + i) * fw + j)] = a3_2_0 + a3_2_1 + a3_2_2 + a3_2_3 + a3_2_4 + a3_2_5 + a3_2_6 + a3_2_7
                     dw[u((((k0 + 3) * c_in + c0 + 3) * fh + i) * fw + j)] = a3_3_0 + a3_3_1 + a3_3_2 + a3_3_3 + a3_3_4 + a3_3_5 + a3_3_6 + a3_3_7
+
+
+def weight_grad_4x1(d, x, dw, m, c_in, k_out, hp, wq, fh, fw, oh, owq, zero):
+    """dW[k, c, i, j] = Σ_n,y,x dout[n, k, y, x] · X[n, c, y + i, x + j]; dout's rows padded with 0 to owq, a multiple of 8."""
+    for k0 in range(0, k_out, 4):
+        for c0 in range(0, c_in, 1):
+            for i in range(fh):
+                for j in range(fw):
+                    a0_0_0 = zero; a0_0_1 = zero; a0_0_2 = zero; a0_0_3 = zero; a0_0_4 = zero; a0_0_5 = zero; a0_0_6 = zero; a0_0_7 = zero
+                    a1_0_0 = zero; a1_0_1 = zero; a1_0_2 = zero; a1_0_3 = zero; a1_0_4 = zero; a1_0_5 = zero; a1_0_6 = zero; a1_0_7 = zero
+                    a2_0_0 = zero; a2_0_1 = zero; a2_0_2 = zero; a2_0_3 = zero; a2_0_4 = zero; a2_0_5 = zero; a2_0_6 = zero; a2_0_7 = zero
+                    a3_0_0 = zero; a3_0_1 = zero; a3_0_2 = zero; a3_0_3 = zero; a3_0_4 = zero; a3_0_5 = zero; a3_0_6 = zero; a3_0_7 = zero
+                    for n in range(m):
+                        for r in range(oh):
+                            db0 = u(((n * k_out + k0 + 0) * oh + r) * owq)
+                            db1 = u(((n * k_out + k0 + 1) * oh + r) * owq)
+                            db2 = u(((n * k_out + k0 + 2) * oh + r) * owq)
+                            db3 = u(((n * k_out + k0 + 3) * oh + r) * owq)
+                            xb0 = u(((n * c_in + c0 + 0) * hp + r + i) * wq + j)
+                            for col in range(0, owq, 8):
+                                uc = u(col)
+                                d0_0 = d[db0 + uc + u(0)]; d0_1 = d[db0 + uc + u(1)]; d0_2 = d[db0 + uc + u(2)]; d0_3 = d[db0 + uc + u(3)]; d0_4 = d[db0 + uc + u(4)]; d0_5 = d[db0 + uc + u(5)]; d0_6 = d[db0 + uc + u(6)]; d0_7 = d[db0 + uc + u(7)]
+                                d1_0 = d[db1 + uc + u(0)]; d1_1 = d[db1 + uc + u(1)]; d1_2 = d[db1 + uc + u(2)]; d1_3 = d[db1 + uc + u(3)]; d1_4 = d[db1 + uc + u(4)]; d1_5 = d[db1 + uc + u(5)]; d1_6 = d[db1 + uc + u(6)]; d1_7 = d[db1 + uc + u(7)]
+                                d2_0 = d[db2 + uc + u(0)]; d2_1 = d[db2 + uc + u(1)]; d2_2 = d[db2 + uc + u(2)]; d2_3 = d[db2 + uc + u(3)]; d2_4 = d[db2 + uc + u(4)]; d2_5 = d[db2 + uc + u(5)]; d2_6 = d[db2 + uc + u(6)]; d2_7 = d[db2 + uc + u(7)]
+                                d3_0 = d[db3 + uc + u(0)]; d3_1 = d[db3 + uc + u(1)]; d3_2 = d[db3 + uc + u(2)]; d3_3 = d[db3 + uc + u(3)]; d3_4 = d[db3 + uc + u(4)]; d3_5 = d[db3 + uc + u(5)]; d3_6 = d[db3 + uc + u(6)]; d3_7 = d[db3 + uc + u(7)]
+                                x0_0 = x[xb0 + uc + u(0)]; x0_1 = x[xb0 + uc + u(1)]; x0_2 = x[xb0 + uc + u(2)]; x0_3 = x[xb0 + uc + u(3)]; x0_4 = x[xb0 + uc + u(4)]; x0_5 = x[xb0 + uc + u(5)]; x0_6 = x[xb0 + uc + u(6)]; x0_7 = x[xb0 + uc + u(7)]
+                                a0_0_0 += d0_0 * x0_0; a0_0_1 += d0_1 * x0_1; a0_0_2 += d0_2 * x0_2; a0_0_3 += d0_3 * x0_3; a0_0_4 += d0_4 * x0_4; a0_0_5 += d0_5 * x0_5; a0_0_6 += d0_6 * x0_6; a0_0_7 += d0_7 * x0_7
+                                a1_0_0 += d1_0 * x0_0; a1_0_1 += d1_1 * x0_1; a1_0_2 += d1_2 * x0_2; a1_0_3 += d1_3 * x0_3; a1_0_4 += d1_4 * x0_4; a1_0_5 += d1_5 * x0_5; a1_0_6 += d1_6 * x0_6; a1_0_7 += d1_7 * x0_7
+                                a2_0_0 += d2_0 * x0_0; a2_0_1 += d2_1 * x0_1; a2_0_2 += d2_2 * x0_2; a2_0_3 += d2_3 * x0_3; a2_0_4 += d2_4 * x0_4; a2_0_5 += d2_5 * x0_5; a2_0_6 += d2_6 * x0_6; a2_0_7 += d2_7 * x0_7
+                                a3_0_0 += d3_0 * x0_0; a3_0_1 += d3_1 * x0_1; a3_0_2 += d3_2 * x0_2; a3_0_3 += d3_3 * x0_3; a3_0_4 += d3_4 * x0_4; a3_0_5 += d3_5 * x0_5; a3_0_6 += d3_6 * x0_6; a3_0_7 += d3_7 * x0_7
+                    dw[u((((k0 + 0) * c_in + c0 + 0) * fh + i) * fw + j)] = a0_0_0 + a0_0_1 + a0_0_2 + a0_0_3 + a0_0_4 + a0_0_5 + a0_0_6 + a0_0_7
+                    dw[u((((k0 + 1) * c_in + c0 + 0) * fh + i) * fw + j)] = a1_0_0 + a1_0_1 + a1_0_2 + a1_0_3 + a1_0_4 + a1_0_5 + a1_0_6 + a1_0_7
+                    dw[u((((k0 + 2) * c_in + c0 + 0) * fh + i) * fw + j)] = a2_0_0 + a2_0_1 + a2_0_2 + a2_0_3 + a2_0_4 + a2_0_5 + a2_0_6 + a2_0_7
+                    dw[u((((k0 + 3) * c_in + c0 + 0) * fh + i) * fw + j)] = a3_0_0 + a3_0_1 + a3_0_2 + a3_0_3 + a3_0_4 + a3_0_5 + a3_0_6 + a3_0_7

@@ -31,7 +31,7 @@ import numpy as np
 _kernels = None     # the compiled functions, or False when numba is not there or switched off
 _conv: dict = {}    # dtype → the compiled convolution loops for it
 _conv_lock = threading.Lock()
-CONV_LOOPS = ("forward_16", "forward_8", "weight_grad")
+CONV_LOOPS = ("forward_16", "forward_8", "weight_grad_4x4", "weight_grad_4x1")
 
 
 def get(*arrays):
@@ -80,7 +80,8 @@ def _compile_convolution(dtype):
     array = numba.types.Array(numba.from_dtype(dtype), 1, "C")
     i = numba.types.int64
     signatures = {"forward_16": (array,) * 4 + (i,) * 9, "forward_8": (array,) * 4 + (i,) * 9,
-                  "weight_grad": (array,) * 3 + (i,) * 9 + (numba.from_dtype(dtype),)}
+                  "weight_grad_4x4": (array,) * 3 + (i,) * 9 + (numba.from_dtype(dtype),)}
+    signatures["weight_grad_4x1"] = signatures["weight_grad_4x4"]
     compiled = {}
     before = numba.config.SLP_VECTORIZE
     numba.config.SLP_VECTORIZE = 1      # read when a function is optimised: only these are compiled with it

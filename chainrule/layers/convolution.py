@@ -103,7 +103,7 @@ class Convolution(Layer):
         self.pad = _positive("Convolution", "pad", pad, low=0)
         self.W = W
         self.b = b
-        self.x = self._padded_x = None
+        self.x = None
         self.dW = self.db = None
 
     @property
@@ -146,7 +146,6 @@ class Convolution(Layer):
         if x.dtype != self.W.dtype:
             x = x.astype(self.W.dtype)
         self.x = x                                   # backward copies its windows again, slice by slice
-        self._padded_x = None
         xp = get_array_module(x)
         out = xp.empty((x.shape[0], fn, oh, ow), dtype=x.dtype)
         _, c, fh, fw = self.W.shape
@@ -159,14 +158,11 @@ class Convolution(Layer):
             bias, p = np.ascontiguousarray(self.b), self.pad
             hp, wq = x.shape[2] + 2 * p, _blocks(ow, loops["lanes"]) + fw - 1
 
-            padded = np.empty((x.shape[0], c, hp, wq), x.dtype)
-
-            def padded_images(lo, hi):
-                forward(_padded(x[lo:hi], p, p, hp, wq, padded[lo:hi]).ravel(), weights, bias, out[lo:hi].ravel(),
+            def padded_images(lo, hi):                # each slice padded while it is in the core's cache
+                forward(_padded(x[lo:hi], p, p, hp, wq).ravel(), weights, bias, out[lo:hi].ravel(),
                         hi - lo, c, fn, hp, wq, fh, fw, oh, ow)
 
             _slices(padded_images, x, c * hp * wq * x.dtype.itemsize)
-            self._padded_x = padded                  # dW reads the same padded images
             return out
         wide = self._wide(ow)
         wp = x.shape[3] + 2 * self.pad if wide else ow
@@ -193,7 +189,7 @@ class Convolution(Layer):
         wp = w + 2 * p if wide else ow
         dx = xp.empty(self.x.shape, dtype=dout.dtype) if self.input_grad else None
         loops = self._compiled(dout)
-        loop_dw = loops and fn % 4 == 0 and c % 4 == 0
+        loop_dw = loops and fn % 4 == 0
         loop_dx = loops and dx is not None and c % 8 == 0
         if dx is not None and self.stride == 1:
             # col2im(Wᵀ · dout) at stride 1 is a convolution too: dout, padded by FH − 1 − pad (cropped where that
@@ -209,16 +205,16 @@ class Convolution(Layer):
         if loop_dw:
             owq = _blocks(ow, loops["lanes"])
             hp, wq = h + 2 * p, owq + fw - 1
-            kept = self._padded_x if self._padded_x is not None and self._padded_x.shape[2:] == (hp, wq) else None
 
         def images(lo, hi):
             m = hi - lo
             d = dout[lo:hi]
             if loop_dw:                                                # dW = Σ dout · Xpad, compiled
                 dw = np.empty(self.W.shape, dout.dtype)
-                xs = kept[lo:hi] if kept is not None else _padded(self.x[lo:hi], p, p, hp, wq)
-                loops["weight_grad"](_padded(d, 0, 0, oh, owq).ravel(), xs.ravel(), dw.ravel(),
-                                     m, c, fn, hp, wq, fh, fw, oh, owq, dout.dtype.type(0))
+                xs = _padded(self.x[lo:hi], p, p, hp, wq)
+                weight_grad = loops["weight_grad_4x4" if c % 4 == 0 else "weight_grad_4x1"]
+                weight_grad(_padded(d, 0, 0, oh, owq).ravel(), xs.ravel(), dw.ravel(),
+                            m, c, fn, hp, wq, fh, fw, oh, owq, dout.dtype.type(0))
             elif c * fh * fw < ONE_PRODUCT_MIN_WINDOW:                # dW = Σ_n dout_n · col_nᵀ, image by image
                 cols = image_columns(self.x[lo:hi], fh, fw, self.stride, p)
                 dw = xp.matmul(d.reshape(m, fn, oh * ow), cols.transpose(0, 2, 1)).sum(axis=0)
