@@ -37,6 +37,8 @@ CHANGES = [
     ("d4ece41", "max pooling in inference takes only the maxima"),
     ("79214ad", "dW of small windows (a first layer's) image by image"),
     ("ba9b363", "ReLU and 2×2 max pooling as compiled one-pass loops (numba installed: the fast extra)"),
+    ("4a59d91", "stride-1 convolutions as compiled loops that keep a block of outputs in vector registers "
+                "(Y and dX: 16 filters × 8 positions; dW: 4 filters × 4 channels × 8 positions)"),
 ]
 NETWORKS = ("simple-cnn", "deep-cnn")
 

@@ -7,11 +7,9 @@ The rules, why the loops are written out and when they run: :mod:`chainrule.conv
 import numpy as np
 
 u = np.uint64
-#: positions of an output row in one block (one vector of float32)
-LANES = 8
 
 
-def forward_16(x, w, b, y, m, c_in, k_out, hp, wq, fh, fw, oh, ow):
+def forward_16x8(x, w, b, y, m, c_in, k_out, hp, wq, fh, fw, oh, ow):
     """Y[n, k, y, x] = b[k] + Σ_c,i,j W[k, c, i, j] · X[n, c, y + i, x + j]; blocks of 16 filters × 8 positions.
 
     w is W packed as (FN / 16, C, FH, FW, 16): a block's 16 weights of one tap side by side."""
@@ -255,7 +253,7 @@ def forward_16(x, w, b, y, m, c_in, k_out, hp, wq, fh, fw, oh, ow):
                         if col + 7 < ow: y[yb + u(7)] = a15_7
 
 
-def forward_8(x, w, b, y, m, c_in, k_out, hp, wq, fh, fw, oh, ow):
+def forward_8x8(x, w, b, y, m, c_in, k_out, hp, wq, fh, fw, oh, ow):
     """Y[n, k, y, x] = b[k] + Σ_c,i,j W[k, c, i, j] · X[n, c, y + i, x + j]; blocks of 8 filters × 8 positions.
 
     w is W packed as (FN / 8, C, FH, FW, 8): a block's 8 weights of one tap side by side."""
@@ -387,8 +385,432 @@ def forward_8(x, w, b, y, m, c_in, k_out, hp, wq, fh, fw, oh, ow):
                         if col + 7 < ow: y[yb + u(7)] = a7_7
 
 
-def weight_grad_4x4(d, x, dw, m, c_in, k_out, hp, wq, fh, fw, oh, owq, zero):
-    """dW[k, c, i, j] = Σ_n,y,x dout[n, k, y, x] · X[n, c, y + i, x + j]; dout's rows padded with 0 to owq, a multiple of 8."""
+def forward_16x16(x, w, b, y, m, c_in, k_out, hp, wq, fh, fw, oh, ow):
+    """Y[n, k, y, x] = b[k] + Σ_c,i,j W[k, c, i, j] · X[n, c, y + i, x + j]; blocks of 16 filters × 16 positions.
+
+    w is W packed as (FN / 16, C, FH, FW, 16): a block's 16 weights of one tap side by side."""
+    for n in range(m):
+        for k0 in range(0, k_out, 16):
+            for r in range(oh):
+                for col in range(0, ow, 16):
+                    a0_0 = b[k0 + 0]; a0_1 = b[k0 + 0]; a0_2 = b[k0 + 0]; a0_3 = b[k0 + 0]; a0_4 = b[k0 + 0]; a0_5 = b[k0 + 0]; a0_6 = b[k0 + 0]; a0_7 = b[k0 + 0]
+                    a0_8 = b[k0 + 0]; a0_9 = b[k0 + 0]; a0_10 = b[k0 + 0]; a0_11 = b[k0 + 0]; a0_12 = b[k0 + 0]; a0_13 = b[k0 + 0]; a0_14 = b[k0 + 0]; a0_15 = b[k0 + 0]
+                    a1_0 = b[k0 + 1]; a1_1 = b[k0 + 1]; a1_2 = b[k0 + 1]; a1_3 = b[k0 + 1]; a1_4 = b[k0 + 1]; a1_5 = b[k0 + 1]; a1_6 = b[k0 + 1]; a1_7 = b[k0 + 1]
+                    a1_8 = b[k0 + 1]; a1_9 = b[k0 + 1]; a1_10 = b[k0 + 1]; a1_11 = b[k0 + 1]; a1_12 = b[k0 + 1]; a1_13 = b[k0 + 1]; a1_14 = b[k0 + 1]; a1_15 = b[k0 + 1]
+                    a2_0 = b[k0 + 2]; a2_1 = b[k0 + 2]; a2_2 = b[k0 + 2]; a2_3 = b[k0 + 2]; a2_4 = b[k0 + 2]; a2_5 = b[k0 + 2]; a2_6 = b[k0 + 2]; a2_7 = b[k0 + 2]
+                    a2_8 = b[k0 + 2]; a2_9 = b[k0 + 2]; a2_10 = b[k0 + 2]; a2_11 = b[k0 + 2]; a2_12 = b[k0 + 2]; a2_13 = b[k0 + 2]; a2_14 = b[k0 + 2]; a2_15 = b[k0 + 2]
+                    a3_0 = b[k0 + 3]; a3_1 = b[k0 + 3]; a3_2 = b[k0 + 3]; a3_3 = b[k0 + 3]; a3_4 = b[k0 + 3]; a3_5 = b[k0 + 3]; a3_6 = b[k0 + 3]; a3_7 = b[k0 + 3]
+                    a3_8 = b[k0 + 3]; a3_9 = b[k0 + 3]; a3_10 = b[k0 + 3]; a3_11 = b[k0 + 3]; a3_12 = b[k0 + 3]; a3_13 = b[k0 + 3]; a3_14 = b[k0 + 3]; a3_15 = b[k0 + 3]
+                    a4_0 = b[k0 + 4]; a4_1 = b[k0 + 4]; a4_2 = b[k0 + 4]; a4_3 = b[k0 + 4]; a4_4 = b[k0 + 4]; a4_5 = b[k0 + 4]; a4_6 = b[k0 + 4]; a4_7 = b[k0 + 4]
+                    a4_8 = b[k0 + 4]; a4_9 = b[k0 + 4]; a4_10 = b[k0 + 4]; a4_11 = b[k0 + 4]; a4_12 = b[k0 + 4]; a4_13 = b[k0 + 4]; a4_14 = b[k0 + 4]; a4_15 = b[k0 + 4]
+                    a5_0 = b[k0 + 5]; a5_1 = b[k0 + 5]; a5_2 = b[k0 + 5]; a5_3 = b[k0 + 5]; a5_4 = b[k0 + 5]; a5_5 = b[k0 + 5]; a5_6 = b[k0 + 5]; a5_7 = b[k0 + 5]
+                    a5_8 = b[k0 + 5]; a5_9 = b[k0 + 5]; a5_10 = b[k0 + 5]; a5_11 = b[k0 + 5]; a5_12 = b[k0 + 5]; a5_13 = b[k0 + 5]; a5_14 = b[k0 + 5]; a5_15 = b[k0 + 5]
+                    a6_0 = b[k0 + 6]; a6_1 = b[k0 + 6]; a6_2 = b[k0 + 6]; a6_3 = b[k0 + 6]; a6_4 = b[k0 + 6]; a6_5 = b[k0 + 6]; a6_6 = b[k0 + 6]; a6_7 = b[k0 + 6]
+                    a6_8 = b[k0 + 6]; a6_9 = b[k0 + 6]; a6_10 = b[k0 + 6]; a6_11 = b[k0 + 6]; a6_12 = b[k0 + 6]; a6_13 = b[k0 + 6]; a6_14 = b[k0 + 6]; a6_15 = b[k0 + 6]
+                    a7_0 = b[k0 + 7]; a7_1 = b[k0 + 7]; a7_2 = b[k0 + 7]; a7_3 = b[k0 + 7]; a7_4 = b[k0 + 7]; a7_5 = b[k0 + 7]; a7_6 = b[k0 + 7]; a7_7 = b[k0 + 7]
+                    a7_8 = b[k0 + 7]; a7_9 = b[k0 + 7]; a7_10 = b[k0 + 7]; a7_11 = b[k0 + 7]; a7_12 = b[k0 + 7]; a7_13 = b[k0 + 7]; a7_14 = b[k0 + 7]; a7_15 = b[k0 + 7]
+                    a8_0 = b[k0 + 8]; a8_1 = b[k0 + 8]; a8_2 = b[k0 + 8]; a8_3 = b[k0 + 8]; a8_4 = b[k0 + 8]; a8_5 = b[k0 + 8]; a8_6 = b[k0 + 8]; a8_7 = b[k0 + 8]
+                    a8_8 = b[k0 + 8]; a8_9 = b[k0 + 8]; a8_10 = b[k0 + 8]; a8_11 = b[k0 + 8]; a8_12 = b[k0 + 8]; a8_13 = b[k0 + 8]; a8_14 = b[k0 + 8]; a8_15 = b[k0 + 8]
+                    a9_0 = b[k0 + 9]; a9_1 = b[k0 + 9]; a9_2 = b[k0 + 9]; a9_3 = b[k0 + 9]; a9_4 = b[k0 + 9]; a9_5 = b[k0 + 9]; a9_6 = b[k0 + 9]; a9_7 = b[k0 + 9]
+                    a9_8 = b[k0 + 9]; a9_9 = b[k0 + 9]; a9_10 = b[k0 + 9]; a9_11 = b[k0 + 9]; a9_12 = b[k0 + 9]; a9_13 = b[k0 + 9]; a9_14 = b[k0 + 9]; a9_15 = b[k0 + 9]
+                    a10_0 = b[k0 + 10]; a10_1 = b[k0 + 10]; a10_2 = b[k0 + 10]; a10_3 = b[k0 + 10]; a10_4 = b[k0 + 10]; a10_5 = b[k0 + 10]; a10_6 = b[k0 + 10]; a10_7 = b[k0 + 10]
+                    a10_8 = b[k0 + 10]; a10_9 = b[k0 + 10]; a10_10 = b[k0 + 10]; a10_11 = b[k0 + 10]; a10_12 = b[k0 + 10]; a10_13 = b[k0 + 10]; a10_14 = b[k0 + 10]; a10_15 = b[k0 + 10]
+                    a11_0 = b[k0 + 11]; a11_1 = b[k0 + 11]; a11_2 = b[k0 + 11]; a11_3 = b[k0 + 11]; a11_4 = b[k0 + 11]; a11_5 = b[k0 + 11]; a11_6 = b[k0 + 11]; a11_7 = b[k0 + 11]
+                    a11_8 = b[k0 + 11]; a11_9 = b[k0 + 11]; a11_10 = b[k0 + 11]; a11_11 = b[k0 + 11]; a11_12 = b[k0 + 11]; a11_13 = b[k0 + 11]; a11_14 = b[k0 + 11]; a11_15 = b[k0 + 11]
+                    a12_0 = b[k0 + 12]; a12_1 = b[k0 + 12]; a12_2 = b[k0 + 12]; a12_3 = b[k0 + 12]; a12_4 = b[k0 + 12]; a12_5 = b[k0 + 12]; a12_6 = b[k0 + 12]; a12_7 = b[k0 + 12]
+                    a12_8 = b[k0 + 12]; a12_9 = b[k0 + 12]; a12_10 = b[k0 + 12]; a12_11 = b[k0 + 12]; a12_12 = b[k0 + 12]; a12_13 = b[k0 + 12]; a12_14 = b[k0 + 12]; a12_15 = b[k0 + 12]
+                    a13_0 = b[k0 + 13]; a13_1 = b[k0 + 13]; a13_2 = b[k0 + 13]; a13_3 = b[k0 + 13]; a13_4 = b[k0 + 13]; a13_5 = b[k0 + 13]; a13_6 = b[k0 + 13]; a13_7 = b[k0 + 13]
+                    a13_8 = b[k0 + 13]; a13_9 = b[k0 + 13]; a13_10 = b[k0 + 13]; a13_11 = b[k0 + 13]; a13_12 = b[k0 + 13]; a13_13 = b[k0 + 13]; a13_14 = b[k0 + 13]; a13_15 = b[k0 + 13]
+                    a14_0 = b[k0 + 14]; a14_1 = b[k0 + 14]; a14_2 = b[k0 + 14]; a14_3 = b[k0 + 14]; a14_4 = b[k0 + 14]; a14_5 = b[k0 + 14]; a14_6 = b[k0 + 14]; a14_7 = b[k0 + 14]
+                    a14_8 = b[k0 + 14]; a14_9 = b[k0 + 14]; a14_10 = b[k0 + 14]; a14_11 = b[k0 + 14]; a14_12 = b[k0 + 14]; a14_13 = b[k0 + 14]; a14_14 = b[k0 + 14]; a14_15 = b[k0 + 14]
+                    a15_0 = b[k0 + 15]; a15_1 = b[k0 + 15]; a15_2 = b[k0 + 15]; a15_3 = b[k0 + 15]; a15_4 = b[k0 + 15]; a15_5 = b[k0 + 15]; a15_6 = b[k0 + 15]; a15_7 = b[k0 + 15]
+                    a15_8 = b[k0 + 15]; a15_9 = b[k0 + 15]; a15_10 = b[k0 + 15]; a15_11 = b[k0 + 15]; a15_12 = b[k0 + 15]; a15_13 = b[k0 + 15]; a15_14 = b[k0 + 15]; a15_15 = b[k0 + 15]
+                    for c in range(c_in):
+                        for i in range(fh):
+                            xb = u(((n * c_in + c) * hp + r + i) * wq + col)
+                            wb = u((((k0 // 16) * c_in + c) * fh + i) * fw * 16)
+                            for j in range(fw):
+                                uj = u(j)
+                                wj = wb + uj * u(16)
+                                p0 = x[xb + uj + u(0)]; p1 = x[xb + uj + u(1)]; p2 = x[xb + uj + u(2)]; p3 = x[xb + uj + u(3)]; p4 = x[xb + uj + u(4)]; p5 = x[xb + uj + u(5)]; p6 = x[xb + uj + u(6)]; p7 = x[xb + uj + u(7)]
+                                p8 = x[xb + uj + u(8)]; p9 = x[xb + uj + u(9)]; p10 = x[xb + uj + u(10)]; p11 = x[xb + uj + u(11)]; p12 = x[xb + uj + u(12)]; p13 = x[xb + uj + u(13)]; p14 = x[xb + uj + u(14)]; p15 = x[xb + uj + u(15)]
+                                v = w[wj + u(0)]
+                                a0_0 += v * p0; a0_1 += v * p1; a0_2 += v * p2; a0_3 += v * p3; a0_4 += v * p4; a0_5 += v * p5; a0_6 += v * p6; a0_7 += v * p7
+                                a0_8 += v * p8; a0_9 += v * p9; a0_10 += v * p10; a0_11 += v * p11; a0_12 += v * p12; a0_13 += v * p13; a0_14 += v * p14; a0_15 += v * p15
+                                v = w[wj + u(1)]
+                                a1_0 += v * p0; a1_1 += v * p1; a1_2 += v * p2; a1_3 += v * p3; a1_4 += v * p4; a1_5 += v * p5; a1_6 += v * p6; a1_7 += v * p7
+                                a1_8 += v * p8; a1_9 += v * p9; a1_10 += v * p10; a1_11 += v * p11; a1_12 += v * p12; a1_13 += v * p13; a1_14 += v * p14; a1_15 += v * p15
+                                v = w[wj + u(2)]
+                                a2_0 += v * p0; a2_1 += v * p1; a2_2 += v * p2; a2_3 += v * p3; a2_4 += v * p4; a2_5 += v * p5; a2_6 += v * p6; a2_7 += v * p7
+                                a2_8 += v * p8; a2_9 += v * p9; a2_10 += v * p10; a2_11 += v * p11; a2_12 += v * p12; a2_13 += v * p13; a2_14 += v * p14; a2_15 += v * p15
+                                v = w[wj + u(3)]
+                                a3_0 += v * p0; a3_1 += v * p1; a3_2 += v * p2; a3_3 += v * p3; a3_4 += v * p4; a3_5 += v * p5; a3_6 += v * p6; a3_7 += v * p7
+                                a3_8 += v * p8; a3_9 += v * p9; a3_10 += v * p10; a3_11 += v * p11; a3_12 += v * p12; a3_13 += v * p13; a3_14 += v * p14; a3_15 += v * p15
+                                v = w[wj + u(4)]
+                                a4_0 += v * p0; a4_1 += v * p1; a4_2 += v * p2; a4_3 += v * p3; a4_4 += v * p4; a4_5 += v * p5; a4_6 += v * p6; a4_7 += v * p7
+                                a4_8 += v * p8; a4_9 += v * p9; a4_10 += v * p10; a4_11 += v * p11; a4_12 += v * p12; a4_13 += v * p13; a4_14 += v * p14; a4_15 += v * p15
+                                v = w[wj + u(5)]
+                                a5_0 += v * p0; a5_1 += v * p1; a5_2 += v * p2; a5_3 += v * p3; a5_4 += v * p4; a5_5 += v * p5; a5_6 += v * p6; a5_7 += v * p7
+                                a5_8 += v * p8; a5_9 += v * p9; a5_10 += v * p10; a5_11 += v * p11; a5_12 += v * p12; a5_13 += v * p13; a5_14 += v * p14; a5_15 += v * p15
+                                v = w[wj + u(6)]
+                                a6_0 += v * p0; a6_1 += v * p1; a6_2 += v * p2; a6_3 += v * p3; a6_4 += v * p4; a6_5 += v * p5; a6_6 += v * p6; a6_7 += v * p7
+                                a6_8 += v * p8; a6_9 += v * p9; a6_10 += v * p10; a6_11 += v * p11; a6_12 += v * p12; a6_13 += v * p13; a6_14 += v * p14; a6_15 += v * p15
+                                v = w[wj + u(7)]
+                                a7_0 += v * p0; a7_1 += v * p1; a7_2 += v * p2; a7_3 += v * p3; a7_4 += v * p4; a7_5 += v * p5; a7_6 += v * p6; a7_7 += v * p7
+                                a7_8 += v * p8; a7_9 += v * p9; a7_10 += v * p10; a7_11 += v * p11; a7_12 += v * p12; a7_13 += v * p13; a7_14 += v * p14; a7_15 += v * p15
+                                v = w[wj + u(8)]
+                                a8_0 += v * p0; a8_1 += v * p1; a8_2 += v * p2; a8_3 += v * p3; a8_4 += v * p4; a8_5 += v * p5; a8_6 += v * p6; a8_7 += v * p7
+                                a8_8 += v * p8; a8_9 += v * p9; a8_10 += v * p10; a8_11 += v * p11; a8_12 += v * p12; a8_13 += v * p13; a8_14 += v * p14; a8_15 += v * p15
+                                v = w[wj + u(9)]
+                                a9_0 += v * p0; a9_1 += v * p1; a9_2 += v * p2; a9_3 += v * p3; a9_4 += v * p4; a9_5 += v * p5; a9_6 += v * p6; a9_7 += v * p7
+                                a9_8 += v * p8; a9_9 += v * p9; a9_10 += v * p10; a9_11 += v * p11; a9_12 += v * p12; a9_13 += v * p13; a9_14 += v * p14; a9_15 += v * p15
+                                v = w[wj + u(10)]
+                                a10_0 += v * p0; a10_1 += v * p1; a10_2 += v * p2; a10_3 += v * p3; a10_4 += v * p4; a10_5 += v * p5; a10_6 += v * p6; a10_7 += v * p7
+                                a10_8 += v * p8; a10_9 += v * p9; a10_10 += v * p10; a10_11 += v * p11; a10_12 += v * p12; a10_13 += v * p13; a10_14 += v * p14; a10_15 += v * p15
+                                v = w[wj + u(11)]
+                                a11_0 += v * p0; a11_1 += v * p1; a11_2 += v * p2; a11_3 += v * p3; a11_4 += v * p4; a11_5 += v * p5; a11_6 += v * p6; a11_7 += v * p7
+                                a11_8 += v * p8; a11_9 += v * p9; a11_10 += v * p10; a11_11 += v * p11; a11_12 += v * p12; a11_13 += v * p13; a11_14 += v * p14; a11_15 += v * p15
+                                v = w[wj + u(12)]
+                                a12_0 += v * p0; a12_1 += v * p1; a12_2 += v * p2; a12_3 += v * p3; a12_4 += v * p4; a12_5 += v * p5; a12_6 += v * p6; a12_7 += v * p7
+                                a12_8 += v * p8; a12_9 += v * p9; a12_10 += v * p10; a12_11 += v * p11; a12_12 += v * p12; a12_13 += v * p13; a12_14 += v * p14; a12_15 += v * p15
+                                v = w[wj + u(13)]
+                                a13_0 += v * p0; a13_1 += v * p1; a13_2 += v * p2; a13_3 += v * p3; a13_4 += v * p4; a13_5 += v * p5; a13_6 += v * p6; a13_7 += v * p7
+                                a13_8 += v * p8; a13_9 += v * p9; a13_10 += v * p10; a13_11 += v * p11; a13_12 += v * p12; a13_13 += v * p13; a13_14 += v * p14; a13_15 += v * p15
+                                v = w[wj + u(14)]
+                                a14_0 += v * p0; a14_1 += v * p1; a14_2 += v * p2; a14_3 += v * p3; a14_4 += v * p4; a14_5 += v * p5; a14_6 += v * p6; a14_7 += v * p7
+                                a14_8 += v * p8; a14_9 += v * p9; a14_10 += v * p10; a14_11 += v * p11; a14_12 += v * p12; a14_13 += v * p13; a14_14 += v * p14; a14_15 += v * p15
+                                v = w[wj + u(15)]
+                                a15_0 += v * p0; a15_1 += v * p1; a15_2 += v * p2; a15_3 += v * p3; a15_4 += v * p4; a15_5 += v * p5; a15_6 += v * p6; a15_7 += v * p7
+                                a15_8 += v * p8; a15_9 += v * p9; a15_10 += v * p10; a15_11 += v * p11; a15_12 += v * p12; a15_13 += v * p13; a15_14 += v * p14; a15_15 += v * p15
+                    if col + 16 <= ow:
+                        yb = u(((n * k_out + k0 + 0) * oh + r) * ow + col)
+                        y[yb + u(0)] = a0_0; y[yb + u(1)] = a0_1; y[yb + u(2)] = a0_2; y[yb + u(3)] = a0_3; y[yb + u(4)] = a0_4; y[yb + u(5)] = a0_5; y[yb + u(6)] = a0_6; y[yb + u(7)] = a0_7
+                        y[yb + u(8)] = a0_8; y[yb + u(9)] = a0_9; y[yb + u(10)] = a0_10; y[yb + u(11)] = a0_11; y[yb + u(12)] = a0_12; y[yb + u(13)] = a0_13; y[yb + u(14)] = a0_14; y[yb + u(15)] = a0_15
+                        yb = u(((n * k_out + k0 + 1) * oh + r) * ow + col)
+                        y[yb + u(0)] = a1_0; y[yb + u(1)] = a1_1; y[yb + u(2)] = a1_2; y[yb + u(3)] = a1_3; y[yb + u(4)] = a1_4; y[yb + u(5)] = a1_5; y[yb + u(6)] = a1_6; y[yb + u(7)] = a1_7
+                        y[yb + u(8)] = a1_8; y[yb + u(9)] = a1_9; y[yb + u(10)] = a1_10; y[yb + u(11)] = a1_11; y[yb + u(12)] = a1_12; y[yb + u(13)] = a1_13; y[yb + u(14)] = a1_14; y[yb + u(15)] = a1_15
+                        yb = u(((n * k_out + k0 + 2) * oh + r) * ow + col)
+                        y[yb + u(0)] = a2_0; y[yb + u(1)] = a2_1; y[yb + u(2)] = a2_2; y[yb + u(3)] = a2_3; y[yb + u(4)] = a2_4; y[yb + u(5)] = a2_5; y[yb + u(6)] = a2_6; y[yb + u(7)] = a2_7
+                        y[yb + u(8)] = a2_8; y[yb + u(9)] = a2_9; y[yb + u(10)] = a2_10; y[yb + u(11)] = a2_11; y[yb + u(12)] = a2_12; y[yb + u(13)] = a2_13; y[yb + u(14)] = a2_14; y[yb + u(15)] = a2_15
+                        yb = u(((n * k_out + k0 + 3) * oh + r) * ow + col)
+                        y[yb + u(0)] = a3_0; y[yb + u(1)] = a3_1; y[yb + u(2)] = a3_2; y[yb + u(3)] = a3_3; y[yb + u(4)] = a3_4; y[yb + u(5)] = a3_5; y[yb + u(6)] = a3_6; y[yb + u(7)] = a3_7
+                        y[yb + u(8)] = a3_8; y[yb + u(9)] = a3_9; y[yb + u(10)] = a3_10; y[yb + u(11)] = a3_11; y[yb + u(12)] = a3_12; y[yb + u(13)] = a3_13; y[yb + u(14)] = a3_14; y[yb + u(15)] = a3_15
+                        yb = u(((n * k_out + k0 + 4) * oh + r) * ow + col)
+                        y[yb + u(0)] = a4_0; y[yb + u(1)] = a4_1; y[yb + u(2)] = a4_2; y[yb + u(3)] = a4_3; y[yb + u(4)] = a4_4; y[yb + u(5)] = a4_5; y[yb + u(6)] = a4_6; y[yb + u(7)] = a4_7
+                        y[yb + u(8)] = a4_8; y[yb + u(9)] = a4_9; y[yb + u(10)] = a4_10; y[yb + u(11)] = a4_11; y[yb + u(12)] = a4_12; y[yb + u(13)] = a4_13; y[yb + u(14)] = a4_14; y[yb + u(15)] = a4_15
+                        yb = u(((n * k_out + k0 + 5) * oh + r) * ow + col)
+                        y[yb + u(0)] = a5_0; y[yb + u(1)] = a5_1; y[yb + u(2)] = a5_2; y[yb + u(3)] = a5_3; y[yb + u(4)] = a5_4; y[yb + u(5)] = a5_5; y[yb + u(6)] = a5_6; y[yb + u(7)] = a5_7
+                        y[yb + u(8)] = a5_8; y[yb + u(9)] = a5_9; y[yb + u(10)] = a5_10; y[yb + u(11)] = a5_11; y[yb + u(12)] = a5_12; y[yb + u(13)] = a5_13; y[yb + u(14)] = a5_14; y[yb + u(15)] = a5_15
+                        yb = u(((n * k_out + k0 + 6) * oh + r) * ow + col)
+                        y[yb + u(0)] = a6_0; y[yb + u(1)] = a6_1; y[yb + u(2)] = a6_2; y[yb + u(3)] = a6_3; y[yb + u(4)] = a6_4; y[yb + u(5)] = a6_5; y[yb + u(6)] = a6_6; y[yb + u(7)] = a6_7
+                        y[yb + u(8)] = a6_8; y[yb + u(9)] = a6_9; y[yb + u(10)] = a6_10; y[yb + u(11)] = a6_11; y[yb + u(12)] = a6_12; y[yb + u(13)] = a6_13; y[yb + u(14)] = a6_14; y[yb + u(15)] = a6_15
+                        yb = u(((n * k_out + k0 + 7) * oh + r) * ow + col)
+                        y[yb + u(0)] = a7_0; y[yb + u(1)] = a7_1; y[yb + u(2)] = a7_2; y[yb + u(3)] = a7_3; y[yb + u(4)] = a7_4; y[yb + u(5)] = a7_5; y[yb + u(6)] = a7_6; y[yb + u(7)] = a7_7
+                        y[yb + u(8)] = a7_8; y[yb + u(9)] = a7_9; y[yb + u(10)] = a7_10; y[yb + u(11)] = a7_11; y[yb + u(12)] = a7_12; y[yb + u(13)] = a7_13; y[yb + u(14)] = a7_14; y[yb + u(15)] = a7_15
+                        yb = u(((n * k_out + k0 + 8) * oh + r) * ow + col)
+                        y[yb + u(0)] = a8_0; y[yb + u(1)] = a8_1; y[yb + u(2)] = a8_2; y[yb + u(3)] = a8_3; y[yb + u(4)] = a8_4; y[yb + u(5)] = a8_5; y[yb + u(6)] = a8_6; y[yb + u(7)] = a8_7
+                        y[yb + u(8)] = a8_8; y[yb + u(9)] = a8_9; y[yb + u(10)] = a8_10; y[yb + u(11)] = a8_11; y[yb + u(12)] = a8_12; y[yb + u(13)] = a8_13; y[yb + u(14)] = a8_14; y[yb + u(15)] = a8_15
+                        yb = u(((n * k_out + k0 + 9) * oh + r) * ow + col)
+                        y[yb + u(0)] = a9_0; y[yb + u(1)] = a9_1; y[yb + u(2)] = a9_2; y[yb + u(3)] = a9_3; y[yb + u(4)] = a9_4; y[yb + u(5)] = a9_5; y[yb + u(6)] = a9_6; y[yb + u(7)] = a9_7
+                        y[yb + u(8)] = a9_8; y[yb + u(9)] = a9_9; y[yb + u(10)] = a9_10; y[yb + u(11)] = a9_11; y[yb + u(12)] = a9_12; y[yb + u(13)] = a9_13; y[yb + u(14)] = a9_14; y[yb + u(15)] = a9_15
+                        yb = u(((n * k_out + k0 + 10) * oh + r) * ow + col)
+                        y[yb + u(0)] = a10_0; y[yb + u(1)] = a10_1; y[yb + u(2)] = a10_2; y[yb + u(3)] = a10_3; y[yb + u(4)] = a10_4; y[yb + u(5)] = a10_5; y[yb + u(6)] = a10_6; y[yb + u(7)] = a10_7
+                        y[yb + u(8)] = a10_8; y[yb + u(9)] = a10_9; y[yb + u(10)] = a10_10; y[yb + u(11)] = a10_11; y[yb + u(12)] = a10_12; y[yb + u(13)] = a10_13; y[yb + u(14)] = a10_14; y[yb + u(15)] = a10_15
+                        yb = u(((n * k_out + k0 + 11) * oh + r) * ow + col)
+                        y[yb + u(0)] = a11_0; y[yb + u(1)] = a11_1; y[yb + u(2)] = a11_2; y[yb + u(3)] = a11_3; y[yb + u(4)] = a11_4; y[yb + u(5)] = a11_5; y[yb + u(6)] = a11_6; y[yb + u(7)] = a11_7
+                        y[yb + u(8)] = a11_8; y[yb + u(9)] = a11_9; y[yb + u(10)] = a11_10; y[yb + u(11)] = a11_11; y[yb + u(12)] = a11_12; y[yb + u(13)] = a11_13; y[yb + u(14)] = a11_14; y[yb + u(15)] = a11_15
+                        yb = u(((n * k_out + k0 + 12) * oh + r) * ow + col)
+                        y[yb + u(0)] = a12_0; y[yb + u(1)] = a12_1; y[yb + u(2)] = a12_2; y[yb + u(3)] = a12_3; y[yb + u(4)] = a12_4; y[yb + u(5)] = a12_5; y[yb + u(6)] = a12_6; y[yb + u(7)] = a12_7
+                        y[yb + u(8)] = a12_8; y[yb + u(9)] = a12_9; y[yb + u(10)] = a12_10; y[yb + u(11)] = a12_11; y[yb + u(12)] = a12_12; y[yb + u(13)] = a12_13; y[yb + u(14)] = a12_14; y[yb + u(15)] = a12_15
+                        yb = u(((n * k_out + k0 + 13) * oh + r) * ow + col)
+                        y[yb + u(0)] = a13_0; y[yb + u(1)] = a13_1; y[yb + u(2)] = a13_2; y[yb + u(3)] = a13_3; y[yb + u(4)] = a13_4; y[yb + u(5)] = a13_5; y[yb + u(6)] = a13_6; y[yb + u(7)] = a13_7
+                        y[yb + u(8)] = a13_8; y[yb + u(9)] = a13_9; y[yb + u(10)] = a13_10; y[yb + u(11)] = a13_11; y[yb + u(12)] = a13_12; y[yb + u(13)] = a13_13; y[yb + u(14)] = a13_14; y[yb + u(15)] = a13_15
+                        yb = u(((n * k_out + k0 + 14) * oh + r) * ow + col)
+                        y[yb + u(0)] = a14_0; y[yb + u(1)] = a14_1; y[yb + u(2)] = a14_2; y[yb + u(3)] = a14_3; y[yb + u(4)] = a14_4; y[yb + u(5)] = a14_5; y[yb + u(6)] = a14_6; y[yb + u(7)] = a14_7
+                        y[yb + u(8)] = a14_8; y[yb + u(9)] = a14_9; y[yb + u(10)] = a14_10; y[yb + u(11)] = a14_11; y[yb + u(12)] = a14_12; y[yb + u(13)] = a14_13; y[yb + u(14)] = a14_14; y[yb + u(15)] = a14_15
+                        yb = u(((n * k_out + k0 + 15) * oh + r) * ow + col)
+                        y[yb + u(0)] = a15_0; y[yb + u(1)] = a15_1; y[yb + u(2)] = a15_2; y[yb + u(3)] = a15_3; y[yb + u(4)] = a15_4; y[yb + u(5)] = a15_5; y[yb + u(6)] = a15_6; y[yb + u(7)] = a15_7
+                        y[yb + u(8)] = a15_8; y[yb + u(9)] = a15_9; y[yb + u(10)] = a15_10; y[yb + u(11)] = a15_11; y[yb + u(12)] = a15_12; y[yb + u(13)] = a15_13; y[yb + u(14)] = a15_14; y[yb + u(15)] = a15_15
+                    else:                       # the row's last, partial block
+                        yb = u(((n * k_out + k0 + 0) * oh + r) * ow + col)
+                        y[yb] = a0_0
+                        if col + 1 < ow: y[yb + u(1)] = a0_1
+                        if col + 2 < ow: y[yb + u(2)] = a0_2
+                        if col + 3 < ow: y[yb + u(3)] = a0_3
+                        if col + 4 < ow: y[yb + u(4)] = a0_4
+                        if col + 5 < ow: y[yb + u(5)] = a0_5
+                        if col + 6 < ow: y[yb + u(6)] = a0_6
+                        if col + 7 < ow: y[yb + u(7)] = a0_7
+                        if col + 8 < ow: y[yb + u(8)] = a0_8
+                        if col + 9 < ow: y[yb + u(9)] = a0_9
+                        if col + 10 < ow: y[yb + u(10)] = a0_10
+                        if col + 11 < ow: y[yb + u(11)] = a0_11
+                        if col + 12 < ow: y[yb + u(12)] = a0_12
+                        if col + 13 < ow: y[yb + u(13)] = a0_13
+                        if col + 14 < ow: y[yb + u(14)] = a0_14
+                        if col + 15 < ow: y[yb + u(15)] = a0_15
+                        yb = u(((n * k_out + k0 + 1) * oh + r) * ow + col)
+                        y[yb] = a1_0
+                        if col + 1 < ow: y[yb + u(1)] = a1_1
+                        if col + 2 < ow: y[yb + u(2)] = a1_2
+                        if col + 3 < ow: y[yb + u(3)] = a1_3
+                        if col + 4 < ow: y[yb + u(4)] = a1_4
+                        if col + 5 < ow: y[yb + u(5)] = a1_5
+                        if col + 6 < ow: y[yb + u(6)] = a1_6
+                        if col + 7 < ow: y[yb + u(7)] = a1_7
+                        if col + 8 < ow: y[yb + u(8)] = a1_8
+                        if col + 9 < ow: y[yb + u(9)] = a1_9
+                        if col + 10 < ow: y[yb + u(10)] = a1_10
+                        if col + 11 < ow: y[yb + u(11)] = a1_11
+                        if col + 12 < ow: y[yb + u(12)] = a1_12
+                        if col + 13 < ow: y[yb + u(13)] = a1_13
+                        if col + 14 < ow: y[yb + u(14)] = a1_14
+                        if col + 15 < ow: y[yb + u(15)] = a1_15
+                        yb = u(((n * k_out + k0 + 2) * oh + r) * ow + col)
+                        y[yb] = a2_0
+                        if col + 1 < ow: y[yb + u(1)] = a2_1
+                        if col + 2 < ow: y[yb + u(2)] = a2_2
+                        if col + 3 < ow: y[yb + u(3)] = a2_3
+                        if col + 4 < ow: y[yb + u(4)] = a2_4
+                        if col + 5 < ow: y[yb + u(5)] = a2_5
+                        if col + 6 < ow: y[yb + u(6)] = a2_6
+                        if col + 7 < ow: y[yb + u(7)] = a2_7
+                        if col + 8 < ow: y[yb + u(8)] = a2_8
+                        if col + 9 < ow: y[yb + u(9)] = a2_9
+                        if col + 10 < ow: y[yb + u(10)] = a2_10
+                        if col + 11 < ow: y[yb + u(11)] = a2_11
+                        if col + 12 < ow: y[yb + u(12)] = a2_12
+                        if col + 13 < ow: y[yb + u(13)] = a2_13
+                        if col + 14 < ow: y[yb + u(14)] = a2_14
+                        if col + 15 < ow: y[yb + u(15)] = a2_15
+                        yb = u(((n * k_out + k0 + 3) * oh + r) * ow + col)
+                        y[yb] = a3_0
+                        if col + 1 < ow: y[yb + u(1)] = a3_1
+                        if col + 2 < ow: y[yb + u(2)] = a3_2
+                        if col + 3 < ow: y[yb + u(3)] = a3_3
+                        if col + 4 < ow: y[yb + u(4)] = a3_4
+                        if col + 5 < ow: y[yb + u(5)] = a3_5
+                        if col + 6 < ow: y[yb + u(6)] = a3_6
+                        if col + 7 < ow: y[yb + u(7)] = a3_7
+                        if col + 8 < ow: y[yb + u(8)] = a3_8
+                        if col + 9 < ow: y[yb + u(9)] = a3_9
+                        if col + 10 < ow: y[yb + u(10)] = a3_10
+                        if col + 11 < ow: y[yb + u(11)] = a3_11
+                        if col + 12 < ow: y[yb + u(12)] = a3_12
+                        if col + 13 < ow: y[yb + u(13)] = a3_13
+                        if col + 14 < ow: y[yb + u(14)] = a3_14
+                        if col + 15 < ow: y[yb + u(15)] = a3_15
+                        yb = u(((n * k_out + k0 + 4) * oh + r) * ow + col)
+                        y[yb] = a4_0
+                        if col + 1 < ow: y[yb + u(1)] = a4_1
+                        if col + 2 < ow: y[yb + u(2)] = a4_2
+                        if col + 3 < ow: y[yb + u(3)] = a4_3
+                        if col + 4 < ow: y[yb + u(4)] = a4_4
+                        if col + 5 < ow: y[yb + u(5)] = a4_5
+                        if col + 6 < ow: y[yb + u(6)] = a4_6
+                        if col + 7 < ow: y[yb + u(7)] = a4_7
+                        if col + 8 < ow: y[yb + u(8)] = a4_8
+                        if col + 9 < ow: y[yb + u(9)] = a4_9
+                        if col + 10 < ow: y[yb + u(10)] = a4_10
+                        if col + 11 < ow: y[yb + u(11)] = a4_11
+                        if col + 12 < ow: y[yb + u(12)] = a4_12
+                        if col + 13 < ow: y[yb + u(13)] = a4_13
+                        if col + 14 < ow: y[yb + u(14)] = a4_14
+                        if col + 15 < ow: y[yb + u(15)] = a4_15
+                        yb = u(((n * k_out + k0 + 5) * oh + r) * ow + col)
+                        y[yb] = a5_0
+                        if col + 1 < ow: y[yb + u(1)] = a5_1
+                        if col + 2 < ow: y[yb + u(2)] = a5_2
+                        if col + 3 < ow: y[yb + u(3)] = a5_3
+                        if col + 4 < ow: y[yb + u(4)] = a5_4
+                        if col + 5 < ow: y[yb + u(5)] = a5_5
+                        if col + 6 < ow: y[yb + u(6)] = a5_6
+                        if col + 7 < ow: y[yb + u(7)] = a5_7
+                        if col + 8 < ow: y[yb + u(8)] = a5_8
+                        if col + 9 < ow: y[yb + u(9)] = a5_9
+                        if col + 10 < ow: y[yb + u(10)] = a5_10
+                        if col + 11 < ow: y[yb + u(11)] = a5_11
+                        if col + 12 < ow: y[yb + u(12)] = a5_12
+                        if col + 13 < ow: y[yb + u(13)] = a5_13
+                        if col + 14 < ow: y[yb + u(14)] = a5_14
+                        if col + 15 < ow: y[yb + u(15)] = a5_15
+                        yb = u(((n * k_out + k0 + 6) * oh + r) * ow + col)
+                        y[yb] = a6_0
+                        if col + 1 < ow: y[yb + u(1)] = a6_1
+                        if col + 2 < ow: y[yb + u(2)] = a6_2
+                        if col + 3 < ow: y[yb + u(3)] = a6_3
+                        if col + 4 < ow: y[yb + u(4)] = a6_4
+                        if col + 5 < ow: y[yb + u(5)] = a6_5
+                        if col + 6 < ow: y[yb + u(6)] = a6_6
+                        if col + 7 < ow: y[yb + u(7)] = a6_7
+                        if col + 8 < ow: y[yb + u(8)] = a6_8
+                        if col + 9 < ow: y[yb + u(9)] = a6_9
+                        if col + 10 < ow: y[yb + u(10)] = a6_10
+                        if col + 11 < ow: y[yb + u(11)] = a6_11
+                        if col + 12 < ow: y[yb + u(12)] = a6_12
+                        if col + 13 < ow: y[yb + u(13)] = a6_13
+                        if col + 14 < ow: y[yb + u(14)] = a6_14
+                        if col + 15 < ow: y[yb + u(15)] = a6_15
+                        yb = u(((n * k_out + k0 + 7) * oh + r) * ow + col)
+                        y[yb] = a7_0
+                        if col + 1 < ow: y[yb + u(1)] = a7_1
+                        if col + 2 < ow: y[yb + u(2)] = a7_2
+                        if col + 3 < ow: y[yb + u(3)] = a7_3
+                        if col + 4 < ow: y[yb + u(4)] = a7_4
+                        if col + 5 < ow: y[yb + u(5)] = a7_5
+                        if col + 6 < ow: y[yb + u(6)] = a7_6
+                        if col + 7 < ow: y[yb + u(7)] = a7_7
+                        if col + 8 < ow: y[yb + u(8)] = a7_8
+                        if col + 9 < ow: y[yb + u(9)] = a7_9
+                        if col + 10 < ow: y[yb + u(10)] = a7_10
+                        if col + 11 < ow: y[yb + u(11)] = a7_11
+                        if col + 12 < ow: y[yb + u(12)] = a7_12
+                        if col + 13 < ow: y[yb + u(13)] = a7_13
+                        if col + 14 < ow: y[yb + u(14)] = a7_14
+                        if col + 15 < ow: y[yb + u(15)] = a7_15
+                        yb = u(((n * k_out + k0 + 8) * oh + r) * ow + col)
+                        y[yb] = a8_0
+                        if col + 1 < ow: y[yb + u(1)] = a8_1
+                        if col + 2 < ow: y[yb + u(2)] = a8_2
+                        if col + 3 < ow: y[yb + u(3)] = a8_3
+                        if col + 4 < ow: y[yb + u(4)] = a8_4
+                        if col + 5 < ow: y[yb + u(5)] = a8_5
+                        if col + 6 < ow: y[yb + u(6)] = a8_6
+                        if col + 7 < ow: y[yb + u(7)] = a8_7
+                        if col + 8 < ow: y[yb + u(8)] = a8_8
+                        if col + 9 < ow: y[yb + u(9)] = a8_9
+                        if col + 10 < ow: y[yb + u(10)] = a8_10
+                        if col + 11 < ow: y[yb + u(11)] = a8_11
+                        if col + 12 < ow: y[yb + u(12)] = a8_12
+                        if col + 13 < ow: y[yb + u(13)] = a8_13
+                        if col + 14 < ow: y[yb + u(14)] = a8_14
+                        if col + 15 < ow: y[yb + u(15)] = a8_15
+                        yb = u(((n * k_out + k0 + 9) * oh + r) * ow + col)
+                        y[yb] = a9_0
+                        if col + 1 < ow: y[yb + u(1)] = a9_1
+                        if col + 2 < ow: y[yb + u(2)] = a9_2
+                        if col + 3 < ow: y[yb + u(3)] = a9_3
+                        if col + 4 < ow: y[yb + u(4)] = a9_4
+                        if col + 5 < ow: y[yb + u(5)] = a9_5
+                        if col + 6 < ow: y[yb + u(6)] = a9_6
+                        if col + 7 < ow: y[yb + u(7)] = a9_7
+                        if col + 8 < ow: y[yb + u(8)] = a9_8
+                        if col + 9 < ow: y[yb + u(9)] = a9_9
+                        if col + 10 < ow: y[yb + u(10)] = a9_10
+                        if col + 11 < ow: y[yb + u(11)] = a9_11
+                        if col + 12 < ow: y[yb + u(12)] = a9_12
+                        if col + 13 < ow: y[yb + u(13)] = a9_13
+                        if col + 14 < ow: y[yb + u(14)] = a9_14
+                        if col + 15 < ow: y[yb + u(15)] = a9_15
+                        yb = u(((n * k_out + k0 + 10) * oh + r) * ow + col)
+                        y[yb] = a10_0
+                        if col + 1 < ow: y[yb + u(1)] = a10_1
+                        if col + 2 < ow: y[yb + u(2)] = a10_2
+                        if col + 3 < ow: y[yb + u(3)] = a10_3
+                        if col + 4 < ow: y[yb + u(4)] = a10_4
+                        if col + 5 < ow: y[yb + u(5)] = a10_5
+                        if col + 6 < ow: y[yb + u(6)] = a10_6
+                        if col + 7 < ow: y[yb + u(7)] = a10_7
+                        if col + 8 < ow: y[yb + u(8)] = a10_8
+                        if col + 9 < ow: y[yb + u(9)] = a10_9
+                        if col + 10 < ow: y[yb + u(10)] = a10_10
+                        if col + 11 < ow: y[yb + u(11)] = a10_11
+                        if col + 12 < ow: y[yb + u(12)] = a10_12
+                        if col + 13 < ow: y[yb + u(13)] = a10_13
+                        if col + 14 < ow: y[yb + u(14)] = a10_14
+                        if col + 15 < ow: y[yb + u(15)] = a10_15
+                        yb = u(((n * k_out + k0 + 11) * oh + r) * ow + col)
+                        y[yb] = a11_0
+                        if col + 1 < ow: y[yb + u(1)] = a11_1
+                        if col + 2 < ow: y[yb + u(2)] = a11_2
+                        if col + 3 < ow: y[yb + u(3)] = a11_3
+                        if col + 4 < ow: y[yb + u(4)] = a11_4
+                        if col + 5 < ow: y[yb + u(5)] = a11_5
+                        if col + 6 < ow: y[yb + u(6)] = a11_6
+                        if col + 7 < ow: y[yb + u(7)] = a11_7
+                        if col + 8 < ow: y[yb + u(8)] = a11_8
+                        if col + 9 < ow: y[yb + u(9)] = a11_9
+                        if col + 10 < ow: y[yb + u(10)] = a11_10
+                        if col + 11 < ow: y[yb + u(11)] = a11_11
+                        if col + 12 < ow: y[yb + u(12)] = a11_12
+                        if col + 13 < ow: y[yb + u(13)] = a11_13
+                        if col + 14 < ow: y[yb + u(14)] = a11_14
+                        if col + 15 < ow: y[yb + u(15)] = a11_15
+                        yb = u(((n * k_out + k0 + 12) * oh + r) * ow + col)
+                        y[yb] = a12_0
+                        if col + 1 < ow: y[yb + u(1)] = a12_1
+                        if col + 2 < ow: y[yb + u(2)] = a12_2
+                        if col + 3 < ow: y[yb + u(3)] = a12_3
+                        if col + 4 < ow: y[yb + u(4)] = a12_4
+                        if col + 5 < ow: y[yb + u(5)] = a12_5
+                        if col + 6 < ow: y[yb + u(6)] = a12_6
+                        if col + 7 < ow: y[yb + u(7)] = a12_7
+                        if col + 8 < ow: y[yb + u(8)] = a12_8
+                        if col + 9 < ow: y[yb + u(9)] = a12_9
+                        if col + 10 < ow: y[yb + u(10)] = a12_10
+                        if col + 11 < ow: y[yb + u(11)] = a12_11
+                        if col + 12 < ow: y[yb + u(12)] = a12_12
+                        if col + 13 < ow: y[yb + u(13)] = a12_13
+                        if col + 14 < ow: y[yb + u(14)] = a12_14
+                        if col + 15 < ow: y[yb + u(15)] = a12_15
+                        yb = u(((n * k_out + k0 + 13) * oh + r) * ow + col)
+                        y[yb] = a13_0
+                        if col + 1 < ow: y[yb + u(1)] = a13_1
+                        if col + 2 < ow: y[yb + u(2)] = a13_2
+                        if col + 3 < ow: y[yb + u(3)] = a13_3
+                        if col + 4 < ow: y[yb + u(4)] = a13_4
+                        if col + 5 < ow: y[yb + u(5)] = a13_5
+                        if col + 6 < ow: y[yb + u(6)] = a13_6
+                        if col + 7 < ow: y[yb + u(7)] = a13_7
+                        if col + 8 < ow: y[yb + u(8)] = a13_8
+                        if col + 9 < ow: y[yb + u(9)] = a13_9
+                        if col + 10 < ow: y[yb + u(10)] = a13_10
+                        if col + 11 < ow: y[yb + u(11)] = a13_11
+                        if col + 12 < ow: y[yb + u(12)] = a13_12
+                        if col + 13 < ow: y[yb + u(13)] = a13_13
+                        if col + 14 < ow: y[yb + u(14)] = a13_14
+                        if col + 15 < ow: y[yb + u(15)] = a13_15
+                        yb = u(((n * k_out + k0 + 14) * oh + r) * ow + col)
+                        y[yb] = a14_0
+                        if col + 1 < ow: y[yb + u(1)] = a14_1
+                        if col + 2 < ow: y[yb + u(2)] = a14_2
+                        if col + 3 < ow: y[yb + u(3)] = a14_3
+                        if col + 4 < ow: y[yb + u(4)] = a14_4
+                        if col + 5 < ow: y[yb + u(5)] = a14_5
+                        if col + 6 < ow: y[yb + u(6)] = a14_6
+                        if col + 7 < ow: y[yb + u(7)] = a14_7
+                        if col + 8 < ow: y[yb + u(8)] = a14_8
+                        if col + 9 < ow: y[yb + u(9)] = a14_9
+                        if col + 10 < ow: y[yb + u(10)] = a14_10
+                        if col + 11 < ow: y[yb + u(11)] = a14_11
+                        if col + 12 < ow: y[yb + u(12)] = a14_12
+                        if col + 13 < ow: y[yb + u(13)] = a14_13
+                        if col + 14 < ow: y[yb + u(14)] = a14_14
+                        if col + 15 < ow: y[yb + u(15)] = a14_15
+                        yb = u(((n * k_out + k0 + 15) * oh + r) * ow + col)
+                        y[yb] = a15_0
+                        if col + 1 < ow: y[yb + u(1)] = a15_1
+                        if col + 2 < ow: y[yb + u(2)] = a15_2
+                        if col + 3 < ow: y[yb + u(3)] = a15_3
+                        if col + 4 < ow: y[yb + u(4)] = a15_4
+                        if col + 5 < ow: y[yb + u(5)] = a15_5
+                        if col + 6 < ow: y[yb + u(6)] = a15_6
+                        if col + 7 < ow: y[yb + u(7)] = a15_7
+                        if col + 8 < ow: y[yb + u(8)] = a15_8
+                        if col + 9 < ow: y[yb + u(9)] = a15_9
+                        if col + 10 < ow: y[yb + u(10)] = a15_10
+                        if col + 11 < ow: y[yb + u(11)] = a15_11
+                        if col + 12 < ow: y[yb + u(12)] = a15_12
+                        if col + 13 < ow: y[yb + u(13)] = a15_13
+                        if col + 14 < ow: y[yb + u(14)] = a15_14
+                        if col + 15 < ow: y[yb + u(15)] = a15_15
+
+
+def weight_grad_4x4x8(d, x, dw, m, c_in, k_out, hp, wq, fh, fw, oh, owq, dh, dwidth, top, left, zero):
+    """dW[k, c, i, j] = Σ_n,y,x dout[n, k, y, x] · X[n, c, y + i, x + j] for y < oh, x < owq (a multiple of 8).
+
+    dout is read from d (N, FN, dh, dwidth) at row ``top`` and column ``left``, 0 from its column ow on: the same
+    padded copy that dX reads."""
     for k0 in range(0, k_out, 4):
         for c0 in range(0, c_in, 4):
             for i in range(fh):
@@ -411,10 +833,10 @@ def weight_grad_4x4(d, x, dw, m, c_in, k_out, hp, wq, fh, fw, oh, owq, zero):
                     a3_3_0 = zero; a3_3_1 = zero; a3_3_2 = zero; a3_3_3 = zero; a3_3_4 = zero; a3_3_5 = zero; a3_3_6 = zero; a3_3_7 = zero
                     for n in range(m):
                         for r in range(oh):
-                            db0 = u(((n * k_out + k0 + 0) * oh + r) * owq)
-                            db1 = u(((n * k_out + k0 + 1) * oh + r) * owq)
-                            db2 = u(((n * k_out + k0 + 2) * oh + r) * owq)
-                            db3 = u(((n * k_out + k0 + 3) * oh + r) * owq)
+                            db0 = u(((n * k_out + k0 + 0) * dh + r + top) * dwidth + left)
+                            db1 = u(((n * k_out + k0 + 1) * dh + r + top) * dwidth + left)
+                            db2 = u(((n * k_out + k0 + 2) * dh + r + top) * dwidth + left)
+                            db3 = u(((n * k_out + k0 + 3) * dh + r + top) * dwidth + left)
                             xb0 = u(((n * c_in + c0 + 0) * hp + r + i) * wq + j)
                             xb1 = u(((n * c_in + c0 + 1) * hp + r + i) * wq + j)
                             xb2 = u(((n * c_in + c0 + 2) * hp + r + i) * wq + j)
@@ -463,8 +885,11 @@ def weight_grad_4x4(d, x, dw, m, c_in, k_out, hp, wq, fh, fw, oh, owq, zero):
                     dw[u((((k0 + 3) * c_in + c0 + 3) * fh + i) * fw + j)] = a3_3_0 + a3_3_1 + a3_3_2 + a3_3_3 + a3_3_4 + a3_3_5 + a3_3_6 + a3_3_7
 
 
-def weight_grad_4x1(d, x, dw, m, c_in, k_out, hp, wq, fh, fw, oh, owq, zero):
-    """dW[k, c, i, j] = Σ_n,y,x dout[n, k, y, x] · X[n, c, y + i, x + j]; dout's rows padded with 0 to owq, a multiple of 8."""
+def weight_grad_4x1x8(d, x, dw, m, c_in, k_out, hp, wq, fh, fw, oh, owq, dh, dwidth, top, left, zero):
+    """dW[k, c, i, j] = Σ_n,y,x dout[n, k, y, x] · X[n, c, y + i, x + j] for y < oh, x < owq (a multiple of 8).
+
+    dout is read from d (N, FN, dh, dwidth) at row ``top`` and column ``left``, 0 from its column ow on: the same
+    padded copy that dX reads."""
     for k0 in range(0, k_out, 4):
         for c0 in range(0, c_in, 1):
             for i in range(fh):
@@ -475,10 +900,10 @@ def weight_grad_4x1(d, x, dw, m, c_in, k_out, hp, wq, fh, fw, oh, owq, zero):
                     a3_0_0 = zero; a3_0_1 = zero; a3_0_2 = zero; a3_0_3 = zero; a3_0_4 = zero; a3_0_5 = zero; a3_0_6 = zero; a3_0_7 = zero
                     for n in range(m):
                         for r in range(oh):
-                            db0 = u(((n * k_out + k0 + 0) * oh + r) * owq)
-                            db1 = u(((n * k_out + k0 + 1) * oh + r) * owq)
-                            db2 = u(((n * k_out + k0 + 2) * oh + r) * owq)
-                            db3 = u(((n * k_out + k0 + 3) * oh + r) * owq)
+                            db0 = u(((n * k_out + k0 + 0) * dh + r + top) * dwidth + left)
+                            db1 = u(((n * k_out + k0 + 1) * dh + r + top) * dwidth + left)
+                            db2 = u(((n * k_out + k0 + 2) * dh + r + top) * dwidth + left)
+                            db3 = u(((n * k_out + k0 + 3) * dh + r + top) * dwidth + left)
                             xb0 = u(((n * c_in + c0 + 0) * hp + r + i) * wq + j)
                             for col in range(0, owq, 8):
                                 uc = u(col)

@@ -34,6 +34,23 @@ def uses_the_loops(layer, x):
     return layer._compiled(x) is not None and layer.W.shape[0] % 8 == 0
 
 
+def test_float32_blocks_fill_512_bit_vectors_where_the_cpu_has_them():
+    """On a CPU with AVX-512 the forward loop holds 16 float32 positions per block (one 512-bit vector), and its
+    numbers are the definition's; float64 and other CPUs use blocks of 8."""
+    import llvmlite.binding as llvm
+    avx512 = "+avx512f" in llvm.get_host_cpu_features().flatten().split(",")
+    assert kernels.convolution(np.zeros(1, np.float32)).widths == ((8, 16) if avx512 else (8,))
+    assert kernels.convolution(np.zeros(1)).widths == (8,)
+    if not avx512:
+        pytest.skip("no AVX-512 here: blocks of 8 only")
+    rng = np.random.default_rng(5)
+    x, W, b = rng.standard_normal((3, 8, 20, 13)), rng.standard_normal((16, 8, 3, 3)), rng.standard_normal(16)
+    layer = Convolution(W.astype(np.float32), b.astype(np.float32), 1, 1)
+    assert convolution_module._lanes(layer._compiled(x.astype(np.float32)), 16, 13) == 16
+    np.testing.assert_allclose(layer.forward(x.astype(np.float32)), direct_convolution(x, W, b, 1, 1),
+                               rtol=1e-4, atol=1e-4)
+
+
 def test_the_loops_are_what_their_writer_writes():
     """chainrule/conv_loops.py is generated: edit chainrule/conv_loops_writer.py and run it."""
     assert conv_loops_writer.TARGET.read_text(encoding="utf-8") == conv_loops_writer.source()
@@ -150,3 +167,28 @@ def test_padded_places_the_images_and_zeroes_only_the_border():
     np.testing.assert_array_equal(out[0, 0], expected)
     cropped = convolution_module._padded(x, -1, -2, 3, 3)
     np.testing.assert_array_equal(cropped[0, 0], [[7, 8, 0], [11, 12, 0], [0, 0, 0]])
+
+
+def test_a_numba_that_cannot_compile_the_loops_costs_speed_not_a_result(monkeypatch):
+    """If numba fails (no writable cache, a broken LLVM), one warning per loop, then the NumPy path gives the
+    numbers."""
+    from chainrule import kernels as kernels_module
+
+    def broken(name, dtype):
+        raise RuntimeError("cannot cache function")
+
+    monkeypatch.setattr(kernels_module, "_conv", {})
+    monkeypatch.setattr(kernels_module, "_compile", broken)
+    rng = np.random.default_rng(3)
+    x, W, b = rng.standard_normal((2, 8, 6, 6)), rng.standard_normal((16, 8, 3, 3)), rng.standard_normal(16)
+    layer = Convolution(W, b, 1, 1)
+    with pytest.warns(RuntimeWarning, match="could not be compiled"):
+        y = layer.forward(x)
+    np.testing.assert_allclose(y, direct_convolution(x, W, b, 1, 1), atol=1e-12)
+    assert kernels_module.convolution(x, W, b).forward(16, 8) is None
+    dout = rng.standard_normal(y.shape)
+    with pytest.warns(RuntimeWarning, match="could not be compiled"):
+        dx = layer.backward(dout)
+    want = direct_convolution_backward(x, W, dout, 1, 1)
+    for got, expected in zip((dx, layer.dW, layer.db), want):
+        np.testing.assert_allclose(got, expected, atol=1e-12)

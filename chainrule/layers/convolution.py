@@ -47,6 +47,12 @@ def _slices(task, x, sample_bytes):
     return parallel.over_batch(task, x.shape[0], sample_bytes)
 
 
+def _lanes(loops, filters, row):
+    """Positions per forward block for rows of ``row`` outputs: 16 (one 512-bit vector of float32) where the CPU
+    has them, the block has 16 filters (16 × 16 sums fill the registers) and the row is longer than 8; else 8."""
+    return 16 if loops and 16 in loops.widths and filters == 16 and row > 8 else 8
+
+
 def _blocks(n, lanes):
     """n rounded up to a whole number of the compiled loops' blocks of ``lanes`` positions."""
     return -(-n // lanes) * lanes
@@ -151,12 +157,13 @@ class Convolution(Layer):
         _, c, fh, fw = self.W.shape
         w = self.W.reshape(fn, -1)
         loops = self._compiled(x)
-        if loops and fn % 8 == 0:                    # the compiled loops: Y = b + W ⊛ X on the padded images
-            block = 16 if fn % 16 == 0 else 8
-            forward = loops[f"forward_{block}"]
+        block = 16 if fn % 16 == 0 else 8
+        lanes = _lanes(loops, block, ow)
+        forward = loops.forward(block, lanes) if loops and fn % 8 == 0 else None
+        if forward is not None:                      # the compiled loops: Y = b + W ⊛ X on the padded images
             weights = _packed(self.W, block)
             bias, p = np.ascontiguousarray(self.b), self.pad
-            hp, wq = x.shape[2] + 2 * p, _blocks(ow, loops["lanes"]) + fw - 1
+            hp, wq = x.shape[2] + 2 * p, _blocks(ow, lanes) + fw - 1
 
             def padded_images(lo, hi):                # each slice padded while it is in the core's cache
                 forward(_padded(x[lo:hi], p, p, hp, wq).ravel(), weights, bias, out[lo:hi].ravel(),
@@ -189,8 +196,12 @@ class Convolution(Layer):
         wp = w + 2 * p if wide else ow
         dx = xp.empty(self.x.shape, dtype=dout.dtype) if self.input_grad else None
         loops = self._compiled(dout)
-        loop_dw = loops and fn % 4 == 0
-        loop_dx = loops and dx is not None and c % 8 == 0
+        dw_lanes = 8
+        weight_grad = loops.weight_grad(4 if c % 4 == 0 else 1, dw_lanes) if loops and fn % 4 == 0 else None
+        block = 16 if c % 16 == 0 else 8
+        dx_lanes = _lanes(loops, block, w)
+        forward = loops.forward(block, dx_lanes) if loops and dx is not None and c % 8 == 0 else None
+        loop_dw, loop_dx = weight_grad is not None, forward is not None
         if dx is not None and self.stride == 1:
             # col2im(Wᵀ · dout) at stride 1 is a convolution too: dout, padded by FH − 1 − pad (cropped where that
             # is negative), with the filters turned 180° and channels and filters swapped. The same sums, taken
@@ -199,22 +210,25 @@ class Convolution(Layer):
             flipped = turned.reshape(c, -1)
             q = fh - 1 - p, fw - 1 - p
         if loop_dx:
-            block = 16 if c % 16 == 0 else 8
             packed, no_bias = _packed(turned, block), np.zeros(c, dout.dtype)
-            hd, wd = h + fh - 1, _blocks(w, loops["lanes"]) + fw - 1
+            hd, wd = h + fh - 1, _blocks(w, dx_lanes) + fw - 1
         if loop_dw:
-            owq = _blocks(ow, loops["lanes"])
+            owq = _blocks(ow, dw_lanes)
             hp, wq = h + 2 * p, owq + fw - 1
+            # dW reads dout from dX's padded copy where that has dout whole and zeros after each row's end
+            shared = loop_dx and min(q) >= 0 and q[1] + owq <= wd
 
         def images(lo, hi):
             m = hi - lo
             d = dout[lo:hi]
+            padded_dout = _padded(d, q[0], q[1], hd, wd) if loop_dx else None
             if loop_dw:                                                # dW = Σ dout · Xpad, compiled
                 dw = np.empty(self.W.shape, dout.dtype)
                 xs = _padded(self.x[lo:hi], p, p, hp, wq)
-                weight_grad = loops["weight_grad_4x4" if c % 4 == 0 else "weight_grad_4x1"]
-                weight_grad(_padded(d, 0, 0, oh, owq).ravel(), xs.ravel(), dw.ravel(),
-                            m, c, fn, hp, wq, fh, fw, oh, owq, dout.dtype.type(0))
+                ds, geometry = (padded_dout, (hd, wd, q[0], q[1])) if shared else \
+                    (_padded(d, 0, 0, oh, owq), (oh, owq, 0, 0))
+                weight_grad(ds.ravel(), xs.ravel(), dw.ravel(), m, c, fn, hp, wq, fh, fw, oh, owq, *geometry,
+                            dout.dtype.type(0))
             elif c * fh * fw < ONE_PRODUCT_MIN_WINDOW:                # dW = Σ_n dout_n · col_nᵀ, image by image
                 cols = image_columns(self.x[lo:hi], fh, fw, self.stride, p)
                 dw = xp.matmul(d.reshape(m, fn, oh * ow), cols.transpose(0, 2, 1)).sum(axis=0)
@@ -225,8 +239,7 @@ class Convolution(Layer):
                            else image_columns(self.x[lo:hi], fh, fw, self.stride, p, by_image=False))
                 dw = (windows @ rows.reshape(-1, fn)).T
             if loop_dx:                                                # the turned filters over padded dout
-                loops[f"forward_{block}"](_padded(d, q[0], q[1], hd, wd).ravel(), packed, no_bias, dx[lo:hi].ravel(),
-                                          m, fn, c, hd, wd, fh, fw, h, w)
+                forward(padded_dout.ravel(), packed, no_bias, dx[lo:hi].ravel(), m, fn, c, hd, wd, fh, fw, h, w)
             elif dx is not None and self.stride == 1:
                 dq = d[:, :, max(-q[0], 0):oh - max(-q[0], 0), max(-q[1], 0):ow - max(-q[1], 0)]
                 if q[0] != q[1] and max(q) > 0:
