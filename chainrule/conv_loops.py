@@ -806,6 +806,159 @@ def forward_16x16(x, w, b, y, m, c_in, k_out, hp, wq, fh, fw, oh, ow):
                         if col + 15 < ow: y[yb + u(15)] = a15_15
 
 
+def forward_cl_8x16(x, w, b, y, m, c_in, k_out, hp, wq, fh, fw, oh, ow):
+    """Y[n, y, x, k] = b[k] + Σ_c,i,j W[c, i, j, k] · X[n, c, y + i, x + j], with W and Y channels-last, (C, FH, FW, FN)
+    and (N, OH, OW, FN); blocks of 8 positions × 16 filters: for rows too short to fill a vector."""
+    for n in range(m):
+        for k0 in range(0, k_out, 16):
+            for r in range(oh):
+                for col in range(0, ow, 8):
+                    a0_0 = b[k0 + 0]; a0_1 = b[k0 + 1]; a0_2 = b[k0 + 2]; a0_3 = b[k0 + 3]; a0_4 = b[k0 + 4]; a0_5 = b[k0 + 5]; a0_6 = b[k0 + 6]; a0_7 = b[k0 + 7]
+                    a0_8 = b[k0 + 8]; a0_9 = b[k0 + 9]; a0_10 = b[k0 + 10]; a0_11 = b[k0 + 11]; a0_12 = b[k0 + 12]; a0_13 = b[k0 + 13]; a0_14 = b[k0 + 14]; a0_15 = b[k0 + 15]
+                    a1_0 = b[k0 + 0]; a1_1 = b[k0 + 1]; a1_2 = b[k0 + 2]; a1_3 = b[k0 + 3]; a1_4 = b[k0 + 4]; a1_5 = b[k0 + 5]; a1_6 = b[k0 + 6]; a1_7 = b[k0 + 7]
+                    a1_8 = b[k0 + 8]; a1_9 = b[k0 + 9]; a1_10 = b[k0 + 10]; a1_11 = b[k0 + 11]; a1_12 = b[k0 + 12]; a1_13 = b[k0 + 13]; a1_14 = b[k0 + 14]; a1_15 = b[k0 + 15]
+                    a2_0 = b[k0 + 0]; a2_1 = b[k0 + 1]; a2_2 = b[k0 + 2]; a2_3 = b[k0 + 3]; a2_4 = b[k0 + 4]; a2_5 = b[k0 + 5]; a2_6 = b[k0 + 6]; a2_7 = b[k0 + 7]
+                    a2_8 = b[k0 + 8]; a2_9 = b[k0 + 9]; a2_10 = b[k0 + 10]; a2_11 = b[k0 + 11]; a2_12 = b[k0 + 12]; a2_13 = b[k0 + 13]; a2_14 = b[k0 + 14]; a2_15 = b[k0 + 15]
+                    a3_0 = b[k0 + 0]; a3_1 = b[k0 + 1]; a3_2 = b[k0 + 2]; a3_3 = b[k0 + 3]; a3_4 = b[k0 + 4]; a3_5 = b[k0 + 5]; a3_6 = b[k0 + 6]; a3_7 = b[k0 + 7]
+                    a3_8 = b[k0 + 8]; a3_9 = b[k0 + 9]; a3_10 = b[k0 + 10]; a3_11 = b[k0 + 11]; a3_12 = b[k0 + 12]; a3_13 = b[k0 + 13]; a3_14 = b[k0 + 14]; a3_15 = b[k0 + 15]
+                    a4_0 = b[k0 + 0]; a4_1 = b[k0 + 1]; a4_2 = b[k0 + 2]; a4_3 = b[k0 + 3]; a4_4 = b[k0 + 4]; a4_5 = b[k0 + 5]; a4_6 = b[k0 + 6]; a4_7 = b[k0 + 7]
+                    a4_8 = b[k0 + 8]; a4_9 = b[k0 + 9]; a4_10 = b[k0 + 10]; a4_11 = b[k0 + 11]; a4_12 = b[k0 + 12]; a4_13 = b[k0 + 13]; a4_14 = b[k0 + 14]; a4_15 = b[k0 + 15]
+                    a5_0 = b[k0 + 0]; a5_1 = b[k0 + 1]; a5_2 = b[k0 + 2]; a5_3 = b[k0 + 3]; a5_4 = b[k0 + 4]; a5_5 = b[k0 + 5]; a5_6 = b[k0 + 6]; a5_7 = b[k0 + 7]
+                    a5_8 = b[k0 + 8]; a5_9 = b[k0 + 9]; a5_10 = b[k0 + 10]; a5_11 = b[k0 + 11]; a5_12 = b[k0 + 12]; a5_13 = b[k0 + 13]; a5_14 = b[k0 + 14]; a5_15 = b[k0 + 15]
+                    a6_0 = b[k0 + 0]; a6_1 = b[k0 + 1]; a6_2 = b[k0 + 2]; a6_3 = b[k0 + 3]; a6_4 = b[k0 + 4]; a6_5 = b[k0 + 5]; a6_6 = b[k0 + 6]; a6_7 = b[k0 + 7]
+                    a6_8 = b[k0 + 8]; a6_9 = b[k0 + 9]; a6_10 = b[k0 + 10]; a6_11 = b[k0 + 11]; a6_12 = b[k0 + 12]; a6_13 = b[k0 + 13]; a6_14 = b[k0 + 14]; a6_15 = b[k0 + 15]
+                    a7_0 = b[k0 + 0]; a7_1 = b[k0 + 1]; a7_2 = b[k0 + 2]; a7_3 = b[k0 + 3]; a7_4 = b[k0 + 4]; a7_5 = b[k0 + 5]; a7_6 = b[k0 + 6]; a7_7 = b[k0 + 7]
+                    a7_8 = b[k0 + 8]; a7_9 = b[k0 + 9]; a7_10 = b[k0 + 10]; a7_11 = b[k0 + 11]; a7_12 = b[k0 + 12]; a7_13 = b[k0 + 13]; a7_14 = b[k0 + 14]; a7_15 = b[k0 + 15]
+                    for c in range(c_in):
+                        for i in range(fh):
+                            xb = u(((n * c_in + c) * hp + r + i) * wq + col)
+                            wb = u((c * fh + i) * fw * k_out + k0)
+                            for j in range(fw):
+                                uj = u(j)
+                                wj = wb + uj * u(k_out)
+                                w0 = w[wj + u(0)]; w1 = w[wj + u(1)]; w2 = w[wj + u(2)]; w3 = w[wj + u(3)]; w4 = w[wj + u(4)]; w5 = w[wj + u(5)]; w6 = w[wj + u(6)]; w7 = w[wj + u(7)]
+                                w8 = w[wj + u(8)]; w9 = w[wj + u(9)]; w10 = w[wj + u(10)]; w11 = w[wj + u(11)]; w12 = w[wj + u(12)]; w13 = w[wj + u(13)]; w14 = w[wj + u(14)]; w15 = w[wj + u(15)]
+                                v = x[xb + uj + u(0)]
+                                a0_0 += v * w0; a0_1 += v * w1; a0_2 += v * w2; a0_3 += v * w3; a0_4 += v * w4; a0_5 += v * w5; a0_6 += v * w6; a0_7 += v * w7
+                                a0_8 += v * w8; a0_9 += v * w9; a0_10 += v * w10; a0_11 += v * w11; a0_12 += v * w12; a0_13 += v * w13; a0_14 += v * w14; a0_15 += v * w15
+                                v = x[xb + uj + u(1)]
+                                a1_0 += v * w0; a1_1 += v * w1; a1_2 += v * w2; a1_3 += v * w3; a1_4 += v * w4; a1_5 += v * w5; a1_6 += v * w6; a1_7 += v * w7
+                                a1_8 += v * w8; a1_9 += v * w9; a1_10 += v * w10; a1_11 += v * w11; a1_12 += v * w12; a1_13 += v * w13; a1_14 += v * w14; a1_15 += v * w15
+                                v = x[xb + uj + u(2)]
+                                a2_0 += v * w0; a2_1 += v * w1; a2_2 += v * w2; a2_3 += v * w3; a2_4 += v * w4; a2_5 += v * w5; a2_6 += v * w6; a2_7 += v * w7
+                                a2_8 += v * w8; a2_9 += v * w9; a2_10 += v * w10; a2_11 += v * w11; a2_12 += v * w12; a2_13 += v * w13; a2_14 += v * w14; a2_15 += v * w15
+                                v = x[xb + uj + u(3)]
+                                a3_0 += v * w0; a3_1 += v * w1; a3_2 += v * w2; a3_3 += v * w3; a3_4 += v * w4; a3_5 += v * w5; a3_6 += v * w6; a3_7 += v * w7
+                                a3_8 += v * w8; a3_9 += v * w9; a3_10 += v * w10; a3_11 += v * w11; a3_12 += v * w12; a3_13 += v * w13; a3_14 += v * w14; a3_15 += v * w15
+                                v = x[xb + uj + u(4)]
+                                a4_0 += v * w0; a4_1 += v * w1; a4_2 += v * w2; a4_3 += v * w3; a4_4 += v * w4; a4_5 += v * w5; a4_6 += v * w6; a4_7 += v * w7
+                                a4_8 += v * w8; a4_9 += v * w9; a4_10 += v * w10; a4_11 += v * w11; a4_12 += v * w12; a4_13 += v * w13; a4_14 += v * w14; a4_15 += v * w15
+                                v = x[xb + uj + u(5)]
+                                a5_0 += v * w0; a5_1 += v * w1; a5_2 += v * w2; a5_3 += v * w3; a5_4 += v * w4; a5_5 += v * w5; a5_6 += v * w6; a5_7 += v * w7
+                                a5_8 += v * w8; a5_9 += v * w9; a5_10 += v * w10; a5_11 += v * w11; a5_12 += v * w12; a5_13 += v * w13; a5_14 += v * w14; a5_15 += v * w15
+                                v = x[xb + uj + u(6)]
+                                a6_0 += v * w0; a6_1 += v * w1; a6_2 += v * w2; a6_3 += v * w3; a6_4 += v * w4; a6_5 += v * w5; a6_6 += v * w6; a6_7 += v * w7
+                                a6_8 += v * w8; a6_9 += v * w9; a6_10 += v * w10; a6_11 += v * w11; a6_12 += v * w12; a6_13 += v * w13; a6_14 += v * w14; a6_15 += v * w15
+                                v = x[xb + uj + u(7)]
+                                a7_0 += v * w0; a7_1 += v * w1; a7_2 += v * w2; a7_3 += v * w3; a7_4 += v * w4; a7_5 += v * w5; a7_6 += v * w6; a7_7 += v * w7
+                                a7_8 += v * w8; a7_9 += v * w9; a7_10 += v * w10; a7_11 += v * w11; a7_12 += v * w12; a7_13 += v * w13; a7_14 += v * w14; a7_15 += v * w15
+                    yb = u(((n * oh + r) * ow + col + 0) * k_out + k0)
+                    y[yb + u(0)] = a0_0; y[yb + u(1)] = a0_1; y[yb + u(2)] = a0_2; y[yb + u(3)] = a0_3; y[yb + u(4)] = a0_4; y[yb + u(5)] = a0_5; y[yb + u(6)] = a0_6; y[yb + u(7)] = a0_7
+                    y[yb + u(8)] = a0_8; y[yb + u(9)] = a0_9; y[yb + u(10)] = a0_10; y[yb + u(11)] = a0_11; y[yb + u(12)] = a0_12; y[yb + u(13)] = a0_13; y[yb + u(14)] = a0_14; y[yb + u(15)] = a0_15
+                    yb = u(((n * oh + r) * ow + col + 1) * k_out + k0)
+                    if col + 1 < ow:
+                        y[yb + u(0)] = a1_0; y[yb + u(1)] = a1_1; y[yb + u(2)] = a1_2; y[yb + u(3)] = a1_3; y[yb + u(4)] = a1_4; y[yb + u(5)] = a1_5; y[yb + u(6)] = a1_6; y[yb + u(7)] = a1_7
+                        y[yb + u(8)] = a1_8; y[yb + u(9)] = a1_9; y[yb + u(10)] = a1_10; y[yb + u(11)] = a1_11; y[yb + u(12)] = a1_12; y[yb + u(13)] = a1_13; y[yb + u(14)] = a1_14; y[yb + u(15)] = a1_15
+                    yb = u(((n * oh + r) * ow + col + 2) * k_out + k0)
+                    if col + 2 < ow:
+                        y[yb + u(0)] = a2_0; y[yb + u(1)] = a2_1; y[yb + u(2)] = a2_2; y[yb + u(3)] = a2_3; y[yb + u(4)] = a2_4; y[yb + u(5)] = a2_5; y[yb + u(6)] = a2_6; y[yb + u(7)] = a2_7
+                        y[yb + u(8)] = a2_8; y[yb + u(9)] = a2_9; y[yb + u(10)] = a2_10; y[yb + u(11)] = a2_11; y[yb + u(12)] = a2_12; y[yb + u(13)] = a2_13; y[yb + u(14)] = a2_14; y[yb + u(15)] = a2_15
+                    yb = u(((n * oh + r) * ow + col + 3) * k_out + k0)
+                    if col + 3 < ow:
+                        y[yb + u(0)] = a3_0; y[yb + u(1)] = a3_1; y[yb + u(2)] = a3_2; y[yb + u(3)] = a3_3; y[yb + u(4)] = a3_4; y[yb + u(5)] = a3_5; y[yb + u(6)] = a3_6; y[yb + u(7)] = a3_7
+                        y[yb + u(8)] = a3_8; y[yb + u(9)] = a3_9; y[yb + u(10)] = a3_10; y[yb + u(11)] = a3_11; y[yb + u(12)] = a3_12; y[yb + u(13)] = a3_13; y[yb + u(14)] = a3_14; y[yb + u(15)] = a3_15
+                    yb = u(((n * oh + r) * ow + col + 4) * k_out + k0)
+                    if col + 4 < ow:
+                        y[yb + u(0)] = a4_0; y[yb + u(1)] = a4_1; y[yb + u(2)] = a4_2; y[yb + u(3)] = a4_3; y[yb + u(4)] = a4_4; y[yb + u(5)] = a4_5; y[yb + u(6)] = a4_6; y[yb + u(7)] = a4_7
+                        y[yb + u(8)] = a4_8; y[yb + u(9)] = a4_9; y[yb + u(10)] = a4_10; y[yb + u(11)] = a4_11; y[yb + u(12)] = a4_12; y[yb + u(13)] = a4_13; y[yb + u(14)] = a4_14; y[yb + u(15)] = a4_15
+                    yb = u(((n * oh + r) * ow + col + 5) * k_out + k0)
+                    if col + 5 < ow:
+                        y[yb + u(0)] = a5_0; y[yb + u(1)] = a5_1; y[yb + u(2)] = a5_2; y[yb + u(3)] = a5_3; y[yb + u(4)] = a5_4; y[yb + u(5)] = a5_5; y[yb + u(6)] = a5_6; y[yb + u(7)] = a5_7
+                        y[yb + u(8)] = a5_8; y[yb + u(9)] = a5_9; y[yb + u(10)] = a5_10; y[yb + u(11)] = a5_11; y[yb + u(12)] = a5_12; y[yb + u(13)] = a5_13; y[yb + u(14)] = a5_14; y[yb + u(15)] = a5_15
+                    yb = u(((n * oh + r) * ow + col + 6) * k_out + k0)
+                    if col + 6 < ow:
+                        y[yb + u(0)] = a6_0; y[yb + u(1)] = a6_1; y[yb + u(2)] = a6_2; y[yb + u(3)] = a6_3; y[yb + u(4)] = a6_4; y[yb + u(5)] = a6_5; y[yb + u(6)] = a6_6; y[yb + u(7)] = a6_7
+                        y[yb + u(8)] = a6_8; y[yb + u(9)] = a6_9; y[yb + u(10)] = a6_10; y[yb + u(11)] = a6_11; y[yb + u(12)] = a6_12; y[yb + u(13)] = a6_13; y[yb + u(14)] = a6_14; y[yb + u(15)] = a6_15
+                    yb = u(((n * oh + r) * ow + col + 7) * k_out + k0)
+                    if col + 7 < ow:
+                        y[yb + u(0)] = a7_0; y[yb + u(1)] = a7_1; y[yb + u(2)] = a7_2; y[yb + u(3)] = a7_3; y[yb + u(4)] = a7_4; y[yb + u(5)] = a7_5; y[yb + u(6)] = a7_6; y[yb + u(7)] = a7_7
+                        y[yb + u(8)] = a7_8; y[yb + u(9)] = a7_9; y[yb + u(10)] = a7_10; y[yb + u(11)] = a7_11; y[yb + u(12)] = a7_12; y[yb + u(13)] = a7_13; y[yb + u(14)] = a7_14; y[yb + u(15)] = a7_15
+
+
+def forward_cl_8x8(x, w, b, y, m, c_in, k_out, hp, wq, fh, fw, oh, ow):
+    """Y[n, y, x, k] = b[k] + Σ_c,i,j W[c, i, j, k] · X[n, c, y + i, x + j], with W and Y channels-last, (C, FH, FW, FN)
+    and (N, OH, OW, FN); blocks of 8 positions × 8 filters: for rows too short to fill a vector."""
+    for n in range(m):
+        for k0 in range(0, k_out, 8):
+            for r in range(oh):
+                for col in range(0, ow, 8):
+                    a0_0 = b[k0 + 0]; a0_1 = b[k0 + 1]; a0_2 = b[k0 + 2]; a0_3 = b[k0 + 3]; a0_4 = b[k0 + 4]; a0_5 = b[k0 + 5]; a0_6 = b[k0 + 6]; a0_7 = b[k0 + 7]
+                    a1_0 = b[k0 + 0]; a1_1 = b[k0 + 1]; a1_2 = b[k0 + 2]; a1_3 = b[k0 + 3]; a1_4 = b[k0 + 4]; a1_5 = b[k0 + 5]; a1_6 = b[k0 + 6]; a1_7 = b[k0 + 7]
+                    a2_0 = b[k0 + 0]; a2_1 = b[k0 + 1]; a2_2 = b[k0 + 2]; a2_3 = b[k0 + 3]; a2_4 = b[k0 + 4]; a2_5 = b[k0 + 5]; a2_6 = b[k0 + 6]; a2_7 = b[k0 + 7]
+                    a3_0 = b[k0 + 0]; a3_1 = b[k0 + 1]; a3_2 = b[k0 + 2]; a3_3 = b[k0 + 3]; a3_4 = b[k0 + 4]; a3_5 = b[k0 + 5]; a3_6 = b[k0 + 6]; a3_7 = b[k0 + 7]
+                    a4_0 = b[k0 + 0]; a4_1 = b[k0 + 1]; a4_2 = b[k0 + 2]; a4_3 = b[k0 + 3]; a4_4 = b[k0 + 4]; a4_5 = b[k0 + 5]; a4_6 = b[k0 + 6]; a4_7 = b[k0 + 7]
+                    a5_0 = b[k0 + 0]; a5_1 = b[k0 + 1]; a5_2 = b[k0 + 2]; a5_3 = b[k0 + 3]; a5_4 = b[k0 + 4]; a5_5 = b[k0 + 5]; a5_6 = b[k0 + 6]; a5_7 = b[k0 + 7]
+                    a6_0 = b[k0 + 0]; a6_1 = b[k0 + 1]; a6_2 = b[k0 + 2]; a6_3 = b[k0 + 3]; a6_4 = b[k0 + 4]; a6_5 = b[k0 + 5]; a6_6 = b[k0 + 6]; a6_7 = b[k0 + 7]
+                    a7_0 = b[k0 + 0]; a7_1 = b[k0 + 1]; a7_2 = b[k0 + 2]; a7_3 = b[k0 + 3]; a7_4 = b[k0 + 4]; a7_5 = b[k0 + 5]; a7_6 = b[k0 + 6]; a7_7 = b[k0 + 7]
+                    for c in range(c_in):
+                        for i in range(fh):
+                            xb = u(((n * c_in + c) * hp + r + i) * wq + col)
+                            wb = u((c * fh + i) * fw * k_out + k0)
+                            for j in range(fw):
+                                uj = u(j)
+                                wj = wb + uj * u(k_out)
+                                w0 = w[wj + u(0)]; w1 = w[wj + u(1)]; w2 = w[wj + u(2)]; w3 = w[wj + u(3)]; w4 = w[wj + u(4)]; w5 = w[wj + u(5)]; w6 = w[wj + u(6)]; w7 = w[wj + u(7)]
+                                v = x[xb + uj + u(0)]
+                                a0_0 += v * w0; a0_1 += v * w1; a0_2 += v * w2; a0_3 += v * w3; a0_4 += v * w4; a0_5 += v * w5; a0_6 += v * w6; a0_7 += v * w7
+                                v = x[xb + uj + u(1)]
+                                a1_0 += v * w0; a1_1 += v * w1; a1_2 += v * w2; a1_3 += v * w3; a1_4 += v * w4; a1_5 += v * w5; a1_6 += v * w6; a1_7 += v * w7
+                                v = x[xb + uj + u(2)]
+                                a2_0 += v * w0; a2_1 += v * w1; a2_2 += v * w2; a2_3 += v * w3; a2_4 += v * w4; a2_5 += v * w5; a2_6 += v * w6; a2_7 += v * w7
+                                v = x[xb + uj + u(3)]
+                                a3_0 += v * w0; a3_1 += v * w1; a3_2 += v * w2; a3_3 += v * w3; a3_4 += v * w4; a3_5 += v * w5; a3_6 += v * w6; a3_7 += v * w7
+                                v = x[xb + uj + u(4)]
+                                a4_0 += v * w0; a4_1 += v * w1; a4_2 += v * w2; a4_3 += v * w3; a4_4 += v * w4; a4_5 += v * w5; a4_6 += v * w6; a4_7 += v * w7
+                                v = x[xb + uj + u(5)]
+                                a5_0 += v * w0; a5_1 += v * w1; a5_2 += v * w2; a5_3 += v * w3; a5_4 += v * w4; a5_5 += v * w5; a5_6 += v * w6; a5_7 += v * w7
+                                v = x[xb + uj + u(6)]
+                                a6_0 += v * w0; a6_1 += v * w1; a6_2 += v * w2; a6_3 += v * w3; a6_4 += v * w4; a6_5 += v * w5; a6_6 += v * w6; a6_7 += v * w7
+                                v = x[xb + uj + u(7)]
+                                a7_0 += v * w0; a7_1 += v * w1; a7_2 += v * w2; a7_3 += v * w3; a7_4 += v * w4; a7_5 += v * w5; a7_6 += v * w6; a7_7 += v * w7
+                    yb = u(((n * oh + r) * ow + col + 0) * k_out + k0)
+                    y[yb + u(0)] = a0_0; y[yb + u(1)] = a0_1; y[yb + u(2)] = a0_2; y[yb + u(3)] = a0_3; y[yb + u(4)] = a0_4; y[yb + u(5)] = a0_5; y[yb + u(6)] = a0_6; y[yb + u(7)] = a0_7
+                    yb = u(((n * oh + r) * ow + col + 1) * k_out + k0)
+                    if col + 1 < ow:
+                        y[yb + u(0)] = a1_0; y[yb + u(1)] = a1_1; y[yb + u(2)] = a1_2; y[yb + u(3)] = a1_3; y[yb + u(4)] = a1_4; y[yb + u(5)] = a1_5; y[yb + u(6)] = a1_6; y[yb + u(7)] = a1_7
+                    yb = u(((n * oh + r) * ow + col + 2) * k_out + k0)
+                    if col + 2 < ow:
+                        y[yb + u(0)] = a2_0; y[yb + u(1)] = a2_1; y[yb + u(2)] = a2_2; y[yb + u(3)] = a2_3; y[yb + u(4)] = a2_4; y[yb + u(5)] = a2_5; y[yb + u(6)] = a2_6; y[yb + u(7)] = a2_7
+                    yb = u(((n * oh + r) * ow + col + 3) * k_out + k0)
+                    if col + 3 < ow:
+                        y[yb + u(0)] = a3_0; y[yb + u(1)] = a3_1; y[yb + u(2)] = a3_2; y[yb + u(3)] = a3_3; y[yb + u(4)] = a3_4; y[yb + u(5)] = a3_5; y[yb + u(6)] = a3_6; y[yb + u(7)] = a3_7
+                    yb = u(((n * oh + r) * ow + col + 4) * k_out + k0)
+                    if col + 4 < ow:
+                        y[yb + u(0)] = a4_0; y[yb + u(1)] = a4_1; y[yb + u(2)] = a4_2; y[yb + u(3)] = a4_3; y[yb + u(4)] = a4_4; y[yb + u(5)] = a4_5; y[yb + u(6)] = a4_6; y[yb + u(7)] = a4_7
+                    yb = u(((n * oh + r) * ow + col + 5) * k_out + k0)
+                    if col + 5 < ow:
+                        y[yb + u(0)] = a5_0; y[yb + u(1)] = a5_1; y[yb + u(2)] = a5_2; y[yb + u(3)] = a5_3; y[yb + u(4)] = a5_4; y[yb + u(5)] = a5_5; y[yb + u(6)] = a5_6; y[yb + u(7)] = a5_7
+                    yb = u(((n * oh + r) * ow + col + 6) * k_out + k0)
+                    if col + 6 < ow:
+                        y[yb + u(0)] = a6_0; y[yb + u(1)] = a6_1; y[yb + u(2)] = a6_2; y[yb + u(3)] = a6_3; y[yb + u(4)] = a6_4; y[yb + u(5)] = a6_5; y[yb + u(6)] = a6_6; y[yb + u(7)] = a6_7
+                    yb = u(((n * oh + r) * ow + col + 7) * k_out + k0)
+                    if col + 7 < ow:
+                        y[yb + u(0)] = a7_0; y[yb + u(1)] = a7_1; y[yb + u(2)] = a7_2; y[yb + u(3)] = a7_3; y[yb + u(4)] = a7_4; y[yb + u(5)] = a7_5; y[yb + u(6)] = a7_6; y[yb + u(7)] = a7_7
+
+
 def weight_grad_4x4x8(d, x, dw, m, c_in, k_out, hp, wq, fh, fw, oh, owq, dh, dwidth, top, left, zero):
     """dW[k, c, i, j] = Σ_n,y,x dout[n, k, y, x] · X[n, c, y + i, x + j] for y < oh, x < owq (a multiple of 8).
 
@@ -920,3 +1073,434 @@ def weight_grad_4x1x8(d, x, dw, m, c_in, k_out, hp, wq, fh, fw, oh, owq, dh, dwi
                     dw[u((((k0 + 1) * c_in + c0 + 0) * fh + i) * fw + j)] = a1_0_0 + a1_0_1 + a1_0_2 + a1_0_3 + a1_0_4 + a1_0_5 + a1_0_6 + a1_0_7
                     dw[u((((k0 + 2) * c_in + c0 + 0) * fh + i) * fw + j)] = a2_0_0 + a2_0_1 + a2_0_2 + a2_0_3 + a2_0_4 + a2_0_5 + a2_0_6 + a2_0_7
                     dw[u((((k0 + 3) * c_in + c0 + 0) * fh + i) * fw + j)] = a3_0_0 + a3_0_1 + a3_0_2 + a3_0_3 + a3_0_4 + a3_0_5 + a3_0_6 + a3_0_7
+
+
+def weight_grad_3x3c2x16(dt, x, dw, m, c_in, k_out, hp, wq, oh, ow, zero):
+    """dW[c, i, j, k] = Σ_n,y,x dout[n, y, x, k] · X[n, c, y + i, x + j] for 3×3 filters, with dout and dW
+    channels-last, (N, OH, OW, FN) and (C, FH, FW, FN), so that one vector holds 16 filters' numbers and each image value
+    is used 16 times."""
+    for k0 in range(0, k_out, 16):
+        for c0 in range(0, c_in, 2):
+            a0_0_0_0 = zero; a0_0_0_1 = zero; a0_0_0_2 = zero; a0_0_0_3 = zero; a0_0_0_4 = zero; a0_0_0_5 = zero; a0_0_0_6 = zero; a0_0_0_7 = zero
+            a0_0_0_8 = zero; a0_0_0_9 = zero; a0_0_0_10 = zero; a0_0_0_11 = zero; a0_0_0_12 = zero; a0_0_0_13 = zero; a0_0_0_14 = zero; a0_0_0_15 = zero
+            a0_0_1_0 = zero; a0_0_1_1 = zero; a0_0_1_2 = zero; a0_0_1_3 = zero; a0_0_1_4 = zero; a0_0_1_5 = zero; a0_0_1_6 = zero; a0_0_1_7 = zero
+            a0_0_1_8 = zero; a0_0_1_9 = zero; a0_0_1_10 = zero; a0_0_1_11 = zero; a0_0_1_12 = zero; a0_0_1_13 = zero; a0_0_1_14 = zero; a0_0_1_15 = zero
+            a0_0_2_0 = zero; a0_0_2_1 = zero; a0_0_2_2 = zero; a0_0_2_3 = zero; a0_0_2_4 = zero; a0_0_2_5 = zero; a0_0_2_6 = zero; a0_0_2_7 = zero
+            a0_0_2_8 = zero; a0_0_2_9 = zero; a0_0_2_10 = zero; a0_0_2_11 = zero; a0_0_2_12 = zero; a0_0_2_13 = zero; a0_0_2_14 = zero; a0_0_2_15 = zero
+            a0_1_0_0 = zero; a0_1_0_1 = zero; a0_1_0_2 = zero; a0_1_0_3 = zero; a0_1_0_4 = zero; a0_1_0_5 = zero; a0_1_0_6 = zero; a0_1_0_7 = zero
+            a0_1_0_8 = zero; a0_1_0_9 = zero; a0_1_0_10 = zero; a0_1_0_11 = zero; a0_1_0_12 = zero; a0_1_0_13 = zero; a0_1_0_14 = zero; a0_1_0_15 = zero
+            a0_1_1_0 = zero; a0_1_1_1 = zero; a0_1_1_2 = zero; a0_1_1_3 = zero; a0_1_1_4 = zero; a0_1_1_5 = zero; a0_1_1_6 = zero; a0_1_1_7 = zero
+            a0_1_1_8 = zero; a0_1_1_9 = zero; a0_1_1_10 = zero; a0_1_1_11 = zero; a0_1_1_12 = zero; a0_1_1_13 = zero; a0_1_1_14 = zero; a0_1_1_15 = zero
+            a0_1_2_0 = zero; a0_1_2_1 = zero; a0_1_2_2 = zero; a0_1_2_3 = zero; a0_1_2_4 = zero; a0_1_2_5 = zero; a0_1_2_6 = zero; a0_1_2_7 = zero
+            a0_1_2_8 = zero; a0_1_2_9 = zero; a0_1_2_10 = zero; a0_1_2_11 = zero; a0_1_2_12 = zero; a0_1_2_13 = zero; a0_1_2_14 = zero; a0_1_2_15 = zero
+            a0_2_0_0 = zero; a0_2_0_1 = zero; a0_2_0_2 = zero; a0_2_0_3 = zero; a0_2_0_4 = zero; a0_2_0_5 = zero; a0_2_0_6 = zero; a0_2_0_7 = zero
+            a0_2_0_8 = zero; a0_2_0_9 = zero; a0_2_0_10 = zero; a0_2_0_11 = zero; a0_2_0_12 = zero; a0_2_0_13 = zero; a0_2_0_14 = zero; a0_2_0_15 = zero
+            a0_2_1_0 = zero; a0_2_1_1 = zero; a0_2_1_2 = zero; a0_2_1_3 = zero; a0_2_1_4 = zero; a0_2_1_5 = zero; a0_2_1_6 = zero; a0_2_1_7 = zero
+            a0_2_1_8 = zero; a0_2_1_9 = zero; a0_2_1_10 = zero; a0_2_1_11 = zero; a0_2_1_12 = zero; a0_2_1_13 = zero; a0_2_1_14 = zero; a0_2_1_15 = zero
+            a0_2_2_0 = zero; a0_2_2_1 = zero; a0_2_2_2 = zero; a0_2_2_3 = zero; a0_2_2_4 = zero; a0_2_2_5 = zero; a0_2_2_6 = zero; a0_2_2_7 = zero
+            a0_2_2_8 = zero; a0_2_2_9 = zero; a0_2_2_10 = zero; a0_2_2_11 = zero; a0_2_2_12 = zero; a0_2_2_13 = zero; a0_2_2_14 = zero; a0_2_2_15 = zero
+            a1_0_0_0 = zero; a1_0_0_1 = zero; a1_0_0_2 = zero; a1_0_0_3 = zero; a1_0_0_4 = zero; a1_0_0_5 = zero; a1_0_0_6 = zero; a1_0_0_7 = zero
+            a1_0_0_8 = zero; a1_0_0_9 = zero; a1_0_0_10 = zero; a1_0_0_11 = zero; a1_0_0_12 = zero; a1_0_0_13 = zero; a1_0_0_14 = zero; a1_0_0_15 = zero
+            a1_0_1_0 = zero; a1_0_1_1 = zero; a1_0_1_2 = zero; a1_0_1_3 = zero; a1_0_1_4 = zero; a1_0_1_5 = zero; a1_0_1_6 = zero; a1_0_1_7 = zero
+            a1_0_1_8 = zero; a1_0_1_9 = zero; a1_0_1_10 = zero; a1_0_1_11 = zero; a1_0_1_12 = zero; a1_0_1_13 = zero; a1_0_1_14 = zero; a1_0_1_15 = zero
+            a1_0_2_0 = zero; a1_0_2_1 = zero; a1_0_2_2 = zero; a1_0_2_3 = zero; a1_0_2_4 = zero; a1_0_2_5 = zero; a1_0_2_6 = zero; a1_0_2_7 = zero
+            a1_0_2_8 = zero; a1_0_2_9 = zero; a1_0_2_10 = zero; a1_0_2_11 = zero; a1_0_2_12 = zero; a1_0_2_13 = zero; a1_0_2_14 = zero; a1_0_2_15 = zero
+            a1_1_0_0 = zero; a1_1_0_1 = zero; a1_1_0_2 = zero; a1_1_0_3 = zero; a1_1_0_4 = zero; a1_1_0_5 = zero; a1_1_0_6 = zero; a1_1_0_7 = zero
+            a1_1_0_8 = zero; a1_1_0_9 = zero; a1_1_0_10 = zero; a1_1_0_11 = zero; a1_1_0_12 = zero; a1_1_0_13 = zero; a1_1_0_14 = zero; a1_1_0_15 = zero
+            a1_1_1_0 = zero; a1_1_1_1 = zero; a1_1_1_2 = zero; a1_1_1_3 = zero; a1_1_1_4 = zero; a1_1_1_5 = zero; a1_1_1_6 = zero; a1_1_1_7 = zero
+            a1_1_1_8 = zero; a1_1_1_9 = zero; a1_1_1_10 = zero; a1_1_1_11 = zero; a1_1_1_12 = zero; a1_1_1_13 = zero; a1_1_1_14 = zero; a1_1_1_15 = zero
+            a1_1_2_0 = zero; a1_1_2_1 = zero; a1_1_2_2 = zero; a1_1_2_3 = zero; a1_1_2_4 = zero; a1_1_2_5 = zero; a1_1_2_6 = zero; a1_1_2_7 = zero
+            a1_1_2_8 = zero; a1_1_2_9 = zero; a1_1_2_10 = zero; a1_1_2_11 = zero; a1_1_2_12 = zero; a1_1_2_13 = zero; a1_1_2_14 = zero; a1_1_2_15 = zero
+            a1_2_0_0 = zero; a1_2_0_1 = zero; a1_2_0_2 = zero; a1_2_0_3 = zero; a1_2_0_4 = zero; a1_2_0_5 = zero; a1_2_0_6 = zero; a1_2_0_7 = zero
+            a1_2_0_8 = zero; a1_2_0_9 = zero; a1_2_0_10 = zero; a1_2_0_11 = zero; a1_2_0_12 = zero; a1_2_0_13 = zero; a1_2_0_14 = zero; a1_2_0_15 = zero
+            a1_2_1_0 = zero; a1_2_1_1 = zero; a1_2_1_2 = zero; a1_2_1_3 = zero; a1_2_1_4 = zero; a1_2_1_5 = zero; a1_2_1_6 = zero; a1_2_1_7 = zero
+            a1_2_1_8 = zero; a1_2_1_9 = zero; a1_2_1_10 = zero; a1_2_1_11 = zero; a1_2_1_12 = zero; a1_2_1_13 = zero; a1_2_1_14 = zero; a1_2_1_15 = zero
+            a1_2_2_0 = zero; a1_2_2_1 = zero; a1_2_2_2 = zero; a1_2_2_3 = zero; a1_2_2_4 = zero; a1_2_2_5 = zero; a1_2_2_6 = zero; a1_2_2_7 = zero
+            a1_2_2_8 = zero; a1_2_2_9 = zero; a1_2_2_10 = zero; a1_2_2_11 = zero; a1_2_2_12 = zero; a1_2_2_13 = zero; a1_2_2_14 = zero; a1_2_2_15 = zero
+            for n in range(m):
+                for r in range(oh):
+                    db = u(((n * oh + r) * ow) * k_out + k0)
+                    xb0_0 = u(((n * c_in + c0 + 0) * hp + r + 0) * wq)
+                    xb0_1 = u(((n * c_in + c0 + 0) * hp + r + 1) * wq)
+                    xb0_2 = u(((n * c_in + c0 + 0) * hp + r + 2) * wq)
+                    xb1_0 = u(((n * c_in + c0 + 1) * hp + r + 0) * wq)
+                    xb1_1 = u(((n * c_in + c0 + 1) * hp + r + 1) * wq)
+                    xb1_2 = u(((n * c_in + c0 + 1) * hp + r + 2) * wq)
+                    for col in range(ow):
+                        uc = u(col)
+                        dc = db + uc * u(k_out)
+                        d0 = dt[dc + u(0)]; d1 = dt[dc + u(1)]; d2 = dt[dc + u(2)]; d3 = dt[dc + u(3)]; d4 = dt[dc + u(4)]; d5 = dt[dc + u(5)]; d6 = dt[dc + u(6)]; d7 = dt[dc + u(7)]
+                        d8 = dt[dc + u(8)]; d9 = dt[dc + u(9)]; d10 = dt[dc + u(10)]; d11 = dt[dc + u(11)]; d12 = dt[dc + u(12)]; d13 = dt[dc + u(13)]; d14 = dt[dc + u(14)]; d15 = dt[dc + u(15)]
+                        v = x[xb0_0 + uc + u(0)]
+                        a0_0_0_0 += v * d0; a0_0_0_1 += v * d1; a0_0_0_2 += v * d2; a0_0_0_3 += v * d3; a0_0_0_4 += v * d4; a0_0_0_5 += v * d5; a0_0_0_6 += v * d6; a0_0_0_7 += v * d7
+                        a0_0_0_8 += v * d8; a0_0_0_9 += v * d9; a0_0_0_10 += v * d10; a0_0_0_11 += v * d11; a0_0_0_12 += v * d12; a0_0_0_13 += v * d13; a0_0_0_14 += v * d14; a0_0_0_15 += v * d15
+                        v = x[xb0_0 + uc + u(1)]
+                        a0_0_1_0 += v * d0; a0_0_1_1 += v * d1; a0_0_1_2 += v * d2; a0_0_1_3 += v * d3; a0_0_1_4 += v * d4; a0_0_1_5 += v * d5; a0_0_1_6 += v * d6; a0_0_1_7 += v * d7
+                        a0_0_1_8 += v * d8; a0_0_1_9 += v * d9; a0_0_1_10 += v * d10; a0_0_1_11 += v * d11; a0_0_1_12 += v * d12; a0_0_1_13 += v * d13; a0_0_1_14 += v * d14; a0_0_1_15 += v * d15
+                        v = x[xb0_0 + uc + u(2)]
+                        a0_0_2_0 += v * d0; a0_0_2_1 += v * d1; a0_0_2_2 += v * d2; a0_0_2_3 += v * d3; a0_0_2_4 += v * d4; a0_0_2_5 += v * d5; a0_0_2_6 += v * d6; a0_0_2_7 += v * d7
+                        a0_0_2_8 += v * d8; a0_0_2_9 += v * d9; a0_0_2_10 += v * d10; a0_0_2_11 += v * d11; a0_0_2_12 += v * d12; a0_0_2_13 += v * d13; a0_0_2_14 += v * d14; a0_0_2_15 += v * d15
+                        v = x[xb0_1 + uc + u(0)]
+                        a0_1_0_0 += v * d0; a0_1_0_1 += v * d1; a0_1_0_2 += v * d2; a0_1_0_3 += v * d3; a0_1_0_4 += v * d4; a0_1_0_5 += v * d5; a0_1_0_6 += v * d6; a0_1_0_7 += v * d7
+                        a0_1_0_8 += v * d8; a0_1_0_9 += v * d9; a0_1_0_10 += v * d10; a0_1_0_11 += v * d11; a0_1_0_12 += v * d12; a0_1_0_13 += v * d13; a0_1_0_14 += v * d14; a0_1_0_15 += v * d15
+                        v = x[xb0_1 + uc + u(1)]
+                        a0_1_1_0 += v * d0; a0_1_1_1 += v * d1; a0_1_1_2 += v * d2; a0_1_1_3 += v * d3; a0_1_1_4 += v * d4; a0_1_1_5 += v * d5; a0_1_1_6 += v * d6; a0_1_1_7 += v * d7
+                        a0_1_1_8 += v * d8; a0_1_1_9 += v * d9; a0_1_1_10 += v * d10; a0_1_1_11 += v * d11; a0_1_1_12 += v * d12; a0_1_1_13 += v * d13; a0_1_1_14 += v * d14; a0_1_1_15 += v * d15
+                        v = x[xb0_1 + uc + u(2)]
+                        a0_1_2_0 += v * d0; a0_1_2_1 += v * d1; a0_1_2_2 += v * d2; a0_1_2_3 += v * d3; a0_1_2_4 += v * d4; a0_1_2_5 += v * d5; a0_1_2_6 += v * d6; a0_1_2_7 += v * d7
+                        a0_1_2_8 += v * d8; a0_1_2_9 += v * d9; a0_1_2_10 += v * d10; a0_1_2_11 += v * d11; a0_1_2_12 += v * d12; a0_1_2_13 += v * d13; a0_1_2_14 += v * d14; a0_1_2_15 += v * d15
+                        v = x[xb0_2 + uc + u(0)]
+                        a0_2_0_0 += v * d0; a0_2_0_1 += v * d1; a0_2_0_2 += v * d2; a0_2_0_3 += v * d3; a0_2_0_4 += v * d4; a0_2_0_5 += v * d5; a0_2_0_6 += v * d6; a0_2_0_7 += v * d7
+                        a0_2_0_8 += v * d8; a0_2_0_9 += v * d9; a0_2_0_10 += v * d10; a0_2_0_11 += v * d11; a0_2_0_12 += v * d12; a0_2_0_13 += v * d13; a0_2_0_14 += v * d14; a0_2_0_15 += v * d15
+                        v = x[xb0_2 + uc + u(1)]
+                        a0_2_1_0 += v * d0; a0_2_1_1 += v * d1; a0_2_1_2 += v * d2; a0_2_1_3 += v * d3; a0_2_1_4 += v * d4; a0_2_1_5 += v * d5; a0_2_1_6 += v * d6; a0_2_1_7 += v * d7
+                        a0_2_1_8 += v * d8; a0_2_1_9 += v * d9; a0_2_1_10 += v * d10; a0_2_1_11 += v * d11; a0_2_1_12 += v * d12; a0_2_1_13 += v * d13; a0_2_1_14 += v * d14; a0_2_1_15 += v * d15
+                        v = x[xb0_2 + uc + u(2)]
+                        a0_2_2_0 += v * d0; a0_2_2_1 += v * d1; a0_2_2_2 += v * d2; a0_2_2_3 += v * d3; a0_2_2_4 += v * d4; a0_2_2_5 += v * d5; a0_2_2_6 += v * d6; a0_2_2_7 += v * d7
+                        a0_2_2_8 += v * d8; a0_2_2_9 += v * d9; a0_2_2_10 += v * d10; a0_2_2_11 += v * d11; a0_2_2_12 += v * d12; a0_2_2_13 += v * d13; a0_2_2_14 += v * d14; a0_2_2_15 += v * d15
+                        v = x[xb1_0 + uc + u(0)]
+                        a1_0_0_0 += v * d0; a1_0_0_1 += v * d1; a1_0_0_2 += v * d2; a1_0_0_3 += v * d3; a1_0_0_4 += v * d4; a1_0_0_5 += v * d5; a1_0_0_6 += v * d6; a1_0_0_7 += v * d7
+                        a1_0_0_8 += v * d8; a1_0_0_9 += v * d9; a1_0_0_10 += v * d10; a1_0_0_11 += v * d11; a1_0_0_12 += v * d12; a1_0_0_13 += v * d13; a1_0_0_14 += v * d14; a1_0_0_15 += v * d15
+                        v = x[xb1_0 + uc + u(1)]
+                        a1_0_1_0 += v * d0; a1_0_1_1 += v * d1; a1_0_1_2 += v * d2; a1_0_1_3 += v * d3; a1_0_1_4 += v * d4; a1_0_1_5 += v * d5; a1_0_1_6 += v * d6; a1_0_1_7 += v * d7
+                        a1_0_1_8 += v * d8; a1_0_1_9 += v * d9; a1_0_1_10 += v * d10; a1_0_1_11 += v * d11; a1_0_1_12 += v * d12; a1_0_1_13 += v * d13; a1_0_1_14 += v * d14; a1_0_1_15 += v * d15
+                        v = x[xb1_0 + uc + u(2)]
+                        a1_0_2_0 += v * d0; a1_0_2_1 += v * d1; a1_0_2_2 += v * d2; a1_0_2_3 += v * d3; a1_0_2_4 += v * d4; a1_0_2_5 += v * d5; a1_0_2_6 += v * d6; a1_0_2_7 += v * d7
+                        a1_0_2_8 += v * d8; a1_0_2_9 += v * d9; a1_0_2_10 += v * d10; a1_0_2_11 += v * d11; a1_0_2_12 += v * d12; a1_0_2_13 += v * d13; a1_0_2_14 += v * d14; a1_0_2_15 += v * d15
+                        v = x[xb1_1 + uc + u(0)]
+                        a1_1_0_0 += v * d0; a1_1_0_1 += v * d1; a1_1_0_2 += v * d2; a1_1_0_3 += v * d3; a1_1_0_4 += v * d4; a1_1_0_5 += v * d5; a1_1_0_6 += v * d6; a1_1_0_7 += v * d7
+                        a1_1_0_8 += v * d8; a1_1_0_9 += v * d9; a1_1_0_10 += v * d10; a1_1_0_11 += v * d11; a1_1_0_12 += v * d12; a1_1_0_13 += v * d13; a1_1_0_14 += v * d14; a1_1_0_15 += v * d15
+                        v = x[xb1_1 + uc + u(1)]
+                        a1_1_1_0 += v * d0; a1_1_1_1 += v * d1; a1_1_1_2 += v * d2; a1_1_1_3 += v * d3; a1_1_1_4 += v * d4; a1_1_1_5 += v * d5; a1_1_1_6 += v * d6; a1_1_1_7 += v * d7
+                        a1_1_1_8 += v * d8; a1_1_1_9 += v * d9; a1_1_1_10 += v * d10; a1_1_1_11 += v * d11; a1_1_1_12 += v * d12; a1_1_1_13 += v * d13; a1_1_1_14 += v * d14; a1_1_1_15 += v * d15
+                        v = x[xb1_1 + uc + u(2)]
+                        a1_1_2_0 += v * d0; a1_1_2_1 += v * d1; a1_1_2_2 += v * d2; a1_1_2_3 += v * d3; a1_1_2_4 += v * d4; a1_1_2_5 += v * d5; a1_1_2_6 += v * d6; a1_1_2_7 += v * d7
+                        a1_1_2_8 += v * d8; a1_1_2_9 += v * d9; a1_1_2_10 += v * d10; a1_1_2_11 += v * d11; a1_1_2_12 += v * d12; a1_1_2_13 += v * d13; a1_1_2_14 += v * d14; a1_1_2_15 += v * d15
+                        v = x[xb1_2 + uc + u(0)]
+                        a1_2_0_0 += v * d0; a1_2_0_1 += v * d1; a1_2_0_2 += v * d2; a1_2_0_3 += v * d3; a1_2_0_4 += v * d4; a1_2_0_5 += v * d5; a1_2_0_6 += v * d6; a1_2_0_7 += v * d7
+                        a1_2_0_8 += v * d8; a1_2_0_9 += v * d9; a1_2_0_10 += v * d10; a1_2_0_11 += v * d11; a1_2_0_12 += v * d12; a1_2_0_13 += v * d13; a1_2_0_14 += v * d14; a1_2_0_15 += v * d15
+                        v = x[xb1_2 + uc + u(1)]
+                        a1_2_1_0 += v * d0; a1_2_1_1 += v * d1; a1_2_1_2 += v * d2; a1_2_1_3 += v * d3; a1_2_1_4 += v * d4; a1_2_1_5 += v * d5; a1_2_1_6 += v * d6; a1_2_1_7 += v * d7
+                        a1_2_1_8 += v * d8; a1_2_1_9 += v * d9; a1_2_1_10 += v * d10; a1_2_1_11 += v * d11; a1_2_1_12 += v * d12; a1_2_1_13 += v * d13; a1_2_1_14 += v * d14; a1_2_1_15 += v * d15
+                        v = x[xb1_2 + uc + u(2)]
+                        a1_2_2_0 += v * d0; a1_2_2_1 += v * d1; a1_2_2_2 += v * d2; a1_2_2_3 += v * d3; a1_2_2_4 += v * d4; a1_2_2_5 += v * d5; a1_2_2_6 += v * d6; a1_2_2_7 += v * d7
+                        a1_2_2_8 += v * d8; a1_2_2_9 += v * d9; a1_2_2_10 += v * d10; a1_2_2_11 += v * d11; a1_2_2_12 += v * d12; a1_2_2_13 += v * d13; a1_2_2_14 += v * d14; a1_2_2_15 += v * d15
+            wb = u((((c0 + 0) * 3 + 0) * 3 + 0) * k_out + k0)
+            dw[wb + u(0)] = a0_0_0_0; dw[wb + u(1)] = a0_0_0_1; dw[wb + u(2)] = a0_0_0_2; dw[wb + u(3)] = a0_0_0_3; dw[wb + u(4)] = a0_0_0_4; dw[wb + u(5)] = a0_0_0_5; dw[wb + u(6)] = a0_0_0_6; dw[wb + u(7)] = a0_0_0_7
+            dw[wb + u(8)] = a0_0_0_8; dw[wb + u(9)] = a0_0_0_9; dw[wb + u(10)] = a0_0_0_10; dw[wb + u(11)] = a0_0_0_11; dw[wb + u(12)] = a0_0_0_12; dw[wb + u(13)] = a0_0_0_13; dw[wb + u(14)] = a0_0_0_14; dw[wb + u(15)] = a0_0_0_15
+            wb = u((((c0 + 0) * 3 + 0) * 3 + 1) * k_out + k0)
+            dw[wb + u(0)] = a0_0_1_0; dw[wb + u(1)] = a0_0_1_1; dw[wb + u(2)] = a0_0_1_2; dw[wb + u(3)] = a0_0_1_3; dw[wb + u(4)] = a0_0_1_4; dw[wb + u(5)] = a0_0_1_5; dw[wb + u(6)] = a0_0_1_6; dw[wb + u(7)] = a0_0_1_7
+            dw[wb + u(8)] = a0_0_1_8; dw[wb + u(9)] = a0_0_1_9; dw[wb + u(10)] = a0_0_1_10; dw[wb + u(11)] = a0_0_1_11; dw[wb + u(12)] = a0_0_1_12; dw[wb + u(13)] = a0_0_1_13; dw[wb + u(14)] = a0_0_1_14; dw[wb + u(15)] = a0_0_1_15
+            wb = u((((c0 + 0) * 3 + 0) * 3 + 2) * k_out + k0)
+            dw[wb + u(0)] = a0_0_2_0; dw[wb + u(1)] = a0_0_2_1; dw[wb + u(2)] = a0_0_2_2; dw[wb + u(3)] = a0_0_2_3; dw[wb + u(4)] = a0_0_2_4; dw[wb + u(5)] = a0_0_2_5; dw[wb + u(6)] = a0_0_2_6; dw[wb + u(7)] = a0_0_2_7
+            dw[wb + u(8)] = a0_0_2_8; dw[wb + u(9)] = a0_0_2_9; dw[wb + u(10)] = a0_0_2_10; dw[wb + u(11)] = a0_0_2_11; dw[wb + u(12)] = a0_0_2_12; dw[wb + u(13)] = a0_0_2_13; dw[wb + u(14)] = a0_0_2_14; dw[wb + u(15)] = a0_0_2_15
+            wb = u((((c0 + 0) * 3 + 1) * 3 + 0) * k_out + k0)
+            dw[wb + u(0)] = a0_1_0_0; dw[wb + u(1)] = a0_1_0_1; dw[wb + u(2)] = a0_1_0_2; dw[wb + u(3)] = a0_1_0_3; dw[wb + u(4)] = a0_1_0_4; dw[wb + u(5)] = a0_1_0_5; dw[wb + u(6)] = a0_1_0_6; dw[wb + u(7)] = a0_1_0_7
+            dw[wb + u(8)] = a0_1_0_8; dw[wb + u(9)] = a0_1_0_9; dw[wb + u(10)] = a0_1_0_10; dw[wb + u(11)] = a0_1_0_11; dw[wb + u(12)] = a0_1_0_12; dw[wb + u(13)] = a0_1_0_13; dw[wb + u(14)] = a0_1_0_14; dw[wb + u(15)] = a0_1_0_15
+            wb = u((((c0 + 0) * 3 + 1) * 3 + 1) * k_out + k0)
+            dw[wb + u(0)] = a0_1_1_0; dw[wb + u(1)] = a0_1_1_1; dw[wb + u(2)] = a0_1_1_2; dw[wb + u(3)] = a0_1_1_3; dw[wb + u(4)] = a0_1_1_4; dw[wb + u(5)] = a0_1_1_5; dw[wb + u(6)] = a0_1_1_6; dw[wb + u(7)] = a0_1_1_7
+            dw[wb + u(8)] = a0_1_1_8; dw[wb + u(9)] = a0_1_1_9; dw[wb + u(10)] = a0_1_1_10; dw[wb + u(11)] = a0_1_1_11; dw[wb + u(12)] = a0_1_1_12; dw[wb + u(13)] = a0_1_1_13; dw[wb + u(14)] = a0_1_1_14; dw[wb + u(15)] = a0_1_1_15
+            wb = u((((c0 + 0) * 3 + 1) * 3 + 2) * k_out + k0)
+            dw[wb + u(0)] = a0_1_2_0; dw[wb + u(1)] = a0_1_2_1; dw[wb + u(2)] = a0_1_2_2; dw[wb + u(3)] = a0_1_2_3; dw[wb + u(4)] = a0_1_2_4; dw[wb + u(5)] = a0_1_2_5; dw[wb + u(6)] = a0_1_2_6; dw[wb + u(7)] = a0_1_2_7
+            dw[wb + u(8)] = a0_1_2_8; dw[wb + u(9)] = a0_1_2_9; dw[wb + u(10)] = a0_1_2_10; dw[wb + u(11)] = a0_1_2_11; dw[wb + u(12)] = a0_1_2_12; dw[wb + u(13)] = a0_1_2_13; dw[wb + u(14)] = a0_1_2_14; dw[wb + u(15)] = a0_1_2_15
+            wb = u((((c0 + 0) * 3 + 2) * 3 + 0) * k_out + k0)
+            dw[wb + u(0)] = a0_2_0_0; dw[wb + u(1)] = a0_2_0_1; dw[wb + u(2)] = a0_2_0_2; dw[wb + u(3)] = a0_2_0_3; dw[wb + u(4)] = a0_2_0_4; dw[wb + u(5)] = a0_2_0_5; dw[wb + u(6)] = a0_2_0_6; dw[wb + u(7)] = a0_2_0_7
+            dw[wb + u(8)] = a0_2_0_8; dw[wb + u(9)] = a0_2_0_9; dw[wb + u(10)] = a0_2_0_10; dw[wb + u(11)] = a0_2_0_11; dw[wb + u(12)] = a0_2_0_12; dw[wb + u(13)] = a0_2_0_13; dw[wb + u(14)] = a0_2_0_14; dw[wb + u(15)] = a0_2_0_15
+            wb = u((((c0 + 0) * 3 + 2) * 3 + 1) * k_out + k0)
+            dw[wb + u(0)] = a0_2_1_0; dw[wb + u(1)] = a0_2_1_1; dw[wb + u(2)] = a0_2_1_2; dw[wb + u(3)] = a0_2_1_3; dw[wb + u(4)] = a0_2_1_4; dw[wb + u(5)] = a0_2_1_5; dw[wb + u(6)] = a0_2_1_6; dw[wb + u(7)] = a0_2_1_7
+            dw[wb + u(8)] = a0_2_1_8; dw[wb + u(9)] = a0_2_1_9; dw[wb + u(10)] = a0_2_1_10; dw[wb + u(11)] = a0_2_1_11; dw[wb + u(12)] = a0_2_1_12; dw[wb + u(13)] = a0_2_1_13; dw[wb + u(14)] = a0_2_1_14; dw[wb + u(15)] = a0_2_1_15
+            wb = u((((c0 + 0) * 3 + 2) * 3 + 2) * k_out + k0)
+            dw[wb + u(0)] = a0_2_2_0; dw[wb + u(1)] = a0_2_2_1; dw[wb + u(2)] = a0_2_2_2; dw[wb + u(3)] = a0_2_2_3; dw[wb + u(4)] = a0_2_2_4; dw[wb + u(5)] = a0_2_2_5; dw[wb + u(6)] = a0_2_2_6; dw[wb + u(7)] = a0_2_2_7
+            dw[wb + u(8)] = a0_2_2_8; dw[wb + u(9)] = a0_2_2_9; dw[wb + u(10)] = a0_2_2_10; dw[wb + u(11)] = a0_2_2_11; dw[wb + u(12)] = a0_2_2_12; dw[wb + u(13)] = a0_2_2_13; dw[wb + u(14)] = a0_2_2_14; dw[wb + u(15)] = a0_2_2_15
+            wb = u((((c0 + 1) * 3 + 0) * 3 + 0) * k_out + k0)
+            dw[wb + u(0)] = a1_0_0_0; dw[wb + u(1)] = a1_0_0_1; dw[wb + u(2)] = a1_0_0_2; dw[wb + u(3)] = a1_0_0_3; dw[wb + u(4)] = a1_0_0_4; dw[wb + u(5)] = a1_0_0_5; dw[wb + u(6)] = a1_0_0_6; dw[wb + u(7)] = a1_0_0_7
+            dw[wb + u(8)] = a1_0_0_8; dw[wb + u(9)] = a1_0_0_9; dw[wb + u(10)] = a1_0_0_10; dw[wb + u(11)] = a1_0_0_11; dw[wb + u(12)] = a1_0_0_12; dw[wb + u(13)] = a1_0_0_13; dw[wb + u(14)] = a1_0_0_14; dw[wb + u(15)] = a1_0_0_15
+            wb = u((((c0 + 1) * 3 + 0) * 3 + 1) * k_out + k0)
+            dw[wb + u(0)] = a1_0_1_0; dw[wb + u(1)] = a1_0_1_1; dw[wb + u(2)] = a1_0_1_2; dw[wb + u(3)] = a1_0_1_3; dw[wb + u(4)] = a1_0_1_4; dw[wb + u(5)] = a1_0_1_5; dw[wb + u(6)] = a1_0_1_6; dw[wb + u(7)] = a1_0_1_7
+            dw[wb + u(8)] = a1_0_1_8; dw[wb + u(9)] = a1_0_1_9; dw[wb + u(10)] = a1_0_1_10; dw[wb + u(11)] = a1_0_1_11; dw[wb + u(12)] = a1_0_1_12; dw[wb + u(13)] = a1_0_1_13; dw[wb + u(14)] = a1_0_1_14; dw[wb + u(15)] = a1_0_1_15
+            wb = u((((c0 + 1) * 3 + 0) * 3 + 2) * k_out + k0)
+            dw[wb + u(0)] = a1_0_2_0; dw[wb + u(1)] = a1_0_2_1; dw[wb + u(2)] = a1_0_2_2; dw[wb + u(3)] = a1_0_2_3; dw[wb + u(4)] = a1_0_2_4; dw[wb + u(5)] = a1_0_2_5; dw[wb + u(6)] = a1_0_2_6; dw[wb + u(7)] = a1_0_2_7
+            dw[wb + u(8)] = a1_0_2_8; dw[wb + u(9)] = a1_0_2_9; dw[wb + u(10)] = a1_0_2_10; dw[wb + u(11)] = a1_0_2_11; dw[wb + u(12)] = a1_0_2_12; dw[wb + u(13)] = a1_0_2_13; dw[wb + u(14)] = a1_0_2_14; dw[wb + u(15)] = a1_0_2_15
+            wb = u((((c0 + 1) * 3 + 1) * 3 + 0) * k_out + k0)
+            dw[wb + u(0)] = a1_1_0_0; dw[wb + u(1)] = a1_1_0_1; dw[wb + u(2)] = a1_1_0_2; dw[wb + u(3)] = a1_1_0_3; dw[wb + u(4)] = a1_1_0_4; dw[wb + u(5)] = a1_1_0_5; dw[wb + u(6)] = a1_1_0_6; dw[wb + u(7)] = a1_1_0_7
+            dw[wb + u(8)] = a1_1_0_8; dw[wb + u(9)] = a1_1_0_9; dw[wb + u(10)] = a1_1_0_10; dw[wb + u(11)] = a1_1_0_11; dw[wb + u(12)] = a1_1_0_12; dw[wb + u(13)] = a1_1_0_13; dw[wb + u(14)] = a1_1_0_14; dw[wb + u(15)] = a1_1_0_15
+            wb = u((((c0 + 1) * 3 + 1) * 3 + 1) * k_out + k0)
+            dw[wb + u(0)] = a1_1_1_0; dw[wb + u(1)] = a1_1_1_1; dw[wb + u(2)] = a1_1_1_2; dw[wb + u(3)] = a1_1_1_3; dw[wb + u(4)] = a1_1_1_4; dw[wb + u(5)] = a1_1_1_5; dw[wb + u(6)] = a1_1_1_6; dw[wb + u(7)] = a1_1_1_7
+            dw[wb + u(8)] = a1_1_1_8; dw[wb + u(9)] = a1_1_1_9; dw[wb + u(10)] = a1_1_1_10; dw[wb + u(11)] = a1_1_1_11; dw[wb + u(12)] = a1_1_1_12; dw[wb + u(13)] = a1_1_1_13; dw[wb + u(14)] = a1_1_1_14; dw[wb + u(15)] = a1_1_1_15
+            wb = u((((c0 + 1) * 3 + 1) * 3 + 2) * k_out + k0)
+            dw[wb + u(0)] = a1_1_2_0; dw[wb + u(1)] = a1_1_2_1; dw[wb + u(2)] = a1_1_2_2; dw[wb + u(3)] = a1_1_2_3; dw[wb + u(4)] = a1_1_2_4; dw[wb + u(5)] = a1_1_2_5; dw[wb + u(6)] = a1_1_2_6; dw[wb + u(7)] = a1_1_2_7
+            dw[wb + u(8)] = a1_1_2_8; dw[wb + u(9)] = a1_1_2_9; dw[wb + u(10)] = a1_1_2_10; dw[wb + u(11)] = a1_1_2_11; dw[wb + u(12)] = a1_1_2_12; dw[wb + u(13)] = a1_1_2_13; dw[wb + u(14)] = a1_1_2_14; dw[wb + u(15)] = a1_1_2_15
+            wb = u((((c0 + 1) * 3 + 2) * 3 + 0) * k_out + k0)
+            dw[wb + u(0)] = a1_2_0_0; dw[wb + u(1)] = a1_2_0_1; dw[wb + u(2)] = a1_2_0_2; dw[wb + u(3)] = a1_2_0_3; dw[wb + u(4)] = a1_2_0_4; dw[wb + u(5)] = a1_2_0_5; dw[wb + u(6)] = a1_2_0_6; dw[wb + u(7)] = a1_2_0_7
+            dw[wb + u(8)] = a1_2_0_8; dw[wb + u(9)] = a1_2_0_9; dw[wb + u(10)] = a1_2_0_10; dw[wb + u(11)] = a1_2_0_11; dw[wb + u(12)] = a1_2_0_12; dw[wb + u(13)] = a1_2_0_13; dw[wb + u(14)] = a1_2_0_14; dw[wb + u(15)] = a1_2_0_15
+            wb = u((((c0 + 1) * 3 + 2) * 3 + 1) * k_out + k0)
+            dw[wb + u(0)] = a1_2_1_0; dw[wb + u(1)] = a1_2_1_1; dw[wb + u(2)] = a1_2_1_2; dw[wb + u(3)] = a1_2_1_3; dw[wb + u(4)] = a1_2_1_4; dw[wb + u(5)] = a1_2_1_5; dw[wb + u(6)] = a1_2_1_6; dw[wb + u(7)] = a1_2_1_7
+            dw[wb + u(8)] = a1_2_1_8; dw[wb + u(9)] = a1_2_1_9; dw[wb + u(10)] = a1_2_1_10; dw[wb + u(11)] = a1_2_1_11; dw[wb + u(12)] = a1_2_1_12; dw[wb + u(13)] = a1_2_1_13; dw[wb + u(14)] = a1_2_1_14; dw[wb + u(15)] = a1_2_1_15
+            wb = u((((c0 + 1) * 3 + 2) * 3 + 2) * k_out + k0)
+            dw[wb + u(0)] = a1_2_2_0; dw[wb + u(1)] = a1_2_2_1; dw[wb + u(2)] = a1_2_2_2; dw[wb + u(3)] = a1_2_2_3; dw[wb + u(4)] = a1_2_2_4; dw[wb + u(5)] = a1_2_2_5; dw[wb + u(6)] = a1_2_2_6; dw[wb + u(7)] = a1_2_2_7
+            dw[wb + u(8)] = a1_2_2_8; dw[wb + u(9)] = a1_2_2_9; dw[wb + u(10)] = a1_2_2_10; dw[wb + u(11)] = a1_2_2_11; dw[wb + u(12)] = a1_2_2_12; dw[wb + u(13)] = a1_2_2_13; dw[wb + u(14)] = a1_2_2_14; dw[wb + u(15)] = a1_2_2_15
+
+
+def weight_grad_3x3c2x8(dt, x, dw, m, c_in, k_out, hp, wq, oh, ow, zero):
+    """dW[c, i, j, k] = Σ_n,y,x dout[n, y, x, k] · X[n, c, y + i, x + j] for 3×3 filters, with dout and dW
+    channels-last, (N, OH, OW, FN) and (C, FH, FW, FN), so that one vector holds 8 filters' numbers and each image value
+    is used 8 times."""
+    for k0 in range(0, k_out, 8):
+        for c0 in range(0, c_in, 2):
+            a0_0_0_0 = zero; a0_0_0_1 = zero; a0_0_0_2 = zero; a0_0_0_3 = zero; a0_0_0_4 = zero; a0_0_0_5 = zero; a0_0_0_6 = zero; a0_0_0_7 = zero
+            a0_0_1_0 = zero; a0_0_1_1 = zero; a0_0_1_2 = zero; a0_0_1_3 = zero; a0_0_1_4 = zero; a0_0_1_5 = zero; a0_0_1_6 = zero; a0_0_1_7 = zero
+            a0_0_2_0 = zero; a0_0_2_1 = zero; a0_0_2_2 = zero; a0_0_2_3 = zero; a0_0_2_4 = zero; a0_0_2_5 = zero; a0_0_2_6 = zero; a0_0_2_7 = zero
+            a0_1_0_0 = zero; a0_1_0_1 = zero; a0_1_0_2 = zero; a0_1_0_3 = zero; a0_1_0_4 = zero; a0_1_0_5 = zero; a0_1_0_6 = zero; a0_1_0_7 = zero
+            a0_1_1_0 = zero; a0_1_1_1 = zero; a0_1_1_2 = zero; a0_1_1_3 = zero; a0_1_1_4 = zero; a0_1_1_5 = zero; a0_1_1_6 = zero; a0_1_1_7 = zero
+            a0_1_2_0 = zero; a0_1_2_1 = zero; a0_1_2_2 = zero; a0_1_2_3 = zero; a0_1_2_4 = zero; a0_1_2_5 = zero; a0_1_2_6 = zero; a0_1_2_7 = zero
+            a0_2_0_0 = zero; a0_2_0_1 = zero; a0_2_0_2 = zero; a0_2_0_3 = zero; a0_2_0_4 = zero; a0_2_0_5 = zero; a0_2_0_6 = zero; a0_2_0_7 = zero
+            a0_2_1_0 = zero; a0_2_1_1 = zero; a0_2_1_2 = zero; a0_2_1_3 = zero; a0_2_1_4 = zero; a0_2_1_5 = zero; a0_2_1_6 = zero; a0_2_1_7 = zero
+            a0_2_2_0 = zero; a0_2_2_1 = zero; a0_2_2_2 = zero; a0_2_2_3 = zero; a0_2_2_4 = zero; a0_2_2_5 = zero; a0_2_2_6 = zero; a0_2_2_7 = zero
+            a1_0_0_0 = zero; a1_0_0_1 = zero; a1_0_0_2 = zero; a1_0_0_3 = zero; a1_0_0_4 = zero; a1_0_0_5 = zero; a1_0_0_6 = zero; a1_0_0_7 = zero
+            a1_0_1_0 = zero; a1_0_1_1 = zero; a1_0_1_2 = zero; a1_0_1_3 = zero; a1_0_1_4 = zero; a1_0_1_5 = zero; a1_0_1_6 = zero; a1_0_1_7 = zero
+            a1_0_2_0 = zero; a1_0_2_1 = zero; a1_0_2_2 = zero; a1_0_2_3 = zero; a1_0_2_4 = zero; a1_0_2_5 = zero; a1_0_2_6 = zero; a1_0_2_7 = zero
+            a1_1_0_0 = zero; a1_1_0_1 = zero; a1_1_0_2 = zero; a1_1_0_3 = zero; a1_1_0_4 = zero; a1_1_0_5 = zero; a1_1_0_6 = zero; a1_1_0_7 = zero
+            a1_1_1_0 = zero; a1_1_1_1 = zero; a1_1_1_2 = zero; a1_1_1_3 = zero; a1_1_1_4 = zero; a1_1_1_5 = zero; a1_1_1_6 = zero; a1_1_1_7 = zero
+            a1_1_2_0 = zero; a1_1_2_1 = zero; a1_1_2_2 = zero; a1_1_2_3 = zero; a1_1_2_4 = zero; a1_1_2_5 = zero; a1_1_2_6 = zero; a1_1_2_7 = zero
+            a1_2_0_0 = zero; a1_2_0_1 = zero; a1_2_0_2 = zero; a1_2_0_3 = zero; a1_2_0_4 = zero; a1_2_0_5 = zero; a1_2_0_6 = zero; a1_2_0_7 = zero
+            a1_2_1_0 = zero; a1_2_1_1 = zero; a1_2_1_2 = zero; a1_2_1_3 = zero; a1_2_1_4 = zero; a1_2_1_5 = zero; a1_2_1_6 = zero; a1_2_1_7 = zero
+            a1_2_2_0 = zero; a1_2_2_1 = zero; a1_2_2_2 = zero; a1_2_2_3 = zero; a1_2_2_4 = zero; a1_2_2_5 = zero; a1_2_2_6 = zero; a1_2_2_7 = zero
+            for n in range(m):
+                for r in range(oh):
+                    db = u(((n * oh + r) * ow) * k_out + k0)
+                    xb0_0 = u(((n * c_in + c0 + 0) * hp + r + 0) * wq)
+                    xb0_1 = u(((n * c_in + c0 + 0) * hp + r + 1) * wq)
+                    xb0_2 = u(((n * c_in + c0 + 0) * hp + r + 2) * wq)
+                    xb1_0 = u(((n * c_in + c0 + 1) * hp + r + 0) * wq)
+                    xb1_1 = u(((n * c_in + c0 + 1) * hp + r + 1) * wq)
+                    xb1_2 = u(((n * c_in + c0 + 1) * hp + r + 2) * wq)
+                    for col in range(ow):
+                        uc = u(col)
+                        dc = db + uc * u(k_out)
+                        d0 = dt[dc + u(0)]; d1 = dt[dc + u(1)]; d2 = dt[dc + u(2)]; d3 = dt[dc + u(3)]; d4 = dt[dc + u(4)]; d5 = dt[dc + u(5)]; d6 = dt[dc + u(6)]; d7 = dt[dc + u(7)]
+                        v = x[xb0_0 + uc + u(0)]
+                        a0_0_0_0 += v * d0; a0_0_0_1 += v * d1; a0_0_0_2 += v * d2; a0_0_0_3 += v * d3; a0_0_0_4 += v * d4; a0_0_0_5 += v * d5; a0_0_0_6 += v * d6; a0_0_0_7 += v * d7
+                        v = x[xb0_0 + uc + u(1)]
+                        a0_0_1_0 += v * d0; a0_0_1_1 += v * d1; a0_0_1_2 += v * d2; a0_0_1_3 += v * d3; a0_0_1_4 += v * d4; a0_0_1_5 += v * d5; a0_0_1_6 += v * d6; a0_0_1_7 += v * d7
+                        v = x[xb0_0 + uc + u(2)]
+                        a0_0_2_0 += v * d0; a0_0_2_1 += v * d1; a0_0_2_2 += v * d2; a0_0_2_3 += v * d3; a0_0_2_4 += v * d4; a0_0_2_5 += v * d5; a0_0_2_6 += v * d6; a0_0_2_7 += v * d7
+                        v = x[xb0_1 + uc + u(0)]
+                        a0_1_0_0 += v * d0; a0_1_0_1 += v * d1; a0_1_0_2 += v * d2; a0_1_0_3 += v * d3; a0_1_0_4 += v * d4; a0_1_0_5 += v * d5; a0_1_0_6 += v * d6; a0_1_0_7 += v * d7
+                        v = x[xb0_1 + uc + u(1)]
+                        a0_1_1_0 += v * d0; a0_1_1_1 += v * d1; a0_1_1_2 += v * d2; a0_1_1_3 += v * d3; a0_1_1_4 += v * d4; a0_1_1_5 += v * d5; a0_1_1_6 += v * d6; a0_1_1_7 += v * d7
+                        v = x[xb0_1 + uc + u(2)]
+                        a0_1_2_0 += v * d0; a0_1_2_1 += v * d1; a0_1_2_2 += v * d2; a0_1_2_3 += v * d3; a0_1_2_4 += v * d4; a0_1_2_5 += v * d5; a0_1_2_6 += v * d6; a0_1_2_7 += v * d7
+                        v = x[xb0_2 + uc + u(0)]
+                        a0_2_0_0 += v * d0; a0_2_0_1 += v * d1; a0_2_0_2 += v * d2; a0_2_0_3 += v * d3; a0_2_0_4 += v * d4; a0_2_0_5 += v * d5; a0_2_0_6 += v * d6; a0_2_0_7 += v * d7
+                        v = x[xb0_2 + uc + u(1)]
+                        a0_2_1_0 += v * d0; a0_2_1_1 += v * d1; a0_2_1_2 += v * d2; a0_2_1_3 += v * d3; a0_2_1_4 += v * d4; a0_2_1_5 += v * d5; a0_2_1_6 += v * d6; a0_2_1_7 += v * d7
+                        v = x[xb0_2 + uc + u(2)]
+                        a0_2_2_0 += v * d0; a0_2_2_1 += v * d1; a0_2_2_2 += v * d2; a0_2_2_3 += v * d3; a0_2_2_4 += v * d4; a0_2_2_5 += v * d5; a0_2_2_6 += v * d6; a0_2_2_7 += v * d7
+                        v = x[xb1_0 + uc + u(0)]
+                        a1_0_0_0 += v * d0; a1_0_0_1 += v * d1; a1_0_0_2 += v * d2; a1_0_0_3 += v * d3; a1_0_0_4 += v * d4; a1_0_0_5 += v * d5; a1_0_0_6 += v * d6; a1_0_0_7 += v * d7
+                        v = x[xb1_0 + uc + u(1)]
+                        a1_0_1_0 += v * d0; a1_0_1_1 += v * d1; a1_0_1_2 += v * d2; a1_0_1_3 += v * d3; a1_0_1_4 += v * d4; a1_0_1_5 += v * d5; a1_0_1_6 += v * d6; a1_0_1_7 += v * d7
+                        v = x[xb1_0 + uc + u(2)]
+                        a1_0_2_0 += v * d0; a1_0_2_1 += v * d1; a1_0_2_2 += v * d2; a1_0_2_3 += v * d3; a1_0_2_4 += v * d4; a1_0_2_5 += v * d5; a1_0_2_6 += v * d6; a1_0_2_7 += v * d7
+                        v = x[xb1_1 + uc + u(0)]
+                        a1_1_0_0 += v * d0; a1_1_0_1 += v * d1; a1_1_0_2 += v * d2; a1_1_0_3 += v * d3; a1_1_0_4 += v * d4; a1_1_0_5 += v * d5; a1_1_0_6 += v * d6; a1_1_0_7 += v * d7
+                        v = x[xb1_1 + uc + u(1)]
+                        a1_1_1_0 += v * d0; a1_1_1_1 += v * d1; a1_1_1_2 += v * d2; a1_1_1_3 += v * d3; a1_1_1_4 += v * d4; a1_1_1_5 += v * d5; a1_1_1_6 += v * d6; a1_1_1_7 += v * d7
+                        v = x[xb1_1 + uc + u(2)]
+                        a1_1_2_0 += v * d0; a1_1_2_1 += v * d1; a1_1_2_2 += v * d2; a1_1_2_3 += v * d3; a1_1_2_4 += v * d4; a1_1_2_5 += v * d5; a1_1_2_6 += v * d6; a1_1_2_7 += v * d7
+                        v = x[xb1_2 + uc + u(0)]
+                        a1_2_0_0 += v * d0; a1_2_0_1 += v * d1; a1_2_0_2 += v * d2; a1_2_0_3 += v * d3; a1_2_0_4 += v * d4; a1_2_0_5 += v * d5; a1_2_0_6 += v * d6; a1_2_0_7 += v * d7
+                        v = x[xb1_2 + uc + u(1)]
+                        a1_2_1_0 += v * d0; a1_2_1_1 += v * d1; a1_2_1_2 += v * d2; a1_2_1_3 += v * d3; a1_2_1_4 += v * d4; a1_2_1_5 += v * d5; a1_2_1_6 += v * d6; a1_2_1_7 += v * d7
+                        v = x[xb1_2 + uc + u(2)]
+                        a1_2_2_0 += v * d0; a1_2_2_1 += v * d1; a1_2_2_2 += v * d2; a1_2_2_3 += v * d3; a1_2_2_4 += v * d4; a1_2_2_5 += v * d5; a1_2_2_6 += v * d6; a1_2_2_7 += v * d7
+            wb = u((((c0 + 0) * 3 + 0) * 3 + 0) * k_out + k0)
+            dw[wb + u(0)] = a0_0_0_0; dw[wb + u(1)] = a0_0_0_1; dw[wb + u(2)] = a0_0_0_2; dw[wb + u(3)] = a0_0_0_3; dw[wb + u(4)] = a0_0_0_4; dw[wb + u(5)] = a0_0_0_5; dw[wb + u(6)] = a0_0_0_6; dw[wb + u(7)] = a0_0_0_7
+            wb = u((((c0 + 0) * 3 + 0) * 3 + 1) * k_out + k0)
+            dw[wb + u(0)] = a0_0_1_0; dw[wb + u(1)] = a0_0_1_1; dw[wb + u(2)] = a0_0_1_2; dw[wb + u(3)] = a0_0_1_3; dw[wb + u(4)] = a0_0_1_4; dw[wb + u(5)] = a0_0_1_5; dw[wb + u(6)] = a0_0_1_6; dw[wb + u(7)] = a0_0_1_7
+            wb = u((((c0 + 0) * 3 + 0) * 3 + 2) * k_out + k0)
+            dw[wb + u(0)] = a0_0_2_0; dw[wb + u(1)] = a0_0_2_1; dw[wb + u(2)] = a0_0_2_2; dw[wb + u(3)] = a0_0_2_3; dw[wb + u(4)] = a0_0_2_4; dw[wb + u(5)] = a0_0_2_5; dw[wb + u(6)] = a0_0_2_6; dw[wb + u(7)] = a0_0_2_7
+            wb = u((((c0 + 0) * 3 + 1) * 3 + 0) * k_out + k0)
+            dw[wb + u(0)] = a0_1_0_0; dw[wb + u(1)] = a0_1_0_1; dw[wb + u(2)] = a0_1_0_2; dw[wb + u(3)] = a0_1_0_3; dw[wb + u(4)] = a0_1_0_4; dw[wb + u(5)] = a0_1_0_5; dw[wb + u(6)] = a0_1_0_6; dw[wb + u(7)] = a0_1_0_7
+            wb = u((((c0 + 0) * 3 + 1) * 3 + 1) * k_out + k0)
+            dw[wb + u(0)] = a0_1_1_0; dw[wb + u(1)] = a0_1_1_1; dw[wb + u(2)] = a0_1_1_2; dw[wb + u(3)] = a0_1_1_3; dw[wb + u(4)] = a0_1_1_4; dw[wb + u(5)] = a0_1_1_5; dw[wb + u(6)] = a0_1_1_6; dw[wb + u(7)] = a0_1_1_7
+            wb = u((((c0 + 0) * 3 + 1) * 3 + 2) * k_out + k0)
+            dw[wb + u(0)] = a0_1_2_0; dw[wb + u(1)] = a0_1_2_1; dw[wb + u(2)] = a0_1_2_2; dw[wb + u(3)] = a0_1_2_3; dw[wb + u(4)] = a0_1_2_4; dw[wb + u(5)] = a0_1_2_5; dw[wb + u(6)] = a0_1_2_6; dw[wb + u(7)] = a0_1_2_7
+            wb = u((((c0 + 0) * 3 + 2) * 3 + 0) * k_out + k0)
+            dw[wb + u(0)] = a0_2_0_0; dw[wb + u(1)] = a0_2_0_1; dw[wb + u(2)] = a0_2_0_2; dw[wb + u(3)] = a0_2_0_3; dw[wb + u(4)] = a0_2_0_4; dw[wb + u(5)] = a0_2_0_5; dw[wb + u(6)] = a0_2_0_6; dw[wb + u(7)] = a0_2_0_7
+            wb = u((((c0 + 0) * 3 + 2) * 3 + 1) * k_out + k0)
+            dw[wb + u(0)] = a0_2_1_0; dw[wb + u(1)] = a0_2_1_1; dw[wb + u(2)] = a0_2_1_2; dw[wb + u(3)] = a0_2_1_3; dw[wb + u(4)] = a0_2_1_4; dw[wb + u(5)] = a0_2_1_5; dw[wb + u(6)] = a0_2_1_6; dw[wb + u(7)] = a0_2_1_7
+            wb = u((((c0 + 0) * 3 + 2) * 3 + 2) * k_out + k0)
+            dw[wb + u(0)] = a0_2_2_0; dw[wb + u(1)] = a0_2_2_1; dw[wb + u(2)] = a0_2_2_2; dw[wb + u(3)] = a0_2_2_3; dw[wb + u(4)] = a0_2_2_4; dw[wb + u(5)] = a0_2_2_5; dw[wb + u(6)] = a0_2_2_6; dw[wb + u(7)] = a0_2_2_7
+            wb = u((((c0 + 1) * 3 + 0) * 3 + 0) * k_out + k0)
+            dw[wb + u(0)] = a1_0_0_0; dw[wb + u(1)] = a1_0_0_1; dw[wb + u(2)] = a1_0_0_2; dw[wb + u(3)] = a1_0_0_3; dw[wb + u(4)] = a1_0_0_4; dw[wb + u(5)] = a1_0_0_5; dw[wb + u(6)] = a1_0_0_6; dw[wb + u(7)] = a1_0_0_7
+            wb = u((((c0 + 1) * 3 + 0) * 3 + 1) * k_out + k0)
+            dw[wb + u(0)] = a1_0_1_0; dw[wb + u(1)] = a1_0_1_1; dw[wb + u(2)] = a1_0_1_2; dw[wb + u(3)] = a1_0_1_3; dw[wb + u(4)] = a1_0_1_4; dw[wb + u(5)] = a1_0_1_5; dw[wb + u(6)] = a1_0_1_6; dw[wb + u(7)] = a1_0_1_7
+            wb = u((((c0 + 1) * 3 + 0) * 3 + 2) * k_out + k0)
+            dw[wb + u(0)] = a1_0_2_0; dw[wb + u(1)] = a1_0_2_1; dw[wb + u(2)] = a1_0_2_2; dw[wb + u(3)] = a1_0_2_3; dw[wb + u(4)] = a1_0_2_4; dw[wb + u(5)] = a1_0_2_5; dw[wb + u(6)] = a1_0_2_6; dw[wb + u(7)] = a1_0_2_7
+            wb = u((((c0 + 1) * 3 + 1) * 3 + 0) * k_out + k0)
+            dw[wb + u(0)] = a1_1_0_0; dw[wb + u(1)] = a1_1_0_1; dw[wb + u(2)] = a1_1_0_2; dw[wb + u(3)] = a1_1_0_3; dw[wb + u(4)] = a1_1_0_4; dw[wb + u(5)] = a1_1_0_5; dw[wb + u(6)] = a1_1_0_6; dw[wb + u(7)] = a1_1_0_7
+            wb = u((((c0 + 1) * 3 + 1) * 3 + 1) * k_out + k0)
+            dw[wb + u(0)] = a1_1_1_0; dw[wb + u(1)] = a1_1_1_1; dw[wb + u(2)] = a1_1_1_2; dw[wb + u(3)] = a1_1_1_3; dw[wb + u(4)] = a1_1_1_4; dw[wb + u(5)] = a1_1_1_5; dw[wb + u(6)] = a1_1_1_6; dw[wb + u(7)] = a1_1_1_7
+            wb = u((((c0 + 1) * 3 + 1) * 3 + 2) * k_out + k0)
+            dw[wb + u(0)] = a1_1_2_0; dw[wb + u(1)] = a1_1_2_1; dw[wb + u(2)] = a1_1_2_2; dw[wb + u(3)] = a1_1_2_3; dw[wb + u(4)] = a1_1_2_4; dw[wb + u(5)] = a1_1_2_5; dw[wb + u(6)] = a1_1_2_6; dw[wb + u(7)] = a1_1_2_7
+            wb = u((((c0 + 1) * 3 + 2) * 3 + 0) * k_out + k0)
+            dw[wb + u(0)] = a1_2_0_0; dw[wb + u(1)] = a1_2_0_1; dw[wb + u(2)] = a1_2_0_2; dw[wb + u(3)] = a1_2_0_3; dw[wb + u(4)] = a1_2_0_4; dw[wb + u(5)] = a1_2_0_5; dw[wb + u(6)] = a1_2_0_6; dw[wb + u(7)] = a1_2_0_7
+            wb = u((((c0 + 1) * 3 + 2) * 3 + 1) * k_out + k0)
+            dw[wb + u(0)] = a1_2_1_0; dw[wb + u(1)] = a1_2_1_1; dw[wb + u(2)] = a1_2_1_2; dw[wb + u(3)] = a1_2_1_3; dw[wb + u(4)] = a1_2_1_4; dw[wb + u(5)] = a1_2_1_5; dw[wb + u(6)] = a1_2_1_6; dw[wb + u(7)] = a1_2_1_7
+            wb = u((((c0 + 1) * 3 + 2) * 3 + 2) * k_out + k0)
+            dw[wb + u(0)] = a1_2_2_0; dw[wb + u(1)] = a1_2_2_1; dw[wb + u(2)] = a1_2_2_2; dw[wb + u(3)] = a1_2_2_3; dw[wb + u(4)] = a1_2_2_4; dw[wb + u(5)] = a1_2_2_5; dw[wb + u(6)] = a1_2_2_6; dw[wb + u(7)] = a1_2_2_7
+
+
+def weight_grad_3x3c1x16(dt, x, dw, m, c_in, k_out, hp, wq, oh, ow, zero):
+    """dW[c, i, j, k] = Σ_n,y,x dout[n, y, x, k] · X[n, c, y + i, x + j] for 3×3 filters, with dout and dW
+    channels-last, (N, OH, OW, FN) and (C, FH, FW, FN), so that one vector holds 16 filters' numbers and each image value
+    is used 16 times."""
+    for k0 in range(0, k_out, 16):
+        for c0 in range(0, c_in, 1):
+            a0_0_0_0 = zero; a0_0_0_1 = zero; a0_0_0_2 = zero; a0_0_0_3 = zero; a0_0_0_4 = zero; a0_0_0_5 = zero; a0_0_0_6 = zero; a0_0_0_7 = zero
+            a0_0_0_8 = zero; a0_0_0_9 = zero; a0_0_0_10 = zero; a0_0_0_11 = zero; a0_0_0_12 = zero; a0_0_0_13 = zero; a0_0_0_14 = zero; a0_0_0_15 = zero
+            a0_0_1_0 = zero; a0_0_1_1 = zero; a0_0_1_2 = zero; a0_0_1_3 = zero; a0_0_1_4 = zero; a0_0_1_5 = zero; a0_0_1_6 = zero; a0_0_1_7 = zero
+            a0_0_1_8 = zero; a0_0_1_9 = zero; a0_0_1_10 = zero; a0_0_1_11 = zero; a0_0_1_12 = zero; a0_0_1_13 = zero; a0_0_1_14 = zero; a0_0_1_15 = zero
+            a0_0_2_0 = zero; a0_0_2_1 = zero; a0_0_2_2 = zero; a0_0_2_3 = zero; a0_0_2_4 = zero; a0_0_2_5 = zero; a0_0_2_6 = zero; a0_0_2_7 = zero
+            a0_0_2_8 = zero; a0_0_2_9 = zero; a0_0_2_10 = zero; a0_0_2_11 = zero; a0_0_2_12 = zero; a0_0_2_13 = zero; a0_0_2_14 = zero; a0_0_2_15 = zero
+            a0_1_0_0 = zero; a0_1_0_1 = zero; a0_1_0_2 = zero; a0_1_0_3 = zero; a0_1_0_4 = zero; a0_1_0_5 = zero; a0_1_0_6 = zero; a0_1_0_7 = zero
+            a0_1_0_8 = zero; a0_1_0_9 = zero; a0_1_0_10 = zero; a0_1_0_11 = zero; a0_1_0_12 = zero; a0_1_0_13 = zero; a0_1_0_14 = zero; a0_1_0_15 = zero
+            a0_1_1_0 = zero; a0_1_1_1 = zero; a0_1_1_2 = zero; a0_1_1_3 = zero; a0_1_1_4 = zero; a0_1_1_5 = zero; a0_1_1_6 = zero; a0_1_1_7 = zero
+            a0_1_1_8 = zero; a0_1_1_9 = zero; a0_1_1_10 = zero; a0_1_1_11 = zero; a0_1_1_12 = zero; a0_1_1_13 = zero; a0_1_1_14 = zero; a0_1_1_15 = zero
+            a0_1_2_0 = zero; a0_1_2_1 = zero; a0_1_2_2 = zero; a0_1_2_3 = zero; a0_1_2_4 = zero; a0_1_2_5 = zero; a0_1_2_6 = zero; a0_1_2_7 = zero
+            a0_1_2_8 = zero; a0_1_2_9 = zero; a0_1_2_10 = zero; a0_1_2_11 = zero; a0_1_2_12 = zero; a0_1_2_13 = zero; a0_1_2_14 = zero; a0_1_2_15 = zero
+            a0_2_0_0 = zero; a0_2_0_1 = zero; a0_2_0_2 = zero; a0_2_0_3 = zero; a0_2_0_4 = zero; a0_2_0_5 = zero; a0_2_0_6 = zero; a0_2_0_7 = zero
+            a0_2_0_8 = zero; a0_2_0_9 = zero; a0_2_0_10 = zero; a0_2_0_11 = zero; a0_2_0_12 = zero; a0_2_0_13 = zero; a0_2_0_14 = zero; a0_2_0_15 = zero
+            a0_2_1_0 = zero; a0_2_1_1 = zero; a0_2_1_2 = zero; a0_2_1_3 = zero; a0_2_1_4 = zero; a0_2_1_5 = zero; a0_2_1_6 = zero; a0_2_1_7 = zero
+            a0_2_1_8 = zero; a0_2_1_9 = zero; a0_2_1_10 = zero; a0_2_1_11 = zero; a0_2_1_12 = zero; a0_2_1_13 = zero; a0_2_1_14 = zero; a0_2_1_15 = zero
+            a0_2_2_0 = zero; a0_2_2_1 = zero; a0_2_2_2 = zero; a0_2_2_3 = zero; a0_2_2_4 = zero; a0_2_2_5 = zero; a0_2_2_6 = zero; a0_2_2_7 = zero
+            a0_2_2_8 = zero; a0_2_2_9 = zero; a0_2_2_10 = zero; a0_2_2_11 = zero; a0_2_2_12 = zero; a0_2_2_13 = zero; a0_2_2_14 = zero; a0_2_2_15 = zero
+            for n in range(m):
+                for r in range(oh):
+                    db = u(((n * oh + r) * ow) * k_out + k0)
+                    xb0_0 = u(((n * c_in + c0 + 0) * hp + r + 0) * wq)
+                    xb0_1 = u(((n * c_in + c0 + 0) * hp + r + 1) * wq)
+                    xb0_2 = u(((n * c_in + c0 + 0) * hp + r + 2) * wq)
+                    for col in range(ow):
+                        uc = u(col)
+                        dc = db + uc * u(k_out)
+                        d0 = dt[dc + u(0)]; d1 = dt[dc + u(1)]; d2 = dt[dc + u(2)]; d3 = dt[dc + u(3)]; d4 = dt[dc + u(4)]; d5 = dt[dc + u(5)]; d6 = dt[dc + u(6)]; d7 = dt[dc + u(7)]
+                        d8 = dt[dc + u(8)]; d9 = dt[dc + u(9)]; d10 = dt[dc + u(10)]; d11 = dt[dc + u(11)]; d12 = dt[dc + u(12)]; d13 = dt[dc + u(13)]; d14 = dt[dc + u(14)]; d15 = dt[dc + u(15)]
+                        v = x[xb0_0 + uc + u(0)]
+                        a0_0_0_0 += v * d0; a0_0_0_1 += v * d1; a0_0_0_2 += v * d2; a0_0_0_3 += v * d3; a0_0_0_4 += v * d4; a0_0_0_5 += v * d5; a0_0_0_6 += v * d6; a0_0_0_7 += v * d7
+                        a0_0_0_8 += v * d8; a0_0_0_9 += v * d9; a0_0_0_10 += v * d10; a0_0_0_11 += v * d11; a0_0_0_12 += v * d12; a0_0_0_13 += v * d13; a0_0_0_14 += v * d14; a0_0_0_15 += v * d15
+                        v = x[xb0_0 + uc + u(1)]
+                        a0_0_1_0 += v * d0; a0_0_1_1 += v * d1; a0_0_1_2 += v * d2; a0_0_1_3 += v * d3; a0_0_1_4 += v * d4; a0_0_1_5 += v * d5; a0_0_1_6 += v * d6; a0_0_1_7 += v * d7
+                        a0_0_1_8 += v * d8; a0_0_1_9 += v * d9; a0_0_1_10 += v * d10; a0_0_1_11 += v * d11; a0_0_1_12 += v * d12; a0_0_1_13 += v * d13; a0_0_1_14 += v * d14; a0_0_1_15 += v * d15
+                        v = x[xb0_0 + uc + u(2)]
+                        a0_0_2_0 += v * d0; a0_0_2_1 += v * d1; a0_0_2_2 += v * d2; a0_0_2_3 += v * d3; a0_0_2_4 += v * d4; a0_0_2_5 += v * d5; a0_0_2_6 += v * d6; a0_0_2_7 += v * d7
+                        a0_0_2_8 += v * d8; a0_0_2_9 += v * d9; a0_0_2_10 += v * d10; a0_0_2_11 += v * d11; a0_0_2_12 += v * d12; a0_0_2_13 += v * d13; a0_0_2_14 += v * d14; a0_0_2_15 += v * d15
+                        v = x[xb0_1 + uc + u(0)]
+                        a0_1_0_0 += v * d0; a0_1_0_1 += v * d1; a0_1_0_2 += v * d2; a0_1_0_3 += v * d3; a0_1_0_4 += v * d4; a0_1_0_5 += v * d5; a0_1_0_6 += v * d6; a0_1_0_7 += v * d7
+                        a0_1_0_8 += v * d8; a0_1_0_9 += v * d9; a0_1_0_10 += v * d10; a0_1_0_11 += v * d11; a0_1_0_12 += v * d12; a0_1_0_13 += v * d13; a0_1_0_14 += v * d14; a0_1_0_15 += v * d15
+                        v = x[xb0_1 + uc + u(1)]
+                        a0_1_1_0 += v * d0; a0_1_1_1 += v * d1; a0_1_1_2 += v * d2; a0_1_1_3 += v * d3; a0_1_1_4 += v * d4; a0_1_1_5 += v * d5; a0_1_1_6 += v * d6; a0_1_1_7 += v * d7
+                        a0_1_1_8 += v * d8; a0_1_1_9 += v * d9; a0_1_1_10 += v * d10; a0_1_1_11 += v * d11; a0_1_1_12 += v * d12; a0_1_1_13 += v * d13; a0_1_1_14 += v * d14; a0_1_1_15 += v * d15
+                        v = x[xb0_1 + uc + u(2)]
+                        a0_1_2_0 += v * d0; a0_1_2_1 += v * d1; a0_1_2_2 += v * d2; a0_1_2_3 += v * d3; a0_1_2_4 += v * d4; a0_1_2_5 += v * d5; a0_1_2_6 += v * d6; a0_1_2_7 += v * d7
+                        a0_1_2_8 += v * d8; a0_1_2_9 += v * d9; a0_1_2_10 += v * d10; a0_1_2_11 += v * d11; a0_1_2_12 += v * d12; a0_1_2_13 += v * d13; a0_1_2_14 += v * d14; a0_1_2_15 += v * d15
+                        v = x[xb0_2 + uc + u(0)]
+                        a0_2_0_0 += v * d0; a0_2_0_1 += v * d1; a0_2_0_2 += v * d2; a0_2_0_3 += v * d3; a0_2_0_4 += v * d4; a0_2_0_5 += v * d5; a0_2_0_6 += v * d6; a0_2_0_7 += v * d7
+                        a0_2_0_8 += v * d8; a0_2_0_9 += v * d9; a0_2_0_10 += v * d10; a0_2_0_11 += v * d11; a0_2_0_12 += v * d12; a0_2_0_13 += v * d13; a0_2_0_14 += v * d14; a0_2_0_15 += v * d15
+                        v = x[xb0_2 + uc + u(1)]
+                        a0_2_1_0 += v * d0; a0_2_1_1 += v * d1; a0_2_1_2 += v * d2; a0_2_1_3 += v * d3; a0_2_1_4 += v * d4; a0_2_1_5 += v * d5; a0_2_1_6 += v * d6; a0_2_1_7 += v * d7
+                        a0_2_1_8 += v * d8; a0_2_1_9 += v * d9; a0_2_1_10 += v * d10; a0_2_1_11 += v * d11; a0_2_1_12 += v * d12; a0_2_1_13 += v * d13; a0_2_1_14 += v * d14; a0_2_1_15 += v * d15
+                        v = x[xb0_2 + uc + u(2)]
+                        a0_2_2_0 += v * d0; a0_2_2_1 += v * d1; a0_2_2_2 += v * d2; a0_2_2_3 += v * d3; a0_2_2_4 += v * d4; a0_2_2_5 += v * d5; a0_2_2_6 += v * d6; a0_2_2_7 += v * d7
+                        a0_2_2_8 += v * d8; a0_2_2_9 += v * d9; a0_2_2_10 += v * d10; a0_2_2_11 += v * d11; a0_2_2_12 += v * d12; a0_2_2_13 += v * d13; a0_2_2_14 += v * d14; a0_2_2_15 += v * d15
+            wb = u((((c0 + 0) * 3 + 0) * 3 + 0) * k_out + k0)
+            dw[wb + u(0)] = a0_0_0_0; dw[wb + u(1)] = a0_0_0_1; dw[wb + u(2)] = a0_0_0_2; dw[wb + u(3)] = a0_0_0_3; dw[wb + u(4)] = a0_0_0_4; dw[wb + u(5)] = a0_0_0_5; dw[wb + u(6)] = a0_0_0_6; dw[wb + u(7)] = a0_0_0_7
+            dw[wb + u(8)] = a0_0_0_8; dw[wb + u(9)] = a0_0_0_9; dw[wb + u(10)] = a0_0_0_10; dw[wb + u(11)] = a0_0_0_11; dw[wb + u(12)] = a0_0_0_12; dw[wb + u(13)] = a0_0_0_13; dw[wb + u(14)] = a0_0_0_14; dw[wb + u(15)] = a0_0_0_15
+            wb = u((((c0 + 0) * 3 + 0) * 3 + 1) * k_out + k0)
+            dw[wb + u(0)] = a0_0_1_0; dw[wb + u(1)] = a0_0_1_1; dw[wb + u(2)] = a0_0_1_2; dw[wb + u(3)] = a0_0_1_3; dw[wb + u(4)] = a0_0_1_4; dw[wb + u(5)] = a0_0_1_5; dw[wb + u(6)] = a0_0_1_6; dw[wb + u(7)] = a0_0_1_7
+            dw[wb + u(8)] = a0_0_1_8; dw[wb + u(9)] = a0_0_1_9; dw[wb + u(10)] = a0_0_1_10; dw[wb + u(11)] = a0_0_1_11; dw[wb + u(12)] = a0_0_1_12; dw[wb + u(13)] = a0_0_1_13; dw[wb + u(14)] = a0_0_1_14; dw[wb + u(15)] = a0_0_1_15
+            wb = u((((c0 + 0) * 3 + 0) * 3 + 2) * k_out + k0)
+            dw[wb + u(0)] = a0_0_2_0; dw[wb + u(1)] = a0_0_2_1; dw[wb + u(2)] = a0_0_2_2; dw[wb + u(3)] = a0_0_2_3; dw[wb + u(4)] = a0_0_2_4; dw[wb + u(5)] = a0_0_2_5; dw[wb + u(6)] = a0_0_2_6; dw[wb + u(7)] = a0_0_2_7
+            dw[wb + u(8)] = a0_0_2_8; dw[wb + u(9)] = a0_0_2_9; dw[wb + u(10)] = a0_0_2_10; dw[wb + u(11)] = a0_0_2_11; dw[wb + u(12)] = a0_0_2_12; dw[wb + u(13)] = a0_0_2_13; dw[wb + u(14)] = a0_0_2_14; dw[wb + u(15)] = a0_0_2_15
+            wb = u((((c0 + 0) * 3 + 1) * 3 + 0) * k_out + k0)
+            dw[wb + u(0)] = a0_1_0_0; dw[wb + u(1)] = a0_1_0_1; dw[wb + u(2)] = a0_1_0_2; dw[wb + u(3)] = a0_1_0_3; dw[wb + u(4)] = a0_1_0_4; dw[wb + u(5)] = a0_1_0_5; dw[wb + u(6)] = a0_1_0_6; dw[wb + u(7)] = a0_1_0_7
+            dw[wb + u(8)] = a0_1_0_8; dw[wb + u(9)] = a0_1_0_9; dw[wb + u(10)] = a0_1_0_10; dw[wb + u(11)] = a0_1_0_11; dw[wb + u(12)] = a0_1_0_12; dw[wb + u(13)] = a0_1_0_13; dw[wb + u(14)] = a0_1_0_14; dw[wb + u(15)] = a0_1_0_15
+            wb = u((((c0 + 0) * 3 + 1) * 3 + 1) * k_out + k0)
+            dw[wb + u(0)] = a0_1_1_0; dw[wb + u(1)] = a0_1_1_1; dw[wb + u(2)] = a0_1_1_2; dw[wb + u(3)] = a0_1_1_3; dw[wb + u(4)] = a0_1_1_4; dw[wb + u(5)] = a0_1_1_5; dw[wb + u(6)] = a0_1_1_6; dw[wb + u(7)] = a0_1_1_7
+            dw[wb + u(8)] = a0_1_1_8; dw[wb + u(9)] = a0_1_1_9; dw[wb + u(10)] = a0_1_1_10; dw[wb + u(11)] = a0_1_1_11; dw[wb + u(12)] = a0_1_1_12; dw[wb + u(13)] = a0_1_1_13; dw[wb + u(14)] = a0_1_1_14; dw[wb + u(15)] = a0_1_1_15
+            wb = u((((c0 + 0) * 3 + 1) * 3 + 2) * k_out + k0)
+            dw[wb + u(0)] = a0_1_2_0; dw[wb + u(1)] = a0_1_2_1; dw[wb + u(2)] = a0_1_2_2; dw[wb + u(3)] = a0_1_2_3; dw[wb + u(4)] = a0_1_2_4; dw[wb + u(5)] = a0_1_2_5; dw[wb + u(6)] = a0_1_2_6; dw[wb + u(7)] = a0_1_2_7
+            dw[wb + u(8)] = a0_1_2_8; dw[wb + u(9)] = a0_1_2_9; dw[wb + u(10)] = a0_1_2_10; dw[wb + u(11)] = a0_1_2_11; dw[wb + u(12)] = a0_1_2_12; dw[wb + u(13)] = a0_1_2_13; dw[wb + u(14)] = a0_1_2_14; dw[wb + u(15)] = a0_1_2_15
+            wb = u((((c0 + 0) * 3 + 2) * 3 + 0) * k_out + k0)
+            dw[wb + u(0)] = a0_2_0_0; dw[wb + u(1)] = a0_2_0_1; dw[wb + u(2)] = a0_2_0_2; dw[wb + u(3)] = a0_2_0_3; dw[wb + u(4)] = a0_2_0_4; dw[wb + u(5)] = a0_2_0_5; dw[wb + u(6)] = a0_2_0_6; dw[wb + u(7)] = a0_2_0_7
+            dw[wb + u(8)] = a0_2_0_8; dw[wb + u(9)] = a0_2_0_9; dw[wb + u(10)] = a0_2_0_10; dw[wb + u(11)] = a0_2_0_11; dw[wb + u(12)] = a0_2_0_12; dw[wb + u(13)] = a0_2_0_13; dw[wb + u(14)] = a0_2_0_14; dw[wb + u(15)] = a0_2_0_15
+            wb = u((((c0 + 0) * 3 + 2) * 3 + 1) * k_out + k0)
+            dw[wb + u(0)] = a0_2_1_0; dw[wb + u(1)] = a0_2_1_1; dw[wb + u(2)] = a0_2_1_2; dw[wb + u(3)] = a0_2_1_3; dw[wb + u(4)] = a0_2_1_4; dw[wb + u(5)] = a0_2_1_5; dw[wb + u(6)] = a0_2_1_6; dw[wb + u(7)] = a0_2_1_7
+            dw[wb + u(8)] = a0_2_1_8; dw[wb + u(9)] = a0_2_1_9; dw[wb + u(10)] = a0_2_1_10; dw[wb + u(11)] = a0_2_1_11; dw[wb + u(12)] = a0_2_1_12; dw[wb + u(13)] = a0_2_1_13; dw[wb + u(14)] = a0_2_1_14; dw[wb + u(15)] = a0_2_1_15
+            wb = u((((c0 + 0) * 3 + 2) * 3 + 2) * k_out + k0)
+            dw[wb + u(0)] = a0_2_2_0; dw[wb + u(1)] = a0_2_2_1; dw[wb + u(2)] = a0_2_2_2; dw[wb + u(3)] = a0_2_2_3; dw[wb + u(4)] = a0_2_2_4; dw[wb + u(5)] = a0_2_2_5; dw[wb + u(6)] = a0_2_2_6; dw[wb + u(7)] = a0_2_2_7
+            dw[wb + u(8)] = a0_2_2_8; dw[wb + u(9)] = a0_2_2_9; dw[wb + u(10)] = a0_2_2_10; dw[wb + u(11)] = a0_2_2_11; dw[wb + u(12)] = a0_2_2_12; dw[wb + u(13)] = a0_2_2_13; dw[wb + u(14)] = a0_2_2_14; dw[wb + u(15)] = a0_2_2_15
+
+
+def weight_grad_3x3c1x8(dt, x, dw, m, c_in, k_out, hp, wq, oh, ow, zero):
+    """dW[c, i, j, k] = Σ_n,y,x dout[n, y, x, k] · X[n, c, y + i, x + j] for 3×3 filters, with dout and dW
+    channels-last, (N, OH, OW, FN) and (C, FH, FW, FN), so that one vector holds 8 filters' numbers and each image value
+    is used 8 times."""
+    for k0 in range(0, k_out, 8):
+        for c0 in range(0, c_in, 1):
+            a0_0_0_0 = zero; a0_0_0_1 = zero; a0_0_0_2 = zero; a0_0_0_3 = zero; a0_0_0_4 = zero; a0_0_0_5 = zero; a0_0_0_6 = zero; a0_0_0_7 = zero
+            a0_0_1_0 = zero; a0_0_1_1 = zero; a0_0_1_2 = zero; a0_0_1_3 = zero; a0_0_1_4 = zero; a0_0_1_5 = zero; a0_0_1_6 = zero; a0_0_1_7 = zero
+            a0_0_2_0 = zero; a0_0_2_1 = zero; a0_0_2_2 = zero; a0_0_2_3 = zero; a0_0_2_4 = zero; a0_0_2_5 = zero; a0_0_2_6 = zero; a0_0_2_7 = zero
+            a0_1_0_0 = zero; a0_1_0_1 = zero; a0_1_0_2 = zero; a0_1_0_3 = zero; a0_1_0_4 = zero; a0_1_0_5 = zero; a0_1_0_6 = zero; a0_1_0_7 = zero
+            a0_1_1_0 = zero; a0_1_1_1 = zero; a0_1_1_2 = zero; a0_1_1_3 = zero; a0_1_1_4 = zero; a0_1_1_5 = zero; a0_1_1_6 = zero; a0_1_1_7 = zero
+            a0_1_2_0 = zero; a0_1_2_1 = zero; a0_1_2_2 = zero; a0_1_2_3 = zero; a0_1_2_4 = zero; a0_1_2_5 = zero; a0_1_2_6 = zero; a0_1_2_7 = zero
+            a0_2_0_0 = zero; a0_2_0_1 = zero; a0_2_0_2 = zero; a0_2_0_3 = zero; a0_2_0_4 = zero; a0_2_0_5 = zero; a0_2_0_6 = zero; a0_2_0_7 = zero
+            a0_2_1_0 = zero; a0_2_1_1 = zero; a0_2_1_2 = zero; a0_2_1_3 = zero; a0_2_1_4 = zero; a0_2_1_5 = zero; a0_2_1_6 = zero; a0_2_1_7 = zero
+            a0_2_2_0 = zero; a0_2_2_1 = zero; a0_2_2_2 = zero; a0_2_2_3 = zero; a0_2_2_4 = zero; a0_2_2_5 = zero; a0_2_2_6 = zero; a0_2_2_7 = zero
+            for n in range(m):
+                for r in range(oh):
+                    db = u(((n * oh + r) * ow) * k_out + k0)
+                    xb0_0 = u(((n * c_in + c0 + 0) * hp + r + 0) * wq)
+                    xb0_1 = u(((n * c_in + c0 + 0) * hp + r + 1) * wq)
+                    xb0_2 = u(((n * c_in + c0 + 0) * hp + r + 2) * wq)
+                    for col in range(ow):
+                        uc = u(col)
+                        dc = db + uc * u(k_out)
+                        d0 = dt[dc + u(0)]; d1 = dt[dc + u(1)]; d2 = dt[dc + u(2)]; d3 = dt[dc + u(3)]; d4 = dt[dc + u(4)]; d5 = dt[dc + u(5)]; d6 = dt[dc + u(6)]; d7 = dt[dc + u(7)]
+                        v = x[xb0_0 + uc + u(0)]
+                        a0_0_0_0 += v * d0; a0_0_0_1 += v * d1; a0_0_0_2 += v * d2; a0_0_0_3 += v * d3; a0_0_0_4 += v * d4; a0_0_0_5 += v * d5; a0_0_0_6 += v * d6; a0_0_0_7 += v * d7
+                        v = x[xb0_0 + uc + u(1)]
+                        a0_0_1_0 += v * d0; a0_0_1_1 += v * d1; a0_0_1_2 += v * d2; a0_0_1_3 += v * d3; a0_0_1_4 += v * d4; a0_0_1_5 += v * d5; a0_0_1_6 += v * d6; a0_0_1_7 += v * d7
+                        v = x[xb0_0 + uc + u(2)]
+                        a0_0_2_0 += v * d0; a0_0_2_1 += v * d1; a0_0_2_2 += v * d2; a0_0_2_3 += v * d3; a0_0_2_4 += v * d4; a0_0_2_5 += v * d5; a0_0_2_6 += v * d6; a0_0_2_7 += v * d7
+                        v = x[xb0_1 + uc + u(0)]
+                        a0_1_0_0 += v * d0; a0_1_0_1 += v * d1; a0_1_0_2 += v * d2; a0_1_0_3 += v * d3; a0_1_0_4 += v * d4; a0_1_0_5 += v * d5; a0_1_0_6 += v * d6; a0_1_0_7 += v * d7
+                        v = x[xb0_1 + uc + u(1)]
+                        a0_1_1_0 += v * d0; a0_1_1_1 += v * d1; a0_1_1_2 += v * d2; a0_1_1_3 += v * d3; a0_1_1_4 += v * d4; a0_1_1_5 += v * d5; a0_1_1_6 += v * d6; a0_1_1_7 += v * d7
+                        v = x[xb0_1 + uc + u(2)]
+                        a0_1_2_0 += v * d0; a0_1_2_1 += v * d1; a0_1_2_2 += v * d2; a0_1_2_3 += v * d3; a0_1_2_4 += v * d4; a0_1_2_5 += v * d5; a0_1_2_6 += v * d6; a0_1_2_7 += v * d7
+                        v = x[xb0_2 + uc + u(0)]
+                        a0_2_0_0 += v * d0; a0_2_0_1 += v * d1; a0_2_0_2 += v * d2; a0_2_0_3 += v * d3; a0_2_0_4 += v * d4; a0_2_0_5 += v * d5; a0_2_0_6 += v * d6; a0_2_0_7 += v * d7
+                        v = x[xb0_2 + uc + u(1)]
+                        a0_2_1_0 += v * d0; a0_2_1_1 += v * d1; a0_2_1_2 += v * d2; a0_2_1_3 += v * d3; a0_2_1_4 += v * d4; a0_2_1_5 += v * d5; a0_2_1_6 += v * d6; a0_2_1_7 += v * d7
+                        v = x[xb0_2 + uc + u(2)]
+                        a0_2_2_0 += v * d0; a0_2_2_1 += v * d1; a0_2_2_2 += v * d2; a0_2_2_3 += v * d3; a0_2_2_4 += v * d4; a0_2_2_5 += v * d5; a0_2_2_6 += v * d6; a0_2_2_7 += v * d7
+            wb = u((((c0 + 0) * 3 + 0) * 3 + 0) * k_out + k0)
+            dw[wb + u(0)] = a0_0_0_0; dw[wb + u(1)] = a0_0_0_1; dw[wb + u(2)] = a0_0_0_2; dw[wb + u(3)] = a0_0_0_3; dw[wb + u(4)] = a0_0_0_4; dw[wb + u(5)] = a0_0_0_5; dw[wb + u(6)] = a0_0_0_6; dw[wb + u(7)] = a0_0_0_7
+            wb = u((((c0 + 0) * 3 + 0) * 3 + 1) * k_out + k0)
+            dw[wb + u(0)] = a0_0_1_0; dw[wb + u(1)] = a0_0_1_1; dw[wb + u(2)] = a0_0_1_2; dw[wb + u(3)] = a0_0_1_3; dw[wb + u(4)] = a0_0_1_4; dw[wb + u(5)] = a0_0_1_5; dw[wb + u(6)] = a0_0_1_6; dw[wb + u(7)] = a0_0_1_7
+            wb = u((((c0 + 0) * 3 + 0) * 3 + 2) * k_out + k0)
+            dw[wb + u(0)] = a0_0_2_0; dw[wb + u(1)] = a0_0_2_1; dw[wb + u(2)] = a0_0_2_2; dw[wb + u(3)] = a0_0_2_3; dw[wb + u(4)] = a0_0_2_4; dw[wb + u(5)] = a0_0_2_5; dw[wb + u(6)] = a0_0_2_6; dw[wb + u(7)] = a0_0_2_7
+            wb = u((((c0 + 0) * 3 + 1) * 3 + 0) * k_out + k0)
+            dw[wb + u(0)] = a0_1_0_0; dw[wb + u(1)] = a0_1_0_1; dw[wb + u(2)] = a0_1_0_2; dw[wb + u(3)] = a0_1_0_3; dw[wb + u(4)] = a0_1_0_4; dw[wb + u(5)] = a0_1_0_5; dw[wb + u(6)] = a0_1_0_6; dw[wb + u(7)] = a0_1_0_7
+            wb = u((((c0 + 0) * 3 + 1) * 3 + 1) * k_out + k0)
+            dw[wb + u(0)] = a0_1_1_0; dw[wb + u(1)] = a0_1_1_1; dw[wb + u(2)] = a0_1_1_2; dw[wb + u(3)] = a0_1_1_3; dw[wb + u(4)] = a0_1_1_4; dw[wb + u(5)] = a0_1_1_5; dw[wb + u(6)] = a0_1_1_6; dw[wb + u(7)] = a0_1_1_7
+            wb = u((((c0 + 0) * 3 + 1) * 3 + 2) * k_out + k0)
+            dw[wb + u(0)] = a0_1_2_0; dw[wb + u(1)] = a0_1_2_1; dw[wb + u(2)] = a0_1_2_2; dw[wb + u(3)] = a0_1_2_3; dw[wb + u(4)] = a0_1_2_4; dw[wb + u(5)] = a0_1_2_5; dw[wb + u(6)] = a0_1_2_6; dw[wb + u(7)] = a0_1_2_7
+            wb = u((((c0 + 0) * 3 + 2) * 3 + 0) * k_out + k0)
+            dw[wb + u(0)] = a0_2_0_0; dw[wb + u(1)] = a0_2_0_1; dw[wb + u(2)] = a0_2_0_2; dw[wb + u(3)] = a0_2_0_3; dw[wb + u(4)] = a0_2_0_4; dw[wb + u(5)] = a0_2_0_5; dw[wb + u(6)] = a0_2_0_6; dw[wb + u(7)] = a0_2_0_7
+            wb = u((((c0 + 0) * 3 + 2) * 3 + 1) * k_out + k0)
+            dw[wb + u(0)] = a0_2_1_0; dw[wb + u(1)] = a0_2_1_1; dw[wb + u(2)] = a0_2_1_2; dw[wb + u(3)] = a0_2_1_3; dw[wb + u(4)] = a0_2_1_4; dw[wb + u(5)] = a0_2_1_5; dw[wb + u(6)] = a0_2_1_6; dw[wb + u(7)] = a0_2_1_7
+            wb = u((((c0 + 0) * 3 + 2) * 3 + 2) * k_out + k0)
+            dw[wb + u(0)] = a0_2_2_0; dw[wb + u(1)] = a0_2_2_1; dw[wb + u(2)] = a0_2_2_2; dw[wb + u(3)] = a0_2_2_3; dw[wb + u(4)] = a0_2_2_4; dw[wb + u(5)] = a0_2_2_5; dw[wb + u(6)] = a0_2_2_6; dw[wb + u(7)] = a0_2_2_7

@@ -85,6 +85,15 @@ class ConvolutionLoops:
         """Y = b + W ⊛ X in blocks of ``filters`` (16 or 8) filters × ``lanes`` positions (``lanes`` 16: 16 only)."""
         return _loop(f"forward_{filters}x{lanes}", self.dtype)
 
+    def forward_channels_last(self, filters):
+        """Y = b + W ⊛ X with W and Y channels-last, in blocks of 8 positions × ``filters`` (16: 16 only, or 8)."""
+        return _loop(f"forward_cl_8x{filters}", self.dtype)
+
+    def weight_grad_taps(self, channels, filters):
+        """dW of 3×3 filters = Σ dout · X with dout and dW channels-last, in blocks of ``filters`` (16: 16 only, or 8)
+        × ``channels`` (2 or 1) × 9 taps."""
+        return _loop(f"weight_grad_3x3c{channels}x{filters}", self.dtype)
+
     def weight_grad(self, channels, lanes=8):
         """dW = Σ dout · X in blocks of 4 filters × ``channels`` (4 or 1) × ``lanes`` (8) positions."""
         return _loop(f"weight_grad_4x{channels}x{lanes}", self.dtype)
@@ -157,19 +166,21 @@ def _compile(name, dtype):
     import numba
     from . import conv_loops
 
-    array = numba.types.Array(numba.from_dtype(dtype), 1, "C")
-    i = numba.types.int64
-    signature = (array,) * 4 + (i,) * 9 if name.startswith("forward") else \
-        (array,) * 3 + (i,) * 13 + (numba.from_dtype(dtype),)
+    import inspect
+
+    loop = getattr(conv_loops, name)
+    array, scalar = numba.types.Array(numba.from_dtype(dtype), 1, "C"), numba.from_dtype(dtype)
+    kinds = {"x": array, "w": array, "b": array, "y": array, "d": array, "dt": array, "dw": array, "zero": scalar}
+    signature = tuple(kinds.get(name, numba.types.int64) for name in inspect.signature(loop).parameters)
     before = numba.config.SLP_VECTORIZE
     numba.config.SLP_VECTORIZE = 1      # read when a function is optimised: only these are compiled with it
     try:
         jit = _dispatcher(wide=name.endswith("x16"))
-        loop = jit(nogil=True, cache=True, fastmath={"contract"})(getattr(conv_loops, name))
-        loop.compile(signature)
+        compiled = jit(nogil=True, cache=True, fastmath={"contract"})(loop)
+        compiled.compile(signature)
     finally:
         numba.config.SLP_VECTORIZE = before
-    return loop
+    return compiled
 
 
 def use(on: bool | None) -> None:

@@ -53,6 +53,50 @@ def _lanes(loops, filters, row):
     return 16 if loops and 16 in loops.widths and filters == 16 and row > 8 else 8
 
 
+#: rows of at most this many outputs are computed channels-last by the compiled loops (measured: 1.1–1.3× faster
+#: on 7-wide rows; slower on 14-wide ones, where the turn back to (N, FN, OH, OW) costs more than it saves)
+CHANNELS_LAST_MAX_ROW = 8
+
+
+class _CompiledForward:
+    """Y = b + W ⊛ X at stride 1 by a compiled loop (:mod:`chainrule.conv_loops`), slice by slice of padded images;
+    the filters are packed once for the loop. ``loop`` is None where no compiled loop applies.
+
+    Rows longer than 8 outputs: blocks of 16 (or 8) filters × 16 (or 8) positions of a row, Y written as it is.
+    Rows of at most 8: blocks of 8 positions × 16 (or 8) filters, Y written channels-last and turned back, so that
+    a short row does not leave most of a vector empty."""
+
+    def __init__(self, loops, W, b, out_width):
+        fn = W.shape[0]
+        self.loop = None
+        if not loops or fn % 8:
+            return
+        self.channels_last = out_width <= CHANNELS_LAST_MAX_ROW
+        if self.channels_last:
+            filters = 16 if 16 in loops.widths and fn % 16 == 0 else 8
+            self.loop, positions = loops.forward_channels_last(filters), 8
+            self.weights = np.ascontiguousarray(W.transpose(1, 2, 3, 0)).ravel()
+        else:
+            filters = 16 if fn % 16 == 0 else 8
+            positions = _lanes(loops, filters, out_width)
+            self.loop = loops.forward(filters, positions)
+            self.weights = _packed(W, filters)
+        self.bias = np.ascontiguousarray(b)
+        self.fh, self.fw = W.shape[2:]
+        self.width = _blocks(out_width, positions) + self.fw - 1        # of the padded images it reads
+
+    def __call__(self, padded, out):
+        """out (m, FN, OH, OW) = b + W ⊛ padded, the images (m, C, HP, self.width) padded as the layer pads them."""
+        m, fn, oh, ow = out.shape
+        c, hp = padded.shape[1:3]
+        contiguous = out.flags.c_contiguous and not self.channels_last
+        y = out if contiguous else np.empty((m, oh, ow, fn) if self.channels_last else out.shape, out.dtype)
+        self.loop(padded.ravel(), self.weights, self.bias, y.ravel(), m, c, fn, hp, self.width, self.fh, self.fw,
+                  oh, ow)
+        if not contiguous:
+            out[...] = y.transpose(0, 3, 1, 2) if self.channels_last else y
+
+
 def _blocks(n, lanes):
     """n rounded up to a whole number of the compiled loops' blocks of ``lanes`` positions."""
     return -(-n // lanes) * lanes
@@ -156,18 +200,13 @@ class Convolution(Layer):
         out = xp.empty((x.shape[0], fn, oh, ow), dtype=x.dtype)
         _, c, fh, fw = self.W.shape
         w = self.W.reshape(fn, -1)
-        loops = self._compiled(x)
-        block = 16 if fn % 16 == 0 else 8
-        lanes = _lanes(loops, block, ow)
-        forward = loops.forward(block, lanes) if loops and fn % 8 == 0 else None
-        if forward is not None:                      # the compiled loops: Y = b + W ⊛ X on the padded images
-            weights = _packed(self.W, block)
-            bias, p = np.ascontiguousarray(self.b), self.pad
-            hp, wq = x.shape[2] + 2 * p, _blocks(ow, lanes) + fw - 1
+        forward = _CompiledForward(self._compiled(x), self.W, self.b, ow)
+        if forward.loop is not None:                 # the compiled loops: Y = b + W ⊛ X on the padded images
+            p = self.pad
+            hp, wq = x.shape[2] + 2 * p, forward.width
 
             def padded_images(lo, hi):                # each slice padded while it is in the core's cache
-                forward(_padded(x[lo:hi], p, p, hp, wq).ravel(), weights, bias, out[lo:hi].ravel(),
-                        hi - lo, c, fn, hp, wq, fh, fw, oh, ow)
+                forward(_padded(x[lo:hi], p, p, hp, wq), out[lo:hi])
 
             _slices(padded_images, x, c * hp * wq * x.dtype.itemsize)
             return out
@@ -197,11 +236,13 @@ class Convolution(Layer):
         dx = xp.empty(self.x.shape, dtype=dout.dtype) if self.input_grad else None
         loops = self._compiled(dout)
         dw_lanes = 8
-        weight_grad = loops.weight_grad(4 if c % 4 == 0 else 1, dw_lanes) if loops and fn % 4 == 0 else None
-        block = 16 if c % 16 == 0 else 8
-        dx_lanes = _lanes(loops, block, w)
-        forward = loops.forward(block, dx_lanes) if loops and dx is not None and c % 8 == 0 else None
-        loop_dw, loop_dx = weight_grad is not None, forward is not None
+        # dW of 3×3 filters with dout channels-last: a vector of 8 or 16 filters per position (2.0–2.6× faster)
+        taps_lanes = 16 if loops and 16 in loops.widths and fn % 16 == 0 else 8
+        weight_grad_taps = loops.weight_grad_taps(2 if c % 2 == 0 else 1, taps_lanes) \
+            if loops and (fh, fw) == (3, 3) and fn % taps_lanes == 0 else None
+        weight_grad = loops.weight_grad(4 if c % 4 == 0 else 1, dw_lanes) \
+            if loops and fn % 4 == 0 and weight_grad_taps is None else None
+        loop_dw = weight_grad is not None
         if dx is not None and self.stride == 1:
             # col2im(Wᵀ · dout) at stride 1 is a convolution too: dout, padded by FH − 1 − pad (cropped where that
             # is negative), with the filters turned 180° and channels and filters swapped. The same sums, taken
@@ -209,9 +250,10 @@ class Convolution(Layer):
             turned = self.W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
             flipped = turned.reshape(c, -1)
             q = fh - 1 - p, fw - 1 - p
+            forward = _CompiledForward(loops, turned, np.zeros(c, dout.dtype), w)
+        loop_dx = dx is not None and self.stride == 1 and forward.loop is not None
         if loop_dx:
-            packed, no_bias = _packed(turned, block), np.zeros(c, dout.dtype)
-            hd, wd = h + fh - 1, _blocks(w, dx_lanes) + fw - 1
+            hd, wd = h + fh - 1, forward.width
         if loop_dw:
             owq = _blocks(ow, dw_lanes)
             hp, wq = h + 2 * p, owq + fw - 1
@@ -222,7 +264,13 @@ class Convolution(Layer):
             m = hi - lo
             d = dout[lo:hi]
             padded_dout = _padded(d, q[0], q[1], hd, wd) if loop_dx else None
-            if loop_dw:                                                # dW = Σ dout · Xpad, compiled
+            if weight_grad_taps is not None:                           # dW = Σ dout · Xpad, channels-last
+                dwt = np.empty((c, fh, fw, fn), dout.dtype)
+                weight_grad_taps(np.ascontiguousarray(d.transpose(0, 2, 3, 1)).ravel(),
+                                 _padded(self.x[lo:hi], p, p, h + 2 * p, w + 2 * p).ravel(), dwt.ravel(),
+                                 m, c, fn, h + 2 * p, w + 2 * p, oh, ow, dout.dtype.type(0))
+                dw = dwt.transpose(3, 0, 1, 2)
+            elif loop_dw:                                              # dW = Σ dout · Xpad, compiled
                 dw = np.empty(self.W.shape, dout.dtype)
                 xs = _padded(self.x[lo:hi], p, p, hp, wq)
                 ds, geometry = (padded_dout, (hd, wd, q[0], q[1])) if shared else \
@@ -239,7 +287,7 @@ class Convolution(Layer):
                            else image_columns(self.x[lo:hi], fh, fw, self.stride, p, by_image=False))
                 dw = (windows @ rows.reshape(-1, fn)).T
             if loop_dx:                                                # the turned filters over padded dout
-                forward(padded_dout.ravel(), packed, no_bias, dx[lo:hi].ravel(), m, fn, c, hd, wd, fh, fw, h, w)
+                forward(padded_dout, dx[lo:hi])
             elif dx is not None and self.stride == 1:
                 dq = d[:, :, max(-q[0], 0):oh - max(-q[0], 0), max(-q[1], 0):ow - max(-q[1], 0)]
                 if q[0] != q[1] and max(q) > 0:
