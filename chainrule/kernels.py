@@ -89,10 +89,10 @@ class ConvolutionLoops:
         """Y = b + W ⊛ X with W and Y channels-last, in blocks of 8 positions × ``filters`` (16: 16 only, or 8)."""
         return _loop(f"forward_cl_8x{filters}", self.dtype)
 
-    def weight_grad_taps(self, channels, filters):
-        """dW of 3×3 filters = Σ dout · X with dout and dW channels-last, in blocks of ``filters`` (16: 16 only, or 8)
-        × ``channels`` (2 or 1) × 9 taps."""
-        return _loop(f"weight_grad_3x3c{channels}x{filters}", self.dtype)
+    def weight_grad_taps(self, channels, filters, size=3):
+        """dW of size × size filters (3 or 5) = Σ dout · X with dout and dW channels-last, in blocks of ``filters``
+        (16: 16 only, or 8) × ``channels`` (2 or 1; 1 for 5 × 5) × size² taps."""
+        return _loop(f"weight_grad_{size}x{size}c{channels}x{filters}", self.dtype)
 
     def weight_grad(self, channels, lanes=8):
         """dW = Σ dout · X in blocks of 4 filters × ``channels`` (4 or 1) × ``lanes`` (8) positions."""
