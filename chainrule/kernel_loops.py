@@ -7,6 +7,7 @@ finds them again in the next process instead of compiling (and storing) them ane
 from __future__ import annotations
 
 import numba
+import numpy as np
 
 jit = numba.njit(nogil=True, cache=True)
 
@@ -70,3 +71,41 @@ def max_unpool_2x2(dout, arg, dx):
                     top[2 * s + 1] = v * (k == 1)
                     bottom[2 * s] = v * (k == 2)
                     bottom[2 * s + 1] = v * (k == 3)
+
+
+@jit
+def pad_into(x, out, top, left):
+    """out = x placed at row ``top`` and column ``left`` of zeros (rows and columns outside dropped): one pass."""
+    m, c, h, w = x.shape
+    height, width = out.shape[2:]
+    c0, c1 = max(left, 0), min(w + left, width)
+    for n in range(m):
+        for k in range(c):
+            for r in range(height):
+                row, s = out[n, k, r], r - top
+                if s < 0 or s >= h or c1 <= c0:
+                    row[:] = 0
+                    continue
+                source = x[n, k, s]
+                row[:c0] = 0
+                for j in range(c0, c1):
+                    row[j] = source[j - left]
+                row[c1:] = 0
+
+
+@jit
+def channels_last_and_sum(d, out, total):
+    """out[n, y, x, k] = d[n, k, y, x] (dout channels-last), and total[k] = Σ_n,y,x d[n, k, y, x] (db), in one pass;
+    the sums are taken in float64."""
+    m, c, h, w = d.shape
+    sums = np.zeros(c)
+    for n in range(m):
+        for r in range(h):
+            for j in range(w):
+                o = out[n, r, j]
+                for k in range(c):
+                    v = d[n, k, r, j]
+                    o[k] = v
+                    sums[k] += v
+    for k in range(c):
+        total[k] = sums[k]

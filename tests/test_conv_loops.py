@@ -192,3 +192,36 @@ def test_a_numba_that_cannot_compile_the_loops_costs_speed_not_a_result(monkeypa
     want = direct_convolution_backward(x, W, dout, 1, 1)
     for got, expected in zip((dx, layer.dW, layer.db), want):
         np.testing.assert_allclose(got, expected, atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 4), st.integers(1, 7), st.integers(1, 7), st.integers(-3, 4),
+       st.integers(-3, 4), st.integers(1, 10), st.integers(1, 10), st.sampled_from(["float32", "float64"]),
+       st.integers(0, 2 ** 32 - 1))
+def test_compiled_padding_is_numpys_padding(n, c, h, w, top, left, height, width, dtype, seed):
+    """The one-pass pad of the compiled loops places the images exactly as the NumPy version (NaN, −0 kept)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    x[rng.random(x.shape) < 0.1] = np.nan
+    x[rng.random(x.shape) < 0.1] = -0.0
+    compiled = convolution_module._padded(x, top, left, height, width)
+    kernels.use(False)
+    try:
+        reference = convolution_module._padded(x, top, left, height, width)
+    finally:
+        kernels.use(None)
+    np.testing.assert_array_equal(compiled, reference)
+    np.testing.assert_array_equal(np.signbit(compiled), np.signbit(reference))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 20), st.integers(1, 9), st.integers(1, 9),
+       st.sampled_from(["float32", "float64"]), st.integers(0, 2 ** 32 - 1))
+def test_dout_channels_last_and_its_sum_in_one_pass(n, c, h, w, dtype, seed):
+    """dout turned channels-last is the transpose, bit for bit, and db its sum over N, OH, OW (taken in float64)."""
+    rng = np.random.default_rng(seed)
+    d = rng.standard_normal((n, c, h, w)).astype(dtype)
+    out, total = np.empty((n, h, w, c), dtype), np.empty(c, dtype)
+    kernels.get(d)["channels_last_and_sum"](d, out, total)
+    np.testing.assert_array_equal(out, d.transpose(0, 2, 3, 1))
+    np.testing.assert_allclose(total, d.astype(np.float64).sum(axis=(0, 2, 3)), rtol=1e-6, atol=1e-6)

@@ -107,6 +107,10 @@ def _padded(x, top, left, height, width, out=None):
     the border is zeroed: each value is written once."""
     if out is None:
         out = np.empty(x.shape[:2] + (height, width), dtype=x.dtype)
+    compiled = kernels.get(x, out)
+    if compiled:                                      # one pass (NumPy takes five, the border's in short pieces)
+        compiled["pad_into"](x, out, top, left)
+        return out
     h0, w0 = max(-top, 0), max(-left, 0)
     h1, w1 = min(x.shape[2], height - top), min(x.shape[3], width - left)
     r0, r1, c0, c1 = h0 + top, h1 + top, w0 + left, w1 + left
@@ -264,10 +268,12 @@ class Convolution(Layer):
             m = hi - lo
             d = dout[lo:hi]
             padded_dout = _padded(d, q[0], q[1], hd, wd) if loop_dx else None
+            db = None
             if weight_grad_taps is not None:                           # dW = Σ dout · Xpad, channels-last
-                dwt = np.empty((c, fh, fw, fn), dout.dtype)
-                weight_grad_taps(np.ascontiguousarray(d.transpose(0, 2, 3, 1)).ravel(),
-                                 _padded(self.x[lo:hi], p, p, h + 2 * p, w + 2 * p).ravel(), dwt.ravel(),
+                dwt, dt = np.empty((c, fh, fw, fn), dout.dtype), np.empty((m, oh, ow, fn), dout.dtype)
+                db = np.empty(fn, dout.dtype)
+                kernels.get()["channels_last_and_sum"](d, dt, db)
+                weight_grad_taps(dt.ravel(), _padded(self.x[lo:hi], p, p, h + 2 * p, w + 2 * p).ravel(), dwt.ravel(),
                                  m, c, fn, h + 2 * p, w + 2 * p, oh, ow, dout.dtype.type(0))
                 dw = dwt.transpose(3, 0, 1, 2)
             elif loop_dw:                                              # dW = Σ dout · Xpad, compiled
@@ -298,7 +304,7 @@ class Convolution(Layer):
             elif dx is not None:                                        # col2im(Wᵀ · dout_n)
                 dcols = xp.matmul(self.W.reshape(fn, -1).T, d.reshape(m, fn, oh * ow))
                 dx[lo:hi] = add_image_columns(dcols, dx[lo:hi].shape, fh, fw, self.stride, p)
-            return dw.reshape(self.W.shape), d.sum(axis=(0, 2, 3))
+            return dw.reshape(self.W.shape), d.sum(axis=(0, 2, 3)) if db is None else db
 
         parts = _slices(images, dout, self._window_bytes(oh, wp))
         dw, db = parts[0]
