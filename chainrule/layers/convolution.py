@@ -113,6 +113,9 @@ def _padded(x, top, left, height, width, out=None):
         return out
     h0, w0 = max(-top, 0), max(-left, 0)
     h1, w1 = min(x.shape[2], height - top), min(x.shape[3], width - left)
+    if h1 <= h0 or w1 <= w0:                          # nothing of x falls inside
+        out[...] = 0
+        return out
     r0, r1, c0, c1 = h0 + top, h1 + top, w0 + left, w1 + left
     out[:, :, :r0] = 0
     out[:, :, r1:] = 0
