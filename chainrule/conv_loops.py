@@ -9,13 +9,28 @@ import numpy as np
 u = np.uint64
 
 
-def forward_16x8(x, w, b, y, m, c_in, k_out, hp, wq, fh, fw, oh, ow):
-    """Y[n, k, y, x] = b[k] + Σ_c,i,j W[k, c, i, j] · X[n, c, y + i, x + j]; blocks of 16 filters × 8 positions.
+def forward_16x8(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, top, left, sw):
+    """Y[n, k, y, x] = b[k] + Σ_c,i,j W[k, c, i, j] · Xpad[n, c, y + i, x + j]; blocks of 16 filters × 8 positions.
 
-    w is W packed as (FN / 16, C, FH, FW, 16): a block's 16 weights of one tap side by side."""
+    Xpad is X (N, C, H, WD) placed at row ``top`` and column ``left`` of zeros, gathered row by row into ``scratch``
+    (C·FH rows of ``sw`` ≥ OW rounded up to 8, + FW − 1). w is W packed as (FN / 16, C, FH, FW, 16):
+    a block's 16 weights of one tap side by side."""
+    scratch[:] = 0
     for n in range(m):
-        for k0 in range(0, k_out, 16):
-            for r in range(oh):
+        for r in range(oh):
+            t0 = left if left > 0 else 0
+            t1 = wd + left if wd + left < sw else sw
+            for c in range(c_in):
+                for i in range(fh):
+                    base, s = u((c * fh + i) * sw), r + i - top
+                    if s < 0 or s >= h:
+                        for t in range(t0, t1):
+                            scratch[base + u(t)] = 0
+                    else:
+                        src = u(((n * c_in + 0 + c) * h + s) * wd - left)
+                        for t in range(t0, t1):
+                            scratch[base + u(t)] = x[src + u(t)]
+            for k0 in range(0, k_out, 16):
                 for col in range(0, ow, 8):
                     a0_0 = b[k0 + 0]; a0_1 = b[k0 + 0]; a0_2 = b[k0 + 0]; a0_3 = b[k0 + 0]; a0_4 = b[k0 + 0]; a0_5 = b[k0 + 0]; a0_6 = b[k0 + 0]; a0_7 = b[k0 + 0]
                     a1_0 = b[k0 + 1]; a1_1 = b[k0 + 1]; a1_2 = b[k0 + 1]; a1_3 = b[k0 + 1]; a1_4 = b[k0 + 1]; a1_5 = b[k0 + 1]; a1_6 = b[k0 + 1]; a1_7 = b[k0 + 1]
@@ -35,12 +50,12 @@ def forward_16x8(x, w, b, y, m, c_in, k_out, hp, wq, fh, fw, oh, ow):
                     a15_0 = b[k0 + 15]; a15_1 = b[k0 + 15]; a15_2 = b[k0 + 15]; a15_3 = b[k0 + 15]; a15_4 = b[k0 + 15]; a15_5 = b[k0 + 15]; a15_6 = b[k0 + 15]; a15_7 = b[k0 + 15]
                     for c in range(c_in):
                         for i in range(fh):
-                            xb = u(((n * c_in + c) * hp + r + i) * wq + col)
+                            xb = u((c * fh + i) * sw + col)
                             wb = u((((k0 // 16) * c_in + c) * fh + i) * fw * 16)
                             for j in range(fw):
                                 uj = u(j)
                                 wj = wb + uj * u(16)
-                                p0 = x[xb + uj + u(0)]; p1 = x[xb + uj + u(1)]; p2 = x[xb + uj + u(2)]; p3 = x[xb + uj + u(3)]; p4 = x[xb + uj + u(4)]; p5 = x[xb + uj + u(5)]; p6 = x[xb + uj + u(6)]; p7 = x[xb + uj + u(7)]
+                                p0 = scratch[xb + uj + u(0)]; p1 = scratch[xb + uj + u(1)]; p2 = scratch[xb + uj + u(2)]; p3 = scratch[xb + uj + u(3)]; p4 = scratch[xb + uj + u(4)]; p5 = scratch[xb + uj + u(5)]; p6 = scratch[xb + uj + u(6)]; p7 = scratch[xb + uj + u(7)]
                                 v = w[wj + u(0)]
                                 a0_0 += v * p0; a0_1 += v * p1; a0_2 += v * p2; a0_3 += v * p3; a0_4 += v * p4; a0_5 += v * p5; a0_6 += v * p6; a0_7 += v * p7
                                 v = w[wj + u(1)]
@@ -253,13 +268,28 @@ def forward_16x8(x, w, b, y, m, c_in, k_out, hp, wq, fh, fw, oh, ow):
                         if col + 7 < ow: y[yb + u(7)] = a15_7
 
 
-def forward_8x8(x, w, b, y, m, c_in, k_out, hp, wq, fh, fw, oh, ow):
-    """Y[n, k, y, x] = b[k] + Σ_c,i,j W[k, c, i, j] · X[n, c, y + i, x + j]; blocks of 8 filters × 8 positions.
+def forward_8x8(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, top, left, sw):
+    """Y[n, k, y, x] = b[k] + Σ_c,i,j W[k, c, i, j] · Xpad[n, c, y + i, x + j]; blocks of 8 filters × 8 positions.
 
-    w is W packed as (FN / 8, C, FH, FW, 8): a block's 8 weights of one tap side by side."""
+    Xpad is X (N, C, H, WD) placed at row ``top`` and column ``left`` of zeros, gathered row by row into ``scratch``
+    (C·FH rows of ``sw`` ≥ OW rounded up to 8, + FW − 1). w is W packed as (FN / 8, C, FH, FW, 8):
+    a block's 8 weights of one tap side by side."""
+    scratch[:] = 0
     for n in range(m):
-        for k0 in range(0, k_out, 8):
-            for r in range(oh):
+        for r in range(oh):
+            t0 = left if left > 0 else 0
+            t1 = wd + left if wd + left < sw else sw
+            for c in range(c_in):
+                for i in range(fh):
+                    base, s = u((c * fh + i) * sw), r + i - top
+                    if s < 0 or s >= h:
+                        for t in range(t0, t1):
+                            scratch[base + u(t)] = 0
+                    else:
+                        src = u(((n * c_in + 0 + c) * h + s) * wd - left)
+                        for t in range(t0, t1):
+                            scratch[base + u(t)] = x[src + u(t)]
+            for k0 in range(0, k_out, 8):
                 for col in range(0, ow, 8):
                     a0_0 = b[k0 + 0]; a0_1 = b[k0 + 0]; a0_2 = b[k0 + 0]; a0_3 = b[k0 + 0]; a0_4 = b[k0 + 0]; a0_5 = b[k0 + 0]; a0_6 = b[k0 + 0]; a0_7 = b[k0 + 0]
                     a1_0 = b[k0 + 1]; a1_1 = b[k0 + 1]; a1_2 = b[k0 + 1]; a1_3 = b[k0 + 1]; a1_4 = b[k0 + 1]; a1_5 = b[k0 + 1]; a1_6 = b[k0 + 1]; a1_7 = b[k0 + 1]
@@ -271,12 +301,12 @@ def forward_8x8(x, w, b, y, m, c_in, k_out, hp, wq, fh, fw, oh, ow):
                     a7_0 = b[k0 + 7]; a7_1 = b[k0 + 7]; a7_2 = b[k0 + 7]; a7_3 = b[k0 + 7]; a7_4 = b[k0 + 7]; a7_5 = b[k0 + 7]; a7_6 = b[k0 + 7]; a7_7 = b[k0 + 7]
                     for c in range(c_in):
                         for i in range(fh):
-                            xb = u(((n * c_in + c) * hp + r + i) * wq + col)
+                            xb = u((c * fh + i) * sw + col)
                             wb = u((((k0 // 8) * c_in + c) * fh + i) * fw * 8)
                             for j in range(fw):
                                 uj = u(j)
                                 wj = wb + uj * u(8)
-                                p0 = x[xb + uj + u(0)]; p1 = x[xb + uj + u(1)]; p2 = x[xb + uj + u(2)]; p3 = x[xb + uj + u(3)]; p4 = x[xb + uj + u(4)]; p5 = x[xb + uj + u(5)]; p6 = x[xb + uj + u(6)]; p7 = x[xb + uj + u(7)]
+                                p0 = scratch[xb + uj + u(0)]; p1 = scratch[xb + uj + u(1)]; p2 = scratch[xb + uj + u(2)]; p3 = scratch[xb + uj + u(3)]; p4 = scratch[xb + uj + u(4)]; p5 = scratch[xb + uj + u(5)]; p6 = scratch[xb + uj + u(6)]; p7 = scratch[xb + uj + u(7)]
                                 v = w[wj + u(0)]
                                 a0_0 += v * p0; a0_1 += v * p1; a0_2 += v * p2; a0_3 += v * p3; a0_4 += v * p4; a0_5 += v * p5; a0_6 += v * p6; a0_7 += v * p7
                                 v = w[wj + u(1)]
@@ -385,13 +415,28 @@ def forward_8x8(x, w, b, y, m, c_in, k_out, hp, wq, fh, fw, oh, ow):
                         if col + 7 < ow: y[yb + u(7)] = a7_7
 
 
-def forward_16x16(x, w, b, y, m, c_in, k_out, hp, wq, fh, fw, oh, ow):
-    """Y[n, k, y, x] = b[k] + Σ_c,i,j W[k, c, i, j] · X[n, c, y + i, x + j]; blocks of 16 filters × 16 positions.
+def forward_16x16(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, top, left, sw):
+    """Y[n, k, y, x] = b[k] + Σ_c,i,j W[k, c, i, j] · Xpad[n, c, y + i, x + j]; blocks of 16 filters × 16 positions.
 
-    w is W packed as (FN / 16, C, FH, FW, 16): a block's 16 weights of one tap side by side."""
+    Xpad is X (N, C, H, WD) placed at row ``top`` and column ``left`` of zeros, gathered row by row into ``scratch``
+    (C·FH rows of ``sw`` ≥ OW rounded up to 16, + FW − 1). w is W packed as (FN / 16, C, FH, FW, 16):
+    a block's 16 weights of one tap side by side."""
+    scratch[:] = 0
     for n in range(m):
-        for k0 in range(0, k_out, 16):
-            for r in range(oh):
+        for r in range(oh):
+            t0 = left if left > 0 else 0
+            t1 = wd + left if wd + left < sw else sw
+            for c in range(c_in):
+                for i in range(fh):
+                    base, s = u((c * fh + i) * sw), r + i - top
+                    if s < 0 or s >= h:
+                        for t in range(t0, t1):
+                            scratch[base + u(t)] = 0
+                    else:
+                        src = u(((n * c_in + 0 + c) * h + s) * wd - left)
+                        for t in range(t0, t1):
+                            scratch[base + u(t)] = x[src + u(t)]
+            for k0 in range(0, k_out, 16):
                 for col in range(0, ow, 16):
                     a0_0 = b[k0 + 0]; a0_1 = b[k0 + 0]; a0_2 = b[k0 + 0]; a0_3 = b[k0 + 0]; a0_4 = b[k0 + 0]; a0_5 = b[k0 + 0]; a0_6 = b[k0 + 0]; a0_7 = b[k0 + 0]
                     a0_8 = b[k0 + 0]; a0_9 = b[k0 + 0]; a0_10 = b[k0 + 0]; a0_11 = b[k0 + 0]; a0_12 = b[k0 + 0]; a0_13 = b[k0 + 0]; a0_14 = b[k0 + 0]; a0_15 = b[k0 + 0]
@@ -427,13 +472,13 @@ def forward_16x16(x, w, b, y, m, c_in, k_out, hp, wq, fh, fw, oh, ow):
                     a15_8 = b[k0 + 15]; a15_9 = b[k0 + 15]; a15_10 = b[k0 + 15]; a15_11 = b[k0 + 15]; a15_12 = b[k0 + 15]; a15_13 = b[k0 + 15]; a15_14 = b[k0 + 15]; a15_15 = b[k0 + 15]
                     for c in range(c_in):
                         for i in range(fh):
-                            xb = u(((n * c_in + c) * hp + r + i) * wq + col)
+                            xb = u((c * fh + i) * sw + col)
                             wb = u((((k0 // 16) * c_in + c) * fh + i) * fw * 16)
                             for j in range(fw):
                                 uj = u(j)
                                 wj = wb + uj * u(16)
-                                p0 = x[xb + uj + u(0)]; p1 = x[xb + uj + u(1)]; p2 = x[xb + uj + u(2)]; p3 = x[xb + uj + u(3)]; p4 = x[xb + uj + u(4)]; p5 = x[xb + uj + u(5)]; p6 = x[xb + uj + u(6)]; p7 = x[xb + uj + u(7)]
-                                p8 = x[xb + uj + u(8)]; p9 = x[xb + uj + u(9)]; p10 = x[xb + uj + u(10)]; p11 = x[xb + uj + u(11)]; p12 = x[xb + uj + u(12)]; p13 = x[xb + uj + u(13)]; p14 = x[xb + uj + u(14)]; p15 = x[xb + uj + u(15)]
+                                p0 = scratch[xb + uj + u(0)]; p1 = scratch[xb + uj + u(1)]; p2 = scratch[xb + uj + u(2)]; p3 = scratch[xb + uj + u(3)]; p4 = scratch[xb + uj + u(4)]; p5 = scratch[xb + uj + u(5)]; p6 = scratch[xb + uj + u(6)]; p7 = scratch[xb + uj + u(7)]
+                                p8 = scratch[xb + uj + u(8)]; p9 = scratch[xb + uj + u(9)]; p10 = scratch[xb + uj + u(10)]; p11 = scratch[xb + uj + u(11)]; p12 = scratch[xb + uj + u(12)]; p13 = scratch[xb + uj + u(13)]; p14 = scratch[xb + uj + u(14)]; p15 = scratch[xb + uj + u(15)]
                                 v = w[wj + u(0)]
                                 a0_0 += v * p0; a0_1 += v * p1; a0_2 += v * p2; a0_3 += v * p3; a0_4 += v * p4; a0_5 += v * p5; a0_6 += v * p6; a0_7 += v * p7
                                 a0_8 += v * p8; a0_9 += v * p9; a0_10 += v * p10; a0_11 += v * p11; a0_12 += v * p12; a0_13 += v * p13; a0_14 += v * p14; a0_15 += v * p15
@@ -806,12 +851,26 @@ def forward_16x16(x, w, b, y, m, c_in, k_out, hp, wq, fh, fw, oh, ow):
                         if col + 15 < ow: y[yb + u(15)] = a15_15
 
 
-def forward_cl_8x16(x, w, b, y, m, c_in, k_out, hp, wq, fh, fw, oh, ow):
-    """Y[n, y, x, k] = b[k] + Σ_c,i,j W[c, i, j, k] · X[n, c, y + i, x + j], with W and Y channels-last, (C, FH, FW, FN)
-    and (N, OH, OW, FN); blocks of 8 positions × 16 filters: for rows too short to fill a vector."""
+def forward_cl_8x16(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, top, left, sw):
+    """Y[n, y, x, k] = b[k] + Σ_c,i,j W[c, i, j, k] · Xpad[n, c, y + i, x + j], with W and Y channels-last, (C, FH, FW, FN)
+    and (N, OH, OW, FN); blocks of 8 positions × 16 filters: for rows too short to fill a vector.
+    Xpad as for forward_16x8."""
+    scratch[:] = 0
     for n in range(m):
-        for k0 in range(0, k_out, 16):
-            for r in range(oh):
+        for r in range(oh):
+            t0 = left if left > 0 else 0
+            t1 = wd + left if wd + left < sw else sw
+            for c in range(c_in):
+                for i in range(fh):
+                    base, s = u((c * fh + i) * sw), r + i - top
+                    if s < 0 or s >= h:
+                        for t in range(t0, t1):
+                            scratch[base + u(t)] = 0
+                    else:
+                        src = u(((n * c_in + 0 + c) * h + s) * wd - left)
+                        for t in range(t0, t1):
+                            scratch[base + u(t)] = x[src + u(t)]
+            for k0 in range(0, k_out, 16):
                 for col in range(0, ow, 8):
                     a0_0 = b[k0 + 0]; a0_1 = b[k0 + 1]; a0_2 = b[k0 + 2]; a0_3 = b[k0 + 3]; a0_4 = b[k0 + 4]; a0_5 = b[k0 + 5]; a0_6 = b[k0 + 6]; a0_7 = b[k0 + 7]
                     a0_8 = b[k0 + 8]; a0_9 = b[k0 + 9]; a0_10 = b[k0 + 10]; a0_11 = b[k0 + 11]; a0_12 = b[k0 + 12]; a0_13 = b[k0 + 13]; a0_14 = b[k0 + 14]; a0_15 = b[k0 + 15]
@@ -831,35 +890,35 @@ def forward_cl_8x16(x, w, b, y, m, c_in, k_out, hp, wq, fh, fw, oh, ow):
                     a7_8 = b[k0 + 8]; a7_9 = b[k0 + 9]; a7_10 = b[k0 + 10]; a7_11 = b[k0 + 11]; a7_12 = b[k0 + 12]; a7_13 = b[k0 + 13]; a7_14 = b[k0 + 14]; a7_15 = b[k0 + 15]
                     for c in range(c_in):
                         for i in range(fh):
-                            xb = u(((n * c_in + c) * hp + r + i) * wq + col)
+                            xb = u((c * fh + i) * sw + col)
                             wb = u((c * fh + i) * fw * k_out + k0)
                             for j in range(fw):
                                 uj = u(j)
                                 wj = wb + uj * u(k_out)
                                 w0 = w[wj + u(0)]; w1 = w[wj + u(1)]; w2 = w[wj + u(2)]; w3 = w[wj + u(3)]; w4 = w[wj + u(4)]; w5 = w[wj + u(5)]; w6 = w[wj + u(6)]; w7 = w[wj + u(7)]
                                 w8 = w[wj + u(8)]; w9 = w[wj + u(9)]; w10 = w[wj + u(10)]; w11 = w[wj + u(11)]; w12 = w[wj + u(12)]; w13 = w[wj + u(13)]; w14 = w[wj + u(14)]; w15 = w[wj + u(15)]
-                                v = x[xb + uj + u(0)]
+                                v = scratch[xb + uj + u(0)]
                                 a0_0 += v * w0; a0_1 += v * w1; a0_2 += v * w2; a0_3 += v * w3; a0_4 += v * w4; a0_5 += v * w5; a0_6 += v * w6; a0_7 += v * w7
                                 a0_8 += v * w8; a0_9 += v * w9; a0_10 += v * w10; a0_11 += v * w11; a0_12 += v * w12; a0_13 += v * w13; a0_14 += v * w14; a0_15 += v * w15
-                                v = x[xb + uj + u(1)]
+                                v = scratch[xb + uj + u(1)]
                                 a1_0 += v * w0; a1_1 += v * w1; a1_2 += v * w2; a1_3 += v * w3; a1_4 += v * w4; a1_5 += v * w5; a1_6 += v * w6; a1_7 += v * w7
                                 a1_8 += v * w8; a1_9 += v * w9; a1_10 += v * w10; a1_11 += v * w11; a1_12 += v * w12; a1_13 += v * w13; a1_14 += v * w14; a1_15 += v * w15
-                                v = x[xb + uj + u(2)]
+                                v = scratch[xb + uj + u(2)]
                                 a2_0 += v * w0; a2_1 += v * w1; a2_2 += v * w2; a2_3 += v * w3; a2_4 += v * w4; a2_5 += v * w5; a2_6 += v * w6; a2_7 += v * w7
                                 a2_8 += v * w8; a2_9 += v * w9; a2_10 += v * w10; a2_11 += v * w11; a2_12 += v * w12; a2_13 += v * w13; a2_14 += v * w14; a2_15 += v * w15
-                                v = x[xb + uj + u(3)]
+                                v = scratch[xb + uj + u(3)]
                                 a3_0 += v * w0; a3_1 += v * w1; a3_2 += v * w2; a3_3 += v * w3; a3_4 += v * w4; a3_5 += v * w5; a3_6 += v * w6; a3_7 += v * w7
                                 a3_8 += v * w8; a3_9 += v * w9; a3_10 += v * w10; a3_11 += v * w11; a3_12 += v * w12; a3_13 += v * w13; a3_14 += v * w14; a3_15 += v * w15
-                                v = x[xb + uj + u(4)]
+                                v = scratch[xb + uj + u(4)]
                                 a4_0 += v * w0; a4_1 += v * w1; a4_2 += v * w2; a4_3 += v * w3; a4_4 += v * w4; a4_5 += v * w5; a4_6 += v * w6; a4_7 += v * w7
                                 a4_8 += v * w8; a4_9 += v * w9; a4_10 += v * w10; a4_11 += v * w11; a4_12 += v * w12; a4_13 += v * w13; a4_14 += v * w14; a4_15 += v * w15
-                                v = x[xb + uj + u(5)]
+                                v = scratch[xb + uj + u(5)]
                                 a5_0 += v * w0; a5_1 += v * w1; a5_2 += v * w2; a5_3 += v * w3; a5_4 += v * w4; a5_5 += v * w5; a5_6 += v * w6; a5_7 += v * w7
                                 a5_8 += v * w8; a5_9 += v * w9; a5_10 += v * w10; a5_11 += v * w11; a5_12 += v * w12; a5_13 += v * w13; a5_14 += v * w14; a5_15 += v * w15
-                                v = x[xb + uj + u(6)]
+                                v = scratch[xb + uj + u(6)]
                                 a6_0 += v * w0; a6_1 += v * w1; a6_2 += v * w2; a6_3 += v * w3; a6_4 += v * w4; a6_5 += v * w5; a6_6 += v * w6; a6_7 += v * w7
                                 a6_8 += v * w8; a6_9 += v * w9; a6_10 += v * w10; a6_11 += v * w11; a6_12 += v * w12; a6_13 += v * w13; a6_14 += v * w14; a6_15 += v * w15
-                                v = x[xb + uj + u(7)]
+                                v = scratch[xb + uj + u(7)]
                                 a7_0 += v * w0; a7_1 += v * w1; a7_2 += v * w2; a7_3 += v * w3; a7_4 += v * w4; a7_5 += v * w5; a7_6 += v * w6; a7_7 += v * w7
                                 a7_8 += v * w8; a7_9 += v * w9; a7_10 += v * w10; a7_11 += v * w11; a7_12 += v * w12; a7_13 += v * w13; a7_14 += v * w14; a7_15 += v * w15
                     yb = u(((n * oh + r) * ow + col + 0) * k_out + k0)
@@ -895,12 +954,26 @@ def forward_cl_8x16(x, w, b, y, m, c_in, k_out, hp, wq, fh, fw, oh, ow):
                         y[yb + u(8)] = a7_8; y[yb + u(9)] = a7_9; y[yb + u(10)] = a7_10; y[yb + u(11)] = a7_11; y[yb + u(12)] = a7_12; y[yb + u(13)] = a7_13; y[yb + u(14)] = a7_14; y[yb + u(15)] = a7_15
 
 
-def forward_cl_8x8(x, w, b, y, m, c_in, k_out, hp, wq, fh, fw, oh, ow):
-    """Y[n, y, x, k] = b[k] + Σ_c,i,j W[c, i, j, k] · X[n, c, y + i, x + j], with W and Y channels-last, (C, FH, FW, FN)
-    and (N, OH, OW, FN); blocks of 8 positions × 8 filters: for rows too short to fill a vector."""
+def forward_cl_8x8(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, top, left, sw):
+    """Y[n, y, x, k] = b[k] + Σ_c,i,j W[c, i, j, k] · Xpad[n, c, y + i, x + j], with W and Y channels-last, (C, FH, FW, FN)
+    and (N, OH, OW, FN); blocks of 8 positions × 8 filters: for rows too short to fill a vector.
+    Xpad as for forward_16x8."""
+    scratch[:] = 0
     for n in range(m):
-        for k0 in range(0, k_out, 8):
-            for r in range(oh):
+        for r in range(oh):
+            t0 = left if left > 0 else 0
+            t1 = wd + left if wd + left < sw else sw
+            for c in range(c_in):
+                for i in range(fh):
+                    base, s = u((c * fh + i) * sw), r + i - top
+                    if s < 0 or s >= h:
+                        for t in range(t0, t1):
+                            scratch[base + u(t)] = 0
+                    else:
+                        src = u(((n * c_in + 0 + c) * h + s) * wd - left)
+                        for t in range(t0, t1):
+                            scratch[base + u(t)] = x[src + u(t)]
+            for k0 in range(0, k_out, 8):
                 for col in range(0, ow, 8):
                     a0_0 = b[k0 + 0]; a0_1 = b[k0 + 1]; a0_2 = b[k0 + 2]; a0_3 = b[k0 + 3]; a0_4 = b[k0 + 4]; a0_5 = b[k0 + 5]; a0_6 = b[k0 + 6]; a0_7 = b[k0 + 7]
                     a1_0 = b[k0 + 0]; a1_1 = b[k0 + 1]; a1_2 = b[k0 + 2]; a1_3 = b[k0 + 3]; a1_4 = b[k0 + 4]; a1_5 = b[k0 + 5]; a1_6 = b[k0 + 6]; a1_7 = b[k0 + 7]
@@ -912,27 +985,27 @@ def forward_cl_8x8(x, w, b, y, m, c_in, k_out, hp, wq, fh, fw, oh, ow):
                     a7_0 = b[k0 + 0]; a7_1 = b[k0 + 1]; a7_2 = b[k0 + 2]; a7_3 = b[k0 + 3]; a7_4 = b[k0 + 4]; a7_5 = b[k0 + 5]; a7_6 = b[k0 + 6]; a7_7 = b[k0 + 7]
                     for c in range(c_in):
                         for i in range(fh):
-                            xb = u(((n * c_in + c) * hp + r + i) * wq + col)
+                            xb = u((c * fh + i) * sw + col)
                             wb = u((c * fh + i) * fw * k_out + k0)
                             for j in range(fw):
                                 uj = u(j)
                                 wj = wb + uj * u(k_out)
                                 w0 = w[wj + u(0)]; w1 = w[wj + u(1)]; w2 = w[wj + u(2)]; w3 = w[wj + u(3)]; w4 = w[wj + u(4)]; w5 = w[wj + u(5)]; w6 = w[wj + u(6)]; w7 = w[wj + u(7)]
-                                v = x[xb + uj + u(0)]
+                                v = scratch[xb + uj + u(0)]
                                 a0_0 += v * w0; a0_1 += v * w1; a0_2 += v * w2; a0_3 += v * w3; a0_4 += v * w4; a0_5 += v * w5; a0_6 += v * w6; a0_7 += v * w7
-                                v = x[xb + uj + u(1)]
+                                v = scratch[xb + uj + u(1)]
                                 a1_0 += v * w0; a1_1 += v * w1; a1_2 += v * w2; a1_3 += v * w3; a1_4 += v * w4; a1_5 += v * w5; a1_6 += v * w6; a1_7 += v * w7
-                                v = x[xb + uj + u(2)]
+                                v = scratch[xb + uj + u(2)]
                                 a2_0 += v * w0; a2_1 += v * w1; a2_2 += v * w2; a2_3 += v * w3; a2_4 += v * w4; a2_5 += v * w5; a2_6 += v * w6; a2_7 += v * w7
-                                v = x[xb + uj + u(3)]
+                                v = scratch[xb + uj + u(3)]
                                 a3_0 += v * w0; a3_1 += v * w1; a3_2 += v * w2; a3_3 += v * w3; a3_4 += v * w4; a3_5 += v * w5; a3_6 += v * w6; a3_7 += v * w7
-                                v = x[xb + uj + u(4)]
+                                v = scratch[xb + uj + u(4)]
                                 a4_0 += v * w0; a4_1 += v * w1; a4_2 += v * w2; a4_3 += v * w3; a4_4 += v * w4; a4_5 += v * w5; a4_6 += v * w6; a4_7 += v * w7
-                                v = x[xb + uj + u(5)]
+                                v = scratch[xb + uj + u(5)]
                                 a5_0 += v * w0; a5_1 += v * w1; a5_2 += v * w2; a5_3 += v * w3; a5_4 += v * w4; a5_5 += v * w5; a5_6 += v * w6; a5_7 += v * w7
-                                v = x[xb + uj + u(6)]
+                                v = scratch[xb + uj + u(6)]
                                 a6_0 += v * w0; a6_1 += v * w1; a6_2 += v * w2; a6_3 += v * w3; a6_4 += v * w4; a6_5 += v * w5; a6_6 += v * w6; a6_7 += v * w7
-                                v = x[xb + uj + u(7)]
+                                v = scratch[xb + uj + u(7)]
                                 a7_0 += v * w0; a7_1 += v * w1; a7_2 += v * w2; a7_3 += v * w3; a7_4 += v * w4; a7_5 += v * w5; a7_6 += v * w6; a7_7 += v * w7
                     yb = u(((n * oh + r) * ow + col + 0) * k_out + k0)
                     y[yb + u(0)] = a0_0; y[yb + u(1)] = a0_1; y[yb + u(2)] = a0_2; y[yb + u(3)] = a0_3; y[yb + u(4)] = a0_4; y[yb + u(5)] = a0_5; y[yb + u(6)] = a0_6; y[yb + u(7)] = a0_7
@@ -1078,7 +1151,7 @@ def weight_grad_4x1x8(d, x, dw, m, c_in, k_out, hp, wq, fh, fw, oh, owq, dh, dwi
 def weight_grad_3x3c2x16(dt, x, dw, m, c_in, k_out, hp, wq, oh, ow, zero):
     """dW[c, i, j, k] = Σ_n,y,x dout[n, y, x, k] · X[n, c, y + i, x + j] for 3×3 filters, with dout and dW
     channels-last, (N, OH, OW, FN) and (C, FH, FW, FN), so that one vector holds 16 filters' numbers and each image value
-    is used 16 times."""
+    is used 16 times; X padded, (N, C, HP, WQ)."""
     for k0 in range(0, k_out, 16):
         for c0 in range(0, c_in, 2):
             a0_0_0_0 = zero; a0_0_0_1 = zero; a0_0_0_2 = zero; a0_0_0_3 = zero; a0_0_0_4 = zero; a0_0_0_5 = zero; a0_0_0_6 = zero; a0_0_0_7 = zero
@@ -1244,7 +1317,7 @@ def weight_grad_3x3c2x16(dt, x, dw, m, c_in, k_out, hp, wq, oh, ow, zero):
 def weight_grad_3x3c2x8(dt, x, dw, m, c_in, k_out, hp, wq, oh, ow, zero):
     """dW[c, i, j, k] = Σ_n,y,x dout[n, y, x, k] · X[n, c, y + i, x + j] for 3×3 filters, with dout and dW
     channels-last, (N, OH, OW, FN) and (C, FH, FW, FN), so that one vector holds 8 filters' numbers and each image value
-    is used 8 times."""
+    is used 8 times; X padded, (N, C, HP, WQ)."""
     for k0 in range(0, k_out, 8):
         for c0 in range(0, c_in, 2):
             a0_0_0_0 = zero; a0_0_0_1 = zero; a0_0_0_2 = zero; a0_0_0_3 = zero; a0_0_0_4 = zero; a0_0_0_5 = zero; a0_0_0_6 = zero; a0_0_0_7 = zero
@@ -1355,7 +1428,7 @@ def weight_grad_3x3c2x8(dt, x, dw, m, c_in, k_out, hp, wq, oh, ow, zero):
 def weight_grad_3x3c1x16(dt, x, dw, m, c_in, k_out, hp, wq, oh, ow, zero):
     """dW[c, i, j, k] = Σ_n,y,x dout[n, y, x, k] · X[n, c, y + i, x + j] for 3×3 filters, with dout and dW
     channels-last, (N, OH, OW, FN) and (C, FH, FW, FN), so that one vector holds 16 filters' numbers and each image value
-    is used 16 times."""
+    is used 16 times; X padded, (N, C, HP, WQ)."""
     for k0 in range(0, k_out, 16):
         for c0 in range(0, c_in, 1):
             a0_0_0_0 = zero; a0_0_0_1 = zero; a0_0_0_2 = zero; a0_0_0_3 = zero; a0_0_0_4 = zero; a0_0_0_5 = zero; a0_0_0_6 = zero; a0_0_0_7 = zero
@@ -1446,7 +1519,7 @@ def weight_grad_3x3c1x16(dt, x, dw, m, c_in, k_out, hp, wq, oh, ow, zero):
 def weight_grad_3x3c1x8(dt, x, dw, m, c_in, k_out, hp, wq, oh, ow, zero):
     """dW[c, i, j, k] = Σ_n,y,x dout[n, y, x, k] · X[n, c, y + i, x + j] for 3×3 filters, with dout and dW
     channels-last, (N, OH, OW, FN) and (C, FH, FW, FN), so that one vector holds 8 filters' numbers and each image value
-    is used 8 times."""
+    is used 8 times; X padded, (N, C, HP, WQ)."""
     for k0 in range(0, k_out, 8):
         for c0 in range(0, c_in, 1):
             a0_0_0_0 = zero; a0_0_0_1 = zero; a0_0_0_2 = zero; a0_0_0_3 = zero; a0_0_0_4 = zero; a0_0_0_5 = zero; a0_0_0_6 = zero; a0_0_0_7 = zero
@@ -1509,7 +1582,7 @@ def weight_grad_3x3c1x8(dt, x, dw, m, c_in, k_out, hp, wq, oh, ow, zero):
 def weight_grad_5x5c1x16(dt, x, dw, m, c_in, k_out, hp, wq, oh, ow, zero):
     """dW[c, i, j, k] = Σ_n,y,x dout[n, y, x, k] · X[n, c, y + i, x + j] for 5×5 filters, with dout and dW
     channels-last, (N, OH, OW, FN) and (C, FH, FW, FN), so that one vector holds 16 filters' numbers and each image value
-    is used 16 times."""
+    is used 16 times; X padded, (N, C, HP, WQ)."""
     for k0 in range(0, k_out, 16):
         for c0 in range(0, c_in, 1):
             a0_0_0_0 = zero; a0_0_0_1 = zero; a0_0_0_2 = zero; a0_0_0_3 = zero; a0_0_0_4 = zero; a0_0_0_5 = zero; a0_0_0_6 = zero; a0_0_0_7 = zero
@@ -1730,7 +1803,7 @@ def weight_grad_5x5c1x16(dt, x, dw, m, c_in, k_out, hp, wq, oh, ow, zero):
 def weight_grad_5x5c1x8(dt, x, dw, m, c_in, k_out, hp, wq, oh, ow, zero):
     """dW[c, i, j, k] = Σ_n,y,x dout[n, y, x, k] · X[n, c, y + i, x + j] for 5×5 filters, with dout and dW
     channels-last, (N, OH, OW, FN) and (C, FH, FW, FN), so that one vector holds 8 filters' numbers and each image value
-    is used 8 times."""
+    is used 8 times; X padded, (N, C, HP, WQ)."""
     for k0 in range(0, k_out, 8):
         for c0 in range(0, c_in, 1):
             a0_0_0_0 = zero; a0_0_0_1 = zero; a0_0_0_2 = zero; a0_0_0_3 = zero; a0_0_0_4 = zero; a0_0_0_5 = zero; a0_0_0_6 = zero; a0_0_0_7 = zero

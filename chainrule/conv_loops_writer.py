@@ -48,31 +48,54 @@ def _join(parts, indent):
     return [indent + "; ".join(parts[i:i + 8]) for i in range(0, len(parts), 8)]
 
 
+def _gather(indent, channels, c0, rows):
+    """Lines that copy rows r + i − top (i < ``rows``) of channels c0 … c0 + ``channels`` of image n into the
+    scratch rows, shifted by ``left`` columns, 0 where they fall outside the image: the padding, done row by row
+    in the core's cache instead of over the whole batch in memory."""
+    return [indent + "t0 = left if left > 0 else 0",                # (no max() or min(): see kernels._dispatcher)
+            indent + "t1 = wd + left if wd + left < sw else sw",
+            indent + f"for c in range({channels}):",
+            indent + f"    for i in range({rows}):",
+            indent + f"        base, s = u((c * {rows} + i) * sw), r + i - top",
+            indent + "        if s < 0 or s >= h:",
+            indent + "            for t in range(t0, t1):",
+            indent + "                scratch[base + u(t)] = 0",
+            indent + "        else:",
+            indent + f"            src = u(((n * c_in + {c0} + c) * h + s) * wd - left)",
+            indent + "            for t in range(t0, t1):",
+            indent + "                scratch[base + u(t)] = x[src + u(t)]"]
+
+
 def forward_loop(filters, lanes):
     """The source of ``forward_<filters>x<lanes>``: Y = b + W ⊛ Xpad over blocks of ``filters`` × ``lanes``."""
     acc = [[f"a{k}_{i}" for i in range(lanes)] for k in range(filters)]
-    out = [f"def forward_{filters}x{lanes}(x, w, b, y, m, c_in, k_out, hp, wq, fh, fw, oh, ow):",
-           f'    """Y[n, k, y, x] = b[k] + Σ_c,i,j W[k, c, i, j] · X[n, c, y + i, x + j]; blocks of {filters} '
+    out = [f"def forward_{filters}x{lanes}(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, top, left, "
+           "sw):",
+           f'    """Y[n, k, y, x] = b[k] + Σ_c,i,j W[k, c, i, j] · Xpad[n, c, y + i, x + j]; blocks of {filters} '
            f'filters × {lanes} positions.',
            "",
-           f"    w is W packed as (FN / {filters}, C, FH, FW, {filters}): a block's {filters} weights of one tap side "
-           'by side."""',
+           "    Xpad is X (N, C, H, WD) placed at row ``top`` and column ``left`` of zeros, gathered row by row into "
+           "``scratch``\n"
+           f"    (C·FH rows of ``sw`` ≥ OW rounded up to {lanes}, + FW − 1). w is W packed as (FN / {filters}, C, FH, "
+           f'FW, {filters}):\n    a block\'s {filters} weights of one tap side by side."""',
+           "    scratch[:] = 0",
            "    for n in range(m):",
-           f"        for k0 in range(0, k_out, {filters}):",
-           "            for r in range(oh):",
-           f"                for col in range(0, ow, {lanes}):"]
+           "        for r in range(oh):"]
+    out += _gather(" " * 12, "c_in", 0, "fh")
+    out += [f"            for k0 in range(0, k_out, {filters}):",
+            f"                for col in range(0, ow, {lanes}):"]
     ind = " " * 20
     for k in range(filters):
         out += _join([f"{a} = b[k0 + {k}]" for a in acc[k]], ind)
     out += [ind + "for c in range(c_in):",
             ind + "    for i in range(fh):",
-            ind + "        xb = u(((n * c_in + c) * hp + r + i) * wq + col)",
+            ind + "        xb = u((c * fh + i) * sw + col)",
             ind + f"        wb = u((((k0 // {filters}) * c_in + c) * fh + i) * fw * {filters})",
             ind + "        for j in range(fw):",
             ind + "            uj = u(j)",
             ind + f"            wj = wb + uj * u({filters})"]
     inner = ind + " " * 12
-    out += _join([f"p{i} = x[xb + uj + u({i})]" for i in range(lanes)], inner)
+    out += _join([f"p{i} = scratch[xb + uj + u({i})]" for i in range(lanes)], inner)
     for k in range(filters):
         out.append(inner + f"v = w[wj + u({k})]")
         out += _join([f"{acc[k][i]} += v * p{i}" for i in range(lanes)], inner)
@@ -132,21 +155,24 @@ def forward_channels_last_loop(positions, lanes):
     """The source of ``forward_cl_<positions>x<lanes>``: Y = b + W ⊛ Xpad written channels-last, over blocks of
     ``positions`` of a row × ``lanes`` filters (one vector)."""
     acc = [[f"a{q}_{k}" for k in range(lanes)] for q in range(positions)]
-    out = [f"def forward_cl_{positions}x{lanes}(x, w, b, y, m, c_in, k_out, hp, wq, fh, fw, oh, ow):",
-           '    """Y[n, y, x, k] = b[k] + Σ_c,i,j W[c, i, j, k] · X[n, c, y + i, x + j], with W and Y channels-last, '
-           "(C, FH, FW, FN)\n"
+    out = [f"def forward_cl_{positions}x{lanes}(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, top, "
+           "left, sw):",
+           '    """Y[n, y, x, k] = b[k] + Σ_c,i,j W[c, i, j, k] · Xpad[n, c, y + i, x + j], with W and Y '
+           "channels-last, (C, FH, FW, FN)\n"
            f"    and (N, OH, OW, FN); blocks of {positions} positions × {lanes} filters: for rows too short to fill a "
-           'vector."""',
+           'vector.\n    Xpad as for forward_16x8."""',
+           "    scratch[:] = 0",
            "    for n in range(m):",
-           f"        for k0 in range(0, k_out, {lanes}):",
-           "            for r in range(oh):",
-           f"                for col in range(0, ow, {positions}):"]
+           "        for r in range(oh):"]
+    out += _gather(" " * 12, "c_in", 0, "fh")
+    out += [f"            for k0 in range(0, k_out, {lanes}):",
+            f"                for col in range(0, ow, {positions}):"]
     ind = " " * 20
     for q in range(positions):
         out += _join([f"{a} = b[k0 + {k}]" for k, a in enumerate(acc[q])], ind)
     out += [ind + "for c in range(c_in):",
             ind + "    for i in range(fh):",
-            ind + "        xb = u(((n * c_in + c) * hp + r + i) * wq + col)",
+            ind + "        xb = u((c * fh + i) * sw + col)",
             ind + "        wb = u((c * fh + i) * fw * k_out + k0)",
             ind + "        for j in range(fw):",
             ind + "            uj = u(j)",
@@ -154,7 +180,7 @@ def forward_channels_last_loop(positions, lanes):
     inner = ind + " " * 12
     out += _join([f"w{k} = w[wj + u({k})]" for k in range(lanes)], inner)
     for q in range(positions):
-        out.append(inner + f"v = x[xb + uj + u({q})]")
+        out.append(inner + f"v = scratch[xb + uj + u({q})]")
         out += _join([f"{a} += v * w{k}" for k, a in enumerate(acc[q])], inner)
     for q in range(positions):
         test = "" if q == 0 else f"if col + {q} < ow:"
@@ -173,7 +199,7 @@ def weight_grad_taps_loop(channels, size, lanes):
            f'    """dW[c, i, j, k] = Σ_n,y,x dout[n, y, x, k] · X[n, c, y + i, x + j] for {size}×{size} filters, with '
            "dout and dW\n"
            f"    channels-last, (N, OH, OW, FN) and (C, FH, FW, FN), so that one vector holds {lanes} filters' numbers "
-           f'and each image value\n    is used {lanes} times."""',
+           f'and each image value\n    is used {lanes} times; X padded, (N, C, HP, WQ)."""',
            f"    for k0 in range(0, k_out, {lanes}):",
            f"        for c0 in range(0, c_in, {channels}):"]
     ind = " " * 12

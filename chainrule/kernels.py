@@ -129,7 +129,9 @@ def _dispatcher(wide):
     """numba's jit for these loops. On a CPU with AVX-512, numba (as LLVM) vectorizes with 256-bit registers
     unless told otherwise, for the whole process; the loops of 16 positions (``wide``) get a target of their own
     that is told otherwise, so that a block of 16 float32 positions is one 512-bit register (measured 1.5–1.7×
-    faster on 14–28 wide rows). Everything else compiled by numba is left as it was."""
+    faster on 14–28 wide rows). Everything else compiled by numba is left as it was. That target knows numba's
+    core (arithmetic, indexing, loops) but not every library function (``max`` and ``min`` of integers fail to
+    compile there): the loops use none, and the tests compile every loop for both dtypes."""
     global _wide_jit
     import numba
     if not wide or not _wide_vectors():
@@ -171,7 +173,8 @@ def _compile(name, dtype):
 
     loop = getattr(conv_loops, name)
     array, scalar = numba.types.Array(numba.from_dtype(dtype), 1, "C"), numba.from_dtype(dtype)
-    kinds = {"x": array, "w": array, "b": array, "y": array, "d": array, "dt": array, "dw": array, "zero": scalar}
+    kinds = {"x": array, "w": array, "b": array, "y": array, "d": array, "dt": array, "dw": array, "scratch": array,
+             "zero": scalar}
     signature = tuple(kinds.get(name, numba.types.int64) for name in inspect.signature(loop).parameters)
     before = numba.config.SLP_VECTORIZE
     numba.config.SLP_VECTORIZE = 1      # read when a function is optimised: only these are compiled with it

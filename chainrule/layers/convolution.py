@@ -59,8 +59,8 @@ CHANNELS_LAST_MAX_ROW = 8
 
 
 class _CompiledForward:
-    """Y = b + W ⊛ X at stride 1 by a compiled loop (:mod:`chainrule.conv_loops`), slice by slice of padded images;
-    the filters are packed once for the loop. ``loop`` is None where no compiled loop applies.
+    """Y = b + W ⊛ X at stride 1 by a compiled loop (:mod:`chainrule.conv_loops`), slice by slice; the filters are
+    packed once for the loop. ``loop`` is None where no compiled loop applies.
 
     Rows longer than 8 outputs: blocks of 16 (or 8) filters × 16 (or 8) positions of a row, Y written as it is.
     Rows of at most 8: blocks of 8 positions × 16 (or 8) filters, Y written channels-last and turned back, so that
@@ -82,16 +82,18 @@ class _CompiledForward:
             self.weights = _packed(W, filters)
         self.bias = np.ascontiguousarray(b)
         self.fh, self.fw = W.shape[2:]
-        self.width = _blocks(out_width, positions) + self.fw - 1        # of the padded images it reads
+        self.width = _blocks(out_width, positions) + self.fw - 1        # of the padded rows it reads
 
-    def __call__(self, padded, out):
-        """out (m, FN, OH, OW) = b + W ⊛ padded, the images (m, C, HP, self.width) padded as the layer pads them."""
+    def __call__(self, x, out, top, left):
+        """out (m, FN, OH, OW) = b + W ⊛ X, X (m, C, H, W) C-contiguous, placed at row ``top`` and column ``left``
+        of zeros (the pad; negative: rows and columns cropped). The loop pads row by row in a scratch of its own."""
         m, fn, oh, ow = out.shape
-        c, hp = padded.shape[1:3]
+        c, h, wd = x.shape[1:]
         direct = out.flags.c_contiguous and not self.channels_last
         y = out if direct else np.empty((m, oh, ow, fn) if self.channels_last else out.shape, out.dtype)
-        self.loop(padded.ravel(), self.weights, self.bias, y.ravel(), m, c, fn, hp, self.width, self.fh, self.fw,
-                  oh, ow)
+        scratch = np.empty(c * self.fh * self.width, x.dtype)
+        self.loop(x.ravel(), self.weights, self.bias, y.ravel(), scratch, m, c, fn, h, wd, self.fh, self.fw, oh, ow,
+                  top, left, self.width)
         if not direct:
             out[...] = y.transpose(0, 3, 1, 2) if self.channels_last else y
 
@@ -207,14 +209,9 @@ class Convolution(Layer):
         _, c, fh, fw = self.W.shape
         w = self.W.reshape(fn, -1)
         forward = _CompiledForward(self._compiled(x), self.W, self.b, ow)
-        if forward.loop is not None:                 # the compiled loops: Y = b + W ⊛ X on the padded images
-            p = self.pad
-            hp, wq = x.shape[2] + 2 * p, forward.width
-
-            def padded_images(lo, hi):                # each slice padded while it is in the core's cache
-                forward(_padded(x[lo:hi], p, p, hp, wq), out[lo:hi])
-
-            _slices(padded_images, x, c * hp * wq * x.dtype.itemsize)
+        if forward.loop is not None:                 # the compiled loops: Y = b + W ⊛ X, padded row by row
+            xc = np.ascontiguousarray(x)
+            _slices(lambda lo, hi: forward(xc[lo:hi], out[lo:hi], self.pad, self.pad), x, x[0].nbytes)
             return out
         wide = self._wide(ow)
         wp = x.shape[3] + 2 * self.pad if wide else ow
@@ -259,18 +256,15 @@ class Convolution(Layer):
             q = fh - 1 - p, fw - 1 - p
             forward = _CompiledForward(loops, turned, np.zeros(c, dout.dtype), w)
         loop_dx = dx is not None and self.stride == 1 and forward.loop is not None
-        if loop_dx:
-            hd, wd = h + fh - 1, forward.width
         if loop_dw:
             owq = _blocks(ow, dw_lanes)
             hp, wq = h + 2 * p, owq + fw - 1
-            # dW reads dout from dX's padded copy where that has dout whole and zeros after each row's end
-            shared = loop_dx and min(q) >= 0 and q[1] + owq <= wd
+        if loop_dx:
+            dout = np.ascontiguousarray(dout)
 
         def images(lo, hi):
             m = hi - lo
             d = dout[lo:hi]
-            padded_dout = _padded(d, q[0], q[1], hd, wd) if loop_dx else None
             db = None
             if weight_grad_taps is not None:                           # dW = Σ dout · Xpad, channels-last
                 dwt, dt = np.empty((c, fh, fw, fn), dout.dtype), np.empty((m, oh, ow, fn), dout.dtype)
@@ -282,10 +276,8 @@ class Convolution(Layer):
             elif loop_dw:                                              # dW = Σ dout · Xpad, compiled
                 dw = np.empty(self.W.shape, dout.dtype)
                 xs = _padded(self.x[lo:hi], p, p, hp, wq)
-                ds, geometry = (padded_dout, (hd, wd, q[0], q[1])) if shared else \
-                    (_padded(d, 0, 0, oh, owq), (oh, owq, 0, 0))
-                weight_grad(ds.ravel(), xs.ravel(), dw.ravel(), m, c, fn, hp, wq, fh, fw, oh, owq, *geometry,
-                            dout.dtype.type(0))
+                weight_grad(_padded(d, 0, 0, oh, owq).ravel(), xs.ravel(), dw.ravel(), m, c, fn, hp, wq, fh, fw,
+                            oh, owq, oh, owq, 0, 0, dout.dtype.type(0))
             elif c * fh * fw < ONE_PRODUCT_MIN_WINDOW:                # dW = Σ_n dout_n · col_nᵀ, image by image
                 cols = image_columns(self.x[lo:hi], fh, fw, self.stride, p)
                 dw = xp.matmul(d.reshape(m, fn, oh * ow), cols.transpose(0, 2, 1)).sum(axis=0)
@@ -296,7 +288,7 @@ class Convolution(Layer):
                            else image_columns(self.x[lo:hi], fh, fw, self.stride, p, by_image=False))
                 dw = (windows @ rows.reshape(-1, fn)).T
             if loop_dx:                                                # the turned filters over padded dout
-                forward(padded_dout, dx[lo:hi])
+                forward(d, dx[lo:hi], q[0], q[1])
             elif dx is not None and self.stride == 1:
                 dq = d[:, :, max(-q[0], 0):oh - max(-q[0], 0), max(-q[1], 0):ow - max(-q[1], 0)]
                 if q[0] != q[1] and max(q) > 0:
