@@ -39,6 +39,11 @@ CHANGES = [
     ("ba9b363", "ReLU and 2×2 max pooling as compiled one-pass loops (numba installed: the fast extra)"),
     ("4a59d91", "stride-1 convolutions as compiled loops that keep a block of outputs in vector registers "
                 "(Y and dX: 16 filters × 8 positions; dW: 4 filters × 4 channels × 8 positions)"),
+    ("6dfb475", "blocks of 16 float32 positions in one 512-bit vector (AVX-512) for Y and dX"),
+    ("6e2af26", "dW with dout channels-last, a vector of 16 filters per position; rows of at most 8 outputs "
+                "computed channels-last"),
+    ("858b7aa", "padding and dout's turn to channels-last in one compiled pass each; Y and dX pad row by row in "
+                "the core's cache"),
 ]
 NETWORKS = ("simple-cnn", "deep-cnn")
 

@@ -1,7 +1,8 @@
 """The loops of :mod:`chainrule.kernels`, compiled by numba: imported only when numba is installed and asked for.
 
-Each is the rule its layer states, as a loop over one slice of the batch; :mod:`chainrule.kernels` says when they
-run and the tests check them against NumPy's version bit for bit. At module level, so that numba's disk cache
+Each is the rule its layer states, as a loop over one slice of the batch, or a convolution's helper (padding, dout
+turned channels-last with db); :mod:`chainrule.kernels` says when they run and the tests check them against
+NumPy's version bit for bit (db, summed in float64, to rounding). At module level, so that numba's disk cache
 finds them again in the next process instead of compiling (and storing) them anew.
 """
 from __future__ import annotations
