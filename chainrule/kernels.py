@@ -121,10 +121,13 @@ def _wide_vectors():
     """Whether this CPU has AVX-512 (and the user left numba's choice of CPU alone)."""
     global _wide
     if _wide is None:
-        import llvmlite.binding as llvm
-        import numba
-        _wide = numba.config.CPU_FEATURES is None and numba.config.CPU_NAME is None and \
-            "+avx512f" in llvm.get_host_cpu_features().flatten().split(",")
+        try:
+            import llvmlite.binding as llvm
+            import numba
+            _wide = numba.config.CPU_FEATURES is None and numba.config.CPU_NAME is None and \
+                "+avx512f" in llvm.get_host_cpu_features().flatten().split(",")
+        except Exception:  # noqa: BLE001 - CPU features that cannot be read: 256-bit vectors, which always work
+            _wide = False
     return _wide
 
 
