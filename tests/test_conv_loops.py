@@ -243,3 +243,24 @@ def test_every_loop_compiles(dtype):
         warnings.simplefilter("error")
         for name in names:
             assert kernels_module._loop(name, np.dtype(dtype)) is not None, name
+
+
+def test_read_only_images_take_the_compiled_loops_as_they_are(monkeypatch):
+    """A read-only batch (a memory-mapped file, a broadcast view) gives the same numbers through the loops compiled
+    for writable arrays: nothing is compiled anew for it."""
+    from chainrule import kernels as kernels_module
+    rng = np.random.default_rng(11)
+    x, W, b = rng.standard_normal((3, 8, 9, 9)), rng.standard_normal((16, 8, 3, 3)), rng.standard_normal(16)
+    layer = Convolution(W, b, 1, 1)
+    layer.forward(x)
+    layer.backward(np.ones((3, 16, 9, 9)))
+    compiled = {key: loop.signatures for key, loop in kernels_module._conv.items() if loop is not None}
+    x.flags.writeable = False
+    y = layer.forward(x)
+    dout = rng.standard_normal(y.shape)
+    dout.flags.writeable = False
+    dx = layer.backward(dout)
+    assert {key: loop.signatures for key, loop in kernels_module._conv.items() if loop is not None} == compiled
+    np.testing.assert_allclose(y, direct_convolution(x, W, b, 1, 1), atol=1e-12)
+    for got, want in zip((dx, layer.dW, layer.db), direct_convolution_backward(x, W, dout, 1, 1)):
+        np.testing.assert_allclose(got, want, atol=1e-11)

@@ -98,6 +98,13 @@ class _CompiledForward:
             out[...] = y.transpose(0, 3, 1, 2) if self.channels_last else y
 
 
+def _loop_ready(a):
+    """a as the compiled loops were compiled for: C-contiguous and writable (a read-only array would make numba
+    compile the loop again, for that type, and without the vectorizer)."""
+    a = np.ascontiguousarray(a)
+    return a if a.flags.writeable else a.copy()
+
+
 def _blocks(n, lanes):
     """n rounded up to a whole number of the compiled loops' blocks of ``lanes`` positions."""
     return -(-n // lanes) * lanes
@@ -210,7 +217,7 @@ class Convolution(Layer):
         w = self.W.reshape(fn, -1)
         forward = _CompiledForward(self._compiled(x), self.W, self.b, ow)
         if forward.loop is not None:                 # the compiled loops: Y = b + W ⊛ X, padded row by row
-            xc = np.ascontiguousarray(x)
+            xc = _loop_ready(x)
             _slices(lambda lo, hi: forward(xc[lo:hi], out[lo:hi], self.pad, self.pad), x, x[0].nbytes)
             return out
         wide = self._wide(ow)
@@ -259,8 +266,8 @@ class Convolution(Layer):
         if loop_dw:
             owq = _blocks(ow, dw_lanes)
             hp, wq = h + 2 * p, owq + fw - 1
-        if loop_dx:
-            dout = np.ascontiguousarray(dout)
+        if loop_dx or weight_grad_taps is not None:
+            dout = _loop_ready(dout)
 
         def images(lo, hi):
             m = hi - lo
