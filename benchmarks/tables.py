@@ -89,6 +89,21 @@ def cnn_speed():
     return "\n".join(rows)
 
 
+def _paired(mine, peer):
+    """The seed-by-seed difference of two runs with the same seeds: its mean and standard error, in points."""
+    a = {s["seed"]: s["test_accuracy"] for s in mine.get("seeds", [])}
+    b = {s["seed"]: s["test_accuracy"] for s in peer.get("seeds", [])}
+    diffs = [100 * (a[k] - b[k]) for k in sorted(a.keys() & b.keys())]
+    if len(diffs) < 2:
+        return ""
+    mean = sum(diffs) / len(diffs)
+    se = (sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1) / len(diffs)) ** 0.5
+    reading = "within" if abs(mean) <= 2 * se else "outside"
+    return (f" Seed by seed, chainrule minus PyTorch is {mean:+.2f} points on average, with a standard error of "
+            f"{se:.2f}: {reading} twice the standard error, so these {len(diffs)} seeds "
+            f"{'cannot tell the two apart' if reading == 'within' else 'do tell them apart'}.")
+
+
 def accuracy():
     data = _load("accuracy")
     rows = ["| data set | recipe | epochs | test after epoch 1 | train | test | target | time |",
@@ -114,7 +129,7 @@ def accuracy():
             rows += ["", f"The book's SimpleConvNet recipe on {dataset}{mean}: chainrule "
                          f"{mine['test_accuracy']:.2%}{spread(mine)}, PyTorch {r['test_accuracy']:.2%}{spread(r)} "
                          "with the same network, initialisation, optimizer and epochs: chainrule "
-                         f"{verdict} PyTorch."]
+                         f"{verdict} PyTorch.{_paired(mine, r)}"]
     rows += ["", _provenance(data, "accuracy")]
     return "\n".join(rows)
 
