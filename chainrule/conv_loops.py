@@ -1032,11 +1032,9 @@ def forward_cl_8x8(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, t
                         y[yb + u(0)] = a7_0; y[yb + u(1)] = a7_1; y[yb + u(2)] = a7_2; y[yb + u(3)] = a7_3; y[yb + u(4)] = a7_4; y[yb + u(5)] = a7_5; y[yb + u(6)] = a7_6; y[yb + u(7)] = a7_7
 
 
-def weight_grad_4x4x8(d, x, dw, m, c_in, k_out, hp, wq, fh, fw, oh, owq, dh, dwidth, top, left, zero):
-    """dW[k, c, i, j] = Σ_n,y,x dout[n, k, y, x] · X[n, c, y + i, x + j] for y < oh, x < owq (a multiple of 8).
-
-    dout is read from d (N, FN, dh, dwidth) at row ``top`` and column ``left``, 0 from its column ow on: the same
-    padded copy that dX reads."""
+def weight_grad_4x4x8(d, x, dw, m, c_in, k_out, hp, wq, fh, fw, oh, owq, zero):
+    """dW[k, c, i, j] = Σ_n,y,x dout[n, k, y, x] · X[n, c, y + i, x + j] for y < oh, x < owq (a multiple of 8):
+    dout's rows padded with 0 from ow on to owq, X padded (N, C, HP, WQ)."""
     for k0 in range(0, k_out, 4):
         for c0 in range(0, c_in, 4):
             for i in range(fh):
@@ -1059,10 +1057,10 @@ def weight_grad_4x4x8(d, x, dw, m, c_in, k_out, hp, wq, fh, fw, oh, owq, dh, dwi
                     a3_3_0 = zero; a3_3_1 = zero; a3_3_2 = zero; a3_3_3 = zero; a3_3_4 = zero; a3_3_5 = zero; a3_3_6 = zero; a3_3_7 = zero
                     for n in range(m):
                         for r in range(oh):
-                            db0 = u(((n * k_out + k0 + 0) * dh + r + top) * dwidth + left)
-                            db1 = u(((n * k_out + k0 + 1) * dh + r + top) * dwidth + left)
-                            db2 = u(((n * k_out + k0 + 2) * dh + r + top) * dwidth + left)
-                            db3 = u(((n * k_out + k0 + 3) * dh + r + top) * dwidth + left)
+                            db0 = u(((n * k_out + k0 + 0) * oh + r) * owq)
+                            db1 = u(((n * k_out + k0 + 1) * oh + r) * owq)
+                            db2 = u(((n * k_out + k0 + 2) * oh + r) * owq)
+                            db3 = u(((n * k_out + k0 + 3) * oh + r) * owq)
                             xb0 = u(((n * c_in + c0 + 0) * hp + r + i) * wq + j)
                             xb1 = u(((n * c_in + c0 + 1) * hp + r + i) * wq + j)
                             xb2 = u(((n * c_in + c0 + 2) * hp + r + i) * wq + j)
@@ -1111,11 +1109,9 @@ def weight_grad_4x4x8(d, x, dw, m, c_in, k_out, hp, wq, fh, fw, oh, owq, dh, dwi
                     dw[u((((k0 + 3) * c_in + c0 + 3) * fh + i) * fw + j)] = a3_3_0 + a3_3_1 + a3_3_2 + a3_3_3 + a3_3_4 + a3_3_5 + a3_3_6 + a3_3_7
 
 
-def weight_grad_4x1x8(d, x, dw, m, c_in, k_out, hp, wq, fh, fw, oh, owq, dh, dwidth, top, left, zero):
-    """dW[k, c, i, j] = Σ_n,y,x dout[n, k, y, x] · X[n, c, y + i, x + j] for y < oh, x < owq (a multiple of 8).
-
-    dout is read from d (N, FN, dh, dwidth) at row ``top`` and column ``left``, 0 from its column ow on: the same
-    padded copy that dX reads."""
+def weight_grad_4x1x8(d, x, dw, m, c_in, k_out, hp, wq, fh, fw, oh, owq, zero):
+    """dW[k, c, i, j] = Σ_n,y,x dout[n, k, y, x] · X[n, c, y + i, x + j] for y < oh, x < owq (a multiple of 8):
+    dout's rows padded with 0 from ow on to owq, X padded (N, C, HP, WQ)."""
     for k0 in range(0, k_out, 4):
         for c0 in range(0, c_in, 1):
             for i in range(fh):
@@ -1126,10 +1122,10 @@ def weight_grad_4x1x8(d, x, dw, m, c_in, k_out, hp, wq, fh, fw, oh, owq, dh, dwi
                     a3_0_0 = zero; a3_0_1 = zero; a3_0_2 = zero; a3_0_3 = zero; a3_0_4 = zero; a3_0_5 = zero; a3_0_6 = zero; a3_0_7 = zero
                     for n in range(m):
                         for r in range(oh):
-                            db0 = u(((n * k_out + k0 + 0) * dh + r + top) * dwidth + left)
-                            db1 = u(((n * k_out + k0 + 1) * dh + r + top) * dwidth + left)
-                            db2 = u(((n * k_out + k0 + 2) * dh + r + top) * dwidth + left)
-                            db3 = u(((n * k_out + k0 + 3) * dh + r + top) * dwidth + left)
+                            db0 = u(((n * k_out + k0 + 0) * oh + r) * owq)
+                            db1 = u(((n * k_out + k0 + 1) * oh + r) * owq)
+                            db2 = u(((n * k_out + k0 + 2) * oh + r) * owq)
+                            db3 = u(((n * k_out + k0 + 3) * oh + r) * owq)
                             xb0 = u(((n * c_in + c0 + 0) * hp + r + i) * wq + j)
                             for col in range(0, owq, 8):
                                 uc = u(col)

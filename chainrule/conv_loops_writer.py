@@ -66,6 +66,21 @@ def _gather(indent, channels, c0, rows):
             indent + "                scratch[base + u(t)] = x[src + u(t)]"]
 
 
+def _padded_row_blocks(k_step, col_step):
+    """Lines shared by both forward loops: for each image and output row, pad the rows it reads into the scratch,
+    then open the blocks of ``k_step`` filters × ``col_step`` positions."""
+    return (["    scratch[:] = 0", "    for n in range(m):", "        for r in range(oh):"] +
+            _gather(" " * 12, "c_in", 0, "fh") +
+            [f"            for k0 in range(0, k_out, {k_step}):",
+             f"                for col in range(0, ow, {col_step}):"])
+
+
+def _window_rows(ind):
+    """Lines that open the loop over a window's channels and rows, with the scratch row it starts at."""
+    return [ind + "for c in range(c_in):", ind + "    for i in range(fh):",
+            ind + "        xb = u((c * fh + i) * sw + col)"]
+
+
 def forward_loop(filters, lanes):
     """The source of ``forward_<filters>x<lanes>``: Y = b + W ⊛ Xpad over blocks of ``filters`` × ``lanes``."""
     acc = [[f"a{k}_{i}" for i in range(lanes)] for k in range(filters)]
@@ -77,19 +92,12 @@ def forward_loop(filters, lanes):
            "    Xpad is X (N, C, H, WD) placed at row ``top`` and column ``left`` of zeros, gathered row by row into "
            "``scratch``\n"
            f"    (C·FH rows of ``sw`` ≥ OW rounded up to {lanes}, + FW − 1). w is W packed as (FN / {filters}, C, FH, "
-           f'FW, {filters}):\n    a block\'s {filters} weights of one tap side by side."""',
-           "    scratch[:] = 0",
-           "    for n in range(m):",
-           "        for r in range(oh):"]
-    out += _gather(" " * 12, "c_in", 0, "fh")
-    out += [f"            for k0 in range(0, k_out, {filters}):",
-            f"                for col in range(0, ow, {lanes}):"]
+           f'FW, {filters}):\n    a block\'s {filters} weights of one tap side by side."""']
+    out += _padded_row_blocks(filters, lanes)
     ind = " " * 20
     for k in range(filters):
         out += _join([f"{a} = b[k0 + {k}]" for a in acc[k]], ind)
-    out += [ind + "for c in range(c_in):",
-            ind + "    for i in range(fh):",
-            ind + "        xb = u((c * fh + i) * sw + col)",
+    out += _window_rows(ind) + [
             ind + f"        wb = u((((k0 // {filters}) * c_in + c) * fh + i) * fw * {filters})",
             ind + "        for j in range(fw):",
             ind + "            uj = u(j)",
@@ -115,13 +123,10 @@ def weight_grad_loop(filters, channels, lanes):
     """The source of ``weight_grad_<filters>x<channels>x<lanes>``: dW = Σ dout · Xpad over blocks of ``filters``
     × ``channels`` × ``lanes``."""
     acc = [[[f"a{k}_{c}_{i}" for i in range(lanes)] for c in range(channels)] for k in range(filters)]
-    out = [f"def weight_grad_{filters}x{channels}x{lanes}(d, x, dw, m, c_in, k_out, hp, wq, fh, fw, oh, owq, dh, "
-           "dwidth, top, left, zero):",
+    out = [f"def weight_grad_{filters}x{channels}x{lanes}(d, x, dw, m, c_in, k_out, hp, wq, fh, fw, oh, owq, "
+           "zero):",
            '    """dW[k, c, i, j] = Σ_n,y,x dout[n, k, y, x] · X[n, c, y + i, x + j] for y < oh, x < owq (a multiple '
-           f'of {lanes}).',
-           "",
-           "    dout is read from d (N, FN, dh, dwidth) at row ``top`` and column ``left``, 0 from its column ow on: "
-           'the same\n    padded copy that dX reads."""',
+           f'of {lanes}):\n    dout\'s rows padded with 0 from ow on to owq, X padded (N, C, HP, WQ)."""',
            f"    for k0 in range(0, k_out, {filters}):",
            f"        for c0 in range(0, c_in, {channels}):",
            "            for i in range(fh):",
@@ -132,7 +137,7 @@ def weight_grad_loop(filters, channels, lanes):
             out += _join([f"{a} = zero" for a in acc[k][c]], ind)
     out += [ind + "for n in range(m):",
             ind + "    for r in range(oh):"]
-    out += [ind + f"        db{k} = u(((n * k_out + k0 + {k}) * dh + r + top) * dwidth + left)" for k in range(filters)]
+    out += [ind + f"        db{k} = u(((n * k_out + k0 + {k}) * oh + r) * owq)" for k in range(filters)]
     out += [ind + f"        xb{c} = u(((n * c_in + c0 + {c}) * hp + r + i) * wq + j)" for c in range(channels)]
     out += [ind + f"        for col in range(0, owq, {lanes}):",
             ind + "            uc = u(col)"]
@@ -160,19 +165,12 @@ def forward_channels_last_loop(positions, lanes):
            '    """Y[n, y, x, k] = b[k] + Σ_c,i,j W[c, i, j, k] · Xpad[n, c, y + i, x + j], with W and Y '
            "channels-last, (C, FH, FW, FN)\n"
            f"    and (N, OH, OW, FN); blocks of {positions} positions × {lanes} filters: for rows too short to fill a "
-           'vector.\n    Xpad as for forward_16x8."""',
-           "    scratch[:] = 0",
-           "    for n in range(m):",
-           "        for r in range(oh):"]
-    out += _gather(" " * 12, "c_in", 0, "fh")
-    out += [f"            for k0 in range(0, k_out, {lanes}):",
-            f"                for col in range(0, ow, {positions}):"]
+           'vector.\n    Xpad as for forward_16x8."""']
+    out += _padded_row_blocks(lanes, positions)
     ind = " " * 20
     for q in range(positions):
         out += _join([f"{a} = b[k0 + {k}]" for k, a in enumerate(acc[q])], ind)
-    out += [ind + "for c in range(c_in):",
-            ind + "    for i in range(fh):",
-            ind + "        xb = u((c * fh + i) * sw + col)",
+    out += _window_rows(ind) + [
             ind + "        wb = u((c * fh + i) * fw * k_out + k0)",
             ind + "        for j in range(fw):",
             ind + "            uj = u(j)",

@@ -284,7 +284,7 @@ class Convolution(Layer):
                 dw = np.empty(self.W.shape, dout.dtype)
                 xs = _padded(self.x[lo:hi], p, p, hp, wq)
                 weight_grad(_padded(d, 0, 0, oh, owq).ravel(), xs.ravel(), dw.ravel(), m, c, fn, hp, wq, fh, fw,
-                            oh, owq, oh, owq, 0, 0, dout.dtype.type(0))
+                            oh, owq, dout.dtype.type(0))
             elif c * fh * fw < ONE_PRODUCT_MIN_WINDOW:                # dW = Σ_n dout_n · col_nᵀ, image by image
                 cols = image_columns(self.x[lo:hi], fh, fw, self.stride, p)
                 dw = xp.matmul(d.reshape(m, fn, oh * ow), cols.transpose(0, 2, 1)).sum(axis=0)
