@@ -25,11 +25,30 @@ def relu_forward(x, out, mask):
 
 
 @jit
+def relu_in_place(y, mask):
+    """relu_forward with the output written over the input (one array: its own loop, which vectorises)."""
+    ys, ms = y.ravel(), mask.ravel()
+    for i in range(ys.size):
+        v = ys[i]
+        m = v > 0
+        ms[i] = m
+        ys[i] = v if (m | (v != v)) else 0
+
+
+@jit
 def relu_backward(dout, mask, dx):
     """dx = dout ∘ [x > 0], a product as NumPy's (∞ · 0 is NaN)."""
     ds, ms, out = dout.ravel(), mask.ravel(), dx.ravel()
     for i in range(ds.size):
         out[i] = ds[i] * ms[i]
+
+
+@jit
+def relu_backward_in_place(dout, mask):
+    """relu_backward with dx written over dout (one array: its own loop, which vectorises)."""
+    ds, ms = dout.ravel(), mask.ravel()
+    for i in range(ds.size):
+        ds[i] = ds[i] * ms[i]
 
 
 @jit
@@ -110,3 +129,37 @@ def channels_last_and_sum(d, out, total):
                     sums[k] += v
     for k in range(c):
         total[k] = sums[k]
+
+
+# --- the optimizers' updates (chainrule.optimizers), each in one pass over flat, C-contiguous arrays ------------
+# Each element goes through the same operations, in the same order and dtype, as in the optimizer's NumPy
+# passes (no fused multiply-add: numba does not contract without fastmath), so the results are the same bits.
+
+@jit
+def sgd_update(p, g, lr):
+    """W ← W − lr·g: lr·g rounded, then subtracted."""
+    for i in range(p.size):
+        p[i] -= lr * g[i]
+
+
+@jit
+def momentum_update(p, g, v, lr, momentum):
+    """v ← momentum·v − lr·g;  W ← W + v."""
+    for i in range(p.size):
+        vi = v[i] * momentum
+        vi -= lr * g[i]
+        v[i] = vi
+        p[i] += vi
+
+
+@jit
+def adam_update(p, g, m, v, lr_t, keep1, keep2, eps):
+    """m ← m + (1−β₁)(g − m);  v ← v + (1−β₂)(g² − v);  W ← W − lr_t·m / (√v + ε); ``keep1`` = 1−β₁,
+    ``keep2`` = 1−β₂."""
+    for i in range(p.size):
+        gi = g[i]
+        mi = m[i] + (gi - m[i]) * keep1
+        vi = v[i] + (gi * gi - v[i]) * keep2
+        m[i] = mi
+        v[i] = vi
+        p[i] -= mi / (np.sqrt(vi) + eps) * lr_t

@@ -16,10 +16,9 @@ is told to use (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``), else the CPUs th
 """
 from __future__ import annotations
 
-import itertools
 import os
+import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -33,7 +32,7 @@ MIN_SLICES = 8
 PARALLEL_MIN_BYTES = 1 << 18
 
 _lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
+_pool = None       # (the queue of batches, the helper threads), started on first use
 _blas = None      # threadpoolctl's controller of the BLAS library NumPy loaded
 _threads: int | None = None
 _splitting = ContextVar("chainrule_splitting", default=False)
@@ -105,23 +104,103 @@ def worth_splitting(a) -> bool:
 
 def set_threads(n: int | None) -> None:
     """Use ``n`` threads from now on (``None``: back to the default). Results do not change, only the time."""
-    global _threads, _pool
+    global _threads
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise ValueError(f"set_threads: n must be a whole number ≥ 1 or None, got {n!r}")
     with _lock:
         _threads = n
-        if _pool is not None:
-            _pool.shutdown(wait=True)
-            _pool = None
+        _stop_helpers()
 
 
-def _executor():
-    """The threads that help the calling one: :func:`threads` − 1 of them, started once."""
+def _stop_helpers():
+    """Ask the helper threads to end (they are started again when next needed). Under ``_lock``."""
+    global _pool
+    if _pool is not None:
+        for _ in _pool[1]:
+            _pool[0].put(None)
+        _pool = None
+
+
+def _helpers():
+    """The queue the helper threads wait on: :func:`threads` − 1 of them, started once."""
     global _pool
     with _lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=max(threads() - 1, 1), thread_name_prefix="chainrule")
-        return _pool
+            jobs = queue.SimpleQueue()
+            helpers = [threading.Thread(target=_help, args=(jobs,), name=f"chainrule_{k}", daemon=True)
+                       for k in range(max(threads() - 1, 1))]
+            for helper in helpers:
+                helper.start()
+            _pool = (jobs, helpers)
+        return _pool[0]
+
+
+def _help(jobs):
+    """A helper thread: each batch it is handed, it helps with until no slice is left; None ends it."""
+    while True:
+        batch = jobs.get()
+        if batch is None:
+            return
+        batch.work(helper=True)
+
+
+class _Batch:
+    """The slices of one :func:`over_batch` call, taken one at a time by whichever thread is free.
+
+    The calling thread waits only for slices a helper has taken and not finished: a helper that wakes after
+    the caller has run every slice itself finds none left and costs the caller nothing. (Handing work to a
+    sleeping thread and back costs two wake-ups, 40–100 µs on a small virtual machine, about a convolution
+    slice's time; a batch is split many times in one training step.)
+    """
+
+    def __init__(self, task, parts):
+        self.task, self.parts = task, parts
+        self.results = [None] * len(parts)
+        self.next = 0
+        self.running = 0            # slices helpers have taken and not finished
+        self.stopped = False        # no slice is taken any more (all taken, an error, or the caller is done)
+        self.waiting = False        # the caller waits on ``finished`` for the running slices
+        self.errors = []
+        self.lock = threading.Lock()
+        self.finished = threading.Lock()
+        self.finished.acquire()     # released once, by the helper that finishes the last running slice
+
+    def _take(self, helper):
+        with self.lock:
+            if self.stopped or self.next >= len(self.parts):
+                self.stopped = True
+                return None
+            k = self.next
+            self.next += 1
+            self.running += helper
+            return k
+
+    def work(self, helper=False):
+        while (k := self._take(helper)) is not None:
+            try:
+                self.results[k] = self.task(*self.parts[k])
+            except BaseException as error:  # noqa: BLE001 - raised again in the caller
+                with self.lock:
+                    self.errors.append(error)
+                    self.stopped = True
+                if not helper:
+                    raise
+            finally:
+                if helper:
+                    with self.lock:
+                        self.running -= 1
+                        last = self.running == 0 and self.waiting
+                    if last:
+                        self.finished.release()
+
+    def wait(self):
+        """Stop handing out slices and wait for those the helpers are still running."""
+        with self.lock:
+            self.stopped = True
+            if self.running == 0:
+                return
+            self.waiting = True
+        self.finished.acquire()
 
 
 def slices(n: int, sample_bytes: int, slice_bytes: int | None = None,
@@ -152,30 +231,15 @@ def over_batch(task, n: int, sample_bytes: int, slice_bytes: int | None = None,
     nested = threading.current_thread().name.startswith("chainrule")   # a task that splits again: stay on it
     if workers == 1 or nested or n * sample_bytes < PARALLEL_MIN_BYTES:
         return [task(lo, hi) for lo, hi in parts]
-    results = [None] * len(parts)
-    taken = itertools.count()      # next() on it is atomic: each slice is taken by exactly one thread
-    failed = []
-
-    def work():
-        while not failed:
-            k = next(taken)
-            if k >= len(parts):
-                return
-            try:
-                results[k] = task(*parts[k])
-            except BaseException as error:  # noqa: BLE001 - raised again in the caller
-                failed.append(error)
-
-    pool = _executor()
+    batch = _Batch(task, parts)
+    jobs = _helpers()
     with own_threads():
-        helpers = [pool.submit(work) for _ in range(workers - 1)]
+        for _ in range(workers - 1):
+            jobs.put(batch)
         try:
-            work()
+            batch.work()
         finally:
-            if not failed:
-                failed.append(None)    # no new slice for the helpers, whatever stopped the caller (Ctrl-C too)
-            wait(helpers)
-    errors = [e for e in failed if e is not None]
-    if errors:
-        raise errors[0]
-    return results
+            batch.wait()        # whatever stopped the caller (an error, Ctrl-C): no helper is left writing
+    if batch.errors:
+        raise batch.errors[0]
+    return batch.results

@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from chainrule import optimizers
+from chainrule import kernels, optimizers
 from chainrule.nets import MultiLayerNet
 from chainrule.optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
 
@@ -60,3 +62,39 @@ def test_make_by_name():
     assert isinstance(optimizers.make("adam"), Adam) and optimizers.make("sgd", 0.3).lr == 0.3
     with pytest.raises(ValueError, match="unknown optimizer 'lbfgs'"):
         optimizers.make("lbfgs")
+
+
+UPDATES = st.sampled_from(["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(UPDATES, st.lists(st.lists(st.integers(1, 40), min_size=0, max_size=3), min_size=1, max_size=4),
+       st.sampled_from(["float32", "float64"]), st.floats(1e-4, 1.0), st.booleans(), st.integers(0, 2 ** 32 - 1))
+def test_the_compiled_updates_are_the_numpy_updates_to_the_last_bit(name, shapes, dtype, lr, strided, seed):
+    """SGD, Momentum and Adam run as one compiled pass per parameter where numba is installed; the other updates and non-contiguous gradients take the NumPy passes. Five steps from the
+    same start give the same bits either way, zero-size and scalar parameters included."""
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(seed)
+    start = {f"W{k}": rng.standard_normal(shape).astype(dtype) for k, shape in enumerate(shapes)}
+    steps = []
+    for _ in range(5):
+        grads = {}
+        for key, p in start.items():
+            g = rng.standard_normal(p.shape + (2,) if strided else p.shape).astype(dtype)
+            grads[key] = g[..., 0] if strided else g            # every other element: not contiguous
+        steps.append(grads)
+    results = []
+    for on in (None, False):
+        kernels.use(on)
+        try:
+            params = {key: p.copy() for key, p in start.items()}
+            opt = optimizers.make(name, lr=lr)
+            for grads in steps:
+                opt.update(params, grads)
+        finally:
+            kernels.use(None)
+        results.append(params)
+    for key in start:
+        assert results[0][key].dtype == start[key].dtype
+        assert np.array_equal(results[0][key], results[1][key]), key
+

@@ -91,6 +91,36 @@ def test_a_keyboard_interrupt_in_the_calling_thread_stops_the_helpers(tiny_slice
     assert count < 1000
 
 
+def test_the_caller_does_not_wait_for_a_helper_that_took_no_slice(tiny_slices):
+    """The hand-over: a helper that is busy (here, held inside another caller's slice) when a batch arrives takes
+    none of its slices, and that batch's caller runs them all itself and returns at once, without waiting for the
+    helper to wake. Once free, the helper finds that batch finished and takes nothing from it."""
+    parallel.set_threads(2)
+    release, inside, seen = threading.Event(), threading.Event(), []
+
+    def held(lo, hi):
+        if threading.current_thread().name.startswith("chainrule"):
+            inside.set()
+            release.wait(10)          # the helper stays here until released
+        else:
+            inside.wait(10)           # the other caller leaves slices for the helper to take
+        return lo
+
+    other = threading.Thread(target=lambda: seen.append(parallel.over_batch(held, 50, 1)), name="other caller")
+    other.start()
+    try:
+        assert inside.wait(10)        # the only helper is now busy with the other caller's batch
+        start = time.perf_counter()
+        threads = set()
+        out = parallel.over_batch(lambda lo, hi: threads.add(threading.current_thread().name) or lo, 40, 1)
+        assert time.perf_counter() - start < 5
+        assert out == list(range(40)) and threads == {"MainThread"}
+    finally:
+        release.set()
+        other.join(10)
+    assert seen == [list(range(50))]
+
+
 CONV = st.tuples(st.integers(1, 7), st.integers(1, 4), st.integers(2, 9), st.integers(1, 5), st.integers(1, 3),
                  st.integers(1, 2), st.integers(0, 1))
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import array_math as F
 from .. import kernels, parallel
+from ..backend import get_array_module
 from .base import Layer, ndim_of, shape_of
 
 
@@ -25,8 +26,12 @@ class Relu(Layer):
 
     def __init__(self):
         self.mask = None  # True where x > 0: where the gradient passes
+        self._rectified = None  # an output the layer before rectified for this one (rectifier)
 
     def forward(self, x):
+        rectified, self._rectified = self._rectified, None
+        if x is rectified:   # the layer before applied this rule slice by slice (rectifier): nothing left to do
+            return x
         if not parallel.worth_splitting(x):
             self.mask = x > 0
             return F.relu(x)
@@ -42,6 +47,49 @@ class Relu(Layer):
 
         parallel.over_batch(rows, len(x), x[0].nbytes)
         return out
+
+    def rectifier(self, out):
+        """This layer's forward, for the layer before it to apply to its own output ``out`` slice by slice, in
+        place, while each slice is still in the cache: returns ``rows(lo, hi)``, which sets out[lo:hi] to
+        max(out[lo:hi], 0) and keeps the mask [out > 0] of those rows. Once every slice is done,
+        ``forward(out)`` returns ``out`` as it is. The same rule and the same numbers, one pass over the batch
+        fewer (a network uses it after a convolution: :meth:`chainrule.layers.Convolution.forward`)."""
+        xp = np if isinstance(out, np.ndarray) else get_array_module(out)
+        mask = self.mask = xp.empty(out.shape, dtype=bool)
+        compiled = kernels.get(out) if out.flags.c_contiguous else None
+
+        def rows(lo, hi):
+            y = out[lo:hi]
+            if compiled:
+                compiled["relu_in_place"](y, mask[lo:hi])
+            else:
+                xp.greater(y, 0, out=mask[lo:hi])
+                xp.maximum(y, 0, out=y)
+
+        self._rectified = out
+        return rows
+
+    def masker(self, dout):
+        """This layer's backward, for the layer before it to apply to ``dout`` in place, slice by slice, as it
+        reads each slice: returns ``rows(lo, hi)``, which sets dout[lo:hi] to dout[lo:hi] ∘ mask[lo:hi]. For a
+        ``dout`` that nothing else holds (a network's own, between two layers): it is overwritten. The same
+        numbers as :meth:`backward`, one pass over the batch fewer."""
+        if self.mask is None:
+            raise self.error("backward was called before forward; forward keeps the mask backward needs",
+                             RuntimeError)
+        if shape_of(dout) != self.mask.shape:
+            raise self.error(f"dout has shape {shape_of(dout)}; expected {self.mask.shape}, the shape of this "
+                             "layer's output")
+        xp = np if isinstance(dout, np.ndarray) else get_array_module(dout)
+        mask = self.mask
+        compiled = kernels.get(dout) if dout.flags.c_contiguous else None
+
+        def rows(lo, hi):
+            if compiled:
+                compiled["relu_backward_in_place"](dout[lo:hi], mask[lo:hi])
+            else:
+                xp.multiply(dout[lo:hi], mask[lo:hi], out=dout[lo:hi])
+        return rows
 
     def backward(self, dout):
         if not parallel.worth_splitting(dout):

@@ -202,7 +202,11 @@ class Convolution(Layer):
     def _window_bytes(self, oh, ow):
         return int(np.prod(self.W.shape[1:])) * oh * ow * self.W.dtype.itemsize
 
-    def forward(self, x):
+    def forward(self, x, *, then=None):
+        """Y = W ⊛ X + b. ``then``: the next layer's rule, to apply in place to each slice of Y as soon as it is
+        computed, while it is still in the cache (a following ReLU's :meth:`~chainrule.layers.Relu.rectifier`;
+        ``then(Y)`` gives ``rows(lo, hi)``); a network passes it, and the next layer's forward then has nothing
+        left to do."""
         if ndim_of(x) != 4:
             raise self.error(f"x has shape {shape_of(x)}; expected images of shape (N, C, H, W)")
         if shape_of(x)[0] == 0:
@@ -216,9 +220,15 @@ class Convolution(Layer):
         _, c, fh, fw = self.W.shape
         w = self.W.reshape(fn, -1)
         forward = _CompiledForward(self._compiled(x), self.W, self.b, ow)
+        next_rule = then(out) if then is not None else None
         if forward.loop is not None:                 # the compiled loops: Y = b + W ⊛ X, padded row by row
             xc = _loop_ready(x)
-            _slices(lambda lo, hi: forward(xc[lo:hi], out[lo:hi], self.pad, self.pad), x, x[0].nbytes)
+
+            def slice_of(lo, hi):
+                forward(xc[lo:hi], out[lo:hi], self.pad, self.pad)
+                if next_rule is not None:
+                    next_rule(lo, hi)
+            _slices(slice_of, x, x[0].nbytes)
             return out
         wide = self._wide(ow)
         wp = x.shape[3] + 2 * self.pad if wide else ow
@@ -228,15 +238,20 @@ class Convolution(Layer):
             if wide:                                 # rows as wide as the padded image: drop the extra positions
                 y = xp.matmul(w, wide_columns(x[lo:hi], fh, fw, self.pad)).reshape(m, fn, oh, wp)
                 xp.add(y[..., :ow], self.b[:, None, None], out=out[lo:hi])
-                return
-            y = out[lo:hi].reshape(m, fn, oh * ow)
-            xp.matmul(w, image_columns(x[lo:hi], fh, fw, self.stride, self.pad), out=y)
-            y += self.b[:, None]
+            else:
+                y = out[lo:hi].reshape(m, fn, oh * ow)
+                xp.matmul(w, image_columns(x[lo:hi], fh, fw, self.stride, self.pad), out=y)
+                y += self.b[:, None]
+            if next_rule is not None:
+                next_rule(lo, hi)
 
         _slices(images, x, self._window_bytes(oh, wp))
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, *, before=None):
+        """dX, dW and db from dout. ``before``: the next layer's backward, to apply in place to each slice of
+        dout as this layer reads it (a following ReLU's :meth:`~chainrule.layers.Relu.masker`; ``before(dout)``
+        gives ``rows(lo, hi)``); a network passes it instead of calling that layer's backward."""
         fn, c, fh, fw = self.W.shape
         n, _, oh, ow = dout.shape
         xp = get_array_module(dout)
@@ -268,9 +283,12 @@ class Convolution(Layer):
             hp, wq = h + 2 * p, owq + fw - 1
         if loop_dx or weight_grad_taps is not None:
             dout = _loop_ready(dout)
+        next_rule = before(dout) if before is not None else None
 
         def images(lo, hi):
             m = hi - lo
+            if next_rule is not None:
+                next_rule(lo, hi)
             d = dout[lo:hi]
             db = None
             if weight_grad_taps is not None:                           # dW = Σ dout · Xpad, channels-last
@@ -374,7 +392,11 @@ class Pooling(Layer):
         s = self.stride
         return [padded[:, :, i:i + s * oh:s, j:j + s * ow:s] for i in range(self.pool_h) for j in range(self.pool_w)]
 
-    def forward(self, x):
+    def forward(self, x, *, then=None):
+        """Y = W ⊛ X + b. ``then``: the next layer's rule, to apply in place to each slice of Y as soon as it is
+        computed, while it is still in the cache (a following ReLU's :meth:`~chainrule.layers.Relu.rectifier`;
+        ``then(Y)`` gives ``rows(lo, hi)``); a network passes it, and the next layer's forward then has nothing
+        left to do."""
         if ndim_of(x) != 4:
             raise self.error(f"x has shape {shape_of(x)}; expected images of shape (N, C, H, W)")
         if 0 in shape_of(x):

@@ -1,0 +1,123 @@
+"""A convolution followed by ReLU applies ReLU's rule to its own slices (``Relu.rectifier`` forward, ``Relu.masker``
+backward): the network's step then skips a pass over the batch each way. The promise: the same numbers as running
+the layers one by one, to the last bit, on random networks and batches with NaN, ±∞ and −0, in both dtypes, with
+the compiled loops and without."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chainrule import eval_mode, kernels, mode, parallel
+from chainrule.layers import Convolution, Relu
+from chainrule.nets import DeepConvNet, LayerNet
+
+SPECIAL = [np.nan, np.inf, -np.inf, -0.0, 0.0]
+
+
+def same_bits(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.dtype == b.dtype and a.shape == b.shape
+    nan = np.isnan(a) if a.dtype.kind == "f" else np.zeros(a.shape, bool)
+    assert np.array_equal(nan, np.isnan(b) if b.dtype.kind == "f" else nan)
+    assert np.array_equal(a[~nan], b[~nan])
+    if a.dtype.kind == "f":
+        assert np.array_equal(np.signbit(a[~nan]), np.signbit(b[~nan]))
+
+
+def layer_by_layer(net):
+    """The same network made to run each layer on its own (no rule applied inside another layer)."""
+    net._forward_plan = [(layer, None) for layer in net.layers]
+    net._backward_plan = [(layer, None) for layer in reversed(net.layers)]
+    return net
+
+
+def step(net, x, t):
+    """Scores in inference, then the training step's loss, gradients and each ReLU's mask."""
+    with eval_mode():
+        scores = net.predict(x)
+    with mode.replay_randomness(7):
+        grads = net.gradient(x, t)
+    masks = [layer.mask.copy() for layer in net.layers if isinstance(layer, Relu)]
+    return scores, net.last_loss, grads, masks
+
+
+CONV = st.tuples(st.sampled_from([4, 8, 16, 30]), st.sampled_from([1, 3, 5]), st.integers(0, 2))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")   # NaN and ∞ in products on the helper thread
+@settings(max_examples=25, deadline=None)
+@given(st.lists(CONV, min_size=1, max_size=2), st.booleans(), st.integers(1, 5), st.sampled_from([1, 3]),
+       st.integers(6, 11), st.sampled_from(["float32", "float64"]), st.booleans(), st.booleans(),
+       st.integers(0, 2 ** 32 - 1))
+def test_relu_inside_the_convolution_gives_the_layer_by_layer_bits(convs, pool, n, channels, size, dtype, compiled,
+                                                                   special, seed):
+    parts = []
+    for filters, k, pad in convs:
+        parts += [f"conv({filters},{min(k, size)},pad={pad})", "relu"]
+    if pool:
+        parts.append("pool(2)")
+    spec = "-".join(parts + ["affine(7)", "relu"])
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, channels, size, size)).astype(dtype)
+    if special:
+        pick = rng.random(x.shape) < 0.05
+        x[pick] = rng.choice(SPECIAL, size=int(pick.sum()))
+    t = rng.integers(0, 5, n)
+    fused, plain = (LayerNet((channels, size, size), spec, 5, dtype=dtype, seed=seed % 1000) for _ in range(2))
+    layer_by_layer(plain)
+    kernels.use(None if compiled else False)
+    try:
+        with pytest.MonkeyPatch.context() as mp, np.errstate(all="ignore"):
+            mp.setattr(parallel, "PARALLEL_MIN_BYTES", 0)           # every layer split, on 2 threads
+            parallel.set_threads(2)
+            results = step(fused, x, t), step(plain, x, t)
+    finally:
+        kernels.use(None)
+        parallel.set_threads(None)
+    (s1, l1, g1, m1), (s2, l2, g2, m2) = results
+    same_bits(s1, s2)
+    same_bits(l1, l2)
+    assert g1.keys() == g2.keys()
+    for name in g1:
+        same_bits(g1[name], g2[name])
+    for a, b in zip(m1, m2, strict=True):
+        same_bits(a, b)
+
+
+def test_deep_conv_net_applies_each_relu_inside_the_convolution_before_it():
+    """DeepConvNet (book §8.1): all six ReLUs after convolutions run inside them, the one after Affine on its own;
+    the step is the layer-by-layer step."""
+    net = DeepConvNet(dtype=np.float64, seed=0)
+    inside = {id(layer) for layer, then in net._forward_plan if then is not None}
+    assert len(inside) == 6 and all(isinstance(layer, Convolution) for layer in net.layers if id(layer) in inside)
+    stepped = [layer for layer, _ in net._backward_plan]
+    relus = [layer for layer in net.layers if isinstance(layer, Relu)]
+    assert [layer for layer in relus if layer in stepped] == [relus[-1]]
+    rng = np.random.default_rng(1)
+    x, t = rng.random((3, 1, 28, 28)), rng.integers(0, 10, 3)
+    (s1, l1, g1, m1), (s2, l2, g2, m2) = step(net, x, t), step(layer_by_layer(DeepConvNet(dtype=np.float64, seed=0)),
+                                                               x, t)
+    same_bits(s1, s2)
+    same_bits(l1, l2)
+    for name in g2:
+        same_bits(g1[name], g2[name])
+
+
+def test_a_relu_handed_another_array_after_its_rectifier_applies_its_rule_itself():
+    """The rectifier marks one array as done; forward of any other array computes max(x, 0) as always."""
+    layer = Relu()
+    out = np.array([[-1.0, 2.0]])
+    layer.rectifier(out)(0, 1)
+    other = np.array([[3.0, -4.0]])
+    assert np.array_equal(layer.forward(other), [[3.0, 0.0]]) and np.array_equal(layer.mask, [[True, False]])
+    assert layer.forward(out) is not out        # the mark is used once: now an ordinary forward of out
+    assert np.array_equal(layer.forward(out), [[0.0, 2.0]])
+
+
+def test_a_masker_refuses_a_dout_of_the_wrong_shape_or_before_forward():
+    layer = Relu()
+    with pytest.raises(RuntimeError, match="Relu: backward was called before forward"):
+        layer.masker(np.ones((2, 3)))
+    layer.forward(np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"Relu: dout has shape \(3, 2\); expected \(2, 3\)"):
+        layer.masker(np.ones((3, 2)))
