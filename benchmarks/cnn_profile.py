@@ -87,7 +87,7 @@ class Timed:
         if isinstance(layer, Convolution) and layer.input_grad:
             layer.input_grad = False  # dW and db only: the same work as the full backward's first part
             start = time.perf_counter()
-            self.backward(dout)
+            self.backward(dout, *args, **kwargs)   # a following ReLU's mask applied twice: the same numbers
             self.totals[self.name]["dW"].append(time.perf_counter() - start)
             layer.input_grad = True
         start = time.perf_counter()

@@ -33,10 +33,17 @@ def check_hyperparameter(owner, name, value, low=0.0, high=math.inf, low_open=Tr
     return v
 
 
+#: parameters of fewer elements take NumPy's passes, which are as fast there (still in the cache) and cost less to
+#: call (measured: 0.8 µs against 2.7 µs for a bias of 100; 14.7 µs against 11.7 µs for a 784×100 weight)
+ONE_PASS_MIN_SIZE = 4096
+
+
 def _in_one_pass(name, p, state, *scalars):
     """Run the compiled update ``name`` on parameter ``p`` and the arrays of ``state`` (its gradient first, then
     its own state) with the ``scalars`` cast to p's dtype, as NumPy casts a Python number. False (nothing done)
-    where it does not apply: no numba, CuPy, another dtype or shape, or arrays not C-contiguous."""
+    where it does not apply: no numba, CuPy, another dtype or shape, arrays not C-contiguous, or a small p."""
+    if p.size < ONE_PASS_MIN_SIZE:
+        return False
     loops = kernels.get(p, *state)
     if loops is None or not p.flags.writeable:
         return False

@@ -392,11 +392,7 @@ class Pooling(Layer):
         s = self.stride
         return [padded[:, :, i:i + s * oh:s, j:j + s * ow:s] for i in range(self.pool_h) for j in range(self.pool_w)]
 
-    def forward(self, x, *, then=None):
-        """Y = W ⊛ X + b. ``then``: the next layer's rule, to apply in place to each slice of Y as soon as it is
-        computed, while it is still in the cache (a following ReLU's :meth:`~chainrule.layers.Relu.rectifier`;
-        ``then(Y)`` gives ``rows(lo, hi)``); a network passes it, and the next layer's forward then has nothing
-        left to do."""
+    def forward(self, x):
         if ndim_of(x) != 4:
             raise self.error(f"x has shape {shape_of(x)}; expected images of shape (N, C, H, W)")
         if 0 in shape_of(x):
