@@ -13,8 +13,8 @@ def forward_16x8(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, top
     """Y[n, k, y, x] = b[k] + Σ_c,i,j W[k, c, i, j] · Xpad[n, c, y + i, x + j]; blocks of 16 filters × 8 positions.
 
     Xpad is X (N, C, H, WD) placed at row ``top`` and column ``left`` of zeros, gathered row by row into ``scratch``
-    (C·FH rows of ``sw`` ≥ OW rounded up to 8, + FW − 1). w is W packed as (FN / 16, C, FH, FW, 16):
-    a block's 16 weights of one tap side by side."""
+    (C·FH rows of ``sw`` ≥ OW rounded up to 8, + FW − 1, then 16·8 for a partial block). w is W packed as
+    (FN / 16, C, FH, FW, 16): a block's 16 weights of one tap side by side."""
     scratch[:] = 0
     for n in range(m):
         for r in range(oh):
@@ -88,192 +88,53 @@ def forward_16x8(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, top
                                 a14_0 += v * p0; a14_1 += v * p1; a14_2 += v * p2; a14_3 += v * p3; a14_4 += v * p4; a14_5 += v * p5; a14_6 += v * p6; a14_7 += v * p7
                                 v = w[wj + u(15)]
                                 a15_0 += v * p0; a15_1 += v * p1; a15_2 += v * p2; a15_3 += v * p3; a15_4 += v * p4; a15_5 += v * p5; a15_6 += v * p6; a15_7 += v * p7
-                    if col + 8 <= ow:
-                        yb = u(((n * k_out + k0 + 0) * oh + r) * ow + col)
-                        y[yb + u(0)] = a0_0; y[yb + u(1)] = a0_1; y[yb + u(2)] = a0_2; y[yb + u(3)] = a0_3; y[yb + u(4)] = a0_4; y[yb + u(5)] = a0_5; y[yb + u(6)] = a0_6; y[yb + u(7)] = a0_7
-                        yb = u(((n * k_out + k0 + 1) * oh + r) * ow + col)
-                        y[yb + u(0)] = a1_0; y[yb + u(1)] = a1_1; y[yb + u(2)] = a1_2; y[yb + u(3)] = a1_3; y[yb + u(4)] = a1_4; y[yb + u(5)] = a1_5; y[yb + u(6)] = a1_6; y[yb + u(7)] = a1_7
-                        yb = u(((n * k_out + k0 + 2) * oh + r) * ow + col)
-                        y[yb + u(0)] = a2_0; y[yb + u(1)] = a2_1; y[yb + u(2)] = a2_2; y[yb + u(3)] = a2_3; y[yb + u(4)] = a2_4; y[yb + u(5)] = a2_5; y[yb + u(6)] = a2_6; y[yb + u(7)] = a2_7
-                        yb = u(((n * k_out + k0 + 3) * oh + r) * ow + col)
-                        y[yb + u(0)] = a3_0; y[yb + u(1)] = a3_1; y[yb + u(2)] = a3_2; y[yb + u(3)] = a3_3; y[yb + u(4)] = a3_4; y[yb + u(5)] = a3_5; y[yb + u(6)] = a3_6; y[yb + u(7)] = a3_7
-                        yb = u(((n * k_out + k0 + 4) * oh + r) * ow + col)
-                        y[yb + u(0)] = a4_0; y[yb + u(1)] = a4_1; y[yb + u(2)] = a4_2; y[yb + u(3)] = a4_3; y[yb + u(4)] = a4_4; y[yb + u(5)] = a4_5; y[yb + u(6)] = a4_6; y[yb + u(7)] = a4_7
-                        yb = u(((n * k_out + k0 + 5) * oh + r) * ow + col)
-                        y[yb + u(0)] = a5_0; y[yb + u(1)] = a5_1; y[yb + u(2)] = a5_2; y[yb + u(3)] = a5_3; y[yb + u(4)] = a5_4; y[yb + u(5)] = a5_5; y[yb + u(6)] = a5_6; y[yb + u(7)] = a5_7
-                        yb = u(((n * k_out + k0 + 6) * oh + r) * ow + col)
-                        y[yb + u(0)] = a6_0; y[yb + u(1)] = a6_1; y[yb + u(2)] = a6_2; y[yb + u(3)] = a6_3; y[yb + u(4)] = a6_4; y[yb + u(5)] = a6_5; y[yb + u(6)] = a6_6; y[yb + u(7)] = a6_7
-                        yb = u(((n * k_out + k0 + 7) * oh + r) * ow + col)
-                        y[yb + u(0)] = a7_0; y[yb + u(1)] = a7_1; y[yb + u(2)] = a7_2; y[yb + u(3)] = a7_3; y[yb + u(4)] = a7_4; y[yb + u(5)] = a7_5; y[yb + u(6)] = a7_6; y[yb + u(7)] = a7_7
-                        yb = u(((n * k_out + k0 + 8) * oh + r) * ow + col)
-                        y[yb + u(0)] = a8_0; y[yb + u(1)] = a8_1; y[yb + u(2)] = a8_2; y[yb + u(3)] = a8_3; y[yb + u(4)] = a8_4; y[yb + u(5)] = a8_5; y[yb + u(6)] = a8_6; y[yb + u(7)] = a8_7
-                        yb = u(((n * k_out + k0 + 9) * oh + r) * ow + col)
-                        y[yb + u(0)] = a9_0; y[yb + u(1)] = a9_1; y[yb + u(2)] = a9_2; y[yb + u(3)] = a9_3; y[yb + u(4)] = a9_4; y[yb + u(5)] = a9_5; y[yb + u(6)] = a9_6; y[yb + u(7)] = a9_7
-                        yb = u(((n * k_out + k0 + 10) * oh + r) * ow + col)
-                        y[yb + u(0)] = a10_0; y[yb + u(1)] = a10_1; y[yb + u(2)] = a10_2; y[yb + u(3)] = a10_3; y[yb + u(4)] = a10_4; y[yb + u(5)] = a10_5; y[yb + u(6)] = a10_6; y[yb + u(7)] = a10_7
-                        yb = u(((n * k_out + k0 + 11) * oh + r) * ow + col)
-                        y[yb + u(0)] = a11_0; y[yb + u(1)] = a11_1; y[yb + u(2)] = a11_2; y[yb + u(3)] = a11_3; y[yb + u(4)] = a11_4; y[yb + u(5)] = a11_5; y[yb + u(6)] = a11_6; y[yb + u(7)] = a11_7
-                        yb = u(((n * k_out + k0 + 12) * oh + r) * ow + col)
-                        y[yb + u(0)] = a12_0; y[yb + u(1)] = a12_1; y[yb + u(2)] = a12_2; y[yb + u(3)] = a12_3; y[yb + u(4)] = a12_4; y[yb + u(5)] = a12_5; y[yb + u(6)] = a12_6; y[yb + u(7)] = a12_7
-                        yb = u(((n * k_out + k0 + 13) * oh + r) * ow + col)
-                        y[yb + u(0)] = a13_0; y[yb + u(1)] = a13_1; y[yb + u(2)] = a13_2; y[yb + u(3)] = a13_3; y[yb + u(4)] = a13_4; y[yb + u(5)] = a13_5; y[yb + u(6)] = a13_6; y[yb + u(7)] = a13_7
-                        yb = u(((n * k_out + k0 + 14) * oh + r) * ow + col)
-                        y[yb + u(0)] = a14_0; y[yb + u(1)] = a14_1; y[yb + u(2)] = a14_2; y[yb + u(3)] = a14_3; y[yb + u(4)] = a14_4; y[yb + u(5)] = a14_5; y[yb + u(6)] = a14_6; y[yb + u(7)] = a14_7
-                        yb = u(((n * k_out + k0 + 15) * oh + r) * ow + col)
-                        y[yb + u(0)] = a15_0; y[yb + u(1)] = a15_1; y[yb + u(2)] = a15_2; y[yb + u(3)] = a15_3; y[yb + u(4)] = a15_4; y[yb + u(5)] = a15_5; y[yb + u(6)] = a15_6; y[yb + u(7)] = a15_7
-                    else:                       # the row's last, partial block
-                        yb = u(((n * k_out + k0 + 0) * oh + r) * ow + col)
-                        y[yb] = a0_0
-                        if col + 1 < ow: y[yb + u(1)] = a0_1
-                        if col + 2 < ow: y[yb + u(2)] = a0_2
-                        if col + 3 < ow: y[yb + u(3)] = a0_3
-                        if col + 4 < ow: y[yb + u(4)] = a0_4
-                        if col + 5 < ow: y[yb + u(5)] = a0_5
-                        if col + 6 < ow: y[yb + u(6)] = a0_6
-                        if col + 7 < ow: y[yb + u(7)] = a0_7
-                        yb = u(((n * k_out + k0 + 1) * oh + r) * ow + col)
-                        y[yb] = a1_0
-                        if col + 1 < ow: y[yb + u(1)] = a1_1
-                        if col + 2 < ow: y[yb + u(2)] = a1_2
-                        if col + 3 < ow: y[yb + u(3)] = a1_3
-                        if col + 4 < ow: y[yb + u(4)] = a1_4
-                        if col + 5 < ow: y[yb + u(5)] = a1_5
-                        if col + 6 < ow: y[yb + u(6)] = a1_6
-                        if col + 7 < ow: y[yb + u(7)] = a1_7
-                        yb = u(((n * k_out + k0 + 2) * oh + r) * ow + col)
-                        y[yb] = a2_0
-                        if col + 1 < ow: y[yb + u(1)] = a2_1
-                        if col + 2 < ow: y[yb + u(2)] = a2_2
-                        if col + 3 < ow: y[yb + u(3)] = a2_3
-                        if col + 4 < ow: y[yb + u(4)] = a2_4
-                        if col + 5 < ow: y[yb + u(5)] = a2_5
-                        if col + 6 < ow: y[yb + u(6)] = a2_6
-                        if col + 7 < ow: y[yb + u(7)] = a2_7
-                        yb = u(((n * k_out + k0 + 3) * oh + r) * ow + col)
-                        y[yb] = a3_0
-                        if col + 1 < ow: y[yb + u(1)] = a3_1
-                        if col + 2 < ow: y[yb + u(2)] = a3_2
-                        if col + 3 < ow: y[yb + u(3)] = a3_3
-                        if col + 4 < ow: y[yb + u(4)] = a3_4
-                        if col + 5 < ow: y[yb + u(5)] = a3_5
-                        if col + 6 < ow: y[yb + u(6)] = a3_6
-                        if col + 7 < ow: y[yb + u(7)] = a3_7
-                        yb = u(((n * k_out + k0 + 4) * oh + r) * ow + col)
-                        y[yb] = a4_0
-                        if col + 1 < ow: y[yb + u(1)] = a4_1
-                        if col + 2 < ow: y[yb + u(2)] = a4_2
-                        if col + 3 < ow: y[yb + u(3)] = a4_3
-                        if col + 4 < ow: y[yb + u(4)] = a4_4
-                        if col + 5 < ow: y[yb + u(5)] = a4_5
-                        if col + 6 < ow: y[yb + u(6)] = a4_6
-                        if col + 7 < ow: y[yb + u(7)] = a4_7
-                        yb = u(((n * k_out + k0 + 5) * oh + r) * ow + col)
-                        y[yb] = a5_0
-                        if col + 1 < ow: y[yb + u(1)] = a5_1
-                        if col + 2 < ow: y[yb + u(2)] = a5_2
-                        if col + 3 < ow: y[yb + u(3)] = a5_3
-                        if col + 4 < ow: y[yb + u(4)] = a5_4
-                        if col + 5 < ow: y[yb + u(5)] = a5_5
-                        if col + 6 < ow: y[yb + u(6)] = a5_6
-                        if col + 7 < ow: y[yb + u(7)] = a5_7
-                        yb = u(((n * k_out + k0 + 6) * oh + r) * ow + col)
-                        y[yb] = a6_0
-                        if col + 1 < ow: y[yb + u(1)] = a6_1
-                        if col + 2 < ow: y[yb + u(2)] = a6_2
-                        if col + 3 < ow: y[yb + u(3)] = a6_3
-                        if col + 4 < ow: y[yb + u(4)] = a6_4
-                        if col + 5 < ow: y[yb + u(5)] = a6_5
-                        if col + 6 < ow: y[yb + u(6)] = a6_6
-                        if col + 7 < ow: y[yb + u(7)] = a6_7
-                        yb = u(((n * k_out + k0 + 7) * oh + r) * ow + col)
-                        y[yb] = a7_0
-                        if col + 1 < ow: y[yb + u(1)] = a7_1
-                        if col + 2 < ow: y[yb + u(2)] = a7_2
-                        if col + 3 < ow: y[yb + u(3)] = a7_3
-                        if col + 4 < ow: y[yb + u(4)] = a7_4
-                        if col + 5 < ow: y[yb + u(5)] = a7_5
-                        if col + 6 < ow: y[yb + u(6)] = a7_6
-                        if col + 7 < ow: y[yb + u(7)] = a7_7
-                        yb = u(((n * k_out + k0 + 8) * oh + r) * ow + col)
-                        y[yb] = a8_0
-                        if col + 1 < ow: y[yb + u(1)] = a8_1
-                        if col + 2 < ow: y[yb + u(2)] = a8_2
-                        if col + 3 < ow: y[yb + u(3)] = a8_3
-                        if col + 4 < ow: y[yb + u(4)] = a8_4
-                        if col + 5 < ow: y[yb + u(5)] = a8_5
-                        if col + 6 < ow: y[yb + u(6)] = a8_6
-                        if col + 7 < ow: y[yb + u(7)] = a8_7
-                        yb = u(((n * k_out + k0 + 9) * oh + r) * ow + col)
-                        y[yb] = a9_0
-                        if col + 1 < ow: y[yb + u(1)] = a9_1
-                        if col + 2 < ow: y[yb + u(2)] = a9_2
-                        if col + 3 < ow: y[yb + u(3)] = a9_3
-                        if col + 4 < ow: y[yb + u(4)] = a9_4
-                        if col + 5 < ow: y[yb + u(5)] = a9_5
-                        if col + 6 < ow: y[yb + u(6)] = a9_6
-                        if col + 7 < ow: y[yb + u(7)] = a9_7
-                        yb = u(((n * k_out + k0 + 10) * oh + r) * ow + col)
-                        y[yb] = a10_0
-                        if col + 1 < ow: y[yb + u(1)] = a10_1
-                        if col + 2 < ow: y[yb + u(2)] = a10_2
-                        if col + 3 < ow: y[yb + u(3)] = a10_3
-                        if col + 4 < ow: y[yb + u(4)] = a10_4
-                        if col + 5 < ow: y[yb + u(5)] = a10_5
-                        if col + 6 < ow: y[yb + u(6)] = a10_6
-                        if col + 7 < ow: y[yb + u(7)] = a10_7
-                        yb = u(((n * k_out + k0 + 11) * oh + r) * ow + col)
-                        y[yb] = a11_0
-                        if col + 1 < ow: y[yb + u(1)] = a11_1
-                        if col + 2 < ow: y[yb + u(2)] = a11_2
-                        if col + 3 < ow: y[yb + u(3)] = a11_3
-                        if col + 4 < ow: y[yb + u(4)] = a11_4
-                        if col + 5 < ow: y[yb + u(5)] = a11_5
-                        if col + 6 < ow: y[yb + u(6)] = a11_6
-                        if col + 7 < ow: y[yb + u(7)] = a11_7
-                        yb = u(((n * k_out + k0 + 12) * oh + r) * ow + col)
-                        y[yb] = a12_0
-                        if col + 1 < ow: y[yb + u(1)] = a12_1
-                        if col + 2 < ow: y[yb + u(2)] = a12_2
-                        if col + 3 < ow: y[yb + u(3)] = a12_3
-                        if col + 4 < ow: y[yb + u(4)] = a12_4
-                        if col + 5 < ow: y[yb + u(5)] = a12_5
-                        if col + 6 < ow: y[yb + u(6)] = a12_6
-                        if col + 7 < ow: y[yb + u(7)] = a12_7
-                        yb = u(((n * k_out + k0 + 13) * oh + r) * ow + col)
-                        y[yb] = a13_0
-                        if col + 1 < ow: y[yb + u(1)] = a13_1
-                        if col + 2 < ow: y[yb + u(2)] = a13_2
-                        if col + 3 < ow: y[yb + u(3)] = a13_3
-                        if col + 4 < ow: y[yb + u(4)] = a13_4
-                        if col + 5 < ow: y[yb + u(5)] = a13_5
-                        if col + 6 < ow: y[yb + u(6)] = a13_6
-                        if col + 7 < ow: y[yb + u(7)] = a13_7
-                        yb = u(((n * k_out + k0 + 14) * oh + r) * ow + col)
-                        y[yb] = a14_0
-                        if col + 1 < ow: y[yb + u(1)] = a14_1
-                        if col + 2 < ow: y[yb + u(2)] = a14_2
-                        if col + 3 < ow: y[yb + u(3)] = a14_3
-                        if col + 4 < ow: y[yb + u(4)] = a14_4
-                        if col + 5 < ow: y[yb + u(5)] = a14_5
-                        if col + 6 < ow: y[yb + u(6)] = a14_6
-                        if col + 7 < ow: y[yb + u(7)] = a14_7
-                        yb = u(((n * k_out + k0 + 15) * oh + r) * ow + col)
-                        y[yb] = a15_0
-                        if col + 1 < ow: y[yb + u(1)] = a15_1
-                        if col + 2 < ow: y[yb + u(2)] = a15_2
-                        if col + 3 < ow: y[yb + u(3)] = a15_3
-                        if col + 4 < ow: y[yb + u(4)] = a15_4
-                        if col + 5 < ow: y[yb + u(5)] = a15_5
-                        if col + 6 < ow: y[yb + u(6)] = a15_6
-                        if col + 7 < ow: y[yb + u(7)] = a15_7
+                    full = col + 8 <= ow
+                    dest = y if full else scratch
+                    yb = u(((n * k_out + k0 + 0) * oh + r) * ow + col) if full else u(c_in * fh * sw + 0)
+                    dest[yb + u(0)] = a0_0; dest[yb + u(1)] = a0_1; dest[yb + u(2)] = a0_2; dest[yb + u(3)] = a0_3; dest[yb + u(4)] = a0_4; dest[yb + u(5)] = a0_5; dest[yb + u(6)] = a0_6; dest[yb + u(7)] = a0_7
+                    yb = u(((n * k_out + k0 + 1) * oh + r) * ow + col) if full else u(c_in * fh * sw + 8)
+                    dest[yb + u(0)] = a1_0; dest[yb + u(1)] = a1_1; dest[yb + u(2)] = a1_2; dest[yb + u(3)] = a1_3; dest[yb + u(4)] = a1_4; dest[yb + u(5)] = a1_5; dest[yb + u(6)] = a1_6; dest[yb + u(7)] = a1_7
+                    yb = u(((n * k_out + k0 + 2) * oh + r) * ow + col) if full else u(c_in * fh * sw + 16)
+                    dest[yb + u(0)] = a2_0; dest[yb + u(1)] = a2_1; dest[yb + u(2)] = a2_2; dest[yb + u(3)] = a2_3; dest[yb + u(4)] = a2_4; dest[yb + u(5)] = a2_5; dest[yb + u(6)] = a2_6; dest[yb + u(7)] = a2_7
+                    yb = u(((n * k_out + k0 + 3) * oh + r) * ow + col) if full else u(c_in * fh * sw + 24)
+                    dest[yb + u(0)] = a3_0; dest[yb + u(1)] = a3_1; dest[yb + u(2)] = a3_2; dest[yb + u(3)] = a3_3; dest[yb + u(4)] = a3_4; dest[yb + u(5)] = a3_5; dest[yb + u(6)] = a3_6; dest[yb + u(7)] = a3_7
+                    yb = u(((n * k_out + k0 + 4) * oh + r) * ow + col) if full else u(c_in * fh * sw + 32)
+                    dest[yb + u(0)] = a4_0; dest[yb + u(1)] = a4_1; dest[yb + u(2)] = a4_2; dest[yb + u(3)] = a4_3; dest[yb + u(4)] = a4_4; dest[yb + u(5)] = a4_5; dest[yb + u(6)] = a4_6; dest[yb + u(7)] = a4_7
+                    yb = u(((n * k_out + k0 + 5) * oh + r) * ow + col) if full else u(c_in * fh * sw + 40)
+                    dest[yb + u(0)] = a5_0; dest[yb + u(1)] = a5_1; dest[yb + u(2)] = a5_2; dest[yb + u(3)] = a5_3; dest[yb + u(4)] = a5_4; dest[yb + u(5)] = a5_5; dest[yb + u(6)] = a5_6; dest[yb + u(7)] = a5_7
+                    yb = u(((n * k_out + k0 + 6) * oh + r) * ow + col) if full else u(c_in * fh * sw + 48)
+                    dest[yb + u(0)] = a6_0; dest[yb + u(1)] = a6_1; dest[yb + u(2)] = a6_2; dest[yb + u(3)] = a6_3; dest[yb + u(4)] = a6_4; dest[yb + u(5)] = a6_5; dest[yb + u(6)] = a6_6; dest[yb + u(7)] = a6_7
+                    yb = u(((n * k_out + k0 + 7) * oh + r) * ow + col) if full else u(c_in * fh * sw + 56)
+                    dest[yb + u(0)] = a7_0; dest[yb + u(1)] = a7_1; dest[yb + u(2)] = a7_2; dest[yb + u(3)] = a7_3; dest[yb + u(4)] = a7_4; dest[yb + u(5)] = a7_5; dest[yb + u(6)] = a7_6; dest[yb + u(7)] = a7_7
+                    yb = u(((n * k_out + k0 + 8) * oh + r) * ow + col) if full else u(c_in * fh * sw + 64)
+                    dest[yb + u(0)] = a8_0; dest[yb + u(1)] = a8_1; dest[yb + u(2)] = a8_2; dest[yb + u(3)] = a8_3; dest[yb + u(4)] = a8_4; dest[yb + u(5)] = a8_5; dest[yb + u(6)] = a8_6; dest[yb + u(7)] = a8_7
+                    yb = u(((n * k_out + k0 + 9) * oh + r) * ow + col) if full else u(c_in * fh * sw + 72)
+                    dest[yb + u(0)] = a9_0; dest[yb + u(1)] = a9_1; dest[yb + u(2)] = a9_2; dest[yb + u(3)] = a9_3; dest[yb + u(4)] = a9_4; dest[yb + u(5)] = a9_5; dest[yb + u(6)] = a9_6; dest[yb + u(7)] = a9_7
+                    yb = u(((n * k_out + k0 + 10) * oh + r) * ow + col) if full else u(c_in * fh * sw + 80)
+                    dest[yb + u(0)] = a10_0; dest[yb + u(1)] = a10_1; dest[yb + u(2)] = a10_2; dest[yb + u(3)] = a10_3; dest[yb + u(4)] = a10_4; dest[yb + u(5)] = a10_5; dest[yb + u(6)] = a10_6; dest[yb + u(7)] = a10_7
+                    yb = u(((n * k_out + k0 + 11) * oh + r) * ow + col) if full else u(c_in * fh * sw + 88)
+                    dest[yb + u(0)] = a11_0; dest[yb + u(1)] = a11_1; dest[yb + u(2)] = a11_2; dest[yb + u(3)] = a11_3; dest[yb + u(4)] = a11_4; dest[yb + u(5)] = a11_5; dest[yb + u(6)] = a11_6; dest[yb + u(7)] = a11_7
+                    yb = u(((n * k_out + k0 + 12) * oh + r) * ow + col) if full else u(c_in * fh * sw + 96)
+                    dest[yb + u(0)] = a12_0; dest[yb + u(1)] = a12_1; dest[yb + u(2)] = a12_2; dest[yb + u(3)] = a12_3; dest[yb + u(4)] = a12_4; dest[yb + u(5)] = a12_5; dest[yb + u(6)] = a12_6; dest[yb + u(7)] = a12_7
+                    yb = u(((n * k_out + k0 + 13) * oh + r) * ow + col) if full else u(c_in * fh * sw + 104)
+                    dest[yb + u(0)] = a13_0; dest[yb + u(1)] = a13_1; dest[yb + u(2)] = a13_2; dest[yb + u(3)] = a13_3; dest[yb + u(4)] = a13_4; dest[yb + u(5)] = a13_5; dest[yb + u(6)] = a13_6; dest[yb + u(7)] = a13_7
+                    yb = u(((n * k_out + k0 + 14) * oh + r) * ow + col) if full else u(c_in * fh * sw + 112)
+                    dest[yb + u(0)] = a14_0; dest[yb + u(1)] = a14_1; dest[yb + u(2)] = a14_2; dest[yb + u(3)] = a14_3; dest[yb + u(4)] = a14_4; dest[yb + u(5)] = a14_5; dest[yb + u(6)] = a14_6; dest[yb + u(7)] = a14_7
+                    yb = u(((n * k_out + k0 + 15) * oh + r) * ow + col) if full else u(c_in * fh * sw + 120)
+                    dest[yb + u(0)] = a15_0; dest[yb + u(1)] = a15_1; dest[yb + u(2)] = a15_2; dest[yb + u(3)] = a15_3; dest[yb + u(4)] = a15_4; dest[yb + u(5)] = a15_5; dest[yb + u(6)] = a15_6; dest[yb + u(7)] = a15_7
+                    if not full:
+                        for k in range(16):
+                            yb, tail = u(((n * k_out + k0 + k) * oh + r) * ow + col), u(c_in * fh * sw + k * 8)
+                            for i in range(ow - col):
+                                y[yb + u(i)] = scratch[tail + u(i)]
 
 
 def forward_8x8(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, top, left, sw):
     """Y[n, k, y, x] = b[k] + Σ_c,i,j W[k, c, i, j] · Xpad[n, c, y + i, x + j]; blocks of 8 filters × 8 positions.
 
     Xpad is X (N, C, H, WD) placed at row ``top`` and column ``left`` of zeros, gathered row by row into ``scratch``
-    (C·FH rows of ``sw`` ≥ OW rounded up to 8, + FW − 1). w is W packed as (FN / 8, C, FH, FW, 8):
-    a block's 8 weights of one tap side by side."""
+    (C·FH rows of ``sw`` ≥ OW rounded up to 8, + FW − 1, then 8·8 for a partial block). w is W packed as
+    (FN / 8, C, FH, FW, 8): a block's 8 weights of one tap side by side."""
     scratch[:] = 0
     for n in range(m):
         for r in range(oh):
@@ -323,104 +184,37 @@ def forward_8x8(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, top,
                                 a6_0 += v * p0; a6_1 += v * p1; a6_2 += v * p2; a6_3 += v * p3; a6_4 += v * p4; a6_5 += v * p5; a6_6 += v * p6; a6_7 += v * p7
                                 v = w[wj + u(7)]
                                 a7_0 += v * p0; a7_1 += v * p1; a7_2 += v * p2; a7_3 += v * p3; a7_4 += v * p4; a7_5 += v * p5; a7_6 += v * p6; a7_7 += v * p7
-                    if col + 8 <= ow:
-                        yb = u(((n * k_out + k0 + 0) * oh + r) * ow + col)
-                        y[yb + u(0)] = a0_0; y[yb + u(1)] = a0_1; y[yb + u(2)] = a0_2; y[yb + u(3)] = a0_3; y[yb + u(4)] = a0_4; y[yb + u(5)] = a0_5; y[yb + u(6)] = a0_6; y[yb + u(7)] = a0_7
-                        yb = u(((n * k_out + k0 + 1) * oh + r) * ow + col)
-                        y[yb + u(0)] = a1_0; y[yb + u(1)] = a1_1; y[yb + u(2)] = a1_2; y[yb + u(3)] = a1_3; y[yb + u(4)] = a1_4; y[yb + u(5)] = a1_5; y[yb + u(6)] = a1_6; y[yb + u(7)] = a1_7
-                        yb = u(((n * k_out + k0 + 2) * oh + r) * ow + col)
-                        y[yb + u(0)] = a2_0; y[yb + u(1)] = a2_1; y[yb + u(2)] = a2_2; y[yb + u(3)] = a2_3; y[yb + u(4)] = a2_4; y[yb + u(5)] = a2_5; y[yb + u(6)] = a2_6; y[yb + u(7)] = a2_7
-                        yb = u(((n * k_out + k0 + 3) * oh + r) * ow + col)
-                        y[yb + u(0)] = a3_0; y[yb + u(1)] = a3_1; y[yb + u(2)] = a3_2; y[yb + u(3)] = a3_3; y[yb + u(4)] = a3_4; y[yb + u(5)] = a3_5; y[yb + u(6)] = a3_6; y[yb + u(7)] = a3_7
-                        yb = u(((n * k_out + k0 + 4) * oh + r) * ow + col)
-                        y[yb + u(0)] = a4_0; y[yb + u(1)] = a4_1; y[yb + u(2)] = a4_2; y[yb + u(3)] = a4_3; y[yb + u(4)] = a4_4; y[yb + u(5)] = a4_5; y[yb + u(6)] = a4_6; y[yb + u(7)] = a4_7
-                        yb = u(((n * k_out + k0 + 5) * oh + r) * ow + col)
-                        y[yb + u(0)] = a5_0; y[yb + u(1)] = a5_1; y[yb + u(2)] = a5_2; y[yb + u(3)] = a5_3; y[yb + u(4)] = a5_4; y[yb + u(5)] = a5_5; y[yb + u(6)] = a5_6; y[yb + u(7)] = a5_7
-                        yb = u(((n * k_out + k0 + 6) * oh + r) * ow + col)
-                        y[yb + u(0)] = a6_0; y[yb + u(1)] = a6_1; y[yb + u(2)] = a6_2; y[yb + u(3)] = a6_3; y[yb + u(4)] = a6_4; y[yb + u(5)] = a6_5; y[yb + u(6)] = a6_6; y[yb + u(7)] = a6_7
-                        yb = u(((n * k_out + k0 + 7) * oh + r) * ow + col)
-                        y[yb + u(0)] = a7_0; y[yb + u(1)] = a7_1; y[yb + u(2)] = a7_2; y[yb + u(3)] = a7_3; y[yb + u(4)] = a7_4; y[yb + u(5)] = a7_5; y[yb + u(6)] = a7_6; y[yb + u(7)] = a7_7
-                    else:                       # the row's last, partial block
-                        yb = u(((n * k_out + k0 + 0) * oh + r) * ow + col)
-                        y[yb] = a0_0
-                        if col + 1 < ow: y[yb + u(1)] = a0_1
-                        if col + 2 < ow: y[yb + u(2)] = a0_2
-                        if col + 3 < ow: y[yb + u(3)] = a0_3
-                        if col + 4 < ow: y[yb + u(4)] = a0_4
-                        if col + 5 < ow: y[yb + u(5)] = a0_5
-                        if col + 6 < ow: y[yb + u(6)] = a0_6
-                        if col + 7 < ow: y[yb + u(7)] = a0_7
-                        yb = u(((n * k_out + k0 + 1) * oh + r) * ow + col)
-                        y[yb] = a1_0
-                        if col + 1 < ow: y[yb + u(1)] = a1_1
-                        if col + 2 < ow: y[yb + u(2)] = a1_2
-                        if col + 3 < ow: y[yb + u(3)] = a1_3
-                        if col + 4 < ow: y[yb + u(4)] = a1_4
-                        if col + 5 < ow: y[yb + u(5)] = a1_5
-                        if col + 6 < ow: y[yb + u(6)] = a1_6
-                        if col + 7 < ow: y[yb + u(7)] = a1_7
-                        yb = u(((n * k_out + k0 + 2) * oh + r) * ow + col)
-                        y[yb] = a2_0
-                        if col + 1 < ow: y[yb + u(1)] = a2_1
-                        if col + 2 < ow: y[yb + u(2)] = a2_2
-                        if col + 3 < ow: y[yb + u(3)] = a2_3
-                        if col + 4 < ow: y[yb + u(4)] = a2_4
-                        if col + 5 < ow: y[yb + u(5)] = a2_5
-                        if col + 6 < ow: y[yb + u(6)] = a2_6
-                        if col + 7 < ow: y[yb + u(7)] = a2_7
-                        yb = u(((n * k_out + k0 + 3) * oh + r) * ow + col)
-                        y[yb] = a3_0
-                        if col + 1 < ow: y[yb + u(1)] = a3_1
-                        if col + 2 < ow: y[yb + u(2)] = a3_2
-                        if col + 3 < ow: y[yb + u(3)] = a3_3
-                        if col + 4 < ow: y[yb + u(4)] = a3_4
-                        if col + 5 < ow: y[yb + u(5)] = a3_5
-                        if col + 6 < ow: y[yb + u(6)] = a3_6
-                        if col + 7 < ow: y[yb + u(7)] = a3_7
-                        yb = u(((n * k_out + k0 + 4) * oh + r) * ow + col)
-                        y[yb] = a4_0
-                        if col + 1 < ow: y[yb + u(1)] = a4_1
-                        if col + 2 < ow: y[yb + u(2)] = a4_2
-                        if col + 3 < ow: y[yb + u(3)] = a4_3
-                        if col + 4 < ow: y[yb + u(4)] = a4_4
-                        if col + 5 < ow: y[yb + u(5)] = a4_5
-                        if col + 6 < ow: y[yb + u(6)] = a4_6
-                        if col + 7 < ow: y[yb + u(7)] = a4_7
-                        yb = u(((n * k_out + k0 + 5) * oh + r) * ow + col)
-                        y[yb] = a5_0
-                        if col + 1 < ow: y[yb + u(1)] = a5_1
-                        if col + 2 < ow: y[yb + u(2)] = a5_2
-                        if col + 3 < ow: y[yb + u(3)] = a5_3
-                        if col + 4 < ow: y[yb + u(4)] = a5_4
-                        if col + 5 < ow: y[yb + u(5)] = a5_5
-                        if col + 6 < ow: y[yb + u(6)] = a5_6
-                        if col + 7 < ow: y[yb + u(7)] = a5_7
-                        yb = u(((n * k_out + k0 + 6) * oh + r) * ow + col)
-                        y[yb] = a6_0
-                        if col + 1 < ow: y[yb + u(1)] = a6_1
-                        if col + 2 < ow: y[yb + u(2)] = a6_2
-                        if col + 3 < ow: y[yb + u(3)] = a6_3
-                        if col + 4 < ow: y[yb + u(4)] = a6_4
-                        if col + 5 < ow: y[yb + u(5)] = a6_5
-                        if col + 6 < ow: y[yb + u(6)] = a6_6
-                        if col + 7 < ow: y[yb + u(7)] = a6_7
-                        yb = u(((n * k_out + k0 + 7) * oh + r) * ow + col)
-                        y[yb] = a7_0
-                        if col + 1 < ow: y[yb + u(1)] = a7_1
-                        if col + 2 < ow: y[yb + u(2)] = a7_2
-                        if col + 3 < ow: y[yb + u(3)] = a7_3
-                        if col + 4 < ow: y[yb + u(4)] = a7_4
-                        if col + 5 < ow: y[yb + u(5)] = a7_5
-                        if col + 6 < ow: y[yb + u(6)] = a7_6
-                        if col + 7 < ow: y[yb + u(7)] = a7_7
+                    full = col + 8 <= ow
+                    dest = y if full else scratch
+                    yb = u(((n * k_out + k0 + 0) * oh + r) * ow + col) if full else u(c_in * fh * sw + 0)
+                    dest[yb + u(0)] = a0_0; dest[yb + u(1)] = a0_1; dest[yb + u(2)] = a0_2; dest[yb + u(3)] = a0_3; dest[yb + u(4)] = a0_4; dest[yb + u(5)] = a0_5; dest[yb + u(6)] = a0_6; dest[yb + u(7)] = a0_7
+                    yb = u(((n * k_out + k0 + 1) * oh + r) * ow + col) if full else u(c_in * fh * sw + 8)
+                    dest[yb + u(0)] = a1_0; dest[yb + u(1)] = a1_1; dest[yb + u(2)] = a1_2; dest[yb + u(3)] = a1_3; dest[yb + u(4)] = a1_4; dest[yb + u(5)] = a1_5; dest[yb + u(6)] = a1_6; dest[yb + u(7)] = a1_7
+                    yb = u(((n * k_out + k0 + 2) * oh + r) * ow + col) if full else u(c_in * fh * sw + 16)
+                    dest[yb + u(0)] = a2_0; dest[yb + u(1)] = a2_1; dest[yb + u(2)] = a2_2; dest[yb + u(3)] = a2_3; dest[yb + u(4)] = a2_4; dest[yb + u(5)] = a2_5; dest[yb + u(6)] = a2_6; dest[yb + u(7)] = a2_7
+                    yb = u(((n * k_out + k0 + 3) * oh + r) * ow + col) if full else u(c_in * fh * sw + 24)
+                    dest[yb + u(0)] = a3_0; dest[yb + u(1)] = a3_1; dest[yb + u(2)] = a3_2; dest[yb + u(3)] = a3_3; dest[yb + u(4)] = a3_4; dest[yb + u(5)] = a3_5; dest[yb + u(6)] = a3_6; dest[yb + u(7)] = a3_7
+                    yb = u(((n * k_out + k0 + 4) * oh + r) * ow + col) if full else u(c_in * fh * sw + 32)
+                    dest[yb + u(0)] = a4_0; dest[yb + u(1)] = a4_1; dest[yb + u(2)] = a4_2; dest[yb + u(3)] = a4_3; dest[yb + u(4)] = a4_4; dest[yb + u(5)] = a4_5; dest[yb + u(6)] = a4_6; dest[yb + u(7)] = a4_7
+                    yb = u(((n * k_out + k0 + 5) * oh + r) * ow + col) if full else u(c_in * fh * sw + 40)
+                    dest[yb + u(0)] = a5_0; dest[yb + u(1)] = a5_1; dest[yb + u(2)] = a5_2; dest[yb + u(3)] = a5_3; dest[yb + u(4)] = a5_4; dest[yb + u(5)] = a5_5; dest[yb + u(6)] = a5_6; dest[yb + u(7)] = a5_7
+                    yb = u(((n * k_out + k0 + 6) * oh + r) * ow + col) if full else u(c_in * fh * sw + 48)
+                    dest[yb + u(0)] = a6_0; dest[yb + u(1)] = a6_1; dest[yb + u(2)] = a6_2; dest[yb + u(3)] = a6_3; dest[yb + u(4)] = a6_4; dest[yb + u(5)] = a6_5; dest[yb + u(6)] = a6_6; dest[yb + u(7)] = a6_7
+                    yb = u(((n * k_out + k0 + 7) * oh + r) * ow + col) if full else u(c_in * fh * sw + 56)
+                    dest[yb + u(0)] = a7_0; dest[yb + u(1)] = a7_1; dest[yb + u(2)] = a7_2; dest[yb + u(3)] = a7_3; dest[yb + u(4)] = a7_4; dest[yb + u(5)] = a7_5; dest[yb + u(6)] = a7_6; dest[yb + u(7)] = a7_7
+                    if not full:
+                        for k in range(8):
+                            yb, tail = u(((n * k_out + k0 + k) * oh + r) * ow + col), u(c_in * fh * sw + k * 8)
+                            for i in range(ow - col):
+                                y[yb + u(i)] = scratch[tail + u(i)]
 
 
 def forward_16x16(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, top, left, sw):
     """Y[n, k, y, x] = b[k] + Σ_c,i,j W[k, c, i, j] · Xpad[n, c, y + i, x + j]; blocks of 16 filters × 16 positions.
 
     Xpad is X (N, C, H, WD) placed at row ``top`` and column ``left`` of zeros, gathered row by row into ``scratch``
-    (C·FH rows of ``sw`` ≥ OW rounded up to 16, + FW − 1). w is W packed as (FN / 16, C, FH, FW, 16):
-    a block's 16 weights of one tap side by side."""
+    (C·FH rows of ``sw`` ≥ OW rounded up to 16, + FW − 1, then 16·16 for a partial block). w is W packed as
+    (FN / 16, C, FH, FW, 16): a block's 16 weights of one tap side by side."""
     scratch[:] = 0
     for n in range(m):
         for r in range(oh):
@@ -527,328 +321,61 @@ def forward_16x16(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, to
                                 v = w[wj + u(15)]
                                 a15_0 += v * p0; a15_1 += v * p1; a15_2 += v * p2; a15_3 += v * p3; a15_4 += v * p4; a15_5 += v * p5; a15_6 += v * p6; a15_7 += v * p7
                                 a15_8 += v * p8; a15_9 += v * p9; a15_10 += v * p10; a15_11 += v * p11; a15_12 += v * p12; a15_13 += v * p13; a15_14 += v * p14; a15_15 += v * p15
-                    if col + 16 <= ow:
-                        yb = u(((n * k_out + k0 + 0) * oh + r) * ow + col)
-                        y[yb + u(0)] = a0_0; y[yb + u(1)] = a0_1; y[yb + u(2)] = a0_2; y[yb + u(3)] = a0_3; y[yb + u(4)] = a0_4; y[yb + u(5)] = a0_5; y[yb + u(6)] = a0_6; y[yb + u(7)] = a0_7
-                        y[yb + u(8)] = a0_8; y[yb + u(9)] = a0_9; y[yb + u(10)] = a0_10; y[yb + u(11)] = a0_11; y[yb + u(12)] = a0_12; y[yb + u(13)] = a0_13; y[yb + u(14)] = a0_14; y[yb + u(15)] = a0_15
-                        yb = u(((n * k_out + k0 + 1) * oh + r) * ow + col)
-                        y[yb + u(0)] = a1_0; y[yb + u(1)] = a1_1; y[yb + u(2)] = a1_2; y[yb + u(3)] = a1_3; y[yb + u(4)] = a1_4; y[yb + u(5)] = a1_5; y[yb + u(6)] = a1_6; y[yb + u(7)] = a1_7
-                        y[yb + u(8)] = a1_8; y[yb + u(9)] = a1_9; y[yb + u(10)] = a1_10; y[yb + u(11)] = a1_11; y[yb + u(12)] = a1_12; y[yb + u(13)] = a1_13; y[yb + u(14)] = a1_14; y[yb + u(15)] = a1_15
-                        yb = u(((n * k_out + k0 + 2) * oh + r) * ow + col)
-                        y[yb + u(0)] = a2_0; y[yb + u(1)] = a2_1; y[yb + u(2)] = a2_2; y[yb + u(3)] = a2_3; y[yb + u(4)] = a2_4; y[yb + u(5)] = a2_5; y[yb + u(6)] = a2_6; y[yb + u(7)] = a2_7
-                        y[yb + u(8)] = a2_8; y[yb + u(9)] = a2_9; y[yb + u(10)] = a2_10; y[yb + u(11)] = a2_11; y[yb + u(12)] = a2_12; y[yb + u(13)] = a2_13; y[yb + u(14)] = a2_14; y[yb + u(15)] = a2_15
-                        yb = u(((n * k_out + k0 + 3) * oh + r) * ow + col)
-                        y[yb + u(0)] = a3_0; y[yb + u(1)] = a3_1; y[yb + u(2)] = a3_2; y[yb + u(3)] = a3_3; y[yb + u(4)] = a3_4; y[yb + u(5)] = a3_5; y[yb + u(6)] = a3_6; y[yb + u(7)] = a3_7
-                        y[yb + u(8)] = a3_8; y[yb + u(9)] = a3_9; y[yb + u(10)] = a3_10; y[yb + u(11)] = a3_11; y[yb + u(12)] = a3_12; y[yb + u(13)] = a3_13; y[yb + u(14)] = a3_14; y[yb + u(15)] = a3_15
-                        yb = u(((n * k_out + k0 + 4) * oh + r) * ow + col)
-                        y[yb + u(0)] = a4_0; y[yb + u(1)] = a4_1; y[yb + u(2)] = a4_2; y[yb + u(3)] = a4_3; y[yb + u(4)] = a4_4; y[yb + u(5)] = a4_5; y[yb + u(6)] = a4_6; y[yb + u(7)] = a4_7
-                        y[yb + u(8)] = a4_8; y[yb + u(9)] = a4_9; y[yb + u(10)] = a4_10; y[yb + u(11)] = a4_11; y[yb + u(12)] = a4_12; y[yb + u(13)] = a4_13; y[yb + u(14)] = a4_14; y[yb + u(15)] = a4_15
-                        yb = u(((n * k_out + k0 + 5) * oh + r) * ow + col)
-                        y[yb + u(0)] = a5_0; y[yb + u(1)] = a5_1; y[yb + u(2)] = a5_2; y[yb + u(3)] = a5_3; y[yb + u(4)] = a5_4; y[yb + u(5)] = a5_5; y[yb + u(6)] = a5_6; y[yb + u(7)] = a5_7
-                        y[yb + u(8)] = a5_8; y[yb + u(9)] = a5_9; y[yb + u(10)] = a5_10; y[yb + u(11)] = a5_11; y[yb + u(12)] = a5_12; y[yb + u(13)] = a5_13; y[yb + u(14)] = a5_14; y[yb + u(15)] = a5_15
-                        yb = u(((n * k_out + k0 + 6) * oh + r) * ow + col)
-                        y[yb + u(0)] = a6_0; y[yb + u(1)] = a6_1; y[yb + u(2)] = a6_2; y[yb + u(3)] = a6_3; y[yb + u(4)] = a6_4; y[yb + u(5)] = a6_5; y[yb + u(6)] = a6_6; y[yb + u(7)] = a6_7
-                        y[yb + u(8)] = a6_8; y[yb + u(9)] = a6_9; y[yb + u(10)] = a6_10; y[yb + u(11)] = a6_11; y[yb + u(12)] = a6_12; y[yb + u(13)] = a6_13; y[yb + u(14)] = a6_14; y[yb + u(15)] = a6_15
-                        yb = u(((n * k_out + k0 + 7) * oh + r) * ow + col)
-                        y[yb + u(0)] = a7_0; y[yb + u(1)] = a7_1; y[yb + u(2)] = a7_2; y[yb + u(3)] = a7_3; y[yb + u(4)] = a7_4; y[yb + u(5)] = a7_5; y[yb + u(6)] = a7_6; y[yb + u(7)] = a7_7
-                        y[yb + u(8)] = a7_8; y[yb + u(9)] = a7_9; y[yb + u(10)] = a7_10; y[yb + u(11)] = a7_11; y[yb + u(12)] = a7_12; y[yb + u(13)] = a7_13; y[yb + u(14)] = a7_14; y[yb + u(15)] = a7_15
-                        yb = u(((n * k_out + k0 + 8) * oh + r) * ow + col)
-                        y[yb + u(0)] = a8_0; y[yb + u(1)] = a8_1; y[yb + u(2)] = a8_2; y[yb + u(3)] = a8_3; y[yb + u(4)] = a8_4; y[yb + u(5)] = a8_5; y[yb + u(6)] = a8_6; y[yb + u(7)] = a8_7
-                        y[yb + u(8)] = a8_8; y[yb + u(9)] = a8_9; y[yb + u(10)] = a8_10; y[yb + u(11)] = a8_11; y[yb + u(12)] = a8_12; y[yb + u(13)] = a8_13; y[yb + u(14)] = a8_14; y[yb + u(15)] = a8_15
-                        yb = u(((n * k_out + k0 + 9) * oh + r) * ow + col)
-                        y[yb + u(0)] = a9_0; y[yb + u(1)] = a9_1; y[yb + u(2)] = a9_2; y[yb + u(3)] = a9_3; y[yb + u(4)] = a9_4; y[yb + u(5)] = a9_5; y[yb + u(6)] = a9_6; y[yb + u(7)] = a9_7
-                        y[yb + u(8)] = a9_8; y[yb + u(9)] = a9_9; y[yb + u(10)] = a9_10; y[yb + u(11)] = a9_11; y[yb + u(12)] = a9_12; y[yb + u(13)] = a9_13; y[yb + u(14)] = a9_14; y[yb + u(15)] = a9_15
-                        yb = u(((n * k_out + k0 + 10) * oh + r) * ow + col)
-                        y[yb + u(0)] = a10_0; y[yb + u(1)] = a10_1; y[yb + u(2)] = a10_2; y[yb + u(3)] = a10_3; y[yb + u(4)] = a10_4; y[yb + u(5)] = a10_5; y[yb + u(6)] = a10_6; y[yb + u(7)] = a10_7
-                        y[yb + u(8)] = a10_8; y[yb + u(9)] = a10_9; y[yb + u(10)] = a10_10; y[yb + u(11)] = a10_11; y[yb + u(12)] = a10_12; y[yb + u(13)] = a10_13; y[yb + u(14)] = a10_14; y[yb + u(15)] = a10_15
-                        yb = u(((n * k_out + k0 + 11) * oh + r) * ow + col)
-                        y[yb + u(0)] = a11_0; y[yb + u(1)] = a11_1; y[yb + u(2)] = a11_2; y[yb + u(3)] = a11_3; y[yb + u(4)] = a11_4; y[yb + u(5)] = a11_5; y[yb + u(6)] = a11_6; y[yb + u(7)] = a11_7
-                        y[yb + u(8)] = a11_8; y[yb + u(9)] = a11_9; y[yb + u(10)] = a11_10; y[yb + u(11)] = a11_11; y[yb + u(12)] = a11_12; y[yb + u(13)] = a11_13; y[yb + u(14)] = a11_14; y[yb + u(15)] = a11_15
-                        yb = u(((n * k_out + k0 + 12) * oh + r) * ow + col)
-                        y[yb + u(0)] = a12_0; y[yb + u(1)] = a12_1; y[yb + u(2)] = a12_2; y[yb + u(3)] = a12_3; y[yb + u(4)] = a12_4; y[yb + u(5)] = a12_5; y[yb + u(6)] = a12_6; y[yb + u(7)] = a12_7
-                        y[yb + u(8)] = a12_8; y[yb + u(9)] = a12_9; y[yb + u(10)] = a12_10; y[yb + u(11)] = a12_11; y[yb + u(12)] = a12_12; y[yb + u(13)] = a12_13; y[yb + u(14)] = a12_14; y[yb + u(15)] = a12_15
-                        yb = u(((n * k_out + k0 + 13) * oh + r) * ow + col)
-                        y[yb + u(0)] = a13_0; y[yb + u(1)] = a13_1; y[yb + u(2)] = a13_2; y[yb + u(3)] = a13_3; y[yb + u(4)] = a13_4; y[yb + u(5)] = a13_5; y[yb + u(6)] = a13_6; y[yb + u(7)] = a13_7
-                        y[yb + u(8)] = a13_8; y[yb + u(9)] = a13_9; y[yb + u(10)] = a13_10; y[yb + u(11)] = a13_11; y[yb + u(12)] = a13_12; y[yb + u(13)] = a13_13; y[yb + u(14)] = a13_14; y[yb + u(15)] = a13_15
-                        yb = u(((n * k_out + k0 + 14) * oh + r) * ow + col)
-                        y[yb + u(0)] = a14_0; y[yb + u(1)] = a14_1; y[yb + u(2)] = a14_2; y[yb + u(3)] = a14_3; y[yb + u(4)] = a14_4; y[yb + u(5)] = a14_5; y[yb + u(6)] = a14_6; y[yb + u(7)] = a14_7
-                        y[yb + u(8)] = a14_8; y[yb + u(9)] = a14_9; y[yb + u(10)] = a14_10; y[yb + u(11)] = a14_11; y[yb + u(12)] = a14_12; y[yb + u(13)] = a14_13; y[yb + u(14)] = a14_14; y[yb + u(15)] = a14_15
-                        yb = u(((n * k_out + k0 + 15) * oh + r) * ow + col)
-                        y[yb + u(0)] = a15_0; y[yb + u(1)] = a15_1; y[yb + u(2)] = a15_2; y[yb + u(3)] = a15_3; y[yb + u(4)] = a15_4; y[yb + u(5)] = a15_5; y[yb + u(6)] = a15_6; y[yb + u(7)] = a15_7
-                        y[yb + u(8)] = a15_8; y[yb + u(9)] = a15_9; y[yb + u(10)] = a15_10; y[yb + u(11)] = a15_11; y[yb + u(12)] = a15_12; y[yb + u(13)] = a15_13; y[yb + u(14)] = a15_14; y[yb + u(15)] = a15_15
-                    else:                       # the row's last, partial block
-                        yb = u(((n * k_out + k0 + 0) * oh + r) * ow + col)
-                        y[yb] = a0_0
-                        if col + 1 < ow: y[yb + u(1)] = a0_1
-                        if col + 2 < ow: y[yb + u(2)] = a0_2
-                        if col + 3 < ow: y[yb + u(3)] = a0_3
-                        if col + 4 < ow: y[yb + u(4)] = a0_4
-                        if col + 5 < ow: y[yb + u(5)] = a0_5
-                        if col + 6 < ow: y[yb + u(6)] = a0_6
-                        if col + 7 < ow: y[yb + u(7)] = a0_7
-                        if col + 8 < ow: y[yb + u(8)] = a0_8
-                        if col + 9 < ow: y[yb + u(9)] = a0_9
-                        if col + 10 < ow: y[yb + u(10)] = a0_10
-                        if col + 11 < ow: y[yb + u(11)] = a0_11
-                        if col + 12 < ow: y[yb + u(12)] = a0_12
-                        if col + 13 < ow: y[yb + u(13)] = a0_13
-                        if col + 14 < ow: y[yb + u(14)] = a0_14
-                        if col + 15 < ow: y[yb + u(15)] = a0_15
-                        yb = u(((n * k_out + k0 + 1) * oh + r) * ow + col)
-                        y[yb] = a1_0
-                        if col + 1 < ow: y[yb + u(1)] = a1_1
-                        if col + 2 < ow: y[yb + u(2)] = a1_2
-                        if col + 3 < ow: y[yb + u(3)] = a1_3
-                        if col + 4 < ow: y[yb + u(4)] = a1_4
-                        if col + 5 < ow: y[yb + u(5)] = a1_5
-                        if col + 6 < ow: y[yb + u(6)] = a1_6
-                        if col + 7 < ow: y[yb + u(7)] = a1_7
-                        if col + 8 < ow: y[yb + u(8)] = a1_8
-                        if col + 9 < ow: y[yb + u(9)] = a1_9
-                        if col + 10 < ow: y[yb + u(10)] = a1_10
-                        if col + 11 < ow: y[yb + u(11)] = a1_11
-                        if col + 12 < ow: y[yb + u(12)] = a1_12
-                        if col + 13 < ow: y[yb + u(13)] = a1_13
-                        if col + 14 < ow: y[yb + u(14)] = a1_14
-                        if col + 15 < ow: y[yb + u(15)] = a1_15
-                        yb = u(((n * k_out + k0 + 2) * oh + r) * ow + col)
-                        y[yb] = a2_0
-                        if col + 1 < ow: y[yb + u(1)] = a2_1
-                        if col + 2 < ow: y[yb + u(2)] = a2_2
-                        if col + 3 < ow: y[yb + u(3)] = a2_3
-                        if col + 4 < ow: y[yb + u(4)] = a2_4
-                        if col + 5 < ow: y[yb + u(5)] = a2_5
-                        if col + 6 < ow: y[yb + u(6)] = a2_6
-                        if col + 7 < ow: y[yb + u(7)] = a2_7
-                        if col + 8 < ow: y[yb + u(8)] = a2_8
-                        if col + 9 < ow: y[yb + u(9)] = a2_9
-                        if col + 10 < ow: y[yb + u(10)] = a2_10
-                        if col + 11 < ow: y[yb + u(11)] = a2_11
-                        if col + 12 < ow: y[yb + u(12)] = a2_12
-                        if col + 13 < ow: y[yb + u(13)] = a2_13
-                        if col + 14 < ow: y[yb + u(14)] = a2_14
-                        if col + 15 < ow: y[yb + u(15)] = a2_15
-                        yb = u(((n * k_out + k0 + 3) * oh + r) * ow + col)
-                        y[yb] = a3_0
-                        if col + 1 < ow: y[yb + u(1)] = a3_1
-                        if col + 2 < ow: y[yb + u(2)] = a3_2
-                        if col + 3 < ow: y[yb + u(3)] = a3_3
-                        if col + 4 < ow: y[yb + u(4)] = a3_4
-                        if col + 5 < ow: y[yb + u(5)] = a3_5
-                        if col + 6 < ow: y[yb + u(6)] = a3_6
-                        if col + 7 < ow: y[yb + u(7)] = a3_7
-                        if col + 8 < ow: y[yb + u(8)] = a3_8
-                        if col + 9 < ow: y[yb + u(9)] = a3_9
-                        if col + 10 < ow: y[yb + u(10)] = a3_10
-                        if col + 11 < ow: y[yb + u(11)] = a3_11
-                        if col + 12 < ow: y[yb + u(12)] = a3_12
-                        if col + 13 < ow: y[yb + u(13)] = a3_13
-                        if col + 14 < ow: y[yb + u(14)] = a3_14
-                        if col + 15 < ow: y[yb + u(15)] = a3_15
-                        yb = u(((n * k_out + k0 + 4) * oh + r) * ow + col)
-                        y[yb] = a4_0
-                        if col + 1 < ow: y[yb + u(1)] = a4_1
-                        if col + 2 < ow: y[yb + u(2)] = a4_2
-                        if col + 3 < ow: y[yb + u(3)] = a4_3
-                        if col + 4 < ow: y[yb + u(4)] = a4_4
-                        if col + 5 < ow: y[yb + u(5)] = a4_5
-                        if col + 6 < ow: y[yb + u(6)] = a4_6
-                        if col + 7 < ow: y[yb + u(7)] = a4_7
-                        if col + 8 < ow: y[yb + u(8)] = a4_8
-                        if col + 9 < ow: y[yb + u(9)] = a4_9
-                        if col + 10 < ow: y[yb + u(10)] = a4_10
-                        if col + 11 < ow: y[yb + u(11)] = a4_11
-                        if col + 12 < ow: y[yb + u(12)] = a4_12
-                        if col + 13 < ow: y[yb + u(13)] = a4_13
-                        if col + 14 < ow: y[yb + u(14)] = a4_14
-                        if col + 15 < ow: y[yb + u(15)] = a4_15
-                        yb = u(((n * k_out + k0 + 5) * oh + r) * ow + col)
-                        y[yb] = a5_0
-                        if col + 1 < ow: y[yb + u(1)] = a5_1
-                        if col + 2 < ow: y[yb + u(2)] = a5_2
-                        if col + 3 < ow: y[yb + u(3)] = a5_3
-                        if col + 4 < ow: y[yb + u(4)] = a5_4
-                        if col + 5 < ow: y[yb + u(5)] = a5_5
-                        if col + 6 < ow: y[yb + u(6)] = a5_6
-                        if col + 7 < ow: y[yb + u(7)] = a5_7
-                        if col + 8 < ow: y[yb + u(8)] = a5_8
-                        if col + 9 < ow: y[yb + u(9)] = a5_9
-                        if col + 10 < ow: y[yb + u(10)] = a5_10
-                        if col + 11 < ow: y[yb + u(11)] = a5_11
-                        if col + 12 < ow: y[yb + u(12)] = a5_12
-                        if col + 13 < ow: y[yb + u(13)] = a5_13
-                        if col + 14 < ow: y[yb + u(14)] = a5_14
-                        if col + 15 < ow: y[yb + u(15)] = a5_15
-                        yb = u(((n * k_out + k0 + 6) * oh + r) * ow + col)
-                        y[yb] = a6_0
-                        if col + 1 < ow: y[yb + u(1)] = a6_1
-                        if col + 2 < ow: y[yb + u(2)] = a6_2
-                        if col + 3 < ow: y[yb + u(3)] = a6_3
-                        if col + 4 < ow: y[yb + u(4)] = a6_4
-                        if col + 5 < ow: y[yb + u(5)] = a6_5
-                        if col + 6 < ow: y[yb + u(6)] = a6_6
-                        if col + 7 < ow: y[yb + u(7)] = a6_7
-                        if col + 8 < ow: y[yb + u(8)] = a6_8
-                        if col + 9 < ow: y[yb + u(9)] = a6_9
-                        if col + 10 < ow: y[yb + u(10)] = a6_10
-                        if col + 11 < ow: y[yb + u(11)] = a6_11
-                        if col + 12 < ow: y[yb + u(12)] = a6_12
-                        if col + 13 < ow: y[yb + u(13)] = a6_13
-                        if col + 14 < ow: y[yb + u(14)] = a6_14
-                        if col + 15 < ow: y[yb + u(15)] = a6_15
-                        yb = u(((n * k_out + k0 + 7) * oh + r) * ow + col)
-                        y[yb] = a7_0
-                        if col + 1 < ow: y[yb + u(1)] = a7_1
-                        if col + 2 < ow: y[yb + u(2)] = a7_2
-                        if col + 3 < ow: y[yb + u(3)] = a7_3
-                        if col + 4 < ow: y[yb + u(4)] = a7_4
-                        if col + 5 < ow: y[yb + u(5)] = a7_5
-                        if col + 6 < ow: y[yb + u(6)] = a7_6
-                        if col + 7 < ow: y[yb + u(7)] = a7_7
-                        if col + 8 < ow: y[yb + u(8)] = a7_8
-                        if col + 9 < ow: y[yb + u(9)] = a7_9
-                        if col + 10 < ow: y[yb + u(10)] = a7_10
-                        if col + 11 < ow: y[yb + u(11)] = a7_11
-                        if col + 12 < ow: y[yb + u(12)] = a7_12
-                        if col + 13 < ow: y[yb + u(13)] = a7_13
-                        if col + 14 < ow: y[yb + u(14)] = a7_14
-                        if col + 15 < ow: y[yb + u(15)] = a7_15
-                        yb = u(((n * k_out + k0 + 8) * oh + r) * ow + col)
-                        y[yb] = a8_0
-                        if col + 1 < ow: y[yb + u(1)] = a8_1
-                        if col + 2 < ow: y[yb + u(2)] = a8_2
-                        if col + 3 < ow: y[yb + u(3)] = a8_3
-                        if col + 4 < ow: y[yb + u(4)] = a8_4
-                        if col + 5 < ow: y[yb + u(5)] = a8_5
-                        if col + 6 < ow: y[yb + u(6)] = a8_6
-                        if col + 7 < ow: y[yb + u(7)] = a8_7
-                        if col + 8 < ow: y[yb + u(8)] = a8_8
-                        if col + 9 < ow: y[yb + u(9)] = a8_9
-                        if col + 10 < ow: y[yb + u(10)] = a8_10
-                        if col + 11 < ow: y[yb + u(11)] = a8_11
-                        if col + 12 < ow: y[yb + u(12)] = a8_12
-                        if col + 13 < ow: y[yb + u(13)] = a8_13
-                        if col + 14 < ow: y[yb + u(14)] = a8_14
-                        if col + 15 < ow: y[yb + u(15)] = a8_15
-                        yb = u(((n * k_out + k0 + 9) * oh + r) * ow + col)
-                        y[yb] = a9_0
-                        if col + 1 < ow: y[yb + u(1)] = a9_1
-                        if col + 2 < ow: y[yb + u(2)] = a9_2
-                        if col + 3 < ow: y[yb + u(3)] = a9_3
-                        if col + 4 < ow: y[yb + u(4)] = a9_4
-                        if col + 5 < ow: y[yb + u(5)] = a9_5
-                        if col + 6 < ow: y[yb + u(6)] = a9_6
-                        if col + 7 < ow: y[yb + u(7)] = a9_7
-                        if col + 8 < ow: y[yb + u(8)] = a9_8
-                        if col + 9 < ow: y[yb + u(9)] = a9_9
-                        if col + 10 < ow: y[yb + u(10)] = a9_10
-                        if col + 11 < ow: y[yb + u(11)] = a9_11
-                        if col + 12 < ow: y[yb + u(12)] = a9_12
-                        if col + 13 < ow: y[yb + u(13)] = a9_13
-                        if col + 14 < ow: y[yb + u(14)] = a9_14
-                        if col + 15 < ow: y[yb + u(15)] = a9_15
-                        yb = u(((n * k_out + k0 + 10) * oh + r) * ow + col)
-                        y[yb] = a10_0
-                        if col + 1 < ow: y[yb + u(1)] = a10_1
-                        if col + 2 < ow: y[yb + u(2)] = a10_2
-                        if col + 3 < ow: y[yb + u(3)] = a10_3
-                        if col + 4 < ow: y[yb + u(4)] = a10_4
-                        if col + 5 < ow: y[yb + u(5)] = a10_5
-                        if col + 6 < ow: y[yb + u(6)] = a10_6
-                        if col + 7 < ow: y[yb + u(7)] = a10_7
-                        if col + 8 < ow: y[yb + u(8)] = a10_8
-                        if col + 9 < ow: y[yb + u(9)] = a10_9
-                        if col + 10 < ow: y[yb + u(10)] = a10_10
-                        if col + 11 < ow: y[yb + u(11)] = a10_11
-                        if col + 12 < ow: y[yb + u(12)] = a10_12
-                        if col + 13 < ow: y[yb + u(13)] = a10_13
-                        if col + 14 < ow: y[yb + u(14)] = a10_14
-                        if col + 15 < ow: y[yb + u(15)] = a10_15
-                        yb = u(((n * k_out + k0 + 11) * oh + r) * ow + col)
-                        y[yb] = a11_0
-                        if col + 1 < ow: y[yb + u(1)] = a11_1
-                        if col + 2 < ow: y[yb + u(2)] = a11_2
-                        if col + 3 < ow: y[yb + u(3)] = a11_3
-                        if col + 4 < ow: y[yb + u(4)] = a11_4
-                        if col + 5 < ow: y[yb + u(5)] = a11_5
-                        if col + 6 < ow: y[yb + u(6)] = a11_6
-                        if col + 7 < ow: y[yb + u(7)] = a11_7
-                        if col + 8 < ow: y[yb + u(8)] = a11_8
-                        if col + 9 < ow: y[yb + u(9)] = a11_9
-                        if col + 10 < ow: y[yb + u(10)] = a11_10
-                        if col + 11 < ow: y[yb + u(11)] = a11_11
-                        if col + 12 < ow: y[yb + u(12)] = a11_12
-                        if col + 13 < ow: y[yb + u(13)] = a11_13
-                        if col + 14 < ow: y[yb + u(14)] = a11_14
-                        if col + 15 < ow: y[yb + u(15)] = a11_15
-                        yb = u(((n * k_out + k0 + 12) * oh + r) * ow + col)
-                        y[yb] = a12_0
-                        if col + 1 < ow: y[yb + u(1)] = a12_1
-                        if col + 2 < ow: y[yb + u(2)] = a12_2
-                        if col + 3 < ow: y[yb + u(3)] = a12_3
-                        if col + 4 < ow: y[yb + u(4)] = a12_4
-                        if col + 5 < ow: y[yb + u(5)] = a12_5
-                        if col + 6 < ow: y[yb + u(6)] = a12_6
-                        if col + 7 < ow: y[yb + u(7)] = a12_7
-                        if col + 8 < ow: y[yb + u(8)] = a12_8
-                        if col + 9 < ow: y[yb + u(9)] = a12_9
-                        if col + 10 < ow: y[yb + u(10)] = a12_10
-                        if col + 11 < ow: y[yb + u(11)] = a12_11
-                        if col + 12 < ow: y[yb + u(12)] = a12_12
-                        if col + 13 < ow: y[yb + u(13)] = a12_13
-                        if col + 14 < ow: y[yb + u(14)] = a12_14
-                        if col + 15 < ow: y[yb + u(15)] = a12_15
-                        yb = u(((n * k_out + k0 + 13) * oh + r) * ow + col)
-                        y[yb] = a13_0
-                        if col + 1 < ow: y[yb + u(1)] = a13_1
-                        if col + 2 < ow: y[yb + u(2)] = a13_2
-                        if col + 3 < ow: y[yb + u(3)] = a13_3
-                        if col + 4 < ow: y[yb + u(4)] = a13_4
-                        if col + 5 < ow: y[yb + u(5)] = a13_5
-                        if col + 6 < ow: y[yb + u(6)] = a13_6
-                        if col + 7 < ow: y[yb + u(7)] = a13_7
-                        if col + 8 < ow: y[yb + u(8)] = a13_8
-                        if col + 9 < ow: y[yb + u(9)] = a13_9
-                        if col + 10 < ow: y[yb + u(10)] = a13_10
-                        if col + 11 < ow: y[yb + u(11)] = a13_11
-                        if col + 12 < ow: y[yb + u(12)] = a13_12
-                        if col + 13 < ow: y[yb + u(13)] = a13_13
-                        if col + 14 < ow: y[yb + u(14)] = a13_14
-                        if col + 15 < ow: y[yb + u(15)] = a13_15
-                        yb = u(((n * k_out + k0 + 14) * oh + r) * ow + col)
-                        y[yb] = a14_0
-                        if col + 1 < ow: y[yb + u(1)] = a14_1
-                        if col + 2 < ow: y[yb + u(2)] = a14_2
-                        if col + 3 < ow: y[yb + u(3)] = a14_3
-                        if col + 4 < ow: y[yb + u(4)] = a14_4
-                        if col + 5 < ow: y[yb + u(5)] = a14_5
-                        if col + 6 < ow: y[yb + u(6)] = a14_6
-                        if col + 7 < ow: y[yb + u(7)] = a14_7
-                        if col + 8 < ow: y[yb + u(8)] = a14_8
-                        if col + 9 < ow: y[yb + u(9)] = a14_9
-                        if col + 10 < ow: y[yb + u(10)] = a14_10
-                        if col + 11 < ow: y[yb + u(11)] = a14_11
-                        if col + 12 < ow: y[yb + u(12)] = a14_12
-                        if col + 13 < ow: y[yb + u(13)] = a14_13
-                        if col + 14 < ow: y[yb + u(14)] = a14_14
-                        if col + 15 < ow: y[yb + u(15)] = a14_15
-                        yb = u(((n * k_out + k0 + 15) * oh + r) * ow + col)
-                        y[yb] = a15_0
-                        if col + 1 < ow: y[yb + u(1)] = a15_1
-                        if col + 2 < ow: y[yb + u(2)] = a15_2
-                        if col + 3 < ow: y[yb + u(3)] = a15_3
-                        if col + 4 < ow: y[yb + u(4)] = a15_4
-                        if col + 5 < ow: y[yb + u(5)] = a15_5
-                        if col + 6 < ow: y[yb + u(6)] = a15_6
-                        if col + 7 < ow: y[yb + u(7)] = a15_7
-                        if col + 8 < ow: y[yb + u(8)] = a15_8
-                        if col + 9 < ow: y[yb + u(9)] = a15_9
-                        if col + 10 < ow: y[yb + u(10)] = a15_10
-                        if col + 11 < ow: y[yb + u(11)] = a15_11
-                        if col + 12 < ow: y[yb + u(12)] = a15_12
-                        if col + 13 < ow: y[yb + u(13)] = a15_13
-                        if col + 14 < ow: y[yb + u(14)] = a15_14
-                        if col + 15 < ow: y[yb + u(15)] = a15_15
+                    full = col + 16 <= ow
+                    dest = y if full else scratch
+                    yb = u(((n * k_out + k0 + 0) * oh + r) * ow + col) if full else u(c_in * fh * sw + 0)
+                    dest[yb + u(0)] = a0_0; dest[yb + u(1)] = a0_1; dest[yb + u(2)] = a0_2; dest[yb + u(3)] = a0_3; dest[yb + u(4)] = a0_4; dest[yb + u(5)] = a0_5; dest[yb + u(6)] = a0_6; dest[yb + u(7)] = a0_7
+                    dest[yb + u(8)] = a0_8; dest[yb + u(9)] = a0_9; dest[yb + u(10)] = a0_10; dest[yb + u(11)] = a0_11; dest[yb + u(12)] = a0_12; dest[yb + u(13)] = a0_13; dest[yb + u(14)] = a0_14; dest[yb + u(15)] = a0_15
+                    yb = u(((n * k_out + k0 + 1) * oh + r) * ow + col) if full else u(c_in * fh * sw + 16)
+                    dest[yb + u(0)] = a1_0; dest[yb + u(1)] = a1_1; dest[yb + u(2)] = a1_2; dest[yb + u(3)] = a1_3; dest[yb + u(4)] = a1_4; dest[yb + u(5)] = a1_5; dest[yb + u(6)] = a1_6; dest[yb + u(7)] = a1_7
+                    dest[yb + u(8)] = a1_8; dest[yb + u(9)] = a1_9; dest[yb + u(10)] = a1_10; dest[yb + u(11)] = a1_11; dest[yb + u(12)] = a1_12; dest[yb + u(13)] = a1_13; dest[yb + u(14)] = a1_14; dest[yb + u(15)] = a1_15
+                    yb = u(((n * k_out + k0 + 2) * oh + r) * ow + col) if full else u(c_in * fh * sw + 32)
+                    dest[yb + u(0)] = a2_0; dest[yb + u(1)] = a2_1; dest[yb + u(2)] = a2_2; dest[yb + u(3)] = a2_3; dest[yb + u(4)] = a2_4; dest[yb + u(5)] = a2_5; dest[yb + u(6)] = a2_6; dest[yb + u(7)] = a2_7
+                    dest[yb + u(8)] = a2_8; dest[yb + u(9)] = a2_9; dest[yb + u(10)] = a2_10; dest[yb + u(11)] = a2_11; dest[yb + u(12)] = a2_12; dest[yb + u(13)] = a2_13; dest[yb + u(14)] = a2_14; dest[yb + u(15)] = a2_15
+                    yb = u(((n * k_out + k0 + 3) * oh + r) * ow + col) if full else u(c_in * fh * sw + 48)
+                    dest[yb + u(0)] = a3_0; dest[yb + u(1)] = a3_1; dest[yb + u(2)] = a3_2; dest[yb + u(3)] = a3_3; dest[yb + u(4)] = a3_4; dest[yb + u(5)] = a3_5; dest[yb + u(6)] = a3_6; dest[yb + u(7)] = a3_7
+                    dest[yb + u(8)] = a3_8; dest[yb + u(9)] = a3_9; dest[yb + u(10)] = a3_10; dest[yb + u(11)] = a3_11; dest[yb + u(12)] = a3_12; dest[yb + u(13)] = a3_13; dest[yb + u(14)] = a3_14; dest[yb + u(15)] = a3_15
+                    yb = u(((n * k_out + k0 + 4) * oh + r) * ow + col) if full else u(c_in * fh * sw + 64)
+                    dest[yb + u(0)] = a4_0; dest[yb + u(1)] = a4_1; dest[yb + u(2)] = a4_2; dest[yb + u(3)] = a4_3; dest[yb + u(4)] = a4_4; dest[yb + u(5)] = a4_5; dest[yb + u(6)] = a4_6; dest[yb + u(7)] = a4_7
+                    dest[yb + u(8)] = a4_8; dest[yb + u(9)] = a4_9; dest[yb + u(10)] = a4_10; dest[yb + u(11)] = a4_11; dest[yb + u(12)] = a4_12; dest[yb + u(13)] = a4_13; dest[yb + u(14)] = a4_14; dest[yb + u(15)] = a4_15
+                    yb = u(((n * k_out + k0 + 5) * oh + r) * ow + col) if full else u(c_in * fh * sw + 80)
+                    dest[yb + u(0)] = a5_0; dest[yb + u(1)] = a5_1; dest[yb + u(2)] = a5_2; dest[yb + u(3)] = a5_3; dest[yb + u(4)] = a5_4; dest[yb + u(5)] = a5_5; dest[yb + u(6)] = a5_6; dest[yb + u(7)] = a5_7
+                    dest[yb + u(8)] = a5_8; dest[yb + u(9)] = a5_9; dest[yb + u(10)] = a5_10; dest[yb + u(11)] = a5_11; dest[yb + u(12)] = a5_12; dest[yb + u(13)] = a5_13; dest[yb + u(14)] = a5_14; dest[yb + u(15)] = a5_15
+                    yb = u(((n * k_out + k0 + 6) * oh + r) * ow + col) if full else u(c_in * fh * sw + 96)
+                    dest[yb + u(0)] = a6_0; dest[yb + u(1)] = a6_1; dest[yb + u(2)] = a6_2; dest[yb + u(3)] = a6_3; dest[yb + u(4)] = a6_4; dest[yb + u(5)] = a6_5; dest[yb + u(6)] = a6_6; dest[yb + u(7)] = a6_7
+                    dest[yb + u(8)] = a6_8; dest[yb + u(9)] = a6_9; dest[yb + u(10)] = a6_10; dest[yb + u(11)] = a6_11; dest[yb + u(12)] = a6_12; dest[yb + u(13)] = a6_13; dest[yb + u(14)] = a6_14; dest[yb + u(15)] = a6_15
+                    yb = u(((n * k_out + k0 + 7) * oh + r) * ow + col) if full else u(c_in * fh * sw + 112)
+                    dest[yb + u(0)] = a7_0; dest[yb + u(1)] = a7_1; dest[yb + u(2)] = a7_2; dest[yb + u(3)] = a7_3; dest[yb + u(4)] = a7_4; dest[yb + u(5)] = a7_5; dest[yb + u(6)] = a7_6; dest[yb + u(7)] = a7_7
+                    dest[yb + u(8)] = a7_8; dest[yb + u(9)] = a7_9; dest[yb + u(10)] = a7_10; dest[yb + u(11)] = a7_11; dest[yb + u(12)] = a7_12; dest[yb + u(13)] = a7_13; dest[yb + u(14)] = a7_14; dest[yb + u(15)] = a7_15
+                    yb = u(((n * k_out + k0 + 8) * oh + r) * ow + col) if full else u(c_in * fh * sw + 128)
+                    dest[yb + u(0)] = a8_0; dest[yb + u(1)] = a8_1; dest[yb + u(2)] = a8_2; dest[yb + u(3)] = a8_3; dest[yb + u(4)] = a8_4; dest[yb + u(5)] = a8_5; dest[yb + u(6)] = a8_6; dest[yb + u(7)] = a8_7
+                    dest[yb + u(8)] = a8_8; dest[yb + u(9)] = a8_9; dest[yb + u(10)] = a8_10; dest[yb + u(11)] = a8_11; dest[yb + u(12)] = a8_12; dest[yb + u(13)] = a8_13; dest[yb + u(14)] = a8_14; dest[yb + u(15)] = a8_15
+                    yb = u(((n * k_out + k0 + 9) * oh + r) * ow + col) if full else u(c_in * fh * sw + 144)
+                    dest[yb + u(0)] = a9_0; dest[yb + u(1)] = a9_1; dest[yb + u(2)] = a9_2; dest[yb + u(3)] = a9_3; dest[yb + u(4)] = a9_4; dest[yb + u(5)] = a9_5; dest[yb + u(6)] = a9_6; dest[yb + u(7)] = a9_7
+                    dest[yb + u(8)] = a9_8; dest[yb + u(9)] = a9_9; dest[yb + u(10)] = a9_10; dest[yb + u(11)] = a9_11; dest[yb + u(12)] = a9_12; dest[yb + u(13)] = a9_13; dest[yb + u(14)] = a9_14; dest[yb + u(15)] = a9_15
+                    yb = u(((n * k_out + k0 + 10) * oh + r) * ow + col) if full else u(c_in * fh * sw + 160)
+                    dest[yb + u(0)] = a10_0; dest[yb + u(1)] = a10_1; dest[yb + u(2)] = a10_2; dest[yb + u(3)] = a10_3; dest[yb + u(4)] = a10_4; dest[yb + u(5)] = a10_5; dest[yb + u(6)] = a10_6; dest[yb + u(7)] = a10_7
+                    dest[yb + u(8)] = a10_8; dest[yb + u(9)] = a10_9; dest[yb + u(10)] = a10_10; dest[yb + u(11)] = a10_11; dest[yb + u(12)] = a10_12; dest[yb + u(13)] = a10_13; dest[yb + u(14)] = a10_14; dest[yb + u(15)] = a10_15
+                    yb = u(((n * k_out + k0 + 11) * oh + r) * ow + col) if full else u(c_in * fh * sw + 176)
+                    dest[yb + u(0)] = a11_0; dest[yb + u(1)] = a11_1; dest[yb + u(2)] = a11_2; dest[yb + u(3)] = a11_3; dest[yb + u(4)] = a11_4; dest[yb + u(5)] = a11_5; dest[yb + u(6)] = a11_6; dest[yb + u(7)] = a11_7
+                    dest[yb + u(8)] = a11_8; dest[yb + u(9)] = a11_9; dest[yb + u(10)] = a11_10; dest[yb + u(11)] = a11_11; dest[yb + u(12)] = a11_12; dest[yb + u(13)] = a11_13; dest[yb + u(14)] = a11_14; dest[yb + u(15)] = a11_15
+                    yb = u(((n * k_out + k0 + 12) * oh + r) * ow + col) if full else u(c_in * fh * sw + 192)
+                    dest[yb + u(0)] = a12_0; dest[yb + u(1)] = a12_1; dest[yb + u(2)] = a12_2; dest[yb + u(3)] = a12_3; dest[yb + u(4)] = a12_4; dest[yb + u(5)] = a12_5; dest[yb + u(6)] = a12_6; dest[yb + u(7)] = a12_7
+                    dest[yb + u(8)] = a12_8; dest[yb + u(9)] = a12_9; dest[yb + u(10)] = a12_10; dest[yb + u(11)] = a12_11; dest[yb + u(12)] = a12_12; dest[yb + u(13)] = a12_13; dest[yb + u(14)] = a12_14; dest[yb + u(15)] = a12_15
+                    yb = u(((n * k_out + k0 + 13) * oh + r) * ow + col) if full else u(c_in * fh * sw + 208)
+                    dest[yb + u(0)] = a13_0; dest[yb + u(1)] = a13_1; dest[yb + u(2)] = a13_2; dest[yb + u(3)] = a13_3; dest[yb + u(4)] = a13_4; dest[yb + u(5)] = a13_5; dest[yb + u(6)] = a13_6; dest[yb + u(7)] = a13_7
+                    dest[yb + u(8)] = a13_8; dest[yb + u(9)] = a13_9; dest[yb + u(10)] = a13_10; dest[yb + u(11)] = a13_11; dest[yb + u(12)] = a13_12; dest[yb + u(13)] = a13_13; dest[yb + u(14)] = a13_14; dest[yb + u(15)] = a13_15
+                    yb = u(((n * k_out + k0 + 14) * oh + r) * ow + col) if full else u(c_in * fh * sw + 224)
+                    dest[yb + u(0)] = a14_0; dest[yb + u(1)] = a14_1; dest[yb + u(2)] = a14_2; dest[yb + u(3)] = a14_3; dest[yb + u(4)] = a14_4; dest[yb + u(5)] = a14_5; dest[yb + u(6)] = a14_6; dest[yb + u(7)] = a14_7
+                    dest[yb + u(8)] = a14_8; dest[yb + u(9)] = a14_9; dest[yb + u(10)] = a14_10; dest[yb + u(11)] = a14_11; dest[yb + u(12)] = a14_12; dest[yb + u(13)] = a14_13; dest[yb + u(14)] = a14_14; dest[yb + u(15)] = a14_15
+                    yb = u(((n * k_out + k0 + 15) * oh + r) * ow + col) if full else u(c_in * fh * sw + 240)
+                    dest[yb + u(0)] = a15_0; dest[yb + u(1)] = a15_1; dest[yb + u(2)] = a15_2; dest[yb + u(3)] = a15_3; dest[yb + u(4)] = a15_4; dest[yb + u(5)] = a15_5; dest[yb + u(6)] = a15_6; dest[yb + u(7)] = a15_7
+                    dest[yb + u(8)] = a15_8; dest[yb + u(9)] = a15_9; dest[yb + u(10)] = a15_10; dest[yb + u(11)] = a15_11; dest[yb + u(12)] = a15_12; dest[yb + u(13)] = a15_13; dest[yb + u(14)] = a15_14; dest[yb + u(15)] = a15_15
+                    if not full:
+                        for k in range(16):
+                            yb, tail = u(((n * k_out + k0 + k) * oh + r) * ow + col), u(c_in * fh * sw + k * 16)
+                            for i in range(ow - col):
+                                y[yb + u(i)] = scratch[tail + u(i)]
 
 
 def forward_cl_8x16(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, top, left, sw):

@@ -76,10 +76,12 @@ class _CompiledForward:
         if self.channels_last:
             self.loop, positions = loops.forward_channels_last(filters), 8
             self.weights = np.ascontiguousarray(W.transpose(1, 2, 3, 0)).ravel()
+            self.tail = 0
         else:
             positions = _lanes(loops, filters, out_width)
             self.loop = loops.forward(filters, positions)
             self.weights = _packed(W, filters)
+            self.tail = filters * positions                 # where a row's last, partial block is stored
         self.bias = np.ascontiguousarray(b)
         self.fh, self.fw = W.shape[2:]
         self.width = _blocks(out_width, positions) + self.fw - 1        # of the padded rows it reads
@@ -91,7 +93,7 @@ class _CompiledForward:
         c, h, wd = x.shape[1:]
         direct = out.flags.c_contiguous and not self.channels_last
         y = out if direct else np.empty((m, oh, ow, fn) if self.channels_last else out.shape, out.dtype)
-        scratch = np.empty(c * self.fh * self.width, x.dtype)
+        scratch = np.empty(c * self.fh * self.width + self.tail, x.dtype)
         self.loop(x.ravel(), self.weights, self.bias, y.ravel(), scratch, m, c, fn, h, wd, self.fh, self.fw, oh, ow,
                   top, left, self.width)
         if not direct:
