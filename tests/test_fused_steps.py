@@ -1,5 +1,6 @@
 """A convolution followed by ReLU applies ReLU's rule to its own slices (``Relu.rectifier`` forward, ``Relu.masker``
-backward): the network's step then skips a pass over the batch each way. The promise: the same numbers as running
+backward), and a pooling after them pools each slice too (``Pooling.pooler``): the network's step then skips
+passes over the batch. The promise: the same numbers as running
 the layers one by one, to the last bit, on random networks and batches with NaN, ±∞ and −0, in both dtypes, with
 the compiled loops and without."""
 import numpy as np
@@ -8,7 +9,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from chainrule import eval_mode, kernels, mode, parallel
-from chainrule.layers import Convolution, Relu
+from chainrule.layers import Convolution, Pooling, Relu
 from chainrule.nets import DeepConvNet, LayerNet
 
 SPECIAL = [np.nan, np.inf, -np.inf, -0.0, 0.0]
@@ -86,12 +87,18 @@ def test_relu_inside_the_convolution_gives_the_layer_by_layer_bits(convs, pool, 
         same_bits(a, b)
 
 
-def test_deep_conv_net_applies_each_relu_inside_the_convolution_before_it():
-    """DeepConvNet (book §8.1): all six ReLUs after convolutions run inside them, the one after Affine on its own;
-    the step is the layer-by-layer step."""
+def test_deep_conv_net_applies_each_relu_inside_the_convolution_before_it(monkeypatch):
+    """DeepConvNet (book §8.1): all six ReLUs after convolutions run inside them (and the three poolings after
+    them), the one after Affine on its own; the step is the layer-by-layer step."""
+    pooled = []
+    pooler = Pooling.pooler
+    monkeypatch.setattr(Pooling, "pooler", lambda self, x: pooled.append(self) or pooler(self, x))
     net = DeepConvNet(dtype=np.float64, seed=0)
     inside = {id(layer) for layer, then in net._forward_plan if then is not None}
     assert len(inside) == 6 and all(isinstance(layer, Convolution) for layer in net.layers if id(layer) in inside)
+    net.predict(np.random.default_rng(0).random((2, 1, 28, 28)))
+    assert pooled == [layer for layer in net.layers if isinstance(layer, Pooling)]
+    assert all(layer._prepared is None for layer in pooled)   # each pooled batch was taken by its forward
     stepped = [layer for layer, _ in net._backward_plan]
     relus = [layer for layer in net.layers if isinstance(layer, Relu)]
     assert [layer for layer in relus if layer in stepped] == [relus[-1]]
@@ -123,3 +130,15 @@ def test_a_masker_refuses_a_dout_of_the_wrong_shape_or_before_forward():
     layer.forward(np.ones((2, 3)))
     with pytest.raises(ValueError, match=r"Relu: dout has shape \(3, 2\); expected \(2, 3\)"):
         layer.masker(np.ones((3, 2)))
+
+
+def test_a_pooling_handed_another_array_after_its_pooler_pools_it_itself():
+    """The pooler marks one input as done; forward of any other array (or of that one again) pools it afresh."""
+    layer = Pooling(2, 2, stride=2)
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    rows = layer.pooler(x)
+    rows(0, 1)
+    assert np.array_equal(layer.forward(x), [[[[5.0, 7.0], [13.0, 15.0]]]])
+    other = -x
+    assert np.array_equal(layer.forward(other), [[[[0.0, -2.0], [-8.0, -10.0]]]])
+    assert np.array_equal(layer.forward(x), [[[[5.0, 7.0], [13.0, 15.0]]]])

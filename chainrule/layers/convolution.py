@@ -375,6 +375,7 @@ class Pooling(Layer):
         if mode not in ("max", "average"):
             raise ValueError(f"Pooling: mode must be 'max' or 'average', got {mode!r}")
         self.mode = mode
+        self._prepared = None   # (input, output) the layer before pooled for this one (pooler)
         self.symbol = "max pool" if mode == "max" else "avg pool"
         if mode == "average":
             self.rules = ("{dout} / (pool_h·pool_w) to every entry of the window",)
@@ -395,6 +396,24 @@ class Pooling(Layer):
         return [padded[:, :, i:i + s * oh:s, j:j + s * ow:s] for i in range(self.pool_h) for j in range(self.pool_w)]
 
     def forward(self, x):
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared[0] is x:   # the layer before pooled it slice by slice (pooler)
+            return prepared[1]
+        out, rows = self._prepare(x)
+        _slices(rows, x, x[0].nbytes)
+        return out
+
+    def pooler(self, x):
+        """This layer's forward, for the layer before it to apply to its own output ``x`` slice by slice while
+        each slice is still in the cache: returns ``rows(lo, hi)``, which pools x[lo:hi]. Once every slice is
+        done, ``forward(x)`` returns the pooled batch. The same numbers, one pass over the batch fewer (a
+        network uses it after a convolution and its ReLU: :meth:`chainrule.layers.Convolution.forward`)."""
+        out, rows = self._prepare(x)
+        self._prepared = (x, out)
+        return rows
+
+    def _prepare(self, x):
+        """Check x, keep what backward needs, and return the output array and ``rows(lo, hi)`` that fills it."""
         if ndim_of(x) != 4:
             raise self.error(f"x has shape {shape_of(x)}; expected images of shape (N, C, H, W)")
         if 0 in shape_of(x):
@@ -406,13 +425,11 @@ class Pooling(Layer):
         # which position won each window is kept for backward; in inference it is found only if backward asks
         training = mode.is_training()
         compiled = self._compiled(x)
-        self.arg = self._new_arg(out.shape, xp) if self.mode == "max" and (training or compiled) else None
-        self.x = None if self.arg is not None else x
+        arg = self.arg = self._new_arg(out.shape, xp) if self.mode == "max" and (training or compiled) else None
+        self.x = None if arg is not None else x
         if compiled:                                    # the book's 2×2 pooling in one pass (chainrule.kernels)
-            _slices(lambda lo, hi: compiled["max_pool_2x2"](x[lo:hi], out[lo:hi], self.arg[lo:hi]), x, x[0].nbytes)
-        else:
-            self._pool(x, out, self.arg)
-        return out
+            return out, lambda lo, hi: compiled["max_pool_2x2"](x[lo:hi], out[lo:hi], arg[lo:hi])
+        return out, self._pool_rows(x, out, arg)
 
     def _compiled(self, *arrays):
         """The compiled loops for the book's 2×2 max pooling (stride 2, no pad, even sizes), when they apply."""
@@ -435,6 +452,10 @@ class Pooling(Layer):
 
     def _pool(self, x, out, arg):
         """out = each window's max or mean, slice by slice; with ``arg``, also which position won."""
+        _slices(self._pool_rows(x, out, arg), x, x[0].nbytes)
+
+    def _pool_rows(self, x, out, arg):
+        """``images(lo, hi)``: out[lo:hi] = each window's max or mean of x[lo:hi] (with ``arg``, which won)."""
         xp = get_array_module(x)
         oh, ow = out.shape[2:]
         size = self.pool_h * self.pool_w
@@ -468,7 +489,7 @@ class Pooling(Layer):
             if arg is not None:
                 arg[lo:hi] = entries[0][1]
 
-        _slices(images, x, x[0].nbytes)
+        return images
 
     def backward(self, dout):
         xp = get_array_module(dout)

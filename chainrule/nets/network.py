@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import backend, gradcheck, memory, mode, parallel
 from ..graph import Variable
-from ..layers import Convolution, Relu, SoftmaxWithLoss
+from ..layers import Convolution, Pooling, Relu, SoftmaxWithLoss
 from ..layers.base import Layer
 from . import plan as planning
 
@@ -31,19 +31,42 @@ def _is_finite(a):
 
 
 def _fused_plans(layers):
-    """The (layer, next layer's rule) pairs a step runs, forward and backward. A convolution followed by ReLU
-    applies ReLU's forward to each slice of its output while it is in the cache (Relu.rectifier), and ReLU's
-    backward to each slice of dout as it reads it (Relu.masker), so the ReLU layer costs no pass over the
-    batch of its own: the same numbers, a pass fewer each way. Everything else: each layer on its own."""
+    """The (layer, rule of the layers after it) pairs a step runs, forward and backward.
+
+    A convolution followed by ReLU applies ReLU's forward to each slice of its output while it is in the cache
+    (Relu.rectifier), and a max or average pooling after them pools the slice too (Pooling.pooler); backward,
+    ReLU's rule is applied to each slice of dout as the convolution reads it (Relu.masker). Those layers keep
+    their rules and what their backward needs; they cost no pass over the batch of their own. The same
+    numbers, fewer passes. Everything else: each layer on its own."""
     forward, backward = [], []
     for k, layer in enumerate(layers):
         after = layers[k + 1] if k + 1 < len(layers) else None
         fused = isinstance(layer, Convolution) and isinstance(after, Relu)
-        forward.append((layer, after.rectifier if fused else None))
+        rules = []
+        if fused:
+            rules.append(after.rectifier)
+            if k + 2 < len(layers) and isinstance(layers[k + 2], Pooling):
+                rules.append(layers[k + 2].pooler)
+        forward.append((layer, _chained(rules) if rules else None))
         if isinstance(layer, Relu) and k and isinstance(layers[k - 1], Convolution):
             continue                                   # its backward runs inside the convolution's
         backward.append((layer, after.masker if fused else None))
     return forward, backward[::-1]
+
+
+def _chained(rules):
+    """One ``then`` for a layer's output from the next layers' rules: each slice goes through them in order."""
+    if len(rules) == 1:
+        return rules[0]
+
+    def then(out):
+        steps = [rule(out) for rule in rules]
+
+        def rows(lo, hi):
+            for step in steps:
+                step(lo, hi)
+        return rows
+    return then
 
 
 class Network:
