@@ -95,7 +95,8 @@ class ConvolutionLoops:
 
     def weight_grad_taps(self, channels, filters, size=3):
         """dW of size × size filters (3 or 5) = Σ dout · X with dout and dW channels-last, in blocks of ``filters``
-        (16: 16 only, or 8) × ``channels`` (2 or 1; 1 for 5 × 5) × size² taps."""
+        (32 and 16: where the widths have 16 only; or 8) × ``channels`` (2 or 1; 1 for 5 × 5 and for 32 filters)
+        × size² taps."""
         return _loop(f"weight_grad_{size}x{size}c{channels}x{filters}", self.dtype)
 
     def weight_grad(self, channels, lanes=8):
@@ -185,7 +186,7 @@ def _compile(name, dtype):
     before = numba.config.SLP_VECTORIZE
     numba.config.SLP_VECTORIZE = 1      # read when a function is optimised: only these are compiled with it
     try:
-        jit = _dispatcher(wide=name.endswith("x16"))
+        jit = _dispatcher(wide=name.endswith(("x16", "x32")))
         compiled = jit(nogil=True, cache=True, fastmath={"contract"})(loop)
         compiled.compile(signature)
     finally:
