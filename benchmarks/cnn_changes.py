@@ -44,6 +44,13 @@ CHANGES = [
                 "computed channels-last"),
     ("858b7aa", "padding and dout's turn to channels-last in one compiled pass each; Y and dX pad row by row in "
                 "the core's cache"),
+    ("78e2e1f", "ReLU's rule applied by the convolution before it, to each slice while it is in the cache (forward "
+                "and backward); SGD's update in one compiled pass; work handed to the helper thread without "
+                "waiting for it when it took none"),
+    ("8322f59", "the forward and dX loops store every block as whole vectors (the first filter's sums had lost "
+                "their vector)"),
+    ("63b0b84", "max pooling too inside the convolution's slices"),
+    ("4f47629", "dW in blocks of 32 filters × 9 taps where FN allows; the padding copy vectorised"),
 ]
 NETWORKS = ("simple-cnn", "deep-cnn")
 

@@ -32,6 +32,7 @@ def forward_16x8(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, top
                             scratch[base + u(t)] = x[src + u(t)]
             for k0 in range(0, k_out, 16):
                 for col in range(0, ow, 8):
+                    col = col if col + 8 <= ow or ow < 8 else ow - 8
                     a0_0 = b[k0 + 0]; a0_1 = b[k0 + 0]; a0_2 = b[k0 + 0]; a0_3 = b[k0 + 0]; a0_4 = b[k0 + 0]; a0_5 = b[k0 + 0]; a0_6 = b[k0 + 0]; a0_7 = b[k0 + 0]
                     a1_0 = b[k0 + 1]; a1_1 = b[k0 + 1]; a1_2 = b[k0 + 1]; a1_3 = b[k0 + 1]; a1_4 = b[k0 + 1]; a1_5 = b[k0 + 1]; a1_6 = b[k0 + 1]; a1_7 = b[k0 + 1]
                     a2_0 = b[k0 + 2]; a2_1 = b[k0 + 2]; a2_2 = b[k0 + 2]; a2_3 = b[k0 + 2]; a2_4 = b[k0 + 2]; a2_5 = b[k0 + 2]; a2_6 = b[k0 + 2]; a2_7 = b[k0 + 2]
@@ -152,6 +153,7 @@ def forward_8x8(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, top,
                             scratch[base + u(t)] = x[src + u(t)]
             for k0 in range(0, k_out, 8):
                 for col in range(0, ow, 8):
+                    col = col if col + 8 <= ow or ow < 8 else ow - 8
                     a0_0 = b[k0 + 0]; a0_1 = b[k0 + 0]; a0_2 = b[k0 + 0]; a0_3 = b[k0 + 0]; a0_4 = b[k0 + 0]; a0_5 = b[k0 + 0]; a0_6 = b[k0 + 0]; a0_7 = b[k0 + 0]
                     a1_0 = b[k0 + 1]; a1_1 = b[k0 + 1]; a1_2 = b[k0 + 1]; a1_3 = b[k0 + 1]; a1_4 = b[k0 + 1]; a1_5 = b[k0 + 1]; a1_6 = b[k0 + 1]; a1_7 = b[k0 + 1]
                     a2_0 = b[k0 + 2]; a2_1 = b[k0 + 2]; a2_2 = b[k0 + 2]; a2_3 = b[k0 + 2]; a2_4 = b[k0 + 2]; a2_5 = b[k0 + 2]; a2_6 = b[k0 + 2]; a2_7 = b[k0 + 2]
@@ -232,6 +234,7 @@ def forward_16x16(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, to
                             scratch[base + u(t)] = x[src + u(t)]
             for k0 in range(0, k_out, 16):
                 for col in range(0, ow, 16):
+                    col = col if col + 16 <= ow or ow < 16 else ow - 16
                     a0_0 = b[k0 + 0]; a0_1 = b[k0 + 0]; a0_2 = b[k0 + 0]; a0_3 = b[k0 + 0]; a0_4 = b[k0 + 0]; a0_5 = b[k0 + 0]; a0_6 = b[k0 + 0]; a0_7 = b[k0 + 0]
                     a0_8 = b[k0 + 0]; a0_9 = b[k0 + 0]; a0_10 = b[k0 + 0]; a0_11 = b[k0 + 0]; a0_12 = b[k0 + 0]; a0_13 = b[k0 + 0]; a0_14 = b[k0 + 0]; a0_15 = b[k0 + 0]
                     a1_0 = b[k0 + 1]; a1_1 = b[k0 + 1]; a1_2 = b[k0 + 1]; a1_3 = b[k0 + 1]; a1_4 = b[k0 + 1]; a1_5 = b[k0 + 1]; a1_6 = b[k0 + 1]; a1_7 = b[k0 + 1]

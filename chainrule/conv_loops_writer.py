@@ -98,6 +98,9 @@ def forward_loop(filters, lanes):
            'by side."""']
     out += _padded_row_blocks(filters, lanes)
     ind = " " * 20
+    # a row's last block, where the row holds a whole block, ends at the row's end: it overlaps the one before
+    # (those positions computed twice, alike) instead of running past the row
+    out.append(ind + f"col = col if col + {lanes} <= ow or ow < {lanes} else ow - {lanes}")
     for k in range(filters):
         out += _join([f"{a} = b[k0 + {k}]" for a in acc[k]], ind)
     out += _window_rows(ind) + [
@@ -110,8 +113,8 @@ def forward_loop(filters, lanes):
     for k in range(filters):
         out.append(inner + f"v = w[wj + u({k})]")
         out += _join([f"{acc[k][i]} += v * p{i}" for i in range(lanes)], inner)
-    # every block is stored whole, as whole vectors: into Y, or (the row's last, partial block) into the
-    # scratch's tail, from which the positions inside the row are copied. Stored lane by lane under a test each
+    # every block is stored whole, as whole vectors: into Y, or (a row shorter than a block) into the scratch's
+    # tail, from which the positions inside the row are copied. Stored lane by lane under a test each
     # instead, the first filter's sums lost their vector (LLVM's SLP vectorizer split them into pieces and
     # shuffles): 1.15–1.2× slower
     out += [ind + f"full = col + {lanes} <= ow",
