@@ -132,9 +132,13 @@ class _Runner:
         return self.study.get_trials(deepcopy=False)
 
     def _on_sigint(self, signum, frame):
-        """Ctrl-C: remembered, then raised. Python drops an exception raised while it runs a weakref callback or
-        a finalizer ("Exception ignored in …"), so the loop also checks the flag and raises it itself."""
-        self.interrupted = True
+        """Ctrl-C: remembered. Once the loop runs, that is all: the loop looks at the flag at least once a second
+        and stops the sweep itself. Raised here only before the loop runs, or at a second Ctrl-C. (An exception
+        raised by a signal handler lands wherever Python happens to be; in a weakref callback or a finalizer,
+        Python drops it and prints "Exception ignored in …" with a traceback, which is not a clean stop.)"""
+        again, self.interrupted = self.interrupted, True
+        if self.looping and not again:
+            return
         raise KeyboardInterrupt
 
     def run(self, split, dashboard):
@@ -142,7 +146,7 @@ class _Runner:
         bar = _Progress(s["trials"], self.progress, self.log)
         status = "finished"
         stack = contextlib.ExitStack()  # puts Dask's log levels back once the client and cluster are closed
-        self.interrupted = False
+        self.interrupted = self.looping = False
         if threading.current_thread() is threading.main_thread() and \
                 signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             previous = signal.signal(signal.SIGINT, self._on_sigint)
@@ -153,8 +157,10 @@ class _Runner:
                 check_workers(client, s["storage"], bar.trial)
                 in_flight = {}
                 try:
+                    self.looping = True
                     self._loop(client, split, bar, in_flight)
                 except BaseException:
+                    self.looping = False
                     # stop now, not when the running trials end: cancel the tasks and, in a local cluster, end its
                     # worker processes (a scheduler's own workers finish their current trial, which is discarded)
                     restore_logs = _silence_dask_logs()
@@ -164,7 +170,8 @@ class _Runner:
                     if cluster is not None:
                         _kill_workers(client)
                     raise
-            if self.interrupted:   # a Ctrl-C dropped after the last check: the sweep still stops as interrupted
+                self.looping = False
+            if self.interrupted:   # a Ctrl-C after the loop's last look: the sweep still stops as interrupted
                 raise KeyboardInterrupt
         except KeyboardInterrupt:
             status = "interrupted"
@@ -190,7 +197,7 @@ class _Runner:
         data, = client.scatter([split], broadcast=True)
         submitted = 0
         while True:
-            if self.interrupted:   # a Ctrl-C that Python dropped on its way (see _on_sigint)
+            if self.interrupted:   # Ctrl-C (see _on_sigint)
                 raise KeyboardInterrupt
             with contextlib.suppress(Exception):
                 fail_stale_trials(self.study)
