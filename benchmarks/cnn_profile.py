@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from chainrule import backend, optimizers  # noqa: E402
-from chainrule.layers import Convolution  # noqa: E402
+from chainrule.layers import Convolution, Pooling, Relu  # noqa: E402
 from chainrule.nets import DeepConvNet, LayerNet, SimpleConvNet  # noqa: E402
 from chainrule.nets.architectures import CNN_SPEC  # noqa: E402
 
@@ -128,10 +128,17 @@ def profile(network, rounds, iters):
         for name, parts in totals.items():
             for part, values in parts.items():
                 layer_rounds[name][part].append(sum(values) / iters * 1e3)
+    # a ReLU (and a pooling) after a convolution runs inside it (Relu.rectifier, Pooling.pooler; ReLU's backward
+    # by Relu.masker): their time is in the convolution's columns
+    inside = {id(layer) for conv, then in net._forward_plan if then is not None
+              for layer in net.layers[net.layers.index(conv) + 1:net.layers.index(conv) + 3]
+              if isinstance(layer, (Relu, Pooling))}
     layers = []
     for timer in timers:
         parts = {part: statistics.median(v) for part, v in layer_rounds[timer.name].items()}
         entry = {"layer": timer.name[3:], "forward_ms": parts.get("forward", 0.0)}
+        if id(timer.layer) in inside:
+            entry["inside_the_convolution"] = "forward and backward" if isinstance(timer.layer, Relu) else "forward"
         layer = timer.layer
         if isinstance(layer, Convolution):
             fn, c, fh, fw = layer.W.shape
