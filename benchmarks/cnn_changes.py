@@ -51,6 +51,7 @@ CHANGES = [
                 "their vector)"),
     ("63b0b84", "max pooling too inside the convolution's slices"),
     ("4f47629", "dW in blocks of 32 filters × 9 taps where FN allows; the padding copy vectorised"),
+    ("b39e02f", "a row's last block of outputs overlaps the one before instead of running past the row"),
 ]
 NETWORKS = ("simple-cnn", "deep-cnn")
 
