@@ -93,9 +93,9 @@ def forward_loop(filters, lanes):
            "",
            "    Xpad is X (N, C, H, WD) placed at row ``top`` and column ``left`` of zeros, gathered row by row into "
            "``scratch``\n"
-           f"    (C·FH rows of ``sw`` ≥ OW rounded up to {lanes}, + FW − 1, then {filters}·{lanes} for a partial block). "
-           f"w is W packed as\n    (FN / {filters}, C, FH, FW, {filters}): a block\'s {filters} weights of one tap side "
-           'by side."""']
+           f"    (C·FH rows of ``sw`` ≥ OW rounded up to {lanes}, + FW − 1, then {filters}·{lanes} for a partial "
+           f"block). w is W packed as\n    (FN / {filters}, C, FH, FW, {filters}): a block\'s {filters} weights of one "
+           'tap side by side."""']
     out += _padded_row_blocks(filters, lanes)
     ind = " " * 20
     # a row's last block, where the row holds a whole block, ends at the row's end: it overlaps the one before

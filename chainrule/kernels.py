@@ -55,8 +55,9 @@ def get(*arrays):
                 _kernels = False
             else:
                 _kernels = {name: getattr(kernel_loops, name) for name in
-                            ("relu_forward", "relu_in_place", "relu_backward", "relu_backward_in_place", "max_pool_2x2", "max_unpool_2x2", "pad_into",
-                             "channels_last_and_sum", "sgd_update", "momentum_update", "adam_update")}
+                            ("relu_forward", "relu_in_place", "relu_backward", "relu_backward_in_place",
+                             "max_pool_2x2", "max_unpool_2x2", "pad_into", "channels_last_and_sum", "sgd_update",
+                             "momentum_update", "adam_update")}
     if not _kernels:
         return None
     for a in arrays:

@@ -8,8 +8,9 @@ for a 784×1000 weight costs more than the step's matrix products (see
 benchmarks/train_speed.py).
 
 SGD, Momentum and Adam go further where numba is installed (:mod:`chainrule.kernels`): each element of a
-NumPy parameter goes through its update in one compiled pass instead of two to eleven NumPy passes. The loop does the same operations in the same
-order and dtype, so the numbers are the same bits (tested against the NumPy path).
+NumPy parameter goes through its update in one compiled pass instead of two to eleven NumPy passes. The loop
+does the same operations in the same order and dtype, so the numbers are the same bits (tested against the
+NumPy path).
 """
 from __future__ import annotations
 

@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 from chainrule import eval_mode, kernels, parallel
 from chainrule.layers import Pooling, Relu
 
+from bits import same_bits
+
 pytest.importorskip("numba")
 
 DTYPES = st.sampled_from(["float32", "float64"])
@@ -22,16 +24,6 @@ def batch(rng, shape, dtype):
     pick = rng.random(shape) < 0.25
     x[pick] = rng.choice(SPECIAL, size=int(pick.sum()))
     return x.astype(dtype)
-
-
-def same_bits(a, b):
-    """Equal entry by entry, NaN where NaN, and the sign of every zero."""
-    assert a.dtype == b.dtype and a.shape == b.shape
-    nan = np.isnan(a) if a.dtype.kind == "f" else np.zeros(a.shape, bool)
-    assert np.array_equal(nan, np.isnan(b) if b.dtype.kind == "f" else nan)
-    assert np.array_equal(a[~nan], b[~nan])
-    if a.dtype.kind == "f":
-        assert np.array_equal(np.signbit(a[~nan]), np.signbit(b[~nan]))
 
 
 def both_ways(fn):

@@ -71,8 +71,9 @@ UPDATES = st.sampled_from(["sgd", "momentum", "nesterov", "adagrad", "rmsprop", 
 @given(UPDATES, st.lists(st.lists(st.integers(1, 40), min_size=0, max_size=3), min_size=1, max_size=4),
        st.sampled_from(["float32", "float64"]), st.floats(1e-4, 1.0), st.booleans(), st.integers(0, 2 ** 32 - 1))
 def test_the_compiled_updates_are_the_numpy_updates_to_the_last_bit(name, shapes, dtype, lr, strided, seed):
-    """SGD, Momentum and Adam run as one compiled pass per parameter where numba is installed; the other updates and non-contiguous gradients take the NumPy passes. Five steps from the
-    same start give the same bits either way, zero-size and scalar parameters included."""
+    """SGD, Momentum and Adam run as one compiled pass per parameter where numba is installed; the other updates
+    and non-contiguous gradients take the NumPy passes. Five steps from the same start give the same bits either
+    way, zero-size and scalar parameters included."""
     pytest.importorskip("numba")
     rng = np.random.default_rng(seed)
     start = {f"W{k}": rng.standard_normal(shape).astype(dtype) for k, shape in enumerate(shapes)}
