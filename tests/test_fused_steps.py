@@ -34,23 +34,27 @@ def step(net, x, t):
     return scores, net.last_loss, grads, masks
 
 
-CONV = st.tuples(st.sampled_from([4, 8, 16, 30]), st.sampled_from([1, 3, 5]), st.integers(0, 2))
+#: a convolution (filters, size, pad) and what follows it: ReLU or not, then a max pooling, an average one or none
+CONV = st.tuples(st.sampled_from([4, 8, 16, 30]), st.sampled_from([1, 3, 5]), st.integers(0, 2), st.booleans(),
+                 st.sampled_from(["", "pool(2)", "avgpool(2)"]))
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")   # NaN and ∞ in products on the helper thread
 @settings(max_examples=25, deadline=None)
-@given(st.lists(CONV, min_size=1, max_size=2), st.booleans(), st.integers(1, 5), st.sampled_from([1, 3]),
-       st.integers(6, 11), st.sampled_from(["float32", "float64"]), st.booleans(), st.booleans(),
-       st.integers(0, 2 ** 32 - 1))
-def test_relu_inside_the_convolution_gives_the_layer_by_layer_bits(convs, pool, n, channels, size, dtype, compiled,
+@given(st.lists(CONV, min_size=1, max_size=3), st.integers(1, 5), st.sampled_from([1, 3]), st.integers(6, 14),
+       st.sampled_from(["float32", "float64"]), st.booleans(), st.booleans(), st.integers(0, 2 ** 32 - 1))
+def test_relu_inside_the_convolution_gives_the_layer_by_layer_bits(convs, n, channels, size, dtype, compiled,
                                                                    special, seed):
+    """Convolutions with and without a ReLU after them, with a max, an average or no pooling after that: only a
+    ReLU right after a convolution (and a pooling right after that ReLU) runs inside it."""
     parts, side = [], size
-    for filters, k, pad in convs:
-        parts += [f"conv({filters},{k},pad={pad})", "relu"]
+    for filters, k, pad, relu, pool in convs:
+        parts += [f"conv({filters},{k},pad={pad})"] + ["relu"] * relu + [pool] * bool(pool)
         side = side + 2 * pad - k + 1
-    assume(side >= (2 if pool else 1))          # images that every layer fits
-    if pool:
-        parts.append("pool(2)")
+        assume(side >= 1)                       # images that every layer fits
+        if pool:
+            assume(side >= 2)
+            side //= 2
     spec = "-".join(parts + ["affine(7)", "relu"])
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, channels, size, size)).astype(dtype)
