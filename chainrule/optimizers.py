@@ -57,6 +57,15 @@ def _in_one_pass(name, p, state, *scalars):
     return True
 
 
+def _kept(store, key, like):
+    """``store[key]``, made as zeros shaped like ``like`` on the first step only (``setdefault(key,
+    np.zeros_like(p))`` allocated and dropped a parameter-sized array on every step)."""
+    a = store.get(key)
+    if a is None:
+        a = store[key] = np.zeros_like(like)
+    return a
+
+
 class Optimizer:
     """Base of the update rules: ``update(params, grads)`` in place, ``config()``, ``state_dict()``."""
     def __init__(self):
@@ -138,7 +147,7 @@ class Momentum(Optimizer):
 
     def update(self, params, grads):
         for key, p in params.items():
-            v = self.v.setdefault(key, np.zeros_like(p))
+            v = _kept(self.v, key, p)
             if _in_one_pass("momentum_update", p, (grads[key], v), self.lr, self.momentum):
                 continue
             v *= self.momentum
@@ -157,7 +166,7 @@ class Nesterov(Optimizer):
     def update(self, params, grads):
         m = self.momentum
         for key, p in params.items():
-            v = self.v.setdefault(key, np.zeros_like(p))
+            v = _kept(self.v, key, p)
             g, buf = grads[key], self.scratch(key, p)
             v *= m
             v -= np.multiply(g, self.lr, out=buf)
@@ -175,7 +184,7 @@ class AdaGrad(Optimizer):
 
     def update(self, params, grads):
         for key, p in params.items():
-            h = self.h.setdefault(key, np.zeros_like(p))
+            h = _kept(self.h, key, p)
             g, buf = grads[key], self.scratch(key, p)
             h += np.multiply(g, g, out=buf)
             p -= _scaled_step(g, h, self.lr, buf)
@@ -191,7 +200,7 @@ class RMSprop(Optimizer):
 
     def update(self, params, grads):
         for key, p in params.items():
-            h = self.h.setdefault(key, np.zeros_like(p))
+            h = _kept(self.h, key, p)
             g, buf = grads[key], self.scratch(key, p)
             h *= self.decay_rate
             np.multiply(g, g, out=buf)
@@ -216,8 +225,8 @@ class Adam(Optimizer):
         self.iter += 1
         lr_t = self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
         for key, p in params.items():
-            m = self.m.setdefault(key, np.zeros_like(p))
-            v = self.v.setdefault(key, np.zeros_like(p))
+            m = _kept(self.m, key, p)
+            v = _kept(self.v, key, p)
             if _in_one_pass("adam_update", p, (grads[key], m, v), lr_t, 1 - self.beta1, 1 - self.beta2, 1e-7):
                 continue
             g, buf = grads[key], self.scratch(key, p)
