@@ -141,6 +141,47 @@ def channels_last_and_sum(d, out, total):
         total[k] = sums[k]
 
 
+# --- softmax with cross-entropy (chainrule.layers.SoftmaxWithLoss, labels given as class indices) -----------------
+# NumPy takes about ten passes over the (N, C) scores, and for C = 10 each pass costs more to call than to run.
+
+@jit
+def softmax_cross_entropy(x, t, y):
+    """y = softmax of each row of x (N, C), exp(x − max) / Σ exp(x − max), written into y; returns Σ over the rows
+    of log Σ exp(x − max) − (x − max) at the row's label t: the cross-entropy −Σ log y[t] before the division by N,
+    summed in float64 (array_math.softmax_and_loss's rule; its sums in another order, so equal to rounding).
+    NaN in a row, or +∞ (∞ − ∞), makes that row NaN as in NumPy."""
+    n, c = x.shape
+    total = 0.0
+    for i in range(n):
+        row, out = x[i], y[i]
+        m = row[0]
+        for j in range(1, c):
+            v = row[j]
+            m = v if ((v > m) | (v != v)) & (m == m) else m    # the maximum; a NaN, once met, stays
+        e = np.exp(row[0] - m)
+        out[0] = e
+        s = e
+        for j in range(1, c):
+            e = np.exp(row[j] - m)
+            out[j] = e
+            s += e
+        for j in range(c):
+            out[j] /= s
+        total += np.log(s) - (row[t[i]] - m)
+    return total
+
+
+@jit
+def softmax_cross_entropy_backward(y, t, scale, dx):
+    """dx = (y − t)·scale with t the one-hot rows of the labels: y·scale, then scale subtracted at each row's label
+    (the same operations as SoftmaxWithLoss.backward's NumPy path, so the same bits)."""
+    n, c = y.shape
+    for i in range(n):
+        for j in range(c):
+            dx[i, j] = y[i, j] * scale
+        dx[i, t[i]] -= scale
+
+
 # --- the optimizers' updates (chainrule.optimizers), each in one pass over flat, C-contiguous arrays ------------
 # Each element goes through the same operations, in the same order and dtype, as in the optimizer's NumPy
 # passes (no fused multiply-add: numba does not contract without fastmath), so the results are the same bits.

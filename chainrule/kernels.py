@@ -1,4 +1,5 @@
-"""Compiled loops (optional: numba): ReLU and the book's 2×2 max pooling, and stride-1 convolutions.
+"""Compiled loops (optional: numba): ReLU, the book's 2×2 max pooling, softmax with cross-entropy, the optimizers'
+updates, and stride-1 convolutions.
 
 NumPy computes ReLU's output and its mask in two passes over the batch, and a 2×2 max pooling with its winners
 in a dozen (three maxima, three comparisons, the index arithmetic), each pass over arrays that no longer fit
@@ -7,6 +8,10 @@ and dx = dout ∘ [x > 0]; max pooling: y = the window's maximum, the first of e
 winner), written again only as loops; NumPy's version stays the reference, and the tests check that both give
 the same numbers to the last bit, NaN, ±∞, −0 and ties included (``dout × mask`` is a product, so an infinite
 dout times a closed mask is NaN in both).
+
+Softmax with cross-entropy (labels as class indices) is one loop each way where NumPy takes about ten passes,
+each of which, for 10 classes, costs more to call than to run; its sums run in another order than NumPy's, so it
+agrees with NumPy's path to rounding (tested), and its backward is NumPy's operations, the same bits.
 
 They run when numba is installed (``pip install "chainrule[fast]"``) and ``CHAINRULE_KERNELS`` is not ``0``,
 for NumPy arrays of float32 or float64, slice by slice on chainrule's threads (:mod:`chainrule.parallel`); the
@@ -57,7 +62,8 @@ def get(*arrays):
                 _kernels = {name: getattr(kernel_loops, name) for name in
                             ("relu_forward", "relu_in_place", "relu_backward", "relu_backward_in_place",
                              "max_pool_2x2", "max_unpool_2x2", "pad_into", "channels_last_and_sum", "sgd_update",
-                             "momentum_update", "adam_update")}
+                             "momentum_update", "adam_update", "softmax_cross_entropy",
+                             "softmax_cross_entropy_backward")}
     if not _kernels:
         return None
     for a in arrays:

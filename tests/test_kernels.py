@@ -1,12 +1,14 @@
 """The compiled loops (chainrule.kernels, with numba) give NumPy's numbers to the last bit: ReLU and the book's 2×2
 max pooling, forward and backward, in training and in inference, on random batches with NaN, ±∞, −0 and ties."""
+from contextlib import nullcontext
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chainrule import eval_mode, kernels, parallel
-from chainrule.layers import Pooling, Relu
+from chainrule.layers import Pooling, Relu, SoftmaxWithLoss
 
 from bits import same_bits
 
@@ -26,26 +28,34 @@ def batch(rng, shape, dtype):
     return x.astype(dtype)
 
 
-def both_ways(fn):
-    """fn() with the compiled loops, then with NumPy alone; every layer split, on 2 threads (∞ · 0 is NaN in
-    both, and NumPy warns of it: not here)."""
+def both_ways(fn, split=True):
+    """fn() with the compiled loops, then with NumPy alone; with ``split`` every layer split, on 2 threads, else
+    on the calling thread as outside a convolutional network (∞ · 0 is NaN in both, and NumPy warns of it: not
+    here)."""
     results = []
     for on in (None, False):
         kernels.use(on)
         try:
-            with pytest.MonkeyPatch.context() as mp, parallel.own_threads(), np.errstate(invalid="ignore"):
-                mp.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
+            with pytest.MonkeyPatch.context() as mp, np.errstate(invalid="ignore"), \
+                    (parallel.own_threads() if split else nullcontext()):
+                mp.setattr(parallel, "PARALLEL_MIN_BYTES", 0 if split else parallel.PARALLEL_MIN_BYTES)
                 results.append(fn())
         finally:
             kernels.use(None)
     return results
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.integers(1, 6), st.integers(1, 4), st.integers(1, 6), st.integers(1, 6), DTYPES, st.integers(0, 2 ** 32 - 1))
-def test_compiled_relu_is_numpys_relu(n, c, h, w, dtype, seed):
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 6), min_size=1, max_size=4), DTYPES, st.booleans(), st.booleans(),
+       st.integers(0, 2 ** 32 - 1))
+def test_compiled_relu_is_numpys_relu(shape, dtype, split, transposed, seed):
+    """ReLU y = max(x, 0), its mask [x > 0] and dx = dout ∘ mask: the same bits with the compiled loop as with
+    NumPy, for batches of 1 to 4 dimensions, split over the threads or not (an MLP's small layers take the
+    compiled loop too), and for transposed views (which take NumPy's path)."""
     rng = np.random.default_rng(seed)
-    x, dout = batch(rng, (n, c, h, w), dtype), batch(rng, (n, c, h, w), dtype)
+    x, dout = batch(rng, shape, dtype), batch(rng, shape, dtype)
+    if transposed:
+        x, dout = x.T, dout.T
 
     def run():
         layer = Relu()
@@ -53,7 +63,7 @@ def test_compiled_relu_is_numpys_relu(n, c, h, w, dtype, seed):
         return y, layer.mask.copy(), layer.backward(dout)
 
     assert kernels.get(x) is not None
-    for compiled, numpy_ in zip(*both_ways(run)):
+    for compiled, numpy_ in zip(*both_ways(run, split)):
         same_bits(compiled, numpy_)
 
 
@@ -98,3 +108,57 @@ def test_the_compiled_loops_stay_out_of_what_they_do_not_cover():
         assert kernels.get(x) is None
     finally:
         kernels.use(None)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 8), st.integers(1, 12), DTYPES, st.sampled_from([0.0, 0.2]), st.floats(0.1, 1e3),
+       st.integers(0, 2 ** 32 - 1))
+def test_compiled_softmax_with_loss_is_the_rule_to_rounding(n, c, dtype, special, spread, seed):
+    """SoftmaxWithLoss with labels as indices (book §5.6.3): y = exp(x − max) / Σ exp(x − max) and
+    L = −(1/N) Σ log y[t], compiled and in NumPy, both within a few rounding errors of float64 arithmetic on
+    the same logits (their sums run in another order); NaN and ±∞ give NaN in the same places. The backward,
+    dx = (y − t)/N, is the same operations on the same y: the same bits."""
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((n, c)) * spread).astype(dtype)
+    pick = rng.random((n, c)) < special
+    x[pick] = rng.choice([np.nan, np.inf, -np.inf, -0.0], size=int(pick.sum()))
+    t = rng.integers(0, c, n)
+    eps = float(np.finfo(dtype).eps)
+
+    x64 = x.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        shifted = x64 - x64.max(axis=1, keepdims=True)
+        log_s = np.log(np.exp(shifted).sum(axis=1))
+    y_exact = np.exp(shifted - log_s[:, None])
+    terms = log_s - shifted[np.arange(n), t]
+    loss_exact, size = terms.mean(), np.abs(log_s).mean() + np.abs(shifted[np.arange(n), t]).mean() + 1
+
+    results = []
+    for on in (None, False):
+        kernels.use(on)
+        try:
+            layer = SoftmaxWithLoss()
+            with np.errstate(invalid="ignore"):
+                loss = layer.forward(x, t)
+            results.append((layer, loss))
+        finally:
+            kernels.use(None)
+    for layer, loss in results:
+        assert loss.dtype == np.dtype(dtype) and layer.y.dtype == np.dtype(dtype)
+        assert np.isnan(loss) == np.isnan(loss_exact)
+        if np.isfinite(loss_exact):
+            assert abs(float(loss) - loss_exact) <= 16 * eps * size * (c + 1)
+        elif not np.isnan(loss_exact):   # a label whose logit is −∞: an infinite loss in both
+            assert float(loss) == loss_exact
+        np.testing.assert_array_equal(np.isnan(layer.y), np.isnan(y_exact))
+        np.testing.assert_allclose(layer.y, y_exact, rtol=8 * c * eps, atol=8 * eps, equal_nan=True)
+
+    compiled_layer = results[0][0]
+    dx = []
+    for on in (None, False):
+        kernels.use(on)
+        try:
+            dx.append(compiled_layer.backward(1.0))
+        finally:
+            kernels.use(None)
+    same_bits(*dx)

