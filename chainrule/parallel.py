@@ -36,6 +36,7 @@ _pool = None       # (the queue of batches, the helper threads), started on firs
 _blas = None      # threadpoolctl's controller of the BLAS library NumPy loaded
 _threads: int | None = None
 _splitting = ContextVar("chainrule_splitting", default=False)
+_on_this_thread = ContextVar("chainrule_on_this_thread", default=False)
 
 
 def _reset_after_fork():
@@ -90,6 +91,20 @@ def own_threads():
             yield
     finally:
         _splitting.reset(token)
+
+
+@contextmanager
+def this_thread_only():
+    """Within: every batch runs on the calling thread (:func:`over_batch` as on one thread, in slices only where
+    the cache needs them, and no layer splits its batch). For a task that is itself one slice of a batch split over
+    the cores: it has its core already, and each call into Python's code holds the lock all threads share (the
+    GIL), which a dozen small slices per layer would make the threads wait for."""
+    inside, split = _on_this_thread.set(True), _splitting.set(False)
+    try:
+        yield
+    finally:
+        _splitting.reset(split)
+        _on_this_thread.reset(inside)
 
 
 def splitting() -> bool:
@@ -226,9 +241,11 @@ def over_batch(task, n: int, sample_bytes: int, slice_bytes: int | None = None,
     the next slice not yet taken until none is left. An exception in a task (or a Ctrl-C) is raised here, after
     every thread has stopped: none is left writing into an array the caller goes on to use.
     """
-    parts = slices(n, sample_bytes, slice_bytes, min_slices)
+    alone = _on_this_thread.get()       # inside a slice that has its core: the cache alone decides the slices
+    parts = slices(n, sample_bytes, slice_bytes, 1 if alone else min_slices)
     workers = min(threads(), len(parts))
-    nested = threading.current_thread().name.startswith("chainrule")   # a task that splits again: stay on it
+    # a task that splits again: stay on its thread
+    nested = alone or threading.current_thread().name.startswith("chainrule")
     if workers == 1 or nested or n * sample_bytes < PARALLEL_MIN_BYTES:
         return [task(lo, hi) for lo, hi in parts]
     batch = _Batch(task, parts)

@@ -19,6 +19,7 @@ SPECIAL = [np.nan, np.inf, -np.inf, -0.0, 0.0]
 
 def layer_by_layer(net):
     """The same network made to run each layer on its own (no rule applied inside another layer)."""
+    net.fuse = False
     net._forward_plan = [(layer, None) for layer in net.layers]
     net._backward_plan = [(layer, None) for layer in reversed(net.layers)]
     return net
@@ -92,7 +93,7 @@ def test_deep_conv_net_applies_each_relu_inside_the_convolution_before_it(monkey
     net = DeepConvNet(dtype=np.float64, seed=0)
     inside = {id(layer) for layer, then in net._forward_plan if then is not None}
     assert len(inside) == 6 and all(isinstance(layer, Convolution) for layer in net.layers if id(layer) in inside)
-    net.predict(np.random.default_rng(0).random((2, 1, 28, 28)))
+    net.predict(np.random.default_rng(0).random((1, 1, 28, 28)))    # one image: layer by layer, not by slices
     assert pooled == [layer for layer in net.layers if isinstance(layer, Pooling)]
     assert all(layer._prepared is None for layer in pooled)   # each pooled batch was taken by its forward
     stepped = [layer for layer, _ in net._backward_plan]
