@@ -60,7 +60,8 @@ def pick(va, ia, vb, ib):
 
 @jit
 def max_pool_2x2(x, out, arg):
-    """The book's 2×2 max pooling, stride 2: each window's maximum, and which of its 4 positions won."""
+    """The book's 2×2 max pooling, stride 2: each window's maximum, and which of its 4 positions won. An odd last
+    row or column belongs to no window (OH = H // 2) and is not read."""
     n, c = x.shape[:2]
     oh, ow = out.shape[2:]
     for i in range(n):
@@ -78,10 +79,17 @@ def max_pool_2x2(x, out, arg):
 
 @jit
 def max_unpool_2x2(dout, arg, dx):
-    """Its backward: dout to each window's winner, times 0 elsewhere (a product: ∞ · 0 is NaN, as NumPy's)."""
+    """Its backward: dout to each window's winner, times 0 elsewhere (a product: ∞ · 0 is NaN, as NumPy's); an odd
+    last row or column, in no window, gets 0."""
     n, c, oh, ow = dout.shape
+    h, w = dx.shape[2:]
     for i in range(n):
         for j in range(c):
+            if h > 2 * oh:
+                dx[i, j, h - 1] = 0
+            if w > 2 * ow:
+                for r in range(2 * oh):
+                    dx[i, j, r, w - 1] = 0
             for r in range(oh):
                 top, bottom = dx[i, j, 2 * r], dx[i, j, 2 * r + 1]
                 d, a = dout[i, j, r], arg[i, j, r]
