@@ -52,6 +52,9 @@ CHANGES = [
     ("63b0b84", "max pooling too inside the convolution's slices"),
     ("4f47629", "dW in blocks of 32 filters × 9 taps where FN allows; the padding copy vectorised"),
     ("b39e02f", "a row's last block of outputs overlaps the one before instead of running past the row"),
+    ("7739a77", "inference depth first: slices of the batch through every layer before the first Affine, on one core "
+                "each, where two convolutions or more come before it; softmax with cross-entropy in one compiled "
+                "loop"),
 ]
 NETWORKS = ("simple-cnn", "deep-cnn")
 
