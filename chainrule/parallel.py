@@ -11,6 +11,9 @@ products, so plain Python threads run in parallel. BLAS is kept to one thread me
 The result never depends on the number of threads: the slices are fixed by the batch and the sizes, not by the
 cores, and partial results (a layer's dW summed over slices) are added in slice order.
 
+A network's inference goes further (``Network._predict_by_slices``): each slice goes through all its layers
+on one core, and inside such a slice :func:`this_thread_only` keeps every layer on that thread.
+
 ``CHAINRULE_THREADS=1`` runs everything on the calling thread; the default is the number of threads BLAS itself
 is told to use (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``), else the CPUs this process may use.
 """
