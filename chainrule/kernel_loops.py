@@ -192,7 +192,8 @@ def softmax_cross_entropy_backward(y, t, scale, dx):
 
 # --- the optimizers' updates (chainrule.optimizers), each in one pass over flat, C-contiguous arrays ------------
 # Each element goes through the same operations, in the same order and dtype, as in the optimizer's NumPy
-# passes (no fused multiply-add: numba does not contract without fastmath), so the results are the same bits.
+# passes (no fused multiply-add: numba does not contract without fastmath), so the results are the same bits. A
+# state that decays below the smallest normal number is set to 0 in both (chainrule.optimizers: why).
 
 @jit
 def sgd_update(p, g, lr):
@@ -202,23 +203,28 @@ def sgd_update(p, g, lr):
 
 
 @jit
-def momentum_update(p, g, v, lr, momentum):
-    """v ← momentum·v − lr·g;  W ← W + v."""
+def momentum_update(p, g, v, lr, momentum, tiny):
+    """v ← momentum·v − lr·g, 0 where |v| < ``tiny`` (the smallest normal number);  W ← W + v."""
+    zero = tiny - tiny                          # 0 in p's dtype
     for i in range(p.size):
         vi = v[i] * momentum
         vi -= lr * g[i]
+        vi = zero if abs(vi) < tiny else vi
         v[i] = vi
         p[i] += vi
 
 
 @jit
-def adam_update(p, g, m, v, lr_t, keep1, keep2, eps):
-    """m ← m + (1−β₁)(g − m);  v ← v + (1−β₂)(g² − v);  W ← W − lr_t·m / (√v + ε); ``keep1`` = 1−β₁,
-    ``keep2`` = 1−β₂."""
+def adam_update(p, g, m, v, lr_t, keep1, keep2, eps, tiny):
+    """m ← m + (1−β₁)(g − m);  v ← v + (1−β₂)(g² − v), each 0 where below ``tiny`` (the smallest normal number);
+    W ← W − lr_t·m / (√v + ε); ``keep1`` = 1−β₁, ``keep2`` = 1−β₂."""
+    zero = tiny - tiny                          # 0 in p's dtype
     for i in range(p.size):
         gi = g[i]
         mi = m[i] + (gi - m[i]) * keep1
         vi = v[i] + (gi * gi - v[i]) * keep2
+        mi = zero if abs(mi) < tiny else mi
+        vi = zero if abs(vi) < tiny else vi
         m[i] = mi
         v[i] = vi
         p[i] -= mi / (np.sqrt(vi) + eps) * lr_t

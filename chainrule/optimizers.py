@@ -57,6 +57,22 @@ def _in_one_pass(name, p, state, *scalars):
     return True
 
 
+def _flushed(state):
+    """``state`` with every value below the smallest normal number of its dtype (about 1.2e-38 in float32) set to
+    0, in place. A velocity or moment that decays while its gradient is 0 (Momentum's v, Adam's m shrink by 0.9 a
+    step) passes through that range of subnormal numbers, on which every arithmetic operation is 10–100× slower
+    on x86 CPUs: measured, after two epochs of the default CNN recipe 175,197 of Adam's 802,816 m values for the
+    3136×256 weight were subnormal, and its update took 22.6 ms instead of 1.8 ms. Such a state moves a weight by
+    less than 1e-30, which rounds away: the weights are the same bits."""
+    np.copyto(state, 0, where=np.abs(state) < np.finfo(state.dtype).tiny)
+    return state
+
+
+def _tiny(p):
+    """The smallest normal number of p's dtype (for the compiled updates' flush: :func:`_flushed`)."""
+    return float(np.finfo(p.dtype).tiny)
+
+
 def _kept(store, key, like):
     """``store[key]``, made as zeros shaped like ``like`` on the first step only (``setdefault(key,
     np.zeros_like(p))`` allocated and dropped a parameter-sized array on every step)."""
@@ -138,7 +154,7 @@ class SGD(Optimizer):
 
 
 class Momentum(Optimizer):
-    """v ← momentum·v − lr·g;  W ← W + v."""
+    """v ← momentum·v − lr·g;  W ← W + v (a v below the smallest normal number becomes 0: :func:`_flushed`)."""
 
     def __init__(self, lr=0.01, momentum=0.9):
         super().__init__()
@@ -148,15 +164,16 @@ class Momentum(Optimizer):
     def update(self, params, grads):
         for key, p in params.items():
             v = _kept(self.v, key, p)
-            if _in_one_pass("momentum_update", p, (grads[key], v), self.lr, self.momentum):
+            if _in_one_pass("momentum_update", p, (grads[key], v), self.lr, self.momentum, _tiny(p)):
                 continue
             v *= self.momentum
             v -= np.multiply(grads[key], self.lr, out=self.scratch(key, p))
-            p += v
+            p += _flushed(v)
 
 
 class Nesterov(Optimizer):
-    """Nesterov's accelerated gradient (the book's form): v ← m·v − lr·g;  W ← W + m²·v − (1 + m)·lr·g."""
+    """Nesterov's accelerated gradient (the book's form): v ← m·v − lr·g;  W ← W + m²·v − (1 + m)·lr·g (a v below
+    the smallest normal number becomes 0: :func:`_flushed`)."""
 
     def __init__(self, lr=0.01, momentum=0.9):
         super().__init__()
@@ -170,7 +187,7 @@ class Nesterov(Optimizer):
             g, buf = grads[key], self.scratch(key, p)
             v *= m
             v -= np.multiply(g, self.lr, out=buf)
-            p += np.multiply(v, m * m, out=buf)
+            p += np.multiply(_flushed(v), m * m, out=buf)
             p -= np.multiply(g, (1 + m) * self.lr, out=buf)
 
 
@@ -191,7 +208,8 @@ class AdaGrad(Optimizer):
 
 
 class RMSprop(Optimizer):
-    """h ← ρ·h + (1 − ρ)·g∘g;  W ← W − lr·g / (√h + 1e-7)."""
+    """h ← ρ·h + (1 − ρ)·g∘g;  W ← W − lr·g / (√h + 1e-7) (an h below the smallest normal number becomes 0:
+    :func:`_flushed`)."""
 
     def __init__(self, lr=0.01, decay_rate=0.99):
         super().__init__()
@@ -206,13 +224,14 @@ class RMSprop(Optimizer):
             np.multiply(g, g, out=buf)
             buf *= 1 - self.decay_rate
             h += buf
-            p -= _scaled_step(g, h, self.lr, buf)
+            p -= _scaled_step(g, _flushed(h), self.lr, buf)
 
 
 class Adam(Optimizer):
     """m ← m + (1−β₁)(g − m);  v ← v + (1−β₂)(g² − v);  W ← W − lr_t·m / (√v + 1e-7),
 
-    with the bias correction lr_t = lr·√(1 − β₂ᵗ) / (1 − β₁ᵗ) (Kingma & Ba, as in the book).
+    with the bias correction lr_t = lr·√(1 − β₂ᵗ) / (1 − β₁ᵗ) (Kingma & Ba, as in the book); an m or v below the
+    smallest normal number becomes 0 (:func:`_flushed`).
     """
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):
@@ -227,7 +246,8 @@ class Adam(Optimizer):
         for key, p in params.items():
             m = _kept(self.m, key, p)
             v = _kept(self.v, key, p)
-            if _in_one_pass("adam_update", p, (grads[key], m, v), lr_t, 1 - self.beta1, 1 - self.beta2, 1e-7):
+            if _in_one_pass("adam_update", p, (grads[key], m, v), lr_t, 1 - self.beta1, 1 - self.beta2, 1e-7,
+                            _tiny(p)):
                 continue
             g, buf = grads[key], self.scratch(key, p)
             np.subtract(g, m, out=buf)
@@ -237,7 +257,7 @@ class Adam(Optimizer):
             buf -= v
             buf *= 1 - self.beta2
             v += buf
-            p -= _scaled_step(m, v, float(lr_t), buf)
+            p -= _scaled_step(_flushed(m), _flushed(v), float(lr_t), buf)
 
 
 def _scaled_step(numerator, squares, lr, buf):

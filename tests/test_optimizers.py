@@ -67,13 +67,23 @@ def test_make_by_name():
 UPDATES = st.sampled_from(["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"])
 
 
+def tiny_gradient(rng, shape, dtype):
+    """Gradients around the smallest normal number of ``dtype`` (10^-45…10^-30 in float32), a third of them 0: the
+    optimizers' states then decay through the subnormal numbers."""
+    low, high = (-45, -30) if dtype == "float32" else (-320, -300)
+    g = rng.standard_normal(shape) * 10.0 ** rng.uniform(low, high, shape) * (rng.random(shape) > 1 / 3)
+    return g.astype(dtype)
+
+
 @settings(max_examples=40, deadline=None)
 @given(UPDATES, st.lists(st.lists(st.integers(1, 40), min_size=0, max_size=3), min_size=1, max_size=4),
-       st.sampled_from(["float32", "float64"]), st.floats(1e-4, 1.0), st.booleans(), st.integers(0, 2 ** 32 - 1))
-def test_the_compiled_updates_are_the_numpy_updates_to_the_last_bit(name, shapes, dtype, lr, strided, seed):
+       st.sampled_from(["float32", "float64"]), st.floats(1e-4, 1.0), st.booleans(), st.booleans(),
+       st.integers(0, 2 ** 32 - 1))
+def test_the_compiled_updates_are_the_numpy_updates_to_the_last_bit(name, shapes, dtype, lr, strided, tiny, seed):
     """SGD, Momentum and Adam run as one compiled pass per parameter where numba is installed; the other updates
     and non-contiguous gradients take the NumPy passes. Five steps from the same start give the same bits either
-    way, zero-size and scalar parameters included."""
+    way, zero-size and scalar parameters included, and with gradients so small that the states fall below the
+    smallest normal number (both set them to 0)."""
     pytest.importorskip("numba")
     rng = np.random.default_rng(seed)
     start = {f"W{k}": rng.standard_normal(shape).astype(dtype) for k, shape in enumerate(shapes)}
@@ -81,7 +91,8 @@ def test_the_compiled_updates_are_the_numpy_updates_to_the_last_bit(name, shapes
     for _ in range(5):
         grads = {}
         for key, p in start.items():
-            g = rng.standard_normal(p.shape + (2,) if strided else p.shape).astype(dtype)
+            shape = p.shape + (2,) if strided else p.shape
+            g = tiny_gradient(rng, shape, dtype) if tiny else rng.standard_normal(shape).astype(dtype)
             grads[key] = g[..., 0] if strided else g            # every other element: not contiguous
         steps.append(grads)
     results = []
@@ -101,3 +112,30 @@ def test_the_compiled_updates_are_the_numpy_updates_to_the_last_bit(name, shapes
         assert results[0][key].dtype == start[key].dtype
         assert np.array_equal(results[0][key], results[1][key]), key
 
+
+
+@pytest.mark.parametrize("name", ["momentum", "nesterov", "rmsprop", "adam"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_states_below_the_smallest_normal_number_become_zero_and_move_no_weight(name, dtype):
+    """A velocity or moment whose gradient is 0 decays by its factor every step (Momentum's v, Adam's m by 0.9)
+    and would pass through the subnormal numbers, on which arithmetic is 10–100× slower. They become 0 instead:
+    no state is ever subnormal, and the weights are the bits of the same steps without that (such a state moves a
+    weight by less than its rounding)."""
+    rng = np.random.default_rng(3)
+    p0 = rng.standard_normal(5000).astype(dtype)
+    first = rng.standard_normal(5000).astype(dtype) * np.asarray(1e-30 if dtype == "float32" else 1e-300, dtype)
+    tiny = np.finfo(dtype).tiny
+    for one_pass in (True, False):
+        params = {"W": p0.copy()}
+        opt = optimizers.make(name, lr=0.01)
+        with pytest.MonkeyPatch.context() as mp:
+            if not one_pass:
+                mp.setattr(optimizers, "ONE_PASS_MIN_SIZE", 10 ** 9)
+            opt.update(params, {"W": first})
+            for _ in range(400):
+                opt.update(params, {"W": np.zeros_like(p0)})
+                for state in (getattr(opt, attr) for attr in ("v", "m", "h") if hasattr(opt, attr)):
+                    a = state["W"]
+                    assert not np.any((a != 0) & (np.abs(a) < tiny))
+        # the same 401 steps without the flush move no weight by a bit: a state this small rounds away
+        assert np.array_equal(params["W"], p0)
