@@ -381,6 +381,298 @@ def forward_16x16(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, to
                                 y[yb + u(i)] = scratch[tail + u(i)]
 
 
+def forward_8x2x16(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, top, left, sw):
+    """Y[n, k, y, x] = b[k] + Σ_c,i,j W[k, c, i, j] · Xpad[n, c, y + i, x + j]; blocks of 8 filters × 2 rows × 16
+    positions (OH ≥ 2; the last block of rows ends at the last row, overlapping the one before where OH is not a
+    multiple of 2: those rows are computed twice, alike).
+
+    Xpad is X (N, C, H, WD) placed at row ``top`` and column ``left`` of zeros, gathered into ``scratch`` for each block
+    of rows (C·(FH + 1) rows of ``sw`` ≥ OW rounded up to 16, + FW − 1, then 8·2·16 for a partial block).
+    w is W packed as (FN / 8, C, FH, FW, 8): a block's 8 weights of one tap side by side."""
+    scratch[:] = 0
+    hr = fh + 1
+    for n in range(m):
+        for r in range(0, oh, 2):
+            r = r if r + 2 <= oh else oh - 2
+            t0 = left if left > 0 else 0
+            t1 = wd + left if wd + left < sw else sw
+            for c in range(c_in):
+                for i in range(hr):
+                    base, s = u((c * hr + i) * sw), r + i - top
+                    if s < 0 or s >= h:
+                        for t in range(t0, t1):
+                            scratch[base + u(t)] = 0
+                    else:
+                        src = u(((n * c_in + 0 + c) * h + s) * wd - left)
+                        for t in range(t0, t1):
+                            scratch[base + u(t)] = x[src + u(t)]
+            for k0 in range(0, k_out, 8):
+                for col in range(0, ow, 16):
+                    col = col if col + 16 <= ow or ow < 16 else ow - 16
+                    a0_0_0 = b[k0 + 0]; a0_0_1 = b[k0 + 0]; a0_0_2 = b[k0 + 0]; a0_0_3 = b[k0 + 0]; a0_0_4 = b[k0 + 0]; a0_0_5 = b[k0 + 0]; a0_0_6 = b[k0 + 0]; a0_0_7 = b[k0 + 0]
+                    a0_0_8 = b[k0 + 0]; a0_0_9 = b[k0 + 0]; a0_0_10 = b[k0 + 0]; a0_0_11 = b[k0 + 0]; a0_0_12 = b[k0 + 0]; a0_0_13 = b[k0 + 0]; a0_0_14 = b[k0 + 0]; a0_0_15 = b[k0 + 0]
+                    a0_1_0 = b[k0 + 0]; a0_1_1 = b[k0 + 0]; a0_1_2 = b[k0 + 0]; a0_1_3 = b[k0 + 0]; a0_1_4 = b[k0 + 0]; a0_1_5 = b[k0 + 0]; a0_1_6 = b[k0 + 0]; a0_1_7 = b[k0 + 0]
+                    a0_1_8 = b[k0 + 0]; a0_1_9 = b[k0 + 0]; a0_1_10 = b[k0 + 0]; a0_1_11 = b[k0 + 0]; a0_1_12 = b[k0 + 0]; a0_1_13 = b[k0 + 0]; a0_1_14 = b[k0 + 0]; a0_1_15 = b[k0 + 0]
+                    a1_0_0 = b[k0 + 1]; a1_0_1 = b[k0 + 1]; a1_0_2 = b[k0 + 1]; a1_0_3 = b[k0 + 1]; a1_0_4 = b[k0 + 1]; a1_0_5 = b[k0 + 1]; a1_0_6 = b[k0 + 1]; a1_0_7 = b[k0 + 1]
+                    a1_0_8 = b[k0 + 1]; a1_0_9 = b[k0 + 1]; a1_0_10 = b[k0 + 1]; a1_0_11 = b[k0 + 1]; a1_0_12 = b[k0 + 1]; a1_0_13 = b[k0 + 1]; a1_0_14 = b[k0 + 1]; a1_0_15 = b[k0 + 1]
+                    a1_1_0 = b[k0 + 1]; a1_1_1 = b[k0 + 1]; a1_1_2 = b[k0 + 1]; a1_1_3 = b[k0 + 1]; a1_1_4 = b[k0 + 1]; a1_1_5 = b[k0 + 1]; a1_1_6 = b[k0 + 1]; a1_1_7 = b[k0 + 1]
+                    a1_1_8 = b[k0 + 1]; a1_1_9 = b[k0 + 1]; a1_1_10 = b[k0 + 1]; a1_1_11 = b[k0 + 1]; a1_1_12 = b[k0 + 1]; a1_1_13 = b[k0 + 1]; a1_1_14 = b[k0 + 1]; a1_1_15 = b[k0 + 1]
+                    a2_0_0 = b[k0 + 2]; a2_0_1 = b[k0 + 2]; a2_0_2 = b[k0 + 2]; a2_0_3 = b[k0 + 2]; a2_0_4 = b[k0 + 2]; a2_0_5 = b[k0 + 2]; a2_0_6 = b[k0 + 2]; a2_0_7 = b[k0 + 2]
+                    a2_0_8 = b[k0 + 2]; a2_0_9 = b[k0 + 2]; a2_0_10 = b[k0 + 2]; a2_0_11 = b[k0 + 2]; a2_0_12 = b[k0 + 2]; a2_0_13 = b[k0 + 2]; a2_0_14 = b[k0 + 2]; a2_0_15 = b[k0 + 2]
+                    a2_1_0 = b[k0 + 2]; a2_1_1 = b[k0 + 2]; a2_1_2 = b[k0 + 2]; a2_1_3 = b[k0 + 2]; a2_1_4 = b[k0 + 2]; a2_1_5 = b[k0 + 2]; a2_1_6 = b[k0 + 2]; a2_1_7 = b[k0 + 2]
+                    a2_1_8 = b[k0 + 2]; a2_1_9 = b[k0 + 2]; a2_1_10 = b[k0 + 2]; a2_1_11 = b[k0 + 2]; a2_1_12 = b[k0 + 2]; a2_1_13 = b[k0 + 2]; a2_1_14 = b[k0 + 2]; a2_1_15 = b[k0 + 2]
+                    a3_0_0 = b[k0 + 3]; a3_0_1 = b[k0 + 3]; a3_0_2 = b[k0 + 3]; a3_0_3 = b[k0 + 3]; a3_0_4 = b[k0 + 3]; a3_0_5 = b[k0 + 3]; a3_0_6 = b[k0 + 3]; a3_0_7 = b[k0 + 3]
+                    a3_0_8 = b[k0 + 3]; a3_0_9 = b[k0 + 3]; a3_0_10 = b[k0 + 3]; a3_0_11 = b[k0 + 3]; a3_0_12 = b[k0 + 3]; a3_0_13 = b[k0 + 3]; a3_0_14 = b[k0 + 3]; a3_0_15 = b[k0 + 3]
+                    a3_1_0 = b[k0 + 3]; a3_1_1 = b[k0 + 3]; a3_1_2 = b[k0 + 3]; a3_1_3 = b[k0 + 3]; a3_1_4 = b[k0 + 3]; a3_1_5 = b[k0 + 3]; a3_1_6 = b[k0 + 3]; a3_1_7 = b[k0 + 3]
+                    a3_1_8 = b[k0 + 3]; a3_1_9 = b[k0 + 3]; a3_1_10 = b[k0 + 3]; a3_1_11 = b[k0 + 3]; a3_1_12 = b[k0 + 3]; a3_1_13 = b[k0 + 3]; a3_1_14 = b[k0 + 3]; a3_1_15 = b[k0 + 3]
+                    a4_0_0 = b[k0 + 4]; a4_0_1 = b[k0 + 4]; a4_0_2 = b[k0 + 4]; a4_0_3 = b[k0 + 4]; a4_0_4 = b[k0 + 4]; a4_0_5 = b[k0 + 4]; a4_0_6 = b[k0 + 4]; a4_0_7 = b[k0 + 4]
+                    a4_0_8 = b[k0 + 4]; a4_0_9 = b[k0 + 4]; a4_0_10 = b[k0 + 4]; a4_0_11 = b[k0 + 4]; a4_0_12 = b[k0 + 4]; a4_0_13 = b[k0 + 4]; a4_0_14 = b[k0 + 4]; a4_0_15 = b[k0 + 4]
+                    a4_1_0 = b[k0 + 4]; a4_1_1 = b[k0 + 4]; a4_1_2 = b[k0 + 4]; a4_1_3 = b[k0 + 4]; a4_1_4 = b[k0 + 4]; a4_1_5 = b[k0 + 4]; a4_1_6 = b[k0 + 4]; a4_1_7 = b[k0 + 4]
+                    a4_1_8 = b[k0 + 4]; a4_1_9 = b[k0 + 4]; a4_1_10 = b[k0 + 4]; a4_1_11 = b[k0 + 4]; a4_1_12 = b[k0 + 4]; a4_1_13 = b[k0 + 4]; a4_1_14 = b[k0 + 4]; a4_1_15 = b[k0 + 4]
+                    a5_0_0 = b[k0 + 5]; a5_0_1 = b[k0 + 5]; a5_0_2 = b[k0 + 5]; a5_0_3 = b[k0 + 5]; a5_0_4 = b[k0 + 5]; a5_0_5 = b[k0 + 5]; a5_0_6 = b[k0 + 5]; a5_0_7 = b[k0 + 5]
+                    a5_0_8 = b[k0 + 5]; a5_0_9 = b[k0 + 5]; a5_0_10 = b[k0 + 5]; a5_0_11 = b[k0 + 5]; a5_0_12 = b[k0 + 5]; a5_0_13 = b[k0 + 5]; a5_0_14 = b[k0 + 5]; a5_0_15 = b[k0 + 5]
+                    a5_1_0 = b[k0 + 5]; a5_1_1 = b[k0 + 5]; a5_1_2 = b[k0 + 5]; a5_1_3 = b[k0 + 5]; a5_1_4 = b[k0 + 5]; a5_1_5 = b[k0 + 5]; a5_1_6 = b[k0 + 5]; a5_1_7 = b[k0 + 5]
+                    a5_1_8 = b[k0 + 5]; a5_1_9 = b[k0 + 5]; a5_1_10 = b[k0 + 5]; a5_1_11 = b[k0 + 5]; a5_1_12 = b[k0 + 5]; a5_1_13 = b[k0 + 5]; a5_1_14 = b[k0 + 5]; a5_1_15 = b[k0 + 5]
+                    a6_0_0 = b[k0 + 6]; a6_0_1 = b[k0 + 6]; a6_0_2 = b[k0 + 6]; a6_0_3 = b[k0 + 6]; a6_0_4 = b[k0 + 6]; a6_0_5 = b[k0 + 6]; a6_0_6 = b[k0 + 6]; a6_0_7 = b[k0 + 6]
+                    a6_0_8 = b[k0 + 6]; a6_0_9 = b[k0 + 6]; a6_0_10 = b[k0 + 6]; a6_0_11 = b[k0 + 6]; a6_0_12 = b[k0 + 6]; a6_0_13 = b[k0 + 6]; a6_0_14 = b[k0 + 6]; a6_0_15 = b[k0 + 6]
+                    a6_1_0 = b[k0 + 6]; a6_1_1 = b[k0 + 6]; a6_1_2 = b[k0 + 6]; a6_1_3 = b[k0 + 6]; a6_1_4 = b[k0 + 6]; a6_1_5 = b[k0 + 6]; a6_1_6 = b[k0 + 6]; a6_1_7 = b[k0 + 6]
+                    a6_1_8 = b[k0 + 6]; a6_1_9 = b[k0 + 6]; a6_1_10 = b[k0 + 6]; a6_1_11 = b[k0 + 6]; a6_1_12 = b[k0 + 6]; a6_1_13 = b[k0 + 6]; a6_1_14 = b[k0 + 6]; a6_1_15 = b[k0 + 6]
+                    a7_0_0 = b[k0 + 7]; a7_0_1 = b[k0 + 7]; a7_0_2 = b[k0 + 7]; a7_0_3 = b[k0 + 7]; a7_0_4 = b[k0 + 7]; a7_0_5 = b[k0 + 7]; a7_0_6 = b[k0 + 7]; a7_0_7 = b[k0 + 7]
+                    a7_0_8 = b[k0 + 7]; a7_0_9 = b[k0 + 7]; a7_0_10 = b[k0 + 7]; a7_0_11 = b[k0 + 7]; a7_0_12 = b[k0 + 7]; a7_0_13 = b[k0 + 7]; a7_0_14 = b[k0 + 7]; a7_0_15 = b[k0 + 7]
+                    a7_1_0 = b[k0 + 7]; a7_1_1 = b[k0 + 7]; a7_1_2 = b[k0 + 7]; a7_1_3 = b[k0 + 7]; a7_1_4 = b[k0 + 7]; a7_1_5 = b[k0 + 7]; a7_1_6 = b[k0 + 7]; a7_1_7 = b[k0 + 7]
+                    a7_1_8 = b[k0 + 7]; a7_1_9 = b[k0 + 7]; a7_1_10 = b[k0 + 7]; a7_1_11 = b[k0 + 7]; a7_1_12 = b[k0 + 7]; a7_1_13 = b[k0 + 7]; a7_1_14 = b[k0 + 7]; a7_1_15 = b[k0 + 7]
+                    for c in range(c_in):
+                        for i in range(fh):
+                            xb0 = u((c * hr + i + 0) * sw + col)
+                            xb1 = u((c * hr + i + 1) * sw + col)
+                            wb = u((((k0 // 8) * c_in + c) * fh + i) * fw * 8)
+                            for j in range(fw):
+                                uj = u(j)
+                                wj = wb + uj * u(8)
+                                p0_0 = scratch[xb0 + uj + u(0)]; p0_1 = scratch[xb0 + uj + u(1)]; p0_2 = scratch[xb0 + uj + u(2)]; p0_3 = scratch[xb0 + uj + u(3)]; p0_4 = scratch[xb0 + uj + u(4)]; p0_5 = scratch[xb0 + uj + u(5)]; p0_6 = scratch[xb0 + uj + u(6)]; p0_7 = scratch[xb0 + uj + u(7)]
+                                p0_8 = scratch[xb0 + uj + u(8)]; p0_9 = scratch[xb0 + uj + u(9)]; p0_10 = scratch[xb0 + uj + u(10)]; p0_11 = scratch[xb0 + uj + u(11)]; p0_12 = scratch[xb0 + uj + u(12)]; p0_13 = scratch[xb0 + uj + u(13)]; p0_14 = scratch[xb0 + uj + u(14)]; p0_15 = scratch[xb0 + uj + u(15)]
+                                p1_0 = scratch[xb1 + uj + u(0)]; p1_1 = scratch[xb1 + uj + u(1)]; p1_2 = scratch[xb1 + uj + u(2)]; p1_3 = scratch[xb1 + uj + u(3)]; p1_4 = scratch[xb1 + uj + u(4)]; p1_5 = scratch[xb1 + uj + u(5)]; p1_6 = scratch[xb1 + uj + u(6)]; p1_7 = scratch[xb1 + uj + u(7)]
+                                p1_8 = scratch[xb1 + uj + u(8)]; p1_9 = scratch[xb1 + uj + u(9)]; p1_10 = scratch[xb1 + uj + u(10)]; p1_11 = scratch[xb1 + uj + u(11)]; p1_12 = scratch[xb1 + uj + u(12)]; p1_13 = scratch[xb1 + uj + u(13)]; p1_14 = scratch[xb1 + uj + u(14)]; p1_15 = scratch[xb1 + uj + u(15)]
+                                v = w[wj + u(0)]
+                                a0_0_0 += v * p0_0; a0_0_1 += v * p0_1; a0_0_2 += v * p0_2; a0_0_3 += v * p0_3; a0_0_4 += v * p0_4; a0_0_5 += v * p0_5; a0_0_6 += v * p0_6; a0_0_7 += v * p0_7
+                                a0_0_8 += v * p0_8; a0_0_9 += v * p0_9; a0_0_10 += v * p0_10; a0_0_11 += v * p0_11; a0_0_12 += v * p0_12; a0_0_13 += v * p0_13; a0_0_14 += v * p0_14; a0_0_15 += v * p0_15
+                                a0_1_0 += v * p1_0; a0_1_1 += v * p1_1; a0_1_2 += v * p1_2; a0_1_3 += v * p1_3; a0_1_4 += v * p1_4; a0_1_5 += v * p1_5; a0_1_6 += v * p1_6; a0_1_7 += v * p1_7
+                                a0_1_8 += v * p1_8; a0_1_9 += v * p1_9; a0_1_10 += v * p1_10; a0_1_11 += v * p1_11; a0_1_12 += v * p1_12; a0_1_13 += v * p1_13; a0_1_14 += v * p1_14; a0_1_15 += v * p1_15
+                                v = w[wj + u(1)]
+                                a1_0_0 += v * p0_0; a1_0_1 += v * p0_1; a1_0_2 += v * p0_2; a1_0_3 += v * p0_3; a1_0_4 += v * p0_4; a1_0_5 += v * p0_5; a1_0_6 += v * p0_6; a1_0_7 += v * p0_7
+                                a1_0_8 += v * p0_8; a1_0_9 += v * p0_9; a1_0_10 += v * p0_10; a1_0_11 += v * p0_11; a1_0_12 += v * p0_12; a1_0_13 += v * p0_13; a1_0_14 += v * p0_14; a1_0_15 += v * p0_15
+                                a1_1_0 += v * p1_0; a1_1_1 += v * p1_1; a1_1_2 += v * p1_2; a1_1_3 += v * p1_3; a1_1_4 += v * p1_4; a1_1_5 += v * p1_5; a1_1_6 += v * p1_6; a1_1_7 += v * p1_7
+                                a1_1_8 += v * p1_8; a1_1_9 += v * p1_9; a1_1_10 += v * p1_10; a1_1_11 += v * p1_11; a1_1_12 += v * p1_12; a1_1_13 += v * p1_13; a1_1_14 += v * p1_14; a1_1_15 += v * p1_15
+                                v = w[wj + u(2)]
+                                a2_0_0 += v * p0_0; a2_0_1 += v * p0_1; a2_0_2 += v * p0_2; a2_0_3 += v * p0_3; a2_0_4 += v * p0_4; a2_0_5 += v * p0_5; a2_0_6 += v * p0_6; a2_0_7 += v * p0_7
+                                a2_0_8 += v * p0_8; a2_0_9 += v * p0_9; a2_0_10 += v * p0_10; a2_0_11 += v * p0_11; a2_0_12 += v * p0_12; a2_0_13 += v * p0_13; a2_0_14 += v * p0_14; a2_0_15 += v * p0_15
+                                a2_1_0 += v * p1_0; a2_1_1 += v * p1_1; a2_1_2 += v * p1_2; a2_1_3 += v * p1_3; a2_1_4 += v * p1_4; a2_1_5 += v * p1_5; a2_1_6 += v * p1_6; a2_1_7 += v * p1_7
+                                a2_1_8 += v * p1_8; a2_1_9 += v * p1_9; a2_1_10 += v * p1_10; a2_1_11 += v * p1_11; a2_1_12 += v * p1_12; a2_1_13 += v * p1_13; a2_1_14 += v * p1_14; a2_1_15 += v * p1_15
+                                v = w[wj + u(3)]
+                                a3_0_0 += v * p0_0; a3_0_1 += v * p0_1; a3_0_2 += v * p0_2; a3_0_3 += v * p0_3; a3_0_4 += v * p0_4; a3_0_5 += v * p0_5; a3_0_6 += v * p0_6; a3_0_7 += v * p0_7
+                                a3_0_8 += v * p0_8; a3_0_9 += v * p0_9; a3_0_10 += v * p0_10; a3_0_11 += v * p0_11; a3_0_12 += v * p0_12; a3_0_13 += v * p0_13; a3_0_14 += v * p0_14; a3_0_15 += v * p0_15
+                                a3_1_0 += v * p1_0; a3_1_1 += v * p1_1; a3_1_2 += v * p1_2; a3_1_3 += v * p1_3; a3_1_4 += v * p1_4; a3_1_5 += v * p1_5; a3_1_6 += v * p1_6; a3_1_7 += v * p1_7
+                                a3_1_8 += v * p1_8; a3_1_9 += v * p1_9; a3_1_10 += v * p1_10; a3_1_11 += v * p1_11; a3_1_12 += v * p1_12; a3_1_13 += v * p1_13; a3_1_14 += v * p1_14; a3_1_15 += v * p1_15
+                                v = w[wj + u(4)]
+                                a4_0_0 += v * p0_0; a4_0_1 += v * p0_1; a4_0_2 += v * p0_2; a4_0_3 += v * p0_3; a4_0_4 += v * p0_4; a4_0_5 += v * p0_5; a4_0_6 += v * p0_6; a4_0_7 += v * p0_7
+                                a4_0_8 += v * p0_8; a4_0_9 += v * p0_9; a4_0_10 += v * p0_10; a4_0_11 += v * p0_11; a4_0_12 += v * p0_12; a4_0_13 += v * p0_13; a4_0_14 += v * p0_14; a4_0_15 += v * p0_15
+                                a4_1_0 += v * p1_0; a4_1_1 += v * p1_1; a4_1_2 += v * p1_2; a4_1_3 += v * p1_3; a4_1_4 += v * p1_4; a4_1_5 += v * p1_5; a4_1_6 += v * p1_6; a4_1_7 += v * p1_7
+                                a4_1_8 += v * p1_8; a4_1_9 += v * p1_9; a4_1_10 += v * p1_10; a4_1_11 += v * p1_11; a4_1_12 += v * p1_12; a4_1_13 += v * p1_13; a4_1_14 += v * p1_14; a4_1_15 += v * p1_15
+                                v = w[wj + u(5)]
+                                a5_0_0 += v * p0_0; a5_0_1 += v * p0_1; a5_0_2 += v * p0_2; a5_0_3 += v * p0_3; a5_0_4 += v * p0_4; a5_0_5 += v * p0_5; a5_0_6 += v * p0_6; a5_0_7 += v * p0_7
+                                a5_0_8 += v * p0_8; a5_0_9 += v * p0_9; a5_0_10 += v * p0_10; a5_0_11 += v * p0_11; a5_0_12 += v * p0_12; a5_0_13 += v * p0_13; a5_0_14 += v * p0_14; a5_0_15 += v * p0_15
+                                a5_1_0 += v * p1_0; a5_1_1 += v * p1_1; a5_1_2 += v * p1_2; a5_1_3 += v * p1_3; a5_1_4 += v * p1_4; a5_1_5 += v * p1_5; a5_1_6 += v * p1_6; a5_1_7 += v * p1_7
+                                a5_1_8 += v * p1_8; a5_1_9 += v * p1_9; a5_1_10 += v * p1_10; a5_1_11 += v * p1_11; a5_1_12 += v * p1_12; a5_1_13 += v * p1_13; a5_1_14 += v * p1_14; a5_1_15 += v * p1_15
+                                v = w[wj + u(6)]
+                                a6_0_0 += v * p0_0; a6_0_1 += v * p0_1; a6_0_2 += v * p0_2; a6_0_3 += v * p0_3; a6_0_4 += v * p0_4; a6_0_5 += v * p0_5; a6_0_6 += v * p0_6; a6_0_7 += v * p0_7
+                                a6_0_8 += v * p0_8; a6_0_9 += v * p0_9; a6_0_10 += v * p0_10; a6_0_11 += v * p0_11; a6_0_12 += v * p0_12; a6_0_13 += v * p0_13; a6_0_14 += v * p0_14; a6_0_15 += v * p0_15
+                                a6_1_0 += v * p1_0; a6_1_1 += v * p1_1; a6_1_2 += v * p1_2; a6_1_3 += v * p1_3; a6_1_4 += v * p1_4; a6_1_5 += v * p1_5; a6_1_6 += v * p1_6; a6_1_7 += v * p1_7
+                                a6_1_8 += v * p1_8; a6_1_9 += v * p1_9; a6_1_10 += v * p1_10; a6_1_11 += v * p1_11; a6_1_12 += v * p1_12; a6_1_13 += v * p1_13; a6_1_14 += v * p1_14; a6_1_15 += v * p1_15
+                                v = w[wj + u(7)]
+                                a7_0_0 += v * p0_0; a7_0_1 += v * p0_1; a7_0_2 += v * p0_2; a7_0_3 += v * p0_3; a7_0_4 += v * p0_4; a7_0_5 += v * p0_5; a7_0_6 += v * p0_6; a7_0_7 += v * p0_7
+                                a7_0_8 += v * p0_8; a7_0_9 += v * p0_9; a7_0_10 += v * p0_10; a7_0_11 += v * p0_11; a7_0_12 += v * p0_12; a7_0_13 += v * p0_13; a7_0_14 += v * p0_14; a7_0_15 += v * p0_15
+                                a7_1_0 += v * p1_0; a7_1_1 += v * p1_1; a7_1_2 += v * p1_2; a7_1_3 += v * p1_3; a7_1_4 += v * p1_4; a7_1_5 += v * p1_5; a7_1_6 += v * p1_6; a7_1_7 += v * p1_7
+                                a7_1_8 += v * p1_8; a7_1_9 += v * p1_9; a7_1_10 += v * p1_10; a7_1_11 += v * p1_11; a7_1_12 += v * p1_12; a7_1_13 += v * p1_13; a7_1_14 += v * p1_14; a7_1_15 += v * p1_15
+                    full = col + 16 <= ow
+                    dest = y if full else scratch
+                    yb = u(((n * k_out + k0 + 0) * oh + r + 0) * ow + col) if full else u(c_in * hr * sw + 0)
+                    dest[yb + u(0)] = a0_0_0; dest[yb + u(1)] = a0_0_1; dest[yb + u(2)] = a0_0_2; dest[yb + u(3)] = a0_0_3; dest[yb + u(4)] = a0_0_4; dest[yb + u(5)] = a0_0_5; dest[yb + u(6)] = a0_0_6; dest[yb + u(7)] = a0_0_7
+                    dest[yb + u(8)] = a0_0_8; dest[yb + u(9)] = a0_0_9; dest[yb + u(10)] = a0_0_10; dest[yb + u(11)] = a0_0_11; dest[yb + u(12)] = a0_0_12; dest[yb + u(13)] = a0_0_13; dest[yb + u(14)] = a0_0_14; dest[yb + u(15)] = a0_0_15
+                    yb = u(((n * k_out + k0 + 0) * oh + r + 1) * ow + col) if full else u(c_in * hr * sw + 16)
+                    dest[yb + u(0)] = a0_1_0; dest[yb + u(1)] = a0_1_1; dest[yb + u(2)] = a0_1_2; dest[yb + u(3)] = a0_1_3; dest[yb + u(4)] = a0_1_4; dest[yb + u(5)] = a0_1_5; dest[yb + u(6)] = a0_1_6; dest[yb + u(7)] = a0_1_7
+                    dest[yb + u(8)] = a0_1_8; dest[yb + u(9)] = a0_1_9; dest[yb + u(10)] = a0_1_10; dest[yb + u(11)] = a0_1_11; dest[yb + u(12)] = a0_1_12; dest[yb + u(13)] = a0_1_13; dest[yb + u(14)] = a0_1_14; dest[yb + u(15)] = a0_1_15
+                    yb = u(((n * k_out + k0 + 1) * oh + r + 0) * ow + col) if full else u(c_in * hr * sw + 32)
+                    dest[yb + u(0)] = a1_0_0; dest[yb + u(1)] = a1_0_1; dest[yb + u(2)] = a1_0_2; dest[yb + u(3)] = a1_0_3; dest[yb + u(4)] = a1_0_4; dest[yb + u(5)] = a1_0_5; dest[yb + u(6)] = a1_0_6; dest[yb + u(7)] = a1_0_7
+                    dest[yb + u(8)] = a1_0_8; dest[yb + u(9)] = a1_0_9; dest[yb + u(10)] = a1_0_10; dest[yb + u(11)] = a1_0_11; dest[yb + u(12)] = a1_0_12; dest[yb + u(13)] = a1_0_13; dest[yb + u(14)] = a1_0_14; dest[yb + u(15)] = a1_0_15
+                    yb = u(((n * k_out + k0 + 1) * oh + r + 1) * ow + col) if full else u(c_in * hr * sw + 48)
+                    dest[yb + u(0)] = a1_1_0; dest[yb + u(1)] = a1_1_1; dest[yb + u(2)] = a1_1_2; dest[yb + u(3)] = a1_1_3; dest[yb + u(4)] = a1_1_4; dest[yb + u(5)] = a1_1_5; dest[yb + u(6)] = a1_1_6; dest[yb + u(7)] = a1_1_7
+                    dest[yb + u(8)] = a1_1_8; dest[yb + u(9)] = a1_1_9; dest[yb + u(10)] = a1_1_10; dest[yb + u(11)] = a1_1_11; dest[yb + u(12)] = a1_1_12; dest[yb + u(13)] = a1_1_13; dest[yb + u(14)] = a1_1_14; dest[yb + u(15)] = a1_1_15
+                    yb = u(((n * k_out + k0 + 2) * oh + r + 0) * ow + col) if full else u(c_in * hr * sw + 64)
+                    dest[yb + u(0)] = a2_0_0; dest[yb + u(1)] = a2_0_1; dest[yb + u(2)] = a2_0_2; dest[yb + u(3)] = a2_0_3; dest[yb + u(4)] = a2_0_4; dest[yb + u(5)] = a2_0_5; dest[yb + u(6)] = a2_0_6; dest[yb + u(7)] = a2_0_7
+                    dest[yb + u(8)] = a2_0_8; dest[yb + u(9)] = a2_0_9; dest[yb + u(10)] = a2_0_10; dest[yb + u(11)] = a2_0_11; dest[yb + u(12)] = a2_0_12; dest[yb + u(13)] = a2_0_13; dest[yb + u(14)] = a2_0_14; dest[yb + u(15)] = a2_0_15
+                    yb = u(((n * k_out + k0 + 2) * oh + r + 1) * ow + col) if full else u(c_in * hr * sw + 80)
+                    dest[yb + u(0)] = a2_1_0; dest[yb + u(1)] = a2_1_1; dest[yb + u(2)] = a2_1_2; dest[yb + u(3)] = a2_1_3; dest[yb + u(4)] = a2_1_4; dest[yb + u(5)] = a2_1_5; dest[yb + u(6)] = a2_1_6; dest[yb + u(7)] = a2_1_7
+                    dest[yb + u(8)] = a2_1_8; dest[yb + u(9)] = a2_1_9; dest[yb + u(10)] = a2_1_10; dest[yb + u(11)] = a2_1_11; dest[yb + u(12)] = a2_1_12; dest[yb + u(13)] = a2_1_13; dest[yb + u(14)] = a2_1_14; dest[yb + u(15)] = a2_1_15
+                    yb = u(((n * k_out + k0 + 3) * oh + r + 0) * ow + col) if full else u(c_in * hr * sw + 96)
+                    dest[yb + u(0)] = a3_0_0; dest[yb + u(1)] = a3_0_1; dest[yb + u(2)] = a3_0_2; dest[yb + u(3)] = a3_0_3; dest[yb + u(4)] = a3_0_4; dest[yb + u(5)] = a3_0_5; dest[yb + u(6)] = a3_0_6; dest[yb + u(7)] = a3_0_7
+                    dest[yb + u(8)] = a3_0_8; dest[yb + u(9)] = a3_0_9; dest[yb + u(10)] = a3_0_10; dest[yb + u(11)] = a3_0_11; dest[yb + u(12)] = a3_0_12; dest[yb + u(13)] = a3_0_13; dest[yb + u(14)] = a3_0_14; dest[yb + u(15)] = a3_0_15
+                    yb = u(((n * k_out + k0 + 3) * oh + r + 1) * ow + col) if full else u(c_in * hr * sw + 112)
+                    dest[yb + u(0)] = a3_1_0; dest[yb + u(1)] = a3_1_1; dest[yb + u(2)] = a3_1_2; dest[yb + u(3)] = a3_1_3; dest[yb + u(4)] = a3_1_4; dest[yb + u(5)] = a3_1_5; dest[yb + u(6)] = a3_1_6; dest[yb + u(7)] = a3_1_7
+                    dest[yb + u(8)] = a3_1_8; dest[yb + u(9)] = a3_1_9; dest[yb + u(10)] = a3_1_10; dest[yb + u(11)] = a3_1_11; dest[yb + u(12)] = a3_1_12; dest[yb + u(13)] = a3_1_13; dest[yb + u(14)] = a3_1_14; dest[yb + u(15)] = a3_1_15
+                    yb = u(((n * k_out + k0 + 4) * oh + r + 0) * ow + col) if full else u(c_in * hr * sw + 128)
+                    dest[yb + u(0)] = a4_0_0; dest[yb + u(1)] = a4_0_1; dest[yb + u(2)] = a4_0_2; dest[yb + u(3)] = a4_0_3; dest[yb + u(4)] = a4_0_4; dest[yb + u(5)] = a4_0_5; dest[yb + u(6)] = a4_0_6; dest[yb + u(7)] = a4_0_7
+                    dest[yb + u(8)] = a4_0_8; dest[yb + u(9)] = a4_0_9; dest[yb + u(10)] = a4_0_10; dest[yb + u(11)] = a4_0_11; dest[yb + u(12)] = a4_0_12; dest[yb + u(13)] = a4_0_13; dest[yb + u(14)] = a4_0_14; dest[yb + u(15)] = a4_0_15
+                    yb = u(((n * k_out + k0 + 4) * oh + r + 1) * ow + col) if full else u(c_in * hr * sw + 144)
+                    dest[yb + u(0)] = a4_1_0; dest[yb + u(1)] = a4_1_1; dest[yb + u(2)] = a4_1_2; dest[yb + u(3)] = a4_1_3; dest[yb + u(4)] = a4_1_4; dest[yb + u(5)] = a4_1_5; dest[yb + u(6)] = a4_1_6; dest[yb + u(7)] = a4_1_7
+                    dest[yb + u(8)] = a4_1_8; dest[yb + u(9)] = a4_1_9; dest[yb + u(10)] = a4_1_10; dest[yb + u(11)] = a4_1_11; dest[yb + u(12)] = a4_1_12; dest[yb + u(13)] = a4_1_13; dest[yb + u(14)] = a4_1_14; dest[yb + u(15)] = a4_1_15
+                    yb = u(((n * k_out + k0 + 5) * oh + r + 0) * ow + col) if full else u(c_in * hr * sw + 160)
+                    dest[yb + u(0)] = a5_0_0; dest[yb + u(1)] = a5_0_1; dest[yb + u(2)] = a5_0_2; dest[yb + u(3)] = a5_0_3; dest[yb + u(4)] = a5_0_4; dest[yb + u(5)] = a5_0_5; dest[yb + u(6)] = a5_0_6; dest[yb + u(7)] = a5_0_7
+                    dest[yb + u(8)] = a5_0_8; dest[yb + u(9)] = a5_0_9; dest[yb + u(10)] = a5_0_10; dest[yb + u(11)] = a5_0_11; dest[yb + u(12)] = a5_0_12; dest[yb + u(13)] = a5_0_13; dest[yb + u(14)] = a5_0_14; dest[yb + u(15)] = a5_0_15
+                    yb = u(((n * k_out + k0 + 5) * oh + r + 1) * ow + col) if full else u(c_in * hr * sw + 176)
+                    dest[yb + u(0)] = a5_1_0; dest[yb + u(1)] = a5_1_1; dest[yb + u(2)] = a5_1_2; dest[yb + u(3)] = a5_1_3; dest[yb + u(4)] = a5_1_4; dest[yb + u(5)] = a5_1_5; dest[yb + u(6)] = a5_1_6; dest[yb + u(7)] = a5_1_7
+                    dest[yb + u(8)] = a5_1_8; dest[yb + u(9)] = a5_1_9; dest[yb + u(10)] = a5_1_10; dest[yb + u(11)] = a5_1_11; dest[yb + u(12)] = a5_1_12; dest[yb + u(13)] = a5_1_13; dest[yb + u(14)] = a5_1_14; dest[yb + u(15)] = a5_1_15
+                    yb = u(((n * k_out + k0 + 6) * oh + r + 0) * ow + col) if full else u(c_in * hr * sw + 192)
+                    dest[yb + u(0)] = a6_0_0; dest[yb + u(1)] = a6_0_1; dest[yb + u(2)] = a6_0_2; dest[yb + u(3)] = a6_0_3; dest[yb + u(4)] = a6_0_4; dest[yb + u(5)] = a6_0_5; dest[yb + u(6)] = a6_0_6; dest[yb + u(7)] = a6_0_7
+                    dest[yb + u(8)] = a6_0_8; dest[yb + u(9)] = a6_0_9; dest[yb + u(10)] = a6_0_10; dest[yb + u(11)] = a6_0_11; dest[yb + u(12)] = a6_0_12; dest[yb + u(13)] = a6_0_13; dest[yb + u(14)] = a6_0_14; dest[yb + u(15)] = a6_0_15
+                    yb = u(((n * k_out + k0 + 6) * oh + r + 1) * ow + col) if full else u(c_in * hr * sw + 208)
+                    dest[yb + u(0)] = a6_1_0; dest[yb + u(1)] = a6_1_1; dest[yb + u(2)] = a6_1_2; dest[yb + u(3)] = a6_1_3; dest[yb + u(4)] = a6_1_4; dest[yb + u(5)] = a6_1_5; dest[yb + u(6)] = a6_1_6; dest[yb + u(7)] = a6_1_7
+                    dest[yb + u(8)] = a6_1_8; dest[yb + u(9)] = a6_1_9; dest[yb + u(10)] = a6_1_10; dest[yb + u(11)] = a6_1_11; dest[yb + u(12)] = a6_1_12; dest[yb + u(13)] = a6_1_13; dest[yb + u(14)] = a6_1_14; dest[yb + u(15)] = a6_1_15
+                    yb = u(((n * k_out + k0 + 7) * oh + r + 0) * ow + col) if full else u(c_in * hr * sw + 224)
+                    dest[yb + u(0)] = a7_0_0; dest[yb + u(1)] = a7_0_1; dest[yb + u(2)] = a7_0_2; dest[yb + u(3)] = a7_0_3; dest[yb + u(4)] = a7_0_4; dest[yb + u(5)] = a7_0_5; dest[yb + u(6)] = a7_0_6; dest[yb + u(7)] = a7_0_7
+                    dest[yb + u(8)] = a7_0_8; dest[yb + u(9)] = a7_0_9; dest[yb + u(10)] = a7_0_10; dest[yb + u(11)] = a7_0_11; dest[yb + u(12)] = a7_0_12; dest[yb + u(13)] = a7_0_13; dest[yb + u(14)] = a7_0_14; dest[yb + u(15)] = a7_0_15
+                    yb = u(((n * k_out + k0 + 7) * oh + r + 1) * ow + col) if full else u(c_in * hr * sw + 240)
+                    dest[yb + u(0)] = a7_1_0; dest[yb + u(1)] = a7_1_1; dest[yb + u(2)] = a7_1_2; dest[yb + u(3)] = a7_1_3; dest[yb + u(4)] = a7_1_4; dest[yb + u(5)] = a7_1_5; dest[yb + u(6)] = a7_1_6; dest[yb + u(7)] = a7_1_7
+                    dest[yb + u(8)] = a7_1_8; dest[yb + u(9)] = a7_1_9; dest[yb + u(10)] = a7_1_10; dest[yb + u(11)] = a7_1_11; dest[yb + u(12)] = a7_1_12; dest[yb + u(13)] = a7_1_13; dest[yb + u(14)] = a7_1_14; dest[yb + u(15)] = a7_1_15
+                    if not full:
+                        for k in range(8):
+                            for q in range(2):
+                                yb = u(((n * k_out + k0 + k) * oh + r + q) * ow + col)
+                                tail = u(c_in * hr * sw + (k * 2 + q) * 16)
+                                for i in range(ow - col):
+                                    y[yb + u(i)] = scratch[tail + u(i)]
+
+
+def forward_8x2x8(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, top, left, sw):
+    """Y[n, k, y, x] = b[k] + Σ_c,i,j W[k, c, i, j] · Xpad[n, c, y + i, x + j]; blocks of 8 filters × 2 rows × 8
+    positions (OH ≥ 2; the last block of rows ends at the last row, overlapping the one before where OH is not a
+    multiple of 2: those rows are computed twice, alike).
+
+    Xpad is X (N, C, H, WD) placed at row ``top`` and column ``left`` of zeros, gathered into ``scratch`` for each block
+    of rows (C·(FH + 1) rows of ``sw`` ≥ OW rounded up to 8, + FW − 1, then 8·2·8 for a partial block).
+    w is W packed as (FN / 8, C, FH, FW, 8): a block's 8 weights of one tap side by side."""
+    scratch[:] = 0
+    hr = fh + 1
+    for n in range(m):
+        for r in range(0, oh, 2):
+            r = r if r + 2 <= oh else oh - 2
+            t0 = left if left > 0 else 0
+            t1 = wd + left if wd + left < sw else sw
+            for c in range(c_in):
+                for i in range(hr):
+                    base, s = u((c * hr + i) * sw), r + i - top
+                    if s < 0 or s >= h:
+                        for t in range(t0, t1):
+                            scratch[base + u(t)] = 0
+                    else:
+                        src = u(((n * c_in + 0 + c) * h + s) * wd - left)
+                        for t in range(t0, t1):
+                            scratch[base + u(t)] = x[src + u(t)]
+            for k0 in range(0, k_out, 8):
+                for col in range(0, ow, 8):
+                    col = col if col + 8 <= ow or ow < 8 else ow - 8
+                    a0_0_0 = b[k0 + 0]; a0_0_1 = b[k0 + 0]; a0_0_2 = b[k0 + 0]; a0_0_3 = b[k0 + 0]; a0_0_4 = b[k0 + 0]; a0_0_5 = b[k0 + 0]; a0_0_6 = b[k0 + 0]; a0_0_7 = b[k0 + 0]
+                    a0_1_0 = b[k0 + 0]; a0_1_1 = b[k0 + 0]; a0_1_2 = b[k0 + 0]; a0_1_3 = b[k0 + 0]; a0_1_4 = b[k0 + 0]; a0_1_5 = b[k0 + 0]; a0_1_6 = b[k0 + 0]; a0_1_7 = b[k0 + 0]
+                    a1_0_0 = b[k0 + 1]; a1_0_1 = b[k0 + 1]; a1_0_2 = b[k0 + 1]; a1_0_3 = b[k0 + 1]; a1_0_4 = b[k0 + 1]; a1_0_5 = b[k0 + 1]; a1_0_6 = b[k0 + 1]; a1_0_7 = b[k0 + 1]
+                    a1_1_0 = b[k0 + 1]; a1_1_1 = b[k0 + 1]; a1_1_2 = b[k0 + 1]; a1_1_3 = b[k0 + 1]; a1_1_4 = b[k0 + 1]; a1_1_5 = b[k0 + 1]; a1_1_6 = b[k0 + 1]; a1_1_7 = b[k0 + 1]
+                    a2_0_0 = b[k0 + 2]; a2_0_1 = b[k0 + 2]; a2_0_2 = b[k0 + 2]; a2_0_3 = b[k0 + 2]; a2_0_4 = b[k0 + 2]; a2_0_5 = b[k0 + 2]; a2_0_6 = b[k0 + 2]; a2_0_7 = b[k0 + 2]
+                    a2_1_0 = b[k0 + 2]; a2_1_1 = b[k0 + 2]; a2_1_2 = b[k0 + 2]; a2_1_3 = b[k0 + 2]; a2_1_4 = b[k0 + 2]; a2_1_5 = b[k0 + 2]; a2_1_6 = b[k0 + 2]; a2_1_7 = b[k0 + 2]
+                    a3_0_0 = b[k0 + 3]; a3_0_1 = b[k0 + 3]; a3_0_2 = b[k0 + 3]; a3_0_3 = b[k0 + 3]; a3_0_4 = b[k0 + 3]; a3_0_5 = b[k0 + 3]; a3_0_6 = b[k0 + 3]; a3_0_7 = b[k0 + 3]
+                    a3_1_0 = b[k0 + 3]; a3_1_1 = b[k0 + 3]; a3_1_2 = b[k0 + 3]; a3_1_3 = b[k0 + 3]; a3_1_4 = b[k0 + 3]; a3_1_5 = b[k0 + 3]; a3_1_6 = b[k0 + 3]; a3_1_7 = b[k0 + 3]
+                    a4_0_0 = b[k0 + 4]; a4_0_1 = b[k0 + 4]; a4_0_2 = b[k0 + 4]; a4_0_3 = b[k0 + 4]; a4_0_4 = b[k0 + 4]; a4_0_5 = b[k0 + 4]; a4_0_6 = b[k0 + 4]; a4_0_7 = b[k0 + 4]
+                    a4_1_0 = b[k0 + 4]; a4_1_1 = b[k0 + 4]; a4_1_2 = b[k0 + 4]; a4_1_3 = b[k0 + 4]; a4_1_4 = b[k0 + 4]; a4_1_5 = b[k0 + 4]; a4_1_6 = b[k0 + 4]; a4_1_7 = b[k0 + 4]
+                    a5_0_0 = b[k0 + 5]; a5_0_1 = b[k0 + 5]; a5_0_2 = b[k0 + 5]; a5_0_3 = b[k0 + 5]; a5_0_4 = b[k0 + 5]; a5_0_5 = b[k0 + 5]; a5_0_6 = b[k0 + 5]; a5_0_7 = b[k0 + 5]
+                    a5_1_0 = b[k0 + 5]; a5_1_1 = b[k0 + 5]; a5_1_2 = b[k0 + 5]; a5_1_3 = b[k0 + 5]; a5_1_4 = b[k0 + 5]; a5_1_5 = b[k0 + 5]; a5_1_6 = b[k0 + 5]; a5_1_7 = b[k0 + 5]
+                    a6_0_0 = b[k0 + 6]; a6_0_1 = b[k0 + 6]; a6_0_2 = b[k0 + 6]; a6_0_3 = b[k0 + 6]; a6_0_4 = b[k0 + 6]; a6_0_5 = b[k0 + 6]; a6_0_6 = b[k0 + 6]; a6_0_7 = b[k0 + 6]
+                    a6_1_0 = b[k0 + 6]; a6_1_1 = b[k0 + 6]; a6_1_2 = b[k0 + 6]; a6_1_3 = b[k0 + 6]; a6_1_4 = b[k0 + 6]; a6_1_5 = b[k0 + 6]; a6_1_6 = b[k0 + 6]; a6_1_7 = b[k0 + 6]
+                    a7_0_0 = b[k0 + 7]; a7_0_1 = b[k0 + 7]; a7_0_2 = b[k0 + 7]; a7_0_3 = b[k0 + 7]; a7_0_4 = b[k0 + 7]; a7_0_5 = b[k0 + 7]; a7_0_6 = b[k0 + 7]; a7_0_7 = b[k0 + 7]
+                    a7_1_0 = b[k0 + 7]; a7_1_1 = b[k0 + 7]; a7_1_2 = b[k0 + 7]; a7_1_3 = b[k0 + 7]; a7_1_4 = b[k0 + 7]; a7_1_5 = b[k0 + 7]; a7_1_6 = b[k0 + 7]; a7_1_7 = b[k0 + 7]
+                    for c in range(c_in):
+                        for i in range(fh):
+                            xb0 = u((c * hr + i + 0) * sw + col)
+                            xb1 = u((c * hr + i + 1) * sw + col)
+                            wb = u((((k0 // 8) * c_in + c) * fh + i) * fw * 8)
+                            for j in range(fw):
+                                uj = u(j)
+                                wj = wb + uj * u(8)
+                                p0_0 = scratch[xb0 + uj + u(0)]; p0_1 = scratch[xb0 + uj + u(1)]; p0_2 = scratch[xb0 + uj + u(2)]; p0_3 = scratch[xb0 + uj + u(3)]; p0_4 = scratch[xb0 + uj + u(4)]; p0_5 = scratch[xb0 + uj + u(5)]; p0_6 = scratch[xb0 + uj + u(6)]; p0_7 = scratch[xb0 + uj + u(7)]
+                                p1_0 = scratch[xb1 + uj + u(0)]; p1_1 = scratch[xb1 + uj + u(1)]; p1_2 = scratch[xb1 + uj + u(2)]; p1_3 = scratch[xb1 + uj + u(3)]; p1_4 = scratch[xb1 + uj + u(4)]; p1_5 = scratch[xb1 + uj + u(5)]; p1_6 = scratch[xb1 + uj + u(6)]; p1_7 = scratch[xb1 + uj + u(7)]
+                                v = w[wj + u(0)]
+                                a0_0_0 += v * p0_0; a0_0_1 += v * p0_1; a0_0_2 += v * p0_2; a0_0_3 += v * p0_3; a0_0_4 += v * p0_4; a0_0_5 += v * p0_5; a0_0_6 += v * p0_6; a0_0_7 += v * p0_7
+                                a0_1_0 += v * p1_0; a0_1_1 += v * p1_1; a0_1_2 += v * p1_2; a0_1_3 += v * p1_3; a0_1_4 += v * p1_4; a0_1_5 += v * p1_5; a0_1_6 += v * p1_6; a0_1_7 += v * p1_7
+                                v = w[wj + u(1)]
+                                a1_0_0 += v * p0_0; a1_0_1 += v * p0_1; a1_0_2 += v * p0_2; a1_0_3 += v * p0_3; a1_0_4 += v * p0_4; a1_0_5 += v * p0_5; a1_0_6 += v * p0_6; a1_0_7 += v * p0_7
+                                a1_1_0 += v * p1_0; a1_1_1 += v * p1_1; a1_1_2 += v * p1_2; a1_1_3 += v * p1_3; a1_1_4 += v * p1_4; a1_1_5 += v * p1_5; a1_1_6 += v * p1_6; a1_1_7 += v * p1_7
+                                v = w[wj + u(2)]
+                                a2_0_0 += v * p0_0; a2_0_1 += v * p0_1; a2_0_2 += v * p0_2; a2_0_3 += v * p0_3; a2_0_4 += v * p0_4; a2_0_5 += v * p0_5; a2_0_6 += v * p0_6; a2_0_7 += v * p0_7
+                                a2_1_0 += v * p1_0; a2_1_1 += v * p1_1; a2_1_2 += v * p1_2; a2_1_3 += v * p1_3; a2_1_4 += v * p1_4; a2_1_5 += v * p1_5; a2_1_6 += v * p1_6; a2_1_7 += v * p1_7
+                                v = w[wj + u(3)]
+                                a3_0_0 += v * p0_0; a3_0_1 += v * p0_1; a3_0_2 += v * p0_2; a3_0_3 += v * p0_3; a3_0_4 += v * p0_4; a3_0_5 += v * p0_5; a3_0_6 += v * p0_6; a3_0_7 += v * p0_7
+                                a3_1_0 += v * p1_0; a3_1_1 += v * p1_1; a3_1_2 += v * p1_2; a3_1_3 += v * p1_3; a3_1_4 += v * p1_4; a3_1_5 += v * p1_5; a3_1_6 += v * p1_6; a3_1_7 += v * p1_7
+                                v = w[wj + u(4)]
+                                a4_0_0 += v * p0_0; a4_0_1 += v * p0_1; a4_0_2 += v * p0_2; a4_0_3 += v * p0_3; a4_0_4 += v * p0_4; a4_0_5 += v * p0_5; a4_0_6 += v * p0_6; a4_0_7 += v * p0_7
+                                a4_1_0 += v * p1_0; a4_1_1 += v * p1_1; a4_1_2 += v * p1_2; a4_1_3 += v * p1_3; a4_1_4 += v * p1_4; a4_1_5 += v * p1_5; a4_1_6 += v * p1_6; a4_1_7 += v * p1_7
+                                v = w[wj + u(5)]
+                                a5_0_0 += v * p0_0; a5_0_1 += v * p0_1; a5_0_2 += v * p0_2; a5_0_3 += v * p0_3; a5_0_4 += v * p0_4; a5_0_5 += v * p0_5; a5_0_6 += v * p0_6; a5_0_7 += v * p0_7
+                                a5_1_0 += v * p1_0; a5_1_1 += v * p1_1; a5_1_2 += v * p1_2; a5_1_3 += v * p1_3; a5_1_4 += v * p1_4; a5_1_5 += v * p1_5; a5_1_6 += v * p1_6; a5_1_7 += v * p1_7
+                                v = w[wj + u(6)]
+                                a6_0_0 += v * p0_0; a6_0_1 += v * p0_1; a6_0_2 += v * p0_2; a6_0_3 += v * p0_3; a6_0_4 += v * p0_4; a6_0_5 += v * p0_5; a6_0_6 += v * p0_6; a6_0_7 += v * p0_7
+                                a6_1_0 += v * p1_0; a6_1_1 += v * p1_1; a6_1_2 += v * p1_2; a6_1_3 += v * p1_3; a6_1_4 += v * p1_4; a6_1_5 += v * p1_5; a6_1_6 += v * p1_6; a6_1_7 += v * p1_7
+                                v = w[wj + u(7)]
+                                a7_0_0 += v * p0_0; a7_0_1 += v * p0_1; a7_0_2 += v * p0_2; a7_0_3 += v * p0_3; a7_0_4 += v * p0_4; a7_0_5 += v * p0_5; a7_0_6 += v * p0_6; a7_0_7 += v * p0_7
+                                a7_1_0 += v * p1_0; a7_1_1 += v * p1_1; a7_1_2 += v * p1_2; a7_1_3 += v * p1_3; a7_1_4 += v * p1_4; a7_1_5 += v * p1_5; a7_1_6 += v * p1_6; a7_1_7 += v * p1_7
+                    full = col + 8 <= ow
+                    dest = y if full else scratch
+                    yb = u(((n * k_out + k0 + 0) * oh + r + 0) * ow + col) if full else u(c_in * hr * sw + 0)
+                    dest[yb + u(0)] = a0_0_0; dest[yb + u(1)] = a0_0_1; dest[yb + u(2)] = a0_0_2; dest[yb + u(3)] = a0_0_3; dest[yb + u(4)] = a0_0_4; dest[yb + u(5)] = a0_0_5; dest[yb + u(6)] = a0_0_6; dest[yb + u(7)] = a0_0_7
+                    yb = u(((n * k_out + k0 + 0) * oh + r + 1) * ow + col) if full else u(c_in * hr * sw + 8)
+                    dest[yb + u(0)] = a0_1_0; dest[yb + u(1)] = a0_1_1; dest[yb + u(2)] = a0_1_2; dest[yb + u(3)] = a0_1_3; dest[yb + u(4)] = a0_1_4; dest[yb + u(5)] = a0_1_5; dest[yb + u(6)] = a0_1_6; dest[yb + u(7)] = a0_1_7
+                    yb = u(((n * k_out + k0 + 1) * oh + r + 0) * ow + col) if full else u(c_in * hr * sw + 16)
+                    dest[yb + u(0)] = a1_0_0; dest[yb + u(1)] = a1_0_1; dest[yb + u(2)] = a1_0_2; dest[yb + u(3)] = a1_0_3; dest[yb + u(4)] = a1_0_4; dest[yb + u(5)] = a1_0_5; dest[yb + u(6)] = a1_0_6; dest[yb + u(7)] = a1_0_7
+                    yb = u(((n * k_out + k0 + 1) * oh + r + 1) * ow + col) if full else u(c_in * hr * sw + 24)
+                    dest[yb + u(0)] = a1_1_0; dest[yb + u(1)] = a1_1_1; dest[yb + u(2)] = a1_1_2; dest[yb + u(3)] = a1_1_3; dest[yb + u(4)] = a1_1_4; dest[yb + u(5)] = a1_1_5; dest[yb + u(6)] = a1_1_6; dest[yb + u(7)] = a1_1_7
+                    yb = u(((n * k_out + k0 + 2) * oh + r + 0) * ow + col) if full else u(c_in * hr * sw + 32)
+                    dest[yb + u(0)] = a2_0_0; dest[yb + u(1)] = a2_0_1; dest[yb + u(2)] = a2_0_2; dest[yb + u(3)] = a2_0_3; dest[yb + u(4)] = a2_0_4; dest[yb + u(5)] = a2_0_5; dest[yb + u(6)] = a2_0_6; dest[yb + u(7)] = a2_0_7
+                    yb = u(((n * k_out + k0 + 2) * oh + r + 1) * ow + col) if full else u(c_in * hr * sw + 40)
+                    dest[yb + u(0)] = a2_1_0; dest[yb + u(1)] = a2_1_1; dest[yb + u(2)] = a2_1_2; dest[yb + u(3)] = a2_1_3; dest[yb + u(4)] = a2_1_4; dest[yb + u(5)] = a2_1_5; dest[yb + u(6)] = a2_1_6; dest[yb + u(7)] = a2_1_7
+                    yb = u(((n * k_out + k0 + 3) * oh + r + 0) * ow + col) if full else u(c_in * hr * sw + 48)
+                    dest[yb + u(0)] = a3_0_0; dest[yb + u(1)] = a3_0_1; dest[yb + u(2)] = a3_0_2; dest[yb + u(3)] = a3_0_3; dest[yb + u(4)] = a3_0_4; dest[yb + u(5)] = a3_0_5; dest[yb + u(6)] = a3_0_6; dest[yb + u(7)] = a3_0_7
+                    yb = u(((n * k_out + k0 + 3) * oh + r + 1) * ow + col) if full else u(c_in * hr * sw + 56)
+                    dest[yb + u(0)] = a3_1_0; dest[yb + u(1)] = a3_1_1; dest[yb + u(2)] = a3_1_2; dest[yb + u(3)] = a3_1_3; dest[yb + u(4)] = a3_1_4; dest[yb + u(5)] = a3_1_5; dest[yb + u(6)] = a3_1_6; dest[yb + u(7)] = a3_1_7
+                    yb = u(((n * k_out + k0 + 4) * oh + r + 0) * ow + col) if full else u(c_in * hr * sw + 64)
+                    dest[yb + u(0)] = a4_0_0; dest[yb + u(1)] = a4_0_1; dest[yb + u(2)] = a4_0_2; dest[yb + u(3)] = a4_0_3; dest[yb + u(4)] = a4_0_4; dest[yb + u(5)] = a4_0_5; dest[yb + u(6)] = a4_0_6; dest[yb + u(7)] = a4_0_7
+                    yb = u(((n * k_out + k0 + 4) * oh + r + 1) * ow + col) if full else u(c_in * hr * sw + 72)
+                    dest[yb + u(0)] = a4_1_0; dest[yb + u(1)] = a4_1_1; dest[yb + u(2)] = a4_1_2; dest[yb + u(3)] = a4_1_3; dest[yb + u(4)] = a4_1_4; dest[yb + u(5)] = a4_1_5; dest[yb + u(6)] = a4_1_6; dest[yb + u(7)] = a4_1_7
+                    yb = u(((n * k_out + k0 + 5) * oh + r + 0) * ow + col) if full else u(c_in * hr * sw + 80)
+                    dest[yb + u(0)] = a5_0_0; dest[yb + u(1)] = a5_0_1; dest[yb + u(2)] = a5_0_2; dest[yb + u(3)] = a5_0_3; dest[yb + u(4)] = a5_0_4; dest[yb + u(5)] = a5_0_5; dest[yb + u(6)] = a5_0_6; dest[yb + u(7)] = a5_0_7
+                    yb = u(((n * k_out + k0 + 5) * oh + r + 1) * ow + col) if full else u(c_in * hr * sw + 88)
+                    dest[yb + u(0)] = a5_1_0; dest[yb + u(1)] = a5_1_1; dest[yb + u(2)] = a5_1_2; dest[yb + u(3)] = a5_1_3; dest[yb + u(4)] = a5_1_4; dest[yb + u(5)] = a5_1_5; dest[yb + u(6)] = a5_1_6; dest[yb + u(7)] = a5_1_7
+                    yb = u(((n * k_out + k0 + 6) * oh + r + 0) * ow + col) if full else u(c_in * hr * sw + 96)
+                    dest[yb + u(0)] = a6_0_0; dest[yb + u(1)] = a6_0_1; dest[yb + u(2)] = a6_0_2; dest[yb + u(3)] = a6_0_3; dest[yb + u(4)] = a6_0_4; dest[yb + u(5)] = a6_0_5; dest[yb + u(6)] = a6_0_6; dest[yb + u(7)] = a6_0_7
+                    yb = u(((n * k_out + k0 + 6) * oh + r + 1) * ow + col) if full else u(c_in * hr * sw + 104)
+                    dest[yb + u(0)] = a6_1_0; dest[yb + u(1)] = a6_1_1; dest[yb + u(2)] = a6_1_2; dest[yb + u(3)] = a6_1_3; dest[yb + u(4)] = a6_1_4; dest[yb + u(5)] = a6_1_5; dest[yb + u(6)] = a6_1_6; dest[yb + u(7)] = a6_1_7
+                    yb = u(((n * k_out + k0 + 7) * oh + r + 0) * ow + col) if full else u(c_in * hr * sw + 112)
+                    dest[yb + u(0)] = a7_0_0; dest[yb + u(1)] = a7_0_1; dest[yb + u(2)] = a7_0_2; dest[yb + u(3)] = a7_0_3; dest[yb + u(4)] = a7_0_4; dest[yb + u(5)] = a7_0_5; dest[yb + u(6)] = a7_0_6; dest[yb + u(7)] = a7_0_7
+                    yb = u(((n * k_out + k0 + 7) * oh + r + 1) * ow + col) if full else u(c_in * hr * sw + 120)
+                    dest[yb + u(0)] = a7_1_0; dest[yb + u(1)] = a7_1_1; dest[yb + u(2)] = a7_1_2; dest[yb + u(3)] = a7_1_3; dest[yb + u(4)] = a7_1_4; dest[yb + u(5)] = a7_1_5; dest[yb + u(6)] = a7_1_6; dest[yb + u(7)] = a7_1_7
+                    if not full:
+                        for k in range(8):
+                            for q in range(2):
+                                yb = u(((n * k_out + k0 + k) * oh + r + q) * ow + col)
+                                tail = u(c_in * hr * sw + (k * 2 + q) * 8)
+                                for i in range(ow - col):
+                                    y[yb + u(i)] = scratch[tail + u(i)]
+
+
 def forward_cl_8x16(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, top, left, sw):
     """Y[n, y, x, k] = b[k] + Σ_c,i,j W[c, i, j, k] · Xpad[n, c, y + i, x + j], with W and Y channels-last, (C, FH, FW, FN)
     and (N, OH, OW, FN); blocks of 8 positions × 16 filters: for rows too short to fill a vector.

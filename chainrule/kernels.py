@@ -96,6 +96,11 @@ class ConvolutionLoops:
         """Y = b + W ⊛ X in blocks of ``filters`` (16 or 8) filters × ``lanes`` positions (``lanes`` 16: 16 only)."""
         return _loop(f"forward_{filters}x{lanes}", self.dtype)
 
+    def forward_rows(self, filters, rows, lanes):
+        """Y = b + W ⊛ X in blocks of ``filters`` (8) filters × ``rows`` (2) output rows × ``lanes`` (16: 16 only,
+        or 8) positions."""
+        return _loop(f"forward_{filters}x{rows}x{lanes}", self.dtype)
+
     def forward_channels_last(self, filters):
         """Y = b + W ⊛ X with W and Y channels-last, in blocks of 8 positions × ``filters`` (16: 16 only, or 8)."""
         return _loop(f"forward_cl_8x{filters}", self.dtype)

@@ -221,12 +221,16 @@ def test_compiled_padding_is_numpys_padding(n, c, h, w, top, left, height, width
 @given(st.integers(1, 4), st.integers(1, 20), st.integers(1, 9), st.integers(1, 9),
        st.sampled_from(["float32", "float64"]), st.integers(0, 2 ** 32 - 1))
 def test_dout_channels_last_and_its_sum_in_one_pass(n, c, h, w, dtype, seed):
-    """dout turned channels-last is the transpose, bit for bit, and db its sum over N, OH, OW (taken in float64)."""
+    """dout turned channels-last is the transpose, bit for bit, and db its sum over N, OH, OW, taken in float64 in
+    the order n, y, x for each filter (a running sum, as np.cumsum takes it): the same bits whichever way the loop
+    walks the batch."""
     rng = np.random.default_rng(seed)
     d = rng.standard_normal((n, c, h, w)).astype(dtype)
     out, total = np.empty((n, h, w, c), dtype), np.empty(c, dtype)
     kernels.get(d)["channels_last_and_sum"](d, out, total)
     np.testing.assert_array_equal(out, d.transpose(0, 2, 3, 1))
+    running = np.cumsum(d.transpose(1, 0, 2, 3).reshape(c, -1).astype(np.float64), axis=1)[:, -1]
+    np.testing.assert_array_equal(total, running.astype(dtype))
     np.testing.assert_allclose(total, d.astype(np.float64).sum(axis=(0, 2, 3)), rtol=1e-6, atol=1e-6)
 
 
@@ -265,3 +269,34 @@ def test_read_only_images_take_the_compiled_loops_as_they_are(monkeypatch):
     np.testing.assert_allclose(y, direct_convolution(x, W, b, 1, 1), atol=1e-12)
     for got, want in zip((dx, layer.dW, layer.db), direct_convolution_backward(x, W, dout, 1, 1)):
         np.testing.assert_allclose(got, want, atol=1e-11)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 3), st.sampled_from([1, 3, 8, 16]), st.sampled_from([8, 16, 24, 32]), st.integers(1, 19),
+       st.integers(1, 19), st.sampled_from([1, 3, 5]), st.integers(0, 2), st.sampled_from(["float32", "float64"]),
+       st.integers(0, 2 ** 32 - 1))
+def test_every_forward_block_gives_the_same_bits(n, c, fn, h, w, k, pad, dtype, seed):
+    """Blocks of 2 rows (the last one overlapping the one before where OH is odd), of one row and channels-last
+    take each output's sum in the same order: the same bits, NaN and ±∞ included, on any shape."""
+    assume(h + 2 * pad >= k and w + 2 * pad >= k)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w))
+    x[rng.random(x.shape) < 0.02] = np.nan
+    x[rng.random(x.shape) < 0.02] = -np.inf
+    x, W, b = x.astype(dtype), rng.standard_normal((fn, c, k, k)).astype(dtype), rng.standard_normal(fn).astype(dtype)
+    oh, ow = h + 2 * pad - k + 1, w + 2 * pad - k + 1
+    results = []
+    with pytest.MonkeyPatch.context() as mp, np.errstate(invalid="ignore"):
+        for widest_channels_last, rows in [(0, 2), (0, 1), (100, 1)]:
+            mp.setattr(convolution_module, "CHANNELS_LAST_MAX_ROW", {np.dtype(dtype): widest_channels_last})
+            mp.setattr(convolution_module, "FORWARD_ROWS", rows)
+            forward = convolution_module._CompiledForward(kernels.convolution(x, W, b), W, b, oh, ow)
+            assert forward.loop is not None and forward.rows == (rows if oh >= rows else 1)
+            out = np.full((n, fn, oh, ow), 7.0, dtype)
+            forward(x, out, pad, pad)
+            results.append(out)
+    for out in results[1:]:
+        np.testing.assert_array_equal(out, results[0])
+    with np.errstate(invalid="ignore"):
+        want = direct_convolution(x.astype(float), W.astype(float), b.astype(float), 1, pad)
+    np.testing.assert_allclose(results[1], want, rtol=1e-4, atol=1e-4, equal_nan=True)

@@ -53,30 +53,42 @@ def _lanes(loops, filters, row):
     return 16 if loops and 16 in loops.widths and filters == 16 and row > 8 else 8
 
 
-#: rows of at most this many outputs are computed channels-last by the compiled loops (measured: 1.1–1.3× faster
-#: on 7-wide rows; slower on 14-wide ones, where the turn back to (N, FN, OH, OW) costs more than it saves)
-CHANNELS_LAST_MAX_ROW = 8
+#: rows of at most this many outputs are computed channels-last by the compiled loops, by dtype. Measured on 13
+#: images of 64 channels: in float32, blocks of 2 rows are 1.2–1.3× faster on rows of 6 to 8 (16 vectors of 8
+#: float32 in the registers), alike on 7, slower on 5; in float64 their 8 positions take two 256-bit vectors
+#: each on numba's usual target, and channels-last is 1.8× faster up to 8
+CHANNELS_LAST_MAX_ROW = {np.dtype(np.float32): 5, np.dtype(np.float64): 8}
+#: longer rows are computed this many at a time where the output has as many (conv_loops_writer.FORWARD_ROWS_BLOCKS)
+FORWARD_ROWS = 2
 
 
 class _CompiledForward:
     """Y = b + W ⊛ X at stride 1 by a compiled loop (:mod:`chainrule.conv_loops`), slice by slice; the filters are
     packed once for the loop. ``loop`` is None where no compiled loop applies.
 
-    Rows longer than 8 outputs: blocks of 16 (or 8) filters × 16 (or 8) positions of a row, Y written as it is.
-    Rows of at most 8: blocks of 8 positions × 16 (or 8) filters, Y written channels-last and turned back, so that
-    a short row does not leave most of a vector empty."""
+    Two output rows or more, longer than ``CHANNELS_LAST_MAX_ROW``: blocks of 8 filters × 2 rows × 16 (or 8)
+    positions, Y written as it is. One row: blocks of 16 (or 8) filters × 16 (or 8) positions. Shorter rows:
+    blocks of 8 positions × 16 (or 8) filters, Y written channels-last and turned back, so that a short row does
+    not leave most of a vector empty. Each output's sum is taken in the same order in all three (b, then channel
+    by channel, row by row, tap by tap): the same bits whichever block computes it."""
 
-    def __init__(self, loops, W, b, out_width):
+    def __init__(self, loops, W, b, out_height, out_width):
         fn = W.shape[0]
         self.loop = None
         if not loops or fn % 8:                      # the book's 30 filters padded to 32 measured slower than BLAS
             return
-        self.channels_last = out_width <= CHANNELS_LAST_MAX_ROW
+        self.channels_last = out_width <= CHANNELS_LAST_MAX_ROW[loops.dtype]
+        self.rows = FORWARD_ROWS if out_height >= FORWARD_ROWS and not self.channels_last else 1
         filters = 16 if fn % 16 == 0 else 8
         if self.channels_last:
             self.loop, positions = loops.forward_channels_last(filters), 8
             self.weights = np.ascontiguousarray(W.transpose(1, 2, 3, 0)).ravel()
             self.tail = 0
+        elif self.rows > 1:
+            positions = 16 if 16 in loops.widths and out_width > 8 else 8
+            self.loop = loops.forward_rows(8, self.rows, positions)
+            self.weights = _packed(W, 8)
+            self.tail = 8 * self.rows * positions          # where a block of rows' last, partial block is stored
         else:
             positions = _lanes(loops, filters, out_width)
             self.loop = loops.forward(filters, positions)
@@ -93,7 +105,7 @@ class _CompiledForward:
         c, h, wd = x.shape[1:]
         direct = out.flags.c_contiguous and not self.channels_last
         y = out if direct else np.empty((m, oh, ow, fn) if self.channels_last else out.shape, out.dtype)
-        scratch = np.empty(c * self.fh * self.width + self.tail, x.dtype)
+        scratch = np.empty(c * (self.fh + self.rows - 1) * self.width + self.tail, x.dtype)
         self.loop(x.ravel(), self.weights, self.bias, y.ravel(), scratch, m, c, fn, h, wd, self.fh, self.fw, oh, ow,
                   top, left, self.width)
         if not direct:
@@ -221,7 +233,7 @@ class Convolution(Layer):
         out = xp.empty((x.shape[0], fn, oh, ow), dtype=x.dtype)
         _, c, fh, fw = self.W.shape
         w = self.W.reshape(fn, -1)
-        forward = _CompiledForward(self._compiled(x), self.W, self.b, ow)
+        forward = _CompiledForward(self._compiled(x), self.W, self.b, oh, ow)
         next_rule = then(out) if then is not None else None
         if forward.loop is not None:                 # the compiled loops: Y = b + W ⊛ X, padded row by row
             xc = _loop_ready(x)
@@ -280,7 +292,7 @@ class Convolution(Layer):
             turned = self.W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
             flipped = turned.reshape(c, -1)
             q = fh - 1 - p, fw - 1 - p
-            forward = _CompiledForward(loops, turned, np.zeros(c, dout.dtype), w)
+            forward = _CompiledForward(loops, turned, np.zeros(c, dout.dtype), h, w)
         loop_dx = dx is not None and self.stride == 1 and forward.loop is not None
         if loop_dw:
             owq = _blocks(ow, dw_lanes)
