@@ -29,6 +29,10 @@ FORWARD_BLOCKS = ((16, 8), (8, 8), (16, 16))
 #: products instead of the 17 of a 16 × 16 block); measured 1.15–1.35× the 16 × 16 blocks, 1.1× the
 #: channels-last ones on rows of 8
 FORWARD_ROWS_BLOCKS = ((8, 2, 16), (8, 2, 8))
+#: (filters, vectors) of the forward blocks for rows of exactly 8 outputs where a vector holds 16: each vector
+#: holds 2 rows (the image's rows are gathered once per tap column, 8 values each, so that 2 rows lie side by
+#: side); measured 1.15–1.35× the blocks of 2 rows × 8 positions, alike for 32 filters over 64 channels
+FORWARD_ROW8_BLOCKS = ((8, 2),)
 #: (positions, filters) of the channels-last forward blocks, for rows of at most 8 outputs
 FORWARD_CHANNELS_LAST_BLOCKS = ((8, 16), (8, 8))
 #: (filters, channels, positions) of the dW blocks (× 1 channel: for any C); 16 positions measured no faster
@@ -198,6 +202,72 @@ def forward_rows_loop(filters, rows, lanes):
     return "\n".join(out) + "\n"
 
 
+def forward_row8_loop(filters, vectors):
+    """The source of ``forward_row8_<filters>x<vectors>x16``: Y = b + W ⊛ Xpad for rows of exactly 8 outputs, over
+    blocks of ``filters`` × ``vectors`` vectors of 16 positions, 2 rows each. Each sum is taken in the order of
+    :func:`forward_loop`, so both give the same bits."""
+    lanes, row = 16, 8
+    rows = vectors * lanes // row
+    acc = [[[f"a{k}_{q}_{i}" for i in range(lanes)] for q in range(vectors)] for k in range(filters)]
+    out = [f"def forward_row8_{filters}x{vectors}x{lanes}(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, "
+           "top, left, sw):",
+           f'    """Y[n, k, y, x] = b[k] + Σ_c,i,j W[k, c, i, j] · Xpad[n, c, y + i, x + j] for OW = 8; blocks of '
+           f"{filters} filters × {rows}\n"
+           f"    rows (OH ≥ {rows}; the last block ends at the last row, overlapping the one before where OH is not "
+           f"a multiple of {rows}).\n\n"
+           "    Xpad is X (N, C, H, WD) placed at row ``top`` and column ``left`` of zeros. For each image, "
+           "``scratch`` holds\n    Xpad[c, s, j:j + 8] at ((c·FW + j)·(OH + FH − 1) + s)·8, so that the windows "
+           "of 2 rows for one tap are 16\n"
+           f"    values side by side. w is W packed as (FN / {filters}, C, FH, FW, {filters}). ``ow`` and ``sw`` are "
+           'unused (8)."""',
+           "    hs = oh + fh - 1",
+           "    for n in range(m):",
+           "        for c in range(c_in):",
+           "            for j in range(fw):",
+           "                x0 = left - j if left > j else 0",
+           f"                x1 = wd + left - j if wd + left - j < {row} else {row}",
+           "                x1 = x1 if x1 > x0 else x0",
+           "                for s in range(hs):",
+           f"                    dst, t = u(((c * fw + j) * hs + s) * {row}), s - top",
+           "                    if t < 0 or t >= h:",
+           f"                        for q in range({row}):",
+           "                            scratch[dst + u(q)] = 0",
+           "                    else:",
+           "                        src = u(((n * c_in + c) * h + t) * wd + j - left)",
+           "                        for q in range(x0):",
+           "                            scratch[dst + u(q)] = 0",
+           "                        for q in range(x0, x1):",
+           "                            scratch[dst + u(q)] = x[src + u(q)]",
+           f"                        for q in range(x1, {row}):",
+           "                            scratch[dst + u(q)] = 0",
+           f"        for k0 in range(0, k_out, {filters}):",
+           f"            for r in range(0, oh, {rows}):",
+           f"                r = r if r + {rows} <= oh else oh - {rows}"]
+    ind = " " * 16
+    for k in range(filters):
+        for q in range(vectors):
+            out += _join([f"{a} = b[k0 + {k}]" for a in acc[k][q]], ind)
+    out += [ind + "for c in range(c_in):",
+            ind + "    for i in range(fh):",
+            ind + f"        wb = u((((k0 // {filters}) * c_in + c) * fh + i) * fw * {filters})",
+            ind + "        for j in range(fw):",
+            ind + "            uj = u(j)",
+            ind + f"            xb = u(((c * fw + j) * hs + r + i) * {row})",
+            ind + f"            wj = wb + uj * u({filters})"]
+    inner = ind + " " * 12
+    for q in range(vectors):
+        out += _join([f"p{q}_{i} = scratch[xb + u({q * lanes + i})]" for i in range(lanes)], inner)
+    for k in range(filters):
+        out.append(inner + f"v = w[wj + u({k})]")
+        for q in range(vectors):
+            out += _join([f"{acc[k][q][i]} += v * p{q}_{i}" for i in range(lanes)], inner)
+    for k in range(filters):                    # rows of 8 lie side by side in Y: the block is stored whole
+        out.append(ind + f"yb = u(((n * k_out + k0 + {k}) * oh + r) * {row})")
+        for q in range(vectors):
+            out += _join([f"y[yb + u({q * lanes + i})] = {acc[k][q][i]}" for i in range(lanes)], ind)
+    return "\n".join(out) + "\n"
+
+
 def weight_grad_loop(filters, channels, lanes):
     """The source of ``weight_grad_<filters>x<channels>x<lanes>``: dW = Σ dout · Xpad over blocks of ``filters``
     × ``channels`` × ``lanes``."""
@@ -305,6 +375,7 @@ def source():
     """The whole text of chainrule/conv_loops.py."""
     return "\n\n".join([HEADER] + [forward_loop(*block) for block in FORWARD_BLOCKS] +
                        [forward_rows_loop(*block) for block in FORWARD_ROWS_BLOCKS] +
+                       [forward_row8_loop(*block) for block in FORWARD_ROW8_BLOCKS] +
                        [forward_channels_last_loop(*block) for block in FORWARD_CHANNELS_LAST_BLOCKS] +
                        [weight_grad_loop(*block) for block in WEIGHT_GRAD_BLOCKS] +
                        [weight_grad_taps_loop(*block) for block in WEIGHT_GRAD_TAPS_BLOCKS])

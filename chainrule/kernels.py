@@ -101,6 +101,11 @@ class ConvolutionLoops:
         or 8) positions."""
         return _loop(f"forward_{filters}x{rows}x{lanes}", self.dtype)
 
+    def forward_row8(self, filters, vectors):
+        """Y = b + W ⊛ X for rows of exactly 8 outputs, in blocks of ``filters`` (8) × ``vectors`` (2) vectors of 16
+        positions, 2 rows each (where the widths have 16 only)."""
+        return _loop(f"forward_row8_{filters}x{vectors}x16", self.dtype)
+
     def forward_channels_last(self, filters):
         """Y = b + W ⊛ X with W and Y channels-last, in blocks of 8 positions × ``filters`` (16: 16 only, or 8)."""
         return _loop(f"forward_cl_8x{filters}", self.dtype)

@@ -271,27 +271,34 @@ def test_read_only_images_take_the_compiled_loops_as_they_are(monkeypatch):
         np.testing.assert_allclose(got, want, atol=1e-11)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(st.integers(1, 3), st.sampled_from([1, 3, 8, 16]), st.sampled_from([8, 16, 24, 32]), st.integers(1, 19),
-       st.integers(1, 19), st.sampled_from([1, 3, 5]), st.integers(0, 2), st.sampled_from(["float32", "float64"]),
-       st.integers(0, 2 ** 32 - 1))
-def test_every_forward_block_gives_the_same_bits(n, c, fn, h, w, k, pad, dtype, seed):
-    """Blocks of 2 rows (the last one overlapping the one before where OH is odd), of one row and channels-last
-    take each output's sum in the same order: the same bits, NaN and ±∞ included, on any shape."""
-    assume(h + 2 * pad >= k and w + 2 * pad >= k)
+       st.integers(1, 19), st.sampled_from([1, 3, 5]), st.integers(0, 2), st.booleans(),
+       st.sampled_from(["float32", "float64"]), st.integers(0, 2 ** 32 - 1))
+def test_every_forward_block_gives_the_same_bits(n, c, fn, h, w, k, pad, rows_of_8, dtype, seed):
+    """Blocks of 2 rows of 8 in one vector, of 2 rows (the last block overlapping the one before where OH is not a
+    multiple of its rows), of one row and channels-last take each output's sum in the same order: the same bits,
+    NaN and ±∞ included, on any shape."""
+    if rows_of_8:                                   # output rows of exactly 8, which the vectors of 2 rows take
+        w = 8 - 2 * pad + k - 1
+    assume(h + 2 * pad >= k and w + 2 * pad >= k and w >= 1)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, c, h, w))
     x[rng.random(x.shape) < 0.02] = np.nan
     x[rng.random(x.shape) < 0.02] = -np.inf
     x, W, b = x.astype(dtype), rng.standard_normal((fn, c, k, k)).astype(dtype), rng.standard_normal(fn).astype(dtype)
     oh, ow = h + 2 * pad - k + 1, w + 2 * pad - k + 1
+    loops = kernels.convolution(x, W, b)
     results = []
     with pytest.MonkeyPatch.context() as mp, np.errstate(invalid="ignore"):
-        for widest_channels_last, rows in [(0, 2), (0, 1), (100, 1)]:
+        for widest_channels_last, rows, row8 in [(0, 2, True), (0, 2, False), (0, 1, False), (100, 1, False)]:
             mp.setattr(convolution_module, "CHANNELS_LAST_MAX_ROW", {np.dtype(dtype): widest_channels_last})
             mp.setattr(convolution_module, "FORWARD_ROWS", rows)
-            forward = convolution_module._CompiledForward(kernels.convolution(x, W, b), W, b, oh, ow)
-            assert forward.loop is not None and forward.rows == (rows if oh >= rows else 1)
+            mp.setattr(convolution_module, "ROW8_BLOCKS", row8)
+            forward = convolution_module._CompiledForward(loops, W, b, oh, ow)
+            assert forward.loop is not None
+            assert forward.row8 == (row8 and ow == 8 and oh >= 4 and 16 in loops.widths)
+            assert forward.rows == (rows if oh >= rows else 1)
             out = np.full((n, fn, oh, ow), 7.0, dtype)
             forward(x, out, pad, pad)
             results.append(out)

@@ -60,14 +60,18 @@ def _lanes(loops, filters, row):
 CHANNELS_LAST_MAX_ROW = {np.dtype(np.float32): 5, np.dtype(np.float64): 8}
 #: longer rows are computed this many at a time where the output has as many (conv_loops_writer.FORWARD_ROWS_BLOCKS)
 FORWARD_ROWS = 2
+#: rows of exactly 8 outputs, 4 rows or more, in vectors of 2 rows where a vector holds 16 positions
+#: (conv_loops_writer.FORWARD_ROW8_BLOCKS)
+ROW8_BLOCKS = True
 
 
 class _CompiledForward:
     """Y = b + W ⊛ X at stride 1 by a compiled loop (:mod:`chainrule.conv_loops`), slice by slice; the filters are
     packed once for the loop. ``loop`` is None where no compiled loop applies.
 
-    Two output rows or more, longer than ``CHANNELS_LAST_MAX_ROW``: blocks of 8 filters × 2 rows × 16 (or 8)
-    positions, Y written as it is. One row: blocks of 16 (or 8) filters × 16 (or 8) positions. Shorter rows:
+    Rows of exactly 8 outputs, 4 rows or more, where a vector holds 16 positions: blocks of 8 filters × 2 vectors of
+    2 rows each. Two output rows or more, longer than ``CHANNELS_LAST_MAX_ROW``: blocks of 8 filters × 2 rows × 16
+    (or 8) positions, Y written as it is. One row: blocks of 16 (or 8) filters × 16 (or 8) positions. Shorter rows:
     blocks of 8 positions × 16 (or 8) filters, Y written channels-last and turned back, so that a short row does
     not leave most of a vector empty. Each output's sum is taken in the same order in all three (b, then channel
     by channel, row by row, tap by tap): the same bits whichever block computes it."""
@@ -80,7 +84,12 @@ class _CompiledForward:
         self.channels_last = out_width <= CHANNELS_LAST_MAX_ROW[loops.dtype]
         self.rows = FORWARD_ROWS if out_height >= FORWARD_ROWS and not self.channels_last else 1
         filters = 16 if fn % 16 == 0 else 8
-        if self.channels_last:
+        self.row8 = out_width == 8 and out_height >= 4 and 16 in loops.widths and ROW8_BLOCKS
+        if self.row8:                               # 2 rows of 8 in each vector of 16
+            self.loop, positions = loops.forward_row8(8, 2), 8
+            self.weights = _packed(W, 8)
+            self.tail = 0
+        elif self.channels_last:
             self.loop, positions = loops.forward_channels_last(filters), 8
             self.weights = np.ascontiguousarray(W.transpose(1, 2, 3, 0)).ravel()
             self.tail = 0
@@ -105,7 +114,10 @@ class _CompiledForward:
         c, h, wd = x.shape[1:]
         direct = out.flags.c_contiguous and not self.channels_last
         y = out if direct else np.empty((m, oh, ow, fn) if self.channels_last else out.shape, out.dtype)
-        scratch = np.empty(c * (self.fh + self.rows - 1) * self.width + self.tail, x.dtype)
+        if self.row8:                                   # the image's rows, once per tap column, 8 values each
+            scratch = np.empty(c * self.fw * (oh + self.fh - 1) * 8, x.dtype)
+        else:                                           # the rows of a block of rows, then a partial block
+            scratch = np.empty(c * (self.fh + self.rows - 1) * self.width + self.tail, x.dtype)
         self.loop(x.ravel(), self.weights, self.bias, y.ravel(), scratch, m, c, fn, h, wd, self.fh, self.fw, oh, ow,
                   top, left, self.width)
         if not direct:
