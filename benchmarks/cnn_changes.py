@@ -55,6 +55,8 @@ CHANGES = [
     ("7739a77", "inference depth first: slices of the batch through every layer before the first Affine, on one core "
                 "each, where two convolutions or more come before it; softmax with cross-entropy in one compiled "
                 "loop"),
+    ("115e260", "forward and dX in blocks of 8 filters × 2 output rows (each weight loaded once for both), rows of "
+                "exactly 8 outputs two to a 512-bit vector; dout's turn to channels-last read row by row"),
 ]
 NETWORKS = ("simple-cnn", "deep-cnn")
 
