@@ -1,12 +1,13 @@
 """Writes :mod:`chainrule.conv_loops`, the compiled convolution loops: ``python chainrule/conv_loops_writer.py``.
 
 A convolution's sums are fast only when a block of outputs stays in the CPU's vector registers while the
-whole window is added into it: 16 (or 8) filters × 8 positions of an output row for the forward pass (the
-input's 8 values are loaded once per filter tap and used 16 times), 4 filters × 4 channels × 8 positions for
-dW (4 × 1 × 8 where C is not a multiple of 4). numba keeps a value in a register only when it is a local
-variable, so each block is written out as its 128 named sums; this program writes them, and the tests check
-that ``conv_loops.py`` is what it writes. LLVM's SLP vectorizer then packs the 8 positions into one vector
-(see :mod:`chainrule.kernels`).
+whole window is added into it: for the forward pass, 8 filters × 2 output rows × 16 (or 8) positions (each
+weight loaded once per tap for both rows, each vector of inputs used 8 times), or 16 (or 8) filters × 16 (or
+8) positions of one row; for dW, 16 or 32 filters × the taps with dout channels-last, or 4 filters × 4
+channels × 8 positions (4 × 1 × 8 where C is not a multiple of 4). numba keeps a value in a register only
+when it is a local variable, so each block is written out as its named sums (128–288); this program writes
+them, and the tests check that ``conv_loops.py`` is what it writes. LLVM's SLP vectorizer then packs the
+positions (or filters) into vectors (see :mod:`chainrule.kernels`).
 
 The rules are the layer's (:class:`chainrule.layers.Convolution`, book §7.4), at stride 1:
 

@@ -21,8 +21,9 @@ NumPy path.
 Convolutions at stride 1 (:func:`convolution`) are sums that BLAS runs far below its peak when a layer has few
 channels (16–64): as a product over copied windows, each window value is used by only FN filters. The loops of
 :mod:`chainrule.conv_loops` keep a block of sums in the vector registers while the whole window is added in:
-16 filters × 16 (or 8) output positions for Y and dX, 8 positions × 16 filters for rows of at most 8, 16
-filters × 18 taps for dW with dout channels-last (see :mod:`chainrule.conv_loops_writer`). Their sums are the
+8 filters × 2 output rows × 16 (or 8) positions for Y and dX (2 rows of 8 to a vector for rows of exactly 8,
+16 filters × 16 positions for a single row, 8 positions × 16 filters for rows of at most 5), 16 or 32 filters ×
+9 taps for dW with dout channels-last (see :mod:`chainrule.conv_loops_writer`). Their sums are the
 layer's, in another order, so they agree with the NumPy path to rounding (the tests compare them with the
 definition on random shapes, pads and filter sizes, and the spread of NaN and ±∞ with the NumPy path); they are
 compiled with LLVM's SLP vectorizer, which numba leaves off by default, for these functions only, and those of
