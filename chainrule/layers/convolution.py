@@ -73,8 +73,8 @@ class _CompiledForward:
     2 rows each. Two output rows or more, longer than ``CHANNELS_LAST_MAX_ROW``: blocks of 8 filters × 2 rows × 16
     (or 8) positions, Y written as it is. One row: blocks of 16 (or 8) filters × 16 (or 8) positions. Shorter rows:
     blocks of 8 positions × 16 (or 8) filters, Y written channels-last and turned back, so that a short row does
-    not leave most of a vector empty. Each output's sum is taken in the same order in all three (b, then channel
-    by channel, row by row, tap by tap): the same bits whichever block computes it."""
+    not leave most of a vector empty. Each output's sum is taken in the same order in all of them (b, then
+    channel by channel, row by row, tap by tap): the same bits whichever block computes it."""
 
     def __init__(self, loops, W, b, out_height, out_width):
         fn = W.shape[0]
@@ -84,7 +84,8 @@ class _CompiledForward:
         self.channels_last = out_width <= CHANNELS_LAST_MAX_ROW[loops.dtype]
         self.rows = FORWARD_ROWS if out_height >= FORWARD_ROWS and not self.channels_last else 1
         filters = 16 if fn % 16 == 0 else 8
-        self.row8 = out_width == 8 and out_height >= 4 and 16 in loops.widths and ROW8_BLOCKS
+        self.row8 = (out_width == 8 and out_height >= 4 and 16 in loops.widths and ROW8_BLOCKS
+                     and not self.channels_last)
         if self.row8:                               # 2 rows of 8 in each vector of 16
             self.loop, positions = loops.forward_row8(8, 2), 8
             self.weights = _packed(W, 8)
