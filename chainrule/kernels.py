@@ -93,6 +93,11 @@ class ConvolutionLoops:
         self.dtype = np.dtype(dtype)
         self.widths = (8, 16) if self.dtype == np.float32 and _wide_vectors() else (8,)
 
+    def one_vector(self, lanes):
+        """Whether ``lanes`` numbers of this dtype fit one vector register of the target their loop is compiled
+        for (512 bits where the CPU has AVX-512, else 256)."""
+        return lanes * self.dtype.itemsize * 8 <= (512 if _wide_vectors() else 256)
+
     def forward(self, filters, lanes):
         """Y = b + W ⊛ X in blocks of ``filters`` (16 or 8) filters × ``lanes`` positions (``lanes`` 16: 16 only)."""
         return _loop(f"forward_{filters}x{lanes}", self.dtype)
@@ -152,11 +157,12 @@ def _wide_vectors():
 
 def _dispatcher(wide):
     """numba's jit for these loops. On a CPU with AVX-512, numba (as LLVM) vectorizes with 256-bit registers
-    unless told otherwise, for the whole process; the loops of 16 positions (``wide``) get a target of their own
-    that is told otherwise, so that a block of 16 float32 positions is one 512-bit register (measured 1.5–1.7×
-    faster on 14–28 wide rows). Everything else compiled by numba is left as it was. That target knows numba's
-    core (arithmetic, indexing, loops) but not every library function (``max`` and ``min`` of integers fail to
-    compile there): the loops use none, and the tests compile every loop for both dtypes."""
+    unless told otherwise, for the whole process; the loops whose vectors are 512 bits (``wide``: 16 float32
+    positions, 8 float64) get a target of their own that is told otherwise, so that such a block is one 512-bit
+    register (measured 1.5–1.7× faster on 14–28 wide rows in float32). Everything else compiled by numba is left
+    as it was. That target knows numba's core (arithmetic, indexing, loops) but not every library function
+    (``max`` and ``min`` of integers fail to compile there): the loops use none, and the tests compile every loop
+    for both dtypes."""
     global _wide_jit
     import numba
     if not wide or not _wide_vectors():
@@ -190,6 +196,14 @@ def _dispatcher(wide):
     return _wide_jit
 
 
+def _vector_bits(name, dtype):
+    """The bits of one vector of a loop's block: its lanes (the number after its name's last "x": forward_8x2x16
+    has 16) times its dtype's. Loops of 512 bits or more are compiled on the 512-bit target (:func:`_dispatcher`):
+    float32 blocks of 16 or 32, and float64 blocks of 8 (measured 1.8–2.1× faster there than split into two
+    256-bit halves on numba's usual target: 8 filters × 2 rows × 8 positions on 8- to 28-wide rows)."""
+    return int(name.rsplit("x", 1)[1]) * np.dtype(dtype).itemsize * 8
+
+
 def _compile(name, dtype):
     import numba
     from . import conv_loops
@@ -204,7 +218,7 @@ def _compile(name, dtype):
     before = numba.config.SLP_VECTORIZE
     numba.config.SLP_VECTORIZE = 1      # read when a function is optimised: only these are compiled with it
     try:
-        jit = _dispatcher(wide=name.endswith(("x16", "x32")))
+        jit = _dispatcher(wide=_vector_bits(name, dtype) >= 512)
         compiled = jit(nogil=True, cache=True, fastmath={"contract"})(loop)
         compiled.compile(signature)
     finally:

@@ -292,7 +292,8 @@ def test_every_forward_block_gives_the_same_bits(n, c, fn, h, w, k, pad, rows_of
     results = []
     with pytest.MonkeyPatch.context() as mp, np.errstate(invalid="ignore"):
         for widest_channels_last, rows, row8 in [(0, 2, True), (0, 2, False), (0, 1, False), (100, 1, False)]:
-            mp.setattr(convolution_module, "CHANNELS_LAST_MAX_ROW", {np.dtype(dtype): widest_channels_last})
+            for name in ("CHANNELS_LAST_MAX_ROW", "CHANNELS_LAST_MAX_ROW_SPLIT"):
+                mp.setattr(convolution_module, name, widest_channels_last)
             mp.setattr(convolution_module, "FORWARD_ROWS", rows)
             mp.setattr(convolution_module, "ROW8_BLOCKS", row8)
             forward = convolution_module._CompiledForward(loops, W, b, oh, ow)

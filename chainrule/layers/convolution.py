@@ -53,11 +53,13 @@ def _lanes(loops, filters, row):
     return 16 if loops and 16 in loops.widths and filters == 16 and row > 8 else 8
 
 
-#: rows of at most this many outputs are computed channels-last by the compiled loops, by dtype. Measured on 13
-#: images of 64 channels: in float32, blocks of 2 rows are 1.2–1.3× faster on rows of 6 to 8 (16 vectors of 8
-#: float32 in the registers), alike on 7, slower on 5; in float64 their 8 positions take two 256-bit vectors
-#: each on numba's usual target, and channels-last is 1.8× faster up to 8
-CHANNELS_LAST_MAX_ROW = {np.dtype(np.float32): 5, np.dtype(np.float64): 8}
+#: rows of at most this many outputs are computed channels-last by the compiled loops. Measured on 13 images of
+#: 32–64 channels, in float32 and in float64 (on AVX-512): blocks of 2 rows are 1.1–1.3× faster on rows of 6 and
+#: 8, alike on 7, slower on 5
+CHANNELS_LAST_MAX_ROW = 5
+#: the same where a block's 8 positions take two vector registers (float64 without AVX-512): channels-last was
+#: 1.8× faster up to 8 (measured in float64 on numba's 256-bit target)
+CHANNELS_LAST_MAX_ROW_SPLIT = 8
 #: longer rows are computed this many at a time where the output has as many (conv_loops_writer.FORWARD_ROWS_BLOCKS)
 FORWARD_ROWS = 2
 #: rows of exactly 8 outputs, 4 rows or more, in vectors of 2 rows where a vector holds 16 positions
@@ -81,7 +83,8 @@ class _CompiledForward:
         self.loop = None
         if not loops or fn % 8:                      # the book's 30 filters padded to 32 measured slower than BLAS
             return
-        self.channels_last = out_width <= CHANNELS_LAST_MAX_ROW[loops.dtype]
+        widest = CHANNELS_LAST_MAX_ROW if loops.one_vector(8) else CHANNELS_LAST_MAX_ROW_SPLIT
+        self.channels_last = out_width <= widest
         self.rows = FORWARD_ROWS if out_height >= FORWARD_ROWS and not self.channels_last else 1
         filters = 16 if fn % 16 == 0 else 8
         self.row8 = (out_width == 8 and out_height >= 4 and 16 in loops.widths and ROW8_BLOCKS
