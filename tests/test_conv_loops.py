@@ -308,3 +308,46 @@ def test_every_forward_block_gives_the_same_bits(n, c, fn, h, w, k, pad, rows_of
     with np.errstate(invalid="ignore"):
         want = direct_convolution(x.astype(float), W.astype(float), b.astype(float), 1, pad)
     np.testing.assert_allclose(results[1], want, rtol=1e-4, atol=1e-4, equal_nan=True)
+
+
+def placed(x, top, left, height, width):
+    """x (N, C, H, W) placed at row ``top`` and column ``left`` of zeros (N, C, height, width), cropped where it
+    falls outside (negative ``top`` or ``left``: the first rows or columns of x dropped)."""
+    out = np.zeros(x.shape[:2] + (height, width), x.dtype)
+    h, w = x.shape[2:]
+    r0, c0 = max(top, 0), max(left, 0)
+    r1, c1 = min(top + h, height), min(left + w, width)
+    if r1 > r0 and c1 > c0:
+        out[:, :, r0:r1, c0:c1] = x[:, :, r0 - top:r1 - top, c0 - left:c1 - left]
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 2), st.sampled_from([1, 8, 16]), st.sampled_from([8, 16, 24]), st.integers(1, 12),
+       st.integers(1, 12), st.sampled_from([1, 2, 3, 5]), st.integers(-3, 3), st.integers(-3, 3), st.integers(1, 12),
+       st.sampled_from([None, 8]), st.sampled_from(["float32", "float64"]), st.integers(0, 2 ** 32 - 1))
+def test_every_forward_block_pads_and_crops_alike(n, c, fn, h, w, k, top, left, oh, ow, dtype, seed):
+    """Any placement of the images in the zeros the window runs over, the way dX uses it (a negative ``top`` or
+    ``left`` crops, as where pad > FH − 1), and any output size: each kind of block gives the same bits, equal
+    to the definition over the placed images."""
+    rng = np.random.default_rng(seed)
+    ow = ow or int(rng.integers(1, 13))
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    W, b = rng.standard_normal((fn, c, k, k)).astype(dtype), rng.standard_normal(fn).astype(dtype)
+    loops = kernels.convolution(x, W, b)
+    results = []
+    with pytest.MonkeyPatch.context() as mp:
+        for widest_channels_last, rows, row8 in [(0, 2, True), (0, 2, False), (0, 1, False), (100, 1, False)]:
+            for name in ("CHANNELS_LAST_MAX_ROW", "CHANNELS_LAST_MAX_ROW_SPLIT"):
+                mp.setattr(convolution_module, name, widest_channels_last)
+            mp.setattr(convolution_module, "FORWARD_ROWS", rows)
+            mp.setattr(convolution_module, "ROW8_BLOCKS", row8)
+            forward = convolution_module._CompiledForward(loops, W, b, oh, ow)
+            out = np.full((n, fn, oh, ow), np.nan, dtype)
+            forward(x, out, top, left)
+            results.append(out)
+    for out in results[1:]:
+        np.testing.assert_array_equal(out, results[0])
+    want = direct_convolution(placed(x, top, left, oh + k - 1, ow + k - 1).astype(float), W.astype(float),
+                              b.astype(float), 1, 0)
+    np.testing.assert_allclose(results[0], want, rtol=1e-4, atol=1e-4)
