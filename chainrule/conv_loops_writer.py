@@ -142,6 +142,20 @@ def forward_loop(filters, lanes):
     return "\n".join(out) + "\n"
 
 
+def _vector_taps(inner, acc, lanes, loads):
+    """Lines of one tap for a block of filters × vectors: load each vector of inputs (``loads[q]``: (where, offset),
+    vector q's first value being at scratch[where + offset]), then for each filter its weight, multiplied into
+    each vector's sums."""
+    out = []
+    for q, (start, offset) in enumerate(loads):
+        out += _join([f"p{q}_{i} = scratch[{start} + u({offset + i})]" for i in range(lanes)], inner)
+    for k, sums in enumerate(acc):
+        out.append(inner + f"v = w[wj + u({k})]")
+        for q in range(len(loads)):
+            out += _join([f"{sums[q][i]} += v * p{q}_{i}" for i in range(lanes)], inner)
+    return out
+
+
 def forward_rows_loop(filters, rows, lanes):
     """The source of ``forward_<filters>x<rows>x<lanes>``: Y = b + W ⊛ Xpad over blocks of ``filters`` × ``rows``
     output rows × ``lanes`` positions of each. Each sum is taken in the order of :func:`forward_loop` (b, then
@@ -178,13 +192,7 @@ def forward_rows_loop(filters, rows, lanes):
             ind + "        for j in range(fw):",
             ind + "            uj = u(j)",
             ind + f"            wj = wb + uj * u({filters})"]
-    inner = ind + " " * 12
-    for q in range(rows):
-        out += _join([f"p{q}_{i} = scratch[xb{q} + uj + u({i})]" for i in range(lanes)], inner)
-    for k in range(filters):
-        out.append(inner + f"v = w[wj + u({k})]")
-        for q in range(rows):
-            out += _join([f"{acc[k][q][i]} += v * p{q}_{i}" for i in range(lanes)], inner)
+    out += _vector_taps(ind + " " * 12, acc, lanes, [(f"xb{q} + uj", 0) for q in range(rows)])
     # stored whole, as whole vectors (see forward_loop): into Y, or into the scratch's tail for a partial block
     out += [ind + f"full = col + {lanes} <= ow",
             ind + "dest = y if full else scratch"]
@@ -255,13 +263,7 @@ def forward_row8_loop(filters, vectors):
             ind + "            uj = u(j)",
             ind + f"            xb = u(((c * fw + j) * hs + r + i) * {row})",
             ind + f"            wj = wb + uj * u({filters})"]
-    inner = ind + " " * 12
-    for q in range(vectors):
-        out += _join([f"p{q}_{i} = scratch[xb + u({q * lanes + i})]" for i in range(lanes)], inner)
-    for k in range(filters):
-        out.append(inner + f"v = w[wj + u({k})]")
-        for q in range(vectors):
-            out += _join([f"{acc[k][q][i]} += v * p{q}_{i}" for i in range(lanes)], inner)
+    out += _vector_taps(ind + " " * 12, acc, lanes, [("xb", q * lanes) for q in range(vectors)])
     for k in range(filters):                    # rows of 8 lie side by side in Y: the block is stored whole
         out.append(ind + f"yb = u(((n * k_out + k0 + {k}) * oh + r) * {row})")
         for q in range(vectors):

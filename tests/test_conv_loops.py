@@ -271,6 +271,33 @@ def test_read_only_images_take_the_compiled_loops_as_they_are(monkeypatch):
         np.testing.assert_allclose(got, want, atol=1e-11)
 
 
+#: the kinds of forward block, as (widest row computed channels-last, output rows per block, rows of 8 two to a
+#: vector): blocks of 2 rows of 8 in one vector, of 2 rows, of one row, channels-last
+BLOCK_KINDS = [(0, 2, True), (0, 2, False), (0, 1, False), (100, 1, False)]
+
+
+def by_every_block(x, W, b, oh, ow, top, left, fill):
+    """Y (N, FN, oh, ow) of the images placed at (``top``, ``left``), by each kind of forward block in turn."""
+    loops = kernels.convolution(x, W, b)
+    results = []
+    with pytest.MonkeyPatch.context() as mp, np.errstate(invalid="ignore"):
+        for widest_channels_last, rows, row8 in BLOCK_KINDS:
+            for name in ("CHANNELS_LAST_MAX_ROW", "CHANNELS_LAST_MAX_ROW_SPLIT"):
+                mp.setattr(convolution_module, name, widest_channels_last)
+            mp.setattr(convolution_module, "FORWARD_ROWS", rows)
+            mp.setattr(convolution_module, "ROW8_BLOCKS", row8)
+            forward = convolution_module._CompiledForward(loops, W, b, oh, ow)
+            assert forward.loop is not None
+            assert forward.row8 == (row8 and ow == 8 and oh >= 4 and 16 in loops.widths)
+            assert forward.rows == (rows if oh >= rows and widest_channels_last < ow else 1)
+            out = np.full((len(x), len(W), oh, ow), fill, x.dtype)
+            forward(x, out, top, left)
+            results.append(out)
+    for out in results[1:]:
+        np.testing.assert_array_equal(out, results[0])
+    return results[0]
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.integers(1, 3), st.sampled_from([1, 3, 8, 16]), st.sampled_from([8, 16, 24, 32]), st.integers(1, 19),
        st.integers(1, 19), st.sampled_from([1, 3, 5]), st.integers(0, 2), st.booleans(),
@@ -288,26 +315,10 @@ def test_every_forward_block_gives_the_same_bits(n, c, fn, h, w, k, pad, rows_of
     x[rng.random(x.shape) < 0.02] = -np.inf
     x, W, b = x.astype(dtype), rng.standard_normal((fn, c, k, k)).astype(dtype), rng.standard_normal(fn).astype(dtype)
     oh, ow = h + 2 * pad - k + 1, w + 2 * pad - k + 1
-    loops = kernels.convolution(x, W, b)
-    results = []
-    with pytest.MonkeyPatch.context() as mp, np.errstate(invalid="ignore"):
-        for widest_channels_last, rows, row8 in [(0, 2, True), (0, 2, False), (0, 1, False), (100, 1, False)]:
-            for name in ("CHANNELS_LAST_MAX_ROW", "CHANNELS_LAST_MAX_ROW_SPLIT"):
-                mp.setattr(convolution_module, name, widest_channels_last)
-            mp.setattr(convolution_module, "FORWARD_ROWS", rows)
-            mp.setattr(convolution_module, "ROW8_BLOCKS", row8)
-            forward = convolution_module._CompiledForward(loops, W, b, oh, ow)
-            assert forward.loop is not None
-            assert forward.row8 == (row8 and ow == 8 and oh >= 4 and 16 in loops.widths)
-            assert forward.rows == (rows if oh >= rows else 1)
-            out = np.full((n, fn, oh, ow), 7.0, dtype)
-            forward(x, out, pad, pad)
-            results.append(out)
-    for out in results[1:]:
-        np.testing.assert_array_equal(out, results[0])
+    got = by_every_block(x, W, b, oh, ow, pad, pad, 7.0)
     with np.errstate(invalid="ignore"):
         want = direct_convolution(x.astype(float), W.astype(float), b.astype(float), 1, pad)
-    np.testing.assert_allclose(results[1], want, rtol=1e-4, atol=1e-4, equal_nan=True)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, equal_nan=True)
 
 
 def placed(x, top, left, height, width):
@@ -334,20 +345,7 @@ def test_every_forward_block_pads_and_crops_alike(n, c, fn, h, w, k, top, left, 
     ow = ow or int(rng.integers(1, 13))
     x = rng.standard_normal((n, c, h, w)).astype(dtype)
     W, b = rng.standard_normal((fn, c, k, k)).astype(dtype), rng.standard_normal(fn).astype(dtype)
-    loops = kernels.convolution(x, W, b)
-    results = []
-    with pytest.MonkeyPatch.context() as mp:
-        for widest_channels_last, rows, row8 in [(0, 2, True), (0, 2, False), (0, 1, False), (100, 1, False)]:
-            for name in ("CHANNELS_LAST_MAX_ROW", "CHANNELS_LAST_MAX_ROW_SPLIT"):
-                mp.setattr(convolution_module, name, widest_channels_last)
-            mp.setattr(convolution_module, "FORWARD_ROWS", rows)
-            mp.setattr(convolution_module, "ROW8_BLOCKS", row8)
-            forward = convolution_module._CompiledForward(loops, W, b, oh, ow)
-            out = np.full((n, fn, oh, ow), np.nan, dtype)
-            forward(x, out, top, left)
-            results.append(out)
-    for out in results[1:]:
-        np.testing.assert_array_equal(out, results[0])
+    got = by_every_block(x, W, b, oh, ow, top, left, np.nan)
     want = direct_convolution(placed(x, top, left, oh + k - 1, ow + k - 1).astype(float), W.astype(float),
                               b.astype(float), 1, 0)
-    np.testing.assert_allclose(results[0], want, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
