@@ -226,6 +226,20 @@ def _compile(name, dtype):
     return compiled
 
 
+def compile_all(dtypes=("float32", "float64")) -> list[str]:
+    """Compile (or load from numba's disk cache) every convolution loop for each of ``dtypes`` now, instead of on
+    each loop's first use; the names of those that could not be compiled (each also warned about, and left to the
+    NumPy path). A cold cache takes about a minute per dtype: a fresh install can do it ahead of time, and the test
+    suite does it in a low-priority process beside its first tests (tests/conftest.py)."""
+    import inspect
+
+    if get(np.zeros(1)) is None:
+        return []
+    from . import conv_loops
+    names = [name for name, fn in vars(conv_loops).items() if inspect.isfunction(fn)]
+    return [f"{name} ({np.dtype(dtype)})" for dtype in dtypes for name in names if _loop(name, np.dtype(dtype)) is None]
+
+
 def use(on: bool | None) -> None:
     """Switch the compiled loops off (False) or back to the default (None: on when numba is installed)."""
     global _kernels

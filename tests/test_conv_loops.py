@@ -349,3 +349,21 @@ def test_every_forward_block_pads_and_crops_alike(n, c, fn, h, w, k, top, left, 
     want = direct_convolution(placed(x, top, left, oh + k - 1, ow + k - 1).astype(float), W.astype(float),
                               b.astype(float), 1, 0)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_compile_all_compiles_each_loop_for_each_dtype_and_names_those_that_failed(monkeypatch):
+    """``kernels.compile_all`` (run ahead of time, and by the tests' background process) asks for every loop of
+    chainrule/conv_loops.py in each dtype and reports the ones that could not be compiled by name and dtype."""
+    import inspect
+
+    from chainrule import conv_loops
+    from chainrule import kernels as kernels_module
+    asked = []
+
+    def loop(name, dtype):
+        asked.append((name, dtype))
+        return None if name == "forward_8x8" and dtype == np.float64 else object()
+    monkeypatch.setattr(kernels_module, "_loop", loop)
+    assert kernels_module.compile_all(("float32", "float64")) == ["forward_8x8 (float64)"]
+    names = [name for name, fn in vars(conv_loops).items() if inspect.isfunction(fn)]
+    assert sorted(asked) == sorted((name, np.dtype(d)) for d in ("float32", "float64") for name in names)

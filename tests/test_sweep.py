@@ -388,7 +388,9 @@ def test_a_trial_killed_before_its_first_heartbeat_is_failed_and_queued_again(tm
     assert _fail_silent_trials(study, settings, now=started + datetime.timedelta(seconds=120)) == 0
 
 
-def test_an_address_that_never_answers_or_is_closed_fails_fast_with_one_line(tmp_path, capsys):
+def test_an_address_that_never_answers_or_is_closed_fails_fast_with_one_line(tmp_path, capsys, monkeypatch):
+    from chainrule.sweep import cluster
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", 3)  # the wait's bound, shortened for the test (10 s by default)
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(5)                                   # accepts, and never says a word
@@ -403,7 +405,7 @@ def test_an_address_that_never_answers_or_is_closed_fails_fast_with_one_line(tmp
                          f"sqlite:///{tmp_path / name}.db", "--out", str(tmp_path / name), *FAST]) == 2
             err = capsys.readouterr().err.strip().splitlines()
             assert len(err) == 1 and "cannot reach the Dask scheduler" in err[0], err
-            assert time.monotonic() - started < 25, name
+            assert time.monotonic() - started < 3 + 10, name
     finally:
         silent.close()
 
