@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -42,6 +44,12 @@ _conv: dict = {}    # (name, dtype) → a compiled convolution loop, or None whe
 _conv_lock = threading.Lock()
 _wide = None        # whether the CPU has AVX-512
 _wide_jit = None    # numba's jit on a target that uses 512-bit vectors
+_listeners = []     # who is told of slow compiles (compile_notices)
+_told = set()       # the dtypes whose slow compiling was told of already
+
+#: a loop that takes longer than this to be ready was compiled, not loaded from numba's disk cache (a load takes
+#: about 0.04 s, a compile 1–8 s): worth telling whoever waits for the first batch
+SLOW_COMPILE_SECONDS = 0.5
 
 
 def get(*arrays):
@@ -131,6 +139,7 @@ def _loop(name, dtype):
     key = (name, dtype)
     with _conv_lock:
         if key not in _conv:
+            start = time.perf_counter()
             try:
                 _conv[key] = _compile(name, dtype)
             except Exception as error:  # noqa: BLE001 - a numba that cannot compile costs speed, never a result
@@ -138,7 +147,26 @@ def _loop(name, dtype):
                               f"({error}); that part of the convolution takes the NumPy path", RuntimeWarning,
                               stacklevel=3)
                 _conv[key] = None
+            if time.perf_counter() - start > SLOW_COMPILE_SECONDS and dtype not in _told and _listeners:
+                _told.add(dtype)
+                for tell in list(_listeners):
+                    tell(f"compiling chainrule's convolution loops for {dtype} (numba, their first use on this "
+                         "machine: up to a minute or two, once; they are kept on disk for later runs)")
     return _conv[key]
+
+
+@contextmanager
+def compile_notices(tell):
+    """Within: ``tell(message)`` (once per dtype and process) when a convolution loop is being compiled rather than
+    loaded from numba's disk cache, so that a first batch which waits a minute for it does not look like a hang.
+    ``tell`` None: nothing. The trainer shows it above its progress bar."""
+    if tell is not None:
+        _listeners.append(tell)
+    try:
+        yield
+    finally:
+        if tell is not None:
+            _listeners.remove(tell)
 
 
 def _wide_vectors():

@@ -163,3 +163,53 @@ def test_compiled_softmax_with_loss_is_the_rule_to_rounding(n, c, dtype, special
         finally:
             kernels.use(None)
     same_bits(*dx)
+
+
+def test_a_slow_compile_is_told_once_per_dtype_and_a_load_from_the_cache_is_not(monkeypatch):
+    """``kernels.compile_notices``: a convolution loop that takes longer than SLOW_COMPILE_SECONDS to be ready was
+    compiled (not loaded from numba's disk cache), and whoever listens hears it once for that dtype."""
+    import time
+
+    ready_in = {"forward_8x8": 0.3, "forward_16x8": 0.0}
+
+    def compile_(name, dtype):
+        time.sleep(ready_in.get(name, 0.0))
+        return object()
+    monkeypatch.setattr(kernels, "_compile", compile_)
+    monkeypatch.setattr(kernels, "_conv", {})
+    monkeypatch.setattr(kernels, "_told", set())
+    monkeypatch.setattr(kernels, "SLOW_COMPILE_SECONDS", 0.1)
+    heard = []
+    with kernels.compile_notices(heard.append):
+        kernels._loop("forward_16x8", np.dtype(np.float32))                 # as fast as a load: nothing said
+        assert heard == []
+        kernels._loop("forward_8x8", np.dtype(np.float32))
+        kernels._loop("forward_8x8", np.dtype(np.float32))                  # compiled already: nothing to wait for
+        ready_in["forward_16x16"] = 0.3
+        kernels._loop("forward_16x16", np.dtype(np.float32))                # slow again, the same dtype: said once
+        kernels._loop("forward_8x8", np.dtype(np.float64))
+    assert len(heard) == 2 and "float32" in heard[0] and "float64" in heard[1], heard
+    assert "compiling" in heard[0] and "once" in heard[0]
+    kernels._loop("forward_16x16", np.dtype(np.float64))                    # nobody listening any more
+    assert len(heard) == 2
+
+
+def test_the_trainer_says_it_is_compiling_before_a_first_batch_that_waits(monkeypatch, capsys):
+    """A CNN's first batch that waits for numba gets one line on stderr, not a silent minute."""
+    from chainrule import optimizers
+    from chainrule.nets import SimpleConvNet
+    from chainrule.training.trainer import Trainer
+    monkeypatch.setattr(kernels, "_conv", {})
+    monkeypatch.setattr(kernels, "_told", set())
+    monkeypatch.setattr(kernels, "SLOW_COMPILE_SECONDS", -1.0)    # every loop counts as compiled, not loaded
+    rng = np.random.default_rng(0)
+    net = SimpleConvNet(input_dim=(1, 10, 10), conv_param={"filter_num": 8, "filter_size": 3, "pad": 1, "stride": 1},
+                        hidden_size=8, output_size=3, dtype=np.float32, seed=0)
+    x, t = rng.random((20, 1, 10, 10), dtype=np.float32), rng.integers(0, 3, 20)
+    Trainer(net, optimizers.SGD(0.1), x, t, epochs=1, batch_size=10, progress=False, verbose=True).train()
+    err = capsys.readouterr().err
+    assert err.count("compiling chainrule's convolution loops for float32") == 1, err
+    monkeypatch.setattr(kernels, "_conv", {})
+    monkeypatch.setattr(kernels, "_told", set())
+    Trainer(net, optimizers.SGD(0.1), x, t, epochs=1, batch_size=10, progress=False, verbose=False).train()
+    assert "compiling" not in capsys.readouterr().err

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from .. import backend, memory
+from .. import backend, kernels, memory
 from .augment import random_flip, random_shift
 
 #: the loss has "exploded" when its running average exceeds this many times its first value
@@ -146,6 +146,13 @@ class Trainer:
             from tqdm.auto import tqdm
         else:
             from tqdm import tqdm
+        # the first batch of a CNN may wait a minute for numba to compile its loops: say so, above the bar
+        tell = (lambda m: tqdm.write(m, file=sys.stderr)) if self.progress else \
+            (lambda m: print(m, file=sys.stderr, flush=True)) if self.verbose else None
+        with kernels.compile_notices(tell):
+            return self._train(tqdm)
+
+    def _train(self, tqdm):
 
         net, opt = self.network, self.optimizer
         backend.keep_freed_memory()  # the same big arrays every step: reuse their memory (see its docstring)
