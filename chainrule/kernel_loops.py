@@ -232,3 +232,41 @@ def adam_update(p, g, m, v, lr_t, keep1, keep2, eps, tiny):
         m[i] = mi
         v[i] = vi
         p[i] -= mi / (np.sqrt(vi) + eps) * lr_t
+
+
+# --- batch normalisation over channels (chainrule.layers.BatchNormalization on images, (N, C, L) views) ----------
+# NumPy broadcasts a per-channel constant over rows of L = H·W values, a short inner loop per (image, channel)
+# for each of its passes. Each element here goes through the same operations, in the same order and dtype, as
+# in the layer's NumPy passes (no fused multiply-add: numba does not contract without fastmath): the same bits.
+# The batch statistics (means, sums of products) stay NumPy's.
+
+@jit
+def subtract_per_channel(x, out, mu):
+    """out[n, c, l] = x[n, c, l] − μ[c] (the centred x, from which the batch variance is summed)."""
+    for i in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            m = mu[c]
+            for j in range(x.shape[2]):
+                out[i, c, j] = x[i, c, j] - m
+
+
+@jit
+def normalize_and_scale(xc, out, std, gamma, beta):
+    """x̂ = xc / σ written over xc, and y = x̂ ∘ γ + β, per channel in one pass."""
+    for i in range(xc.shape[0]):
+        for c in range(xc.shape[1]):
+            s, g, b = std[c], gamma[c], beta[c]
+            for j in range(xc.shape[2]):
+                v = xc[i, c, j] / s
+                xc[i, c, j] = v
+                out[i, c, j] = v * g + b
+
+
+@jit
+def batch_norm_dx(xn, d, dx, a, scale, e):
+    """dx = x̂ ∘ a + dout ∘ (γ/σ) − e per channel (a = (γ/σ)·(−dγ/N), e = (γ/σ)·dβ/N): the layer's three passes."""
+    for i in range(xn.shape[0]):
+        for c in range(xn.shape[1]):
+            ac, sc, ec = a[c], scale[c], e[c]
+            for j in range(xn.shape[2]):
+                dx[i, c, j] = (xn[i, c, j] * ac + d[i, c, j] * sc) - ec

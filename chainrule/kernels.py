@@ -1,5 +1,5 @@
 """Compiled loops (optional: numba): ReLU, the book's 2×2 max pooling, softmax with cross-entropy, the optimizers'
-updates, and stride-1 convolutions.
+updates, batch normalisation's elementwise passes over channels, and stride-1 convolutions.
 
 NumPy computes ReLU's output and its mask in two passes over the batch, and a 2×2 max pooling with its winners
 in a dozen (three maxima, three comparisons, the index arithmetic), each pass over arrays that no longer fit
@@ -8,6 +8,11 @@ and dx = dout ∘ [x > 0]; max pooling: y = the window's maximum, the first of e
 winner), written again only as loops; NumPy's version stays the reference, and the tests check that both give
 the same numbers to the last bit, NaN, ±∞, −0 and ties included (``dout × mask`` is a product, so an infinite
 dout times a closed mask is NaN in both).
+
+Batch normalisation of images (one γ per channel) broadcasts a per-channel constant over rows of H·W values, a
+short inner loop for NumPy in each of its five elementwise passes: x − μ, then x̂ = (x − μ)/σ with y = x̂ ∘ γ + β
+in one pass, and backward dx = x̂ ∘ a + dout ∘ (γ/σ) − e in one; the same operations in the same order on each
+element (the same bits, tested), while the batch's means and sums stay NumPy's.
 
 Softmax with cross-entropy (labels as class indices) is one loop each way where NumPy takes about ten passes,
 each of which, for 10 classes, costs more to call than to run; its sums run in another order than NumPy's, so it
@@ -72,7 +77,8 @@ def get(*arrays):
                             ("relu_forward", "relu_in_place", "relu_backward", "relu_backward_in_place",
                              "max_pool_2x2", "max_unpool_2x2", "pad_into", "channels_last_and_sum", "sgd_update",
                              "momentum_update", "adam_update", "softmax_cross_entropy",
-                             "softmax_cross_entropy_backward")}
+                             "softmax_cross_entropy_backward", "subtract_per_channel", "normalize_and_scale",
+                             "batch_norm_dx")}
     if not _kernels:
         return None
     for a in arrays:

@@ -1,5 +1,6 @@
 """A convolution followed by ReLU applies ReLU's rule to its own slices (``Relu.rectifier`` forward, ``Relu.masker``
-backward), and a pooling after them pools each slice too (``Pooling.pooler``): the network's step then skips
+backward), and a pooling after them, or right after the convolution, pools each slice too (``Pooling.pooler``):
+the network's step then skips
 passes over the batch. The promise: the same numbers as running
 the layers one by one, to the last bit, on random networks and batches with NaN, ±∞ and −0, in both dtypes, with
 the compiled loops and without."""
@@ -47,7 +48,8 @@ CONV = st.tuples(st.sampled_from([4, 8, 16, 30]), st.sampled_from([1, 3, 5]), st
 def test_relu_inside_the_convolution_gives_the_layer_by_layer_bits(convs, n, channels, size, dtype, compiled,
                                                                    special, seed):
     """Convolutions with and without a ReLU after them, with a max, an average or no pooling after that: only a
-    ReLU right after a convolution (and a pooling right after that ReLU) runs inside it."""
+    ReLU right after a convolution, and a pooling right after that ReLU or right after the convolution, run inside
+    it."""
     parts, side = [], size
     for filters, k, pad, relu, pool in convs:
         parts += [f"conv({filters},{k},pad={pad})"] + ["relu"] * relu + [pool] * bool(pool)
@@ -140,3 +142,31 @@ def test_a_pooling_handed_another_array_after_its_pooler_pools_it_itself():
     other = -x
     assert np.array_equal(layer.forward(other), [[[[0.0, -2.0], [-8.0, -10.0]]]])
     assert np.array_equal(layer.forward(x), [[[[5.0, 7.0], [13.0, 15.0]]]])
+
+
+def test_the_default_cnn_pools_inside_each_convolution_and_steps_as_layer_by_layer():
+    """chainrule's default CNN (conv-pool-bn-relu, twice): each pooling right after a convolution pools its slices
+    inside it; scores, loss, gradients and masks are the layer-by-layer step's, bit for bit."""
+    from chainrule.nets.architectures import CNN_SPEC
+    net = LayerNet((1, 12, 12), CNN_SPEC, 10, dtype=np.float32, seed=0)
+    poolings = [layer for layer in net.layers if isinstance(layer, Pooling)]
+    fused = [then for layer, then in net._forward_plan if isinstance(layer, Convolution)]
+    assert len(poolings) == 2 and all(then is not None for then in fused)
+    assert [then.__self__ for then in fused] == poolings                # each convolution's rule: its pooling's
+    rng = np.random.default_rng(3)
+    x, t = rng.random((6, 1, 12, 12), dtype=np.float32), rng.integers(0, 10, 6)
+    plain = layer_by_layer(LayerNet((1, 12, 12), CNN_SPEC, 10, dtype=np.float32, seed=0))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(parallel, "PARALLEL_MIN_BYTES", 0)                   # every layer split, on 2 threads
+        parallel.set_threads(2)
+        try:
+            results = step(net, x, t), step(plain, x, t)
+        finally:
+            parallel.set_threads(None)
+    for got, want in zip(*results, strict=True):
+        if isinstance(want, dict):
+            assert got.keys() == want.keys()
+            got, want = list(got.values()), list(want.values())
+        for a, b in zip(got, want, strict=True) if isinstance(want, list) else [(got, want)]:
+            same_bits(a, b)
+    assert all(layer._prepared is None for layer in poolings)           # each pooled batch was taken by its forward

@@ -1,14 +1,15 @@
-"""The compiled loops (chainrule.kernels, with numba) give NumPy's numbers to the last bit: ReLU and the book's 2×2
-max pooling, forward and backward, in training and in inference, on random batches with NaN, ±∞, −0 and ties."""
+"""The compiled loops (chainrule.kernels, with numba) give NumPy's numbers to the last bit: ReLU, the book's 2×2
+max pooling and batch normalisation over channels, forward and backward, in training and in inference, on random
+batches with NaN, ±∞, −0 and ties."""
 from contextlib import nullcontext
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from chainrule import eval_mode, kernels, parallel
-from chainrule.layers import Pooling, Relu, SoftmaxWithLoss
+from chainrule.layers import BatchNormalization, Pooling, Relu, SoftmaxWithLoss
 
 from bits import same_bits
 
@@ -213,3 +214,46 @@ def test_the_trainer_says_it_is_compiling_before_a_first_batch_that_waits(monkey
     monkeypatch.setattr(kernels, "_told", set())
     Trainer(net, optimizers.SGD(0.1), x, t, epochs=1, batch_size=10, progress=False, verbose=False).train()
     assert "compiling" not in capsys.readouterr().err
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 5), st.integers(1, 9), st.integers(1, 6), st.integers(1, 6), DTYPES, st.booleans(),
+       st.booleans(), st.booleans(), st.integers(0, 2 ** 32 - 1))
+def test_compiled_batch_norm_over_channels_is_numpys(n, c, h, w, dtype, special, inference, split, seed):
+    """Spatial batch normalisation (images, one γ per channel): y, x̂, the running statistics, dx, dγ and dβ are the
+    same bits with the compiled loops as with NumPy's passes, in training and inference, on one thread or split."""
+    assume(inference or n * h * w >= 2)
+    rng = np.random.default_rng(seed)
+    x = (batch(rng, (n, c, h, w), dtype) if special else rng.standard_normal((n, c, h, w)).astype(dtype)) * 3 + 1
+    dout = batch(rng, x.shape, dtype) if special else rng.standard_normal(x.shape).astype(dtype)
+    gamma, beta = rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype)
+    mean, var = rng.standard_normal(c).astype(dtype), rng.random(c).astype(dtype) + 0.5
+
+    def run():
+        layer = BatchNormalization(gamma.copy(), beta.copy(), running_mean=mean.copy(), running_var=var.copy())
+        y = layer.forward(x, train_flg=not inference)
+        dx = layer.backward(dout)
+        return y, layer.xn, layer.running_mean, layer.running_var, dx, layer.dgamma, layer.dbeta
+
+    for a, b in zip(*both_ways(run, split)):
+        same_bits(a, b)
+
+
+def test_batch_norm_takes_the_compiled_loops_only_for_images_over_channels(monkeypatch):
+    """One γ per channel of images: the loops. One γ per value (the book's way, (N, D)): NumPy's passes, as before;
+    γ of another dtype than the images: NumPy's passes forward (they promote), the loop backward (all float64)."""
+    calls = []
+    loops = dict(kernels.get(np.zeros(1)))
+    for name in ("subtract_per_channel", "normalize_and_scale", "batch_norm_dx"):
+        monkeypatch.setitem(loops, name, (lambda f, name: lambda *a: (calls.append(name), f(*a)))(loops[name], name))
+    monkeypatch.setattr(kernels, "get", lambda *arrays: loops)
+    x = np.random.default_rng(0).standard_normal((4, 3, 5, 5))
+    for layer, expected in ((BatchNormalization(np.ones(3), np.zeros(3)),
+                             ["subtract_per_channel", "normalize_and_scale", "batch_norm_dx"]),
+                            (BatchNormalization(np.ones(75), np.zeros(75)), []),
+                            (BatchNormalization(np.ones(3, np.float32), np.zeros(3, np.float32)), ["batch_norm_dx"])):
+        calls.clear()
+        y = layer.forward(x, train_flg=True)
+        assert y.dtype == np.float64
+        layer.backward(np.ones_like(y))
+        assert calls == expected, (layer, calls)

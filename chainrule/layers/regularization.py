@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import mode
+from .. import kernels, mode, parallel
 from ..backend import get_array_module
 from .base import Layer, parameter, shape_of
 
@@ -67,6 +67,25 @@ def _sum_of_products(a, b, axes):
     return xp.einsum("nf,nf->f" if axes == 0 else "ncl,ncl->c", a, b)
 
 
+def _channel_loops(*arrays):
+    """The compiled loops (:mod:`chainrule.kernels`) for batch normalisation over channels, where they apply: NumPy
+    arrays, C-contiguous, all of one dtype; else None (NumPy's passes)."""
+    for a in arrays:
+        if type(a) is not np.ndarray or not a.flags.c_contiguous or a.dtype != arrays[0].dtype:
+            return None
+    return kernels.get(*arrays)
+
+
+def _over_images(loop, images, *per_channel):
+    """``loop(*images, *per_channel)``; on all cores, slice by slice of the batch, inside a network's step where
+    the batch is worth splitting (each element is computed on its own: the same bits either way)."""
+    x = images[0]
+    if not parallel.worth_splitting(x):
+        loop(*images, *per_channel)
+        return
+    parallel.over_batch(lambda lo, hi: loop(*(a[lo:hi] for a in images), *per_channel), len(x), x[0].nbytes)
+
+
 class BatchNormalization(Layer):
     """Normalise each feature over the batch, then scale and shift: y = γ ∘ (x − μ) / √(σ² + ε) + β.
 
@@ -123,6 +142,15 @@ class BatchNormalization(Layer):
         """A per-feature vector shaped to broadcast over the view."""
         return a[:, None] if self.per_channel else a
 
+    def _centred(self, x2, mu, loops):
+        """x − μ, μ broadcast over the view; with the compiled loops (images over channels), one pass on all cores
+        inside a network's step instead of NumPy's short rows (the same bits)."""
+        if loops is None:
+            return x2 - mu
+        xc = np.empty_like(x2)
+        _over_images(loops["subtract_per_channel"], (x2, xc), mu.reshape(-1))
+        return xc
+
     def forward(self, x, train_flg=None):
         train_flg = mode.resolve(train_flg)
         self.input_shape = shape_of(x)
@@ -139,11 +167,10 @@ class BatchNormalization(Layer):
                 raise self.error(f"training needs a batch of at least 2 rows to estimate a variance, got "
                                  f"{self.input_shape}")
             mu = x2.mean(axis=self.axes, keepdims=self.per_channel)
-            xc = x2 - mu
+            loops = _channel_loops(x2, mu, self.gamma, self.beta) if self.per_channel else None
+            xc = self._centred(x2, mu, loops)
             var = _sum_of_products(xc, xc, self.axes) / self.count
             self.std = self._column(np.sqrt(var + self.eps))
-            xc /= self.std                                   # in place: xc becomes x̂, one pass fewer
-            self.xn = xc
             mu = mu.reshape(-1)
             self.running_mean *= self.momentum
             self.running_mean += (1 - self.momentum) * mu
@@ -151,7 +178,15 @@ class BatchNormalization(Layer):
             self.running_var += (1 - self.momentum) * var
         else:
             self.std = self._column(np.sqrt(self.running_var + self.eps))
-            self.xn = (x2 - self._column(self.running_mean)) / self.std
+            loops = _channel_loops(x2, self.running_mean, self.std, self.gamma, self.beta) if self.per_channel \
+                else None
+            xc = self._centred(x2, self._column(self.running_mean), loops)
+        self.xn = xc
+        if loops is not None and _channel_loops(xc, self.std) is not None:
+            out = np.empty_like(xc)     # x̂ = xc / σ written over xc, and y = x̂ ∘ γ + β: one pass, the same bits
+            _over_images(loops["normalize_and_scale"], (xc, out), self.std.reshape(-1), self.gamma, self.beta)
+            return out.reshape(self.input_shape)
+        xc /= self.std                                       # in place: xc becomes x̂, one pass fewer
         out = self.xn * self._column(self.gamma)
         out += self._column(self.beta)
         return out.reshape(self.input_shape)
@@ -164,9 +199,16 @@ class BatchNormalization(Layer):
         scale = self._column(self.gamma) / self.std
         if self.train_flg:  # μ and σ depend on every row of the batch
             # (γ/σ)∘(dout − mean(dout) − x̂∘mean(dout∘x̂)) as dout·(γ/σ) − x̂·(γ/σ)·dγ/n − (γ/σ)·dβ/n: fewer passes
-            dx = self.xn * (scale * (self._column(self.dgamma) / -n))
+            a, e = scale * (self._column(self.dgamma) / -n), scale * (self._column(self.dbeta) / n)
+            loops = _channel_loops(self.xn, d, a, scale, e) if self.per_channel else None
+            if loops is not None:       # the same three operations on each element, in one pass (chainrule.kernels)
+                dx = np.empty_like(d)
+                _over_images(loops["batch_norm_dx"], (self.xn, d, dx), a.reshape(-1), scale.reshape(-1),
+                             e.reshape(-1))
+                return dx.reshape(self.input_shape)
+            dx = self.xn * a
             dx += d * scale
-            dx -= scale * (self._column(self.dbeta) / n)
+            dx -= e
         else:               # running statistics are constants: an elementwise scale
             dx = d * scale
         return dx.reshape(self.input_shape)

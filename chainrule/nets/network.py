@@ -41,10 +41,11 @@ def _fused_plans(layers, fuse=True):
     """The (layer, rule of the layers after it) pairs a step runs, forward and backward.
 
     A convolution followed by ReLU applies ReLU's forward to each slice of its output while it is in the cache
-    (Relu.rectifier), and a max or average pooling after them pools the slice too (Pooling.pooler); backward,
-    ReLU's rule is applied to each slice of dout as the convolution reads it (Relu.masker). Those layers keep
-    their rules and what their backward needs; they cost no pass over the batch of their own. The same
-    numbers, fewer passes. Everything else (and everything when not ``fuse``): each layer on its own."""
+    (Relu.rectifier), and a max or average pooling after them, or right after the convolution, pools the slice
+    too (Pooling.pooler); backward, ReLU's rule is applied to each slice of dout as the convolution reads it
+    (Relu.masker). Those layers keep their rules and what their backward needs; they cost no pass over the
+    batch of their own. The same numbers, fewer passes. Everything else (and everything when not ``fuse``):
+    each layer on its own."""
     if not fuse:
         return [(layer, None) for layer in layers], [(layer, None) for layer in reversed(layers)]
     forward, backward = [], []
@@ -56,6 +57,8 @@ def _fused_plans(layers, fuse=True):
             rules.append(after.rectifier)
             if k + 2 < len(layers) and isinstance(layers[k + 2], Pooling):
                 rules.append(layers[k + 2].pooler)
+        elif isinstance(layer, Convolution) and isinstance(after, Pooling):  # conv-pool-bn-relu (the default CNN)
+            rules.append(after.pooler)
         forward.append((layer, _chained(rules) if rules else None))
         if isinstance(layer, Relu) and k and isinstance(layers[k - 1], Convolution):
             continue                                   # its backward runs inside the convolution's
