@@ -30,7 +30,8 @@ def forward_16x8(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, top
                         src = u(((n * c_in + 0 + c) * h + s) * wd - left)
                         for t in range(t0, t1):
                             scratch[base + u(t)] = x[src + u(t)]
-            for k0 in range(0, k_out, 16):
+            for kb in range((k_out + 15) // 16):
+                k0 = kb * 16 if kb * 16 + 16 <= k_out else k_out - 16
                 for col in range(0, ow, 8):
                     col = col if col + 8 <= ow or ow < 8 else ow - 8
                     a0_0 = b[k0 + 0]; a0_1 = b[k0 + 0]; a0_2 = b[k0 + 0]; a0_3 = b[k0 + 0]; a0_4 = b[k0 + 0]; a0_5 = b[k0 + 0]; a0_6 = b[k0 + 0]; a0_7 = b[k0 + 0]
@@ -52,7 +53,7 @@ def forward_16x8(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, top
                     for c in range(c_in):
                         for i in range(fh):
                             xb = u((c * fh + i) * sw + col)
-                            wb = u((((k0 // 16) * c_in + c) * fh + i) * fw * 16)
+                            wb = u(((kb * c_in + c) * fh + i) * fw * 16)
                             for j in range(fw):
                                 uj = u(j)
                                 wj = wb + uj * u(16)
@@ -151,7 +152,8 @@ def forward_8x8(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, top,
                         src = u(((n * c_in + 0 + c) * h + s) * wd - left)
                         for t in range(t0, t1):
                             scratch[base + u(t)] = x[src + u(t)]
-            for k0 in range(0, k_out, 8):
+            for kb in range((k_out + 7) // 8):
+                k0 = kb * 8 if kb * 8 + 8 <= k_out else k_out - 8
                 for col in range(0, ow, 8):
                     col = col if col + 8 <= ow or ow < 8 else ow - 8
                     a0_0 = b[k0 + 0]; a0_1 = b[k0 + 0]; a0_2 = b[k0 + 0]; a0_3 = b[k0 + 0]; a0_4 = b[k0 + 0]; a0_5 = b[k0 + 0]; a0_6 = b[k0 + 0]; a0_7 = b[k0 + 0]
@@ -165,7 +167,7 @@ def forward_8x8(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, top,
                     for c in range(c_in):
                         for i in range(fh):
                             xb = u((c * fh + i) * sw + col)
-                            wb = u((((k0 // 8) * c_in + c) * fh + i) * fw * 8)
+                            wb = u(((kb * c_in + c) * fh + i) * fw * 8)
                             for j in range(fw):
                                 uj = u(j)
                                 wj = wb + uj * u(8)
@@ -232,7 +234,8 @@ def forward_16x16(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, to
                         src = u(((n * c_in + 0 + c) * h + s) * wd - left)
                         for t in range(t0, t1):
                             scratch[base + u(t)] = x[src + u(t)]
-            for k0 in range(0, k_out, 16):
+            for kb in range((k_out + 15) // 16):
+                k0 = kb * 16 if kb * 16 + 16 <= k_out else k_out - 16
                 for col in range(0, ow, 16):
                     col = col if col + 16 <= ow or ow < 16 else ow - 16
                     a0_0 = b[k0 + 0]; a0_1 = b[k0 + 0]; a0_2 = b[k0 + 0]; a0_3 = b[k0 + 0]; a0_4 = b[k0 + 0]; a0_5 = b[k0 + 0]; a0_6 = b[k0 + 0]; a0_7 = b[k0 + 0]
@@ -270,7 +273,7 @@ def forward_16x16(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, to
                     for c in range(c_in):
                         for i in range(fh):
                             xb = u((c * fh + i) * sw + col)
-                            wb = u((((k0 // 16) * c_in + c) * fh + i) * fw * 16)
+                            wb = u(((kb * c_in + c) * fh + i) * fw * 16)
                             for j in range(fw):
                                 uj = u(j)
                                 wj = wb + uj * u(16)
@@ -406,7 +409,8 @@ def forward_8x2x16(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, t
                         src = u(((n * c_in + 0 + c) * h + s) * wd - left)
                         for t in range(t0, t1):
                             scratch[base + u(t)] = x[src + u(t)]
-            for k0 in range(0, k_out, 8):
+            for kb in range((k_out + 7) // 8):
+                k0 = kb * 8 if kb * 8 + 8 <= k_out else k_out - 8
                 for col in range(0, ow, 16):
                     col = col if col + 16 <= ow or ow < 16 else ow - 16
                     a0_0_0 = b[k0 + 0]; a0_0_1 = b[k0 + 0]; a0_0_2 = b[k0 + 0]; a0_0_3 = b[k0 + 0]; a0_0_4 = b[k0 + 0]; a0_0_5 = b[k0 + 0]; a0_0_6 = b[k0 + 0]; a0_0_7 = b[k0 + 0]
@@ -445,7 +449,7 @@ def forward_8x2x16(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, t
                         for i in range(fh):
                             xb0 = u((c * hr + i + 0) * sw + col)
                             xb1 = u((c * hr + i + 1) * sw + col)
-                            wb = u((((k0 // 8) * c_in + c) * fh + i) * fw * 8)
+                            wb = u(((kb * c_in + c) * fh + i) * fw * 8)
                             for j in range(fw):
                                 uj = u(j)
                                 wj = wb + uj * u(8)
@@ -577,7 +581,8 @@ def forward_8x2x8(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, to
                         src = u(((n * c_in + 0 + c) * h + s) * wd - left)
                         for t in range(t0, t1):
                             scratch[base + u(t)] = x[src + u(t)]
-            for k0 in range(0, k_out, 8):
+            for kb in range((k_out + 7) // 8):
+                k0 = kb * 8 if kb * 8 + 8 <= k_out else k_out - 8
                 for col in range(0, ow, 8):
                     col = col if col + 8 <= ow or ow < 8 else ow - 8
                     a0_0_0 = b[k0 + 0]; a0_0_1 = b[k0 + 0]; a0_0_2 = b[k0 + 0]; a0_0_3 = b[k0 + 0]; a0_0_4 = b[k0 + 0]; a0_0_5 = b[k0 + 0]; a0_0_6 = b[k0 + 0]; a0_0_7 = b[k0 + 0]
@@ -600,7 +605,7 @@ def forward_8x2x8(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, to
                         for i in range(fh):
                             xb0 = u((c * hr + i + 0) * sw + col)
                             xb1 = u((c * hr + i + 1) * sw + col)
-                            wb = u((((k0 // 8) * c_in + c) * fh + i) * fw * 8)
+                            wb = u(((kb * c_in + c) * fh + i) * fw * 8)
                             for j in range(fw):
                                 uj = u(j)
                                 wj = wb + uj * u(8)
@@ -700,7 +705,8 @@ def forward_row8_8x2x16(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, 
                             scratch[dst + u(q)] = x[src + u(q)]
                         for q in range(x1, 8):
                             scratch[dst + u(q)] = 0
-        for k0 in range(0, k_out, 8):
+        for kb in range((k_out + 7) // 8):
+            k0 = kb * 8 if kb * 8 + 8 <= k_out else k_out - 8
             for r in range(0, oh, 4):
                 r = r if r + 4 <= oh else oh - 4
                 a0_0_0 = b[k0 + 0]; a0_0_1 = b[k0 + 0]; a0_0_2 = b[k0 + 0]; a0_0_3 = b[k0 + 0]; a0_0_4 = b[k0 + 0]; a0_0_5 = b[k0 + 0]; a0_0_6 = b[k0 + 0]; a0_0_7 = b[k0 + 0]
@@ -737,7 +743,7 @@ def forward_row8_8x2x16(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, 
                 a7_1_8 = b[k0 + 7]; a7_1_9 = b[k0 + 7]; a7_1_10 = b[k0 + 7]; a7_1_11 = b[k0 + 7]; a7_1_12 = b[k0 + 7]; a7_1_13 = b[k0 + 7]; a7_1_14 = b[k0 + 7]; a7_1_15 = b[k0 + 7]
                 for c in range(c_in):
                     for i in range(fh):
-                        wb = u((((k0 // 8) * c_in + c) * fh + i) * fw * 8)
+                        wb = u(((kb * c_in + c) * fh + i) * fw * 8)
                         for j in range(fw):
                             uj = u(j)
                             xb = u(((c * fw + j) * hs + r + i) * 8)
@@ -847,7 +853,8 @@ def forward_cl_8x16(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, 
                         src = u(((n * c_in + 0 + c) * h + s) * wd - left)
                         for t in range(t0, t1):
                             scratch[base + u(t)] = x[src + u(t)]
-            for k0 in range(0, k_out, 16):
+            for kb in range((k_out + 15) // 16):
+                k0 = kb * 16 if kb * 16 + 16 <= k_out else k_out - 16
                 for col in range(0, ow, 8):
                     a0_0 = b[k0 + 0]; a0_1 = b[k0 + 1]; a0_2 = b[k0 + 2]; a0_3 = b[k0 + 3]; a0_4 = b[k0 + 4]; a0_5 = b[k0 + 5]; a0_6 = b[k0 + 6]; a0_7 = b[k0 + 7]
                     a0_8 = b[k0 + 8]; a0_9 = b[k0 + 9]; a0_10 = b[k0 + 10]; a0_11 = b[k0 + 11]; a0_12 = b[k0 + 12]; a0_13 = b[k0 + 13]; a0_14 = b[k0 + 14]; a0_15 = b[k0 + 15]
@@ -950,7 +957,8 @@ def forward_cl_8x8(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, t
                         src = u(((n * c_in + 0 + c) * h + s) * wd - left)
                         for t in range(t0, t1):
                             scratch[base + u(t)] = x[src + u(t)]
-            for k0 in range(0, k_out, 8):
+            for kb in range((k_out + 7) // 8):
+                k0 = kb * 8 if kb * 8 + 8 <= k_out else k_out - 8
                 for col in range(0, ow, 8):
                     a0_0 = b[k0 + 0]; a0_1 = b[k0 + 1]; a0_2 = b[k0 + 2]; a0_3 = b[k0 + 3]; a0_4 = b[k0 + 4]; a0_5 = b[k0 + 5]; a0_6 = b[k0 + 6]; a0_7 = b[k0 + 7]
                     a1_0 = b[k0 + 0]; a1_1 = b[k0 + 1]; a1_2 = b[k0 + 2]; a1_3 = b[k0 + 3]; a1_4 = b[k0 + 4]; a1_5 = b[k0 + 5]; a1_6 = b[k0 + 6]; a1_7 = b[k0 + 7]
@@ -1012,7 +1020,8 @@ def forward_cl_8x8(x, w, b, y, scratch, m, c_in, k_out, h, wd, fh, fw, oh, ow, t
 def weight_grad_4x4x8(d, x, dw, m, c_in, k_out, hp, wq, fh, fw, oh, owq, zero):
     """dW[k, c, i, j] = Σ_n,y,x dout[n, k, y, x] · X[n, c, y + i, x + j] for y < oh, x < owq (a multiple of 8):
     dout's rows padded with 0 from ow on to owq, X padded (N, C, HP, WQ)."""
-    for k0 in range(0, k_out, 4):
+    for kb in range((k_out + 3) // 4):
+        k0 = kb * 4 if kb * 4 + 4 <= k_out else k_out - 4
         for c0 in range(0, c_in, 4):
             for i in range(fh):
                 for j in range(fw):
@@ -1089,7 +1098,8 @@ def weight_grad_4x4x8(d, x, dw, m, c_in, k_out, hp, wq, fh, fw, oh, owq, zero):
 def weight_grad_4x1x8(d, x, dw, m, c_in, k_out, hp, wq, fh, fw, oh, owq, zero):
     """dW[k, c, i, j] = Σ_n,y,x dout[n, k, y, x] · X[n, c, y + i, x + j] for y < oh, x < owq (a multiple of 8):
     dout's rows padded with 0 from ow on to owq, X padded (N, C, HP, WQ)."""
-    for k0 in range(0, k_out, 4):
+    for kb in range((k_out + 3) // 4):
+        k0 = kb * 4 if kb * 4 + 4 <= k_out else k_out - 4
         for c0 in range(0, c_in, 1):
             for i in range(fh):
                 for j in range(fw):
@@ -1125,7 +1135,8 @@ def weight_grad_3x3c2x16(dt, x, dw, m, c_in, k_out, hp, wq, oh, ow, zero):
     """dW[c, i, j, k] = Σ_n,y,x dout[n, y, x, k] · X[n, c, y + i, x + j] for 3×3 filters, with dout and dW
     channels-last, (N, OH, OW, FN) and (C, FH, FW, FN), so that one vector holds 16 filters' numbers and each image value
     is used 16 times; X padded, (N, C, HP, WQ)."""
-    for k0 in range(0, k_out, 16):
+    for kb in range((k_out + 15) // 16):
+        k0 = kb * 16 if kb * 16 + 16 <= k_out else k_out - 16
         for c0 in range(0, c_in, 2):
             a0_0_0_0 = zero; a0_0_0_1 = zero; a0_0_0_2 = zero; a0_0_0_3 = zero; a0_0_0_4 = zero; a0_0_0_5 = zero; a0_0_0_6 = zero; a0_0_0_7 = zero
             a0_0_0_8 = zero; a0_0_0_9 = zero; a0_0_0_10 = zero; a0_0_0_11 = zero; a0_0_0_12 = zero; a0_0_0_13 = zero; a0_0_0_14 = zero; a0_0_0_15 = zero
@@ -1291,7 +1302,8 @@ def weight_grad_3x3c2x8(dt, x, dw, m, c_in, k_out, hp, wq, oh, ow, zero):
     """dW[c, i, j, k] = Σ_n,y,x dout[n, y, x, k] · X[n, c, y + i, x + j] for 3×3 filters, with dout and dW
     channels-last, (N, OH, OW, FN) and (C, FH, FW, FN), so that one vector holds 8 filters' numbers and each image value
     is used 8 times; X padded, (N, C, HP, WQ)."""
-    for k0 in range(0, k_out, 8):
+    for kb in range((k_out + 7) // 8):
+        k0 = kb * 8 if kb * 8 + 8 <= k_out else k_out - 8
         for c0 in range(0, c_in, 2):
             a0_0_0_0 = zero; a0_0_0_1 = zero; a0_0_0_2 = zero; a0_0_0_3 = zero; a0_0_0_4 = zero; a0_0_0_5 = zero; a0_0_0_6 = zero; a0_0_0_7 = zero
             a0_0_1_0 = zero; a0_0_1_1 = zero; a0_0_1_2 = zero; a0_0_1_3 = zero; a0_0_1_4 = zero; a0_0_1_5 = zero; a0_0_1_6 = zero; a0_0_1_7 = zero
@@ -1402,7 +1414,8 @@ def weight_grad_3x3c1x16(dt, x, dw, m, c_in, k_out, hp, wq, oh, ow, zero):
     """dW[c, i, j, k] = Σ_n,y,x dout[n, y, x, k] · X[n, c, y + i, x + j] for 3×3 filters, with dout and dW
     channels-last, (N, OH, OW, FN) and (C, FH, FW, FN), so that one vector holds 16 filters' numbers and each image value
     is used 16 times; X padded, (N, C, HP, WQ)."""
-    for k0 in range(0, k_out, 16):
+    for kb in range((k_out + 15) // 16):
+        k0 = kb * 16 if kb * 16 + 16 <= k_out else k_out - 16
         for c0 in range(0, c_in, 1):
             a0_0_0_0 = zero; a0_0_0_1 = zero; a0_0_0_2 = zero; a0_0_0_3 = zero; a0_0_0_4 = zero; a0_0_0_5 = zero; a0_0_0_6 = zero; a0_0_0_7 = zero
             a0_0_0_8 = zero; a0_0_0_9 = zero; a0_0_0_10 = zero; a0_0_0_11 = zero; a0_0_0_12 = zero; a0_0_0_13 = zero; a0_0_0_14 = zero; a0_0_0_15 = zero
@@ -1493,7 +1506,8 @@ def weight_grad_3x3c1x8(dt, x, dw, m, c_in, k_out, hp, wq, oh, ow, zero):
     """dW[c, i, j, k] = Σ_n,y,x dout[n, y, x, k] · X[n, c, y + i, x + j] for 3×3 filters, with dout and dW
     channels-last, (N, OH, OW, FN) and (C, FH, FW, FN), so that one vector holds 8 filters' numbers and each image value
     is used 8 times; X padded, (N, C, HP, WQ)."""
-    for k0 in range(0, k_out, 8):
+    for kb in range((k_out + 7) // 8):
+        k0 = kb * 8 if kb * 8 + 8 <= k_out else k_out - 8
         for c0 in range(0, c_in, 1):
             a0_0_0_0 = zero; a0_0_0_1 = zero; a0_0_0_2 = zero; a0_0_0_3 = zero; a0_0_0_4 = zero; a0_0_0_5 = zero; a0_0_0_6 = zero; a0_0_0_7 = zero
             a0_0_1_0 = zero; a0_0_1_1 = zero; a0_0_1_2 = zero; a0_0_1_3 = zero; a0_0_1_4 = zero; a0_0_1_5 = zero; a0_0_1_6 = zero; a0_0_1_7 = zero
@@ -1556,7 +1570,8 @@ def weight_grad_5x5c1x16(dt, x, dw, m, c_in, k_out, hp, wq, oh, ow, zero):
     """dW[c, i, j, k] = Σ_n,y,x dout[n, y, x, k] · X[n, c, y + i, x + j] for 5×5 filters, with dout and dW
     channels-last, (N, OH, OW, FN) and (C, FH, FW, FN), so that one vector holds 16 filters' numbers and each image value
     is used 16 times; X padded, (N, C, HP, WQ)."""
-    for k0 in range(0, k_out, 16):
+    for kb in range((k_out + 15) // 16):
+        k0 = kb * 16 if kb * 16 + 16 <= k_out else k_out - 16
         for c0 in range(0, c_in, 1):
             a0_0_0_0 = zero; a0_0_0_1 = zero; a0_0_0_2 = zero; a0_0_0_3 = zero; a0_0_0_4 = zero; a0_0_0_5 = zero; a0_0_0_6 = zero; a0_0_0_7 = zero
             a0_0_0_8 = zero; a0_0_0_9 = zero; a0_0_0_10 = zero; a0_0_0_11 = zero; a0_0_0_12 = zero; a0_0_0_13 = zero; a0_0_0_14 = zero; a0_0_0_15 = zero
@@ -1777,7 +1792,8 @@ def weight_grad_5x5c1x8(dt, x, dw, m, c_in, k_out, hp, wq, oh, ow, zero):
     """dW[c, i, j, k] = Σ_n,y,x dout[n, y, x, k] · X[n, c, y + i, x + j] for 5×5 filters, with dout and dW
     channels-last, (N, OH, OW, FN) and (C, FH, FW, FN), so that one vector holds 8 filters' numbers and each image value
     is used 8 times; X padded, (N, C, HP, WQ)."""
-    for k0 in range(0, k_out, 8):
+    for kb in range((k_out + 7) // 8):
+        k0 = kb * 8 if kb * 8 + 8 <= k_out else k_out - 8
         for c0 in range(0, c_in, 1):
             a0_0_0_0 = zero; a0_0_0_1 = zero; a0_0_0_2 = zero; a0_0_0_3 = zero; a0_0_0_4 = zero; a0_0_0_5 = zero; a0_0_0_6 = zero; a0_0_0_7 = zero
             a0_0_1_0 = zero; a0_0_1_1 = zero; a0_0_1_2 = zero; a0_0_1_3 = zero; a0_0_1_4 = zero; a0_0_1_5 = zero; a0_0_1_6 = zero; a0_0_1_7 = zero
@@ -1922,7 +1938,8 @@ def weight_grad_3x3c1x32(dt, x, dw, m, c_in, k_out, hp, wq, oh, ow, zero):
     """dW[c, i, j, k] = Σ_n,y,x dout[n, y, x, k] · X[n, c, y + i, x + j] for 3×3 filters, with dout and dW
     channels-last, (N, OH, OW, FN) and (C, FH, FW, FN), so that one vector holds 32 filters' numbers and each image value
     is used 32 times; X padded, (N, C, HP, WQ)."""
-    for k0 in range(0, k_out, 32):
+    for kb in range((k_out + 31) // 32):
+        k0 = kb * 32 if kb * 32 + 32 <= k_out else k_out - 32
         for c0 in range(0, c_in, 1):
             a0_0_0_0 = zero; a0_0_0_1 = zero; a0_0_0_2 = zero; a0_0_0_3 = zero; a0_0_0_4 = zero; a0_0_0_5 = zero; a0_0_0_6 = zero; a0_0_0_7 = zero
             a0_0_0_8 = zero; a0_0_0_9 = zero; a0_0_0_10 = zero; a0_0_0_11 = zero; a0_0_0_12 = zero; a0_0_0_13 = zero; a0_0_0_14 = zero; a0_0_0_15 = zero

@@ -78,13 +78,20 @@ def _gather(indent, channels, c0, rows):
             indent + "                scratch[base + u(t)] = x[src + u(t)]"]
 
 
+def _filter_blocks(indent, step):
+    """Lines that open the loop over blocks of ``step`` filters, the block's first filter k0 and its number kb. Where
+    FN is not a multiple of ``step``, the last block ends at the last filter, overlapping the one before (those
+    filters computed twice, alike); FN ≥ ``step``."""
+    return [f"{indent}for kb in range((k_out + {step - 1}) // {step}):",
+            f"{indent}    k0 = kb * {step} if kb * {step} + {step} <= k_out else k_out - {step}"]
+
+
 def _padded_row_blocks(k_step, col_step):
     """Lines shared by both forward loops: for each image and output row, pad the rows it reads into the scratch,
     then open the blocks of ``k_step`` filters × ``col_step`` positions."""
     return (["    scratch[:] = 0", "    for n in range(m):", "        for r in range(oh):"] +
             _gather(" " * 12, "c_in", 0, "fh") +
-            [f"            for k0 in range(0, k_out, {k_step}):",
-             f"                for col in range(0, ow, {col_step}):"])
+            _filter_blocks(" " * 12, k_step) + [f"                for col in range(0, ow, {col_step}):"])
 
 
 def _window_rows(ind):
@@ -114,7 +121,7 @@ def forward_loop(filters, lanes):
     for k in range(filters):
         out += _join([f"{a} = b[k0 + {k}]" for a in acc[k]], ind)
     out += _window_rows(ind) + [
-            ind + f"        wb = u((((k0 // {filters}) * c_in + c) * fh + i) * fw * {filters})",
+            ind + f"        wb = u(((kb * c_in + c) * fh + i) * fw * {filters})",
             ind + "        for j in range(fw):",
             ind + "            uj = u(j)",
             ind + f"            wj = wb + uj * u({filters})"]
@@ -180,7 +187,7 @@ def forward_rows_loop(filters, rows, lanes):
            f"            r = r if r + {rows} <= oh else oh - {rows}"]
     out += _gather(" " * 12, "c_in", 0, "hr")
     ind = " " * 20
-    out += [f"            for k0 in range(0, k_out, {filters}):",
+    out += _filter_blocks(" " * 12, filters) + [
             f"                for col in range(0, ow, {lanes}):",
             ind + f"col = col if col + {lanes} <= ow or ow < {lanes} else ow - {lanes}"]
     for k in range(filters):
@@ -188,7 +195,7 @@ def forward_rows_loop(filters, rows, lanes):
             out += _join([f"{a} = b[k0 + {k}]" for a in acc[k][q]], ind)
     out += [ind + "for c in range(c_in):", ind + "    for i in range(fh):"]
     out += [ind + f"        xb{q} = u((c * hr + i + {q}) * sw + col)" for q in range(rows)]
-    out += [ind + f"        wb = u((((k0 // {filters}) * c_in + c) * fh + i) * fw * {filters})",
+    out += [ind + f"        wb = u(((kb * c_in + c) * fh + i) * fw * {filters})",
             ind + "        for j in range(fw):",
             ind + "            uj = u(j)",
             ind + f"            wj = wb + uj * u({filters})"]
@@ -249,7 +256,7 @@ def forward_row8_loop(filters, vectors):
            "                            scratch[dst + u(q)] = x[src + u(q)]",
            f"                        for q in range(x1, {row}):",
            "                            scratch[dst + u(q)] = 0",
-           f"        for k0 in range(0, k_out, {filters}):",
+           *_filter_blocks(" " * 8, filters),
            f"            for r in range(0, oh, {rows}):",
            f"                r = r if r + {rows} <= oh else oh - {rows}"]
     ind = " " * 16
@@ -258,7 +265,7 @@ def forward_row8_loop(filters, vectors):
             out += _join([f"{a} = b[k0 + {k}]" for a in acc[k][q]], ind)
     out += [ind + "for c in range(c_in):",
             ind + "    for i in range(fh):",
-            ind + f"        wb = u((((k0 // {filters}) * c_in + c) * fh + i) * fw * {filters})",
+            ind + f"        wb = u(((kb * c_in + c) * fh + i) * fw * {filters})",
             ind + "        for j in range(fw):",
             ind + "            uj = u(j)",
             ind + f"            xb = u(((c * fw + j) * hs + r + i) * {row})",
@@ -279,7 +286,7 @@ def weight_grad_loop(filters, channels, lanes):
            "zero):",
            '    """dW[k, c, i, j] = Σ_n,y,x dout[n, k, y, x] · X[n, c, y + i, x + j] for y < oh, x < owq (a multiple '
            f'of {lanes}):\n    dout\'s rows padded with 0 from ow on to owq, X padded (N, C, HP, WQ)."""',
-           f"    for k0 in range(0, k_out, {filters}):",
+           *_filter_blocks(" " * 4, filters),
            f"        for c0 in range(0, c_in, {channels}):",
            "            for i in range(fh):",
            "                for j in range(fw):"]
@@ -350,7 +357,7 @@ def weight_grad_taps_loop(channels, size, lanes):
            "dout and dW\n"
            f"    channels-last, (N, OH, OW, FN) and (C, FH, FW, FN), so that one vector holds {lanes} filters' numbers "
            f'and each image value\n    is used {lanes} times; X padded, (N, C, HP, WQ)."""',
-           f"    for k0 in range(0, k_out, {lanes}):",
+           *_filter_blocks(" " * 4, lanes),
            f"        for c0 in range(0, c_in, {channels}):"]
     ind = " " * 12
     for t in taps:

@@ -33,7 +33,7 @@ def passes(layer, x, dout):
 
 def uses_the_loops(layer, x):
     """Whether this layer's forward takes the compiled loops (so that the test is not vacuous)."""
-    return layer._compiled(x) is not None and layer.W.shape[0] % 8 == 0
+    return layer._compiled(x) is not None and layer.W.shape[0] >= 8
 
 
 def test_float32_blocks_fill_512_bit_vectors_where_the_cpu_has_them():
@@ -69,7 +69,7 @@ def test_compiled_convolution_is_its_definition(n, c, fn, h, w, fh, fw, pad, see
     rng = np.random.default_rng(seed)
     x, W, b = rng.standard_normal((n, c, h, w)), rng.standard_normal((fn, c, fh, fw)), rng.standard_normal(fn)
     layer = Convolution(W, b, 1, pad)
-    assert uses_the_loops(layer, x) == (fn % 8 == 0)
+    assert uses_the_loops(layer, x) == (fn >= 8)     # FN not a multiple of 8: the last block overlaps
     y = layer.forward(x)
     dout = rng.standard_normal(y.shape)
     got = passes(layer, x, dout)
@@ -138,7 +138,7 @@ def test_nan_and_infinity_reach_the_same_outputs_as_on_the_numpy_path(n, c, fn, 
 
 
 @settings(max_examples=15, deadline=None)
-@given(st.integers(2, 12), st.sampled_from([8, 16]), st.sampled_from([16, 32]), st.integers(3, 14),
+@given(st.integers(2, 12), st.sampled_from([8, 16]), st.sampled_from([16, 30, 32]), st.integers(3, 14),
        st.integers(0, 2 ** 32 - 1))
 def test_compiled_convolution_gives_the_same_bits_on_one_thread_and_on_many(n, c, fn, size, seed):
     rng = np.random.default_rng(seed)
@@ -299,7 +299,7 @@ def by_every_block(x, W, b, oh, ow, top, left, fill):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(1, 3), st.sampled_from([1, 3, 8, 16]), st.sampled_from([8, 16, 24, 32]), st.integers(1, 19),
+@given(st.integers(1, 3), st.sampled_from([1, 3, 8, 16]), st.sampled_from([8, 12, 16, 24, 30, 32]), st.integers(1, 19),
        st.integers(1, 19), st.sampled_from([1, 3, 5]), st.integers(0, 2), st.booleans(),
        st.sampled_from(["float32", "float64"]), st.integers(0, 2 ** 32 - 1))
 def test_every_forward_block_gives_the_same_bits(n, c, fn, h, w, k, pad, rows_of_8, dtype, seed):
@@ -334,7 +334,7 @@ def placed(x, top, left, height, width):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(1, 2), st.sampled_from([1, 8, 16]), st.sampled_from([8, 16, 24]), st.integers(1, 12),
+@given(st.integers(1, 2), st.sampled_from([1, 8, 16]), st.sampled_from([8, 13, 16, 24]), st.integers(1, 12),
        st.integers(1, 12), st.sampled_from([1, 2, 3, 5]), st.integers(-3, 3), st.integers(-3, 3), st.integers(1, 12),
        st.sampled_from([None, 8]), st.sampled_from(["float32", "float64"]), st.integers(0, 2 ** 32 - 1))
 def test_every_forward_block_pads_and_crops_alike(n, c, fn, h, w, k, top, left, oh, ow, dtype, seed):

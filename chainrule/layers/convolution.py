@@ -81,7 +81,7 @@ class _CompiledForward:
     def __init__(self, loops, W, b, out_height, out_width):
         fn = W.shape[0]
         self.loop = None
-        if not loops or fn % 8:                      # the book's 30 filters padded to 32 measured slower than BLAS
+        if not loops or fn < 8:                      # FN not a multiple of 8: the last block overlaps the one before
             return
         widest = CHANNELS_LAST_MAX_ROW if loops.one_vector(8) else CHANNELS_LAST_MAX_ROW_SPLIT
         self.channels_last = out_width <= widest
@@ -165,9 +165,12 @@ def _padded(x, top, left, height, width, out=None):
 
 
 def _packed(w, block):
-    """Filters W (FN, C, FH, FW) as the compiled loops read them: (FN / block, C, FH, FW, block), flat."""
-    fn, c, fh, fw = w.shape
-    return np.ascontiguousarray(w.reshape(fn // block, block, c, fh, fw).transpose(0, 2, 3, 4, 1)).ravel()
+    """Filters W (FN, C, FH, FW) as the compiled loops read them: (⌈FN / block⌉, C, FH, FW, block), flat. Where FN
+    is not a multiple of ``block`` the last block holds the last ``block`` filters, as the loops' last block of
+    filters overlaps the one before (conv_loops_writer._filter_blocks)."""
+    fn = w.shape[0]
+    blocks = np.stack([w[min(k0, fn - block):min(k0, fn - block) + block] for k0 in range(0, fn, block)])
+    return np.ascontiguousarray(blocks.transpose(0, 2, 3, 4, 1)).ravel()
 
 
 class Convolution(Layer):
@@ -294,10 +297,15 @@ class Convolution(Layer):
         # dW of 3×3 and 5×5 filters with dout channels-last: a vector of 8 or 16 filters per position (2.0–2.6×
         # faster than blocks over positions)
         # faster still, 32 filters (two vectors) × 1 channel for 3×3 filters where FN allows
-        taps_lanes = (32 if fn % 32 == 0 and fh == 3 else 16) if loops and 16 in loops.widths and fn % 16 == 0 else 8
+        # FN not a multiple of 8 (the book's 30 filters): the last block of filters overlaps the one before, in
+        # vectors of 16 where FN ≥ 16 (30 as 2 blocks of 16, 32 filters' work)
+        wide = bool(loops) and 16 in loops.widths
+        taps_lanes = (32 if fn % 32 == 0 and fh == 3 else 16) if wide and fn % 16 == 0 else \
+            16 if wide and fn % 8 and fn >= 16 else 8
         taps_channels = 2 if c % 2 == 0 and fh == 3 and taps_lanes != 32 else 1
         weight_grad_taps = loops.weight_grad_taps(taps_channels, taps_lanes, fh) \
-            if loops and (fh, fw) in ((3, 3), (5, 5)) and fn % taps_lanes == 0 else None
+            if loops and (fh, fw) in ((3, 3), (5, 5)) and (fn % taps_lanes == 0 or fn % 8 and fn >= taps_lanes) \
+            else None
         weight_grad = loops.weight_grad(4 if c % 4 == 0 else 1, dw_lanes) \
             if loops and fn % 4 == 0 and weight_grad_taps is None else None
         loop_dw = weight_grad is not None
