@@ -76,12 +76,14 @@ class _CompiledForward:
     (or 8) positions, Y written as it is. One row: blocks of 16 (or 8) filters × 16 (or 8) positions. Shorter rows:
     blocks of 8 positions × 16 (or 8) filters, Y written channels-last and turned back, so that a short row does
     not leave most of a vector empty. Each output's sum is taken in the same order in all of them (b, then
-    channel by channel, row by row, tap by tap): the same bits whichever block computes it."""
+    channel by channel, row by row, tap by tap): the same bits whichever block computes it. FN ≥ 8; where it is
+    not a multiple of the block's filters, the last block overlaps the one before (those filters computed twice,
+    alike)."""
 
     def __init__(self, loops, W, b, out_height, out_width):
         fn = W.shape[0]
         self.loop = None
-        if not loops or fn < 8:                      # FN not a multiple of 8: the last block overlaps the one before
+        if not loops or fn < 8:
             return
         widest = CHANNELS_LAST_MAX_ROW if loops.one_vector(8) else CHANNELS_LAST_MAX_ROW_SPLIT
         self.channels_last = out_width <= widest
