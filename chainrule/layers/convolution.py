@@ -171,8 +171,9 @@ def _packed(w, block):
     is not a multiple of ``block`` the last block holds the last ``block`` filters, as the loops' last block of
     filters overlaps the one before (conv_loops_writer._filter_blocks)."""
     fn = w.shape[0]
-    blocks = np.stack([w[min(k0, fn - block):min(k0, fn - block) + block] for k0 in range(0, fn, block)])
-    return np.ascontiguousarray(blocks.transpose(0, 2, 3, 4, 1)).ravel()
+    if fn % block:
+        w = np.concatenate([w[:fn - fn % block], w[fn - block:]])  # the last block: the last ``block`` filters
+    return np.ascontiguousarray(w.reshape(-1, block, *w.shape[1:]).transpose(0, 2, 3, 4, 1)).ravel()
 
 
 class Convolution(Layer):
