@@ -57,6 +57,8 @@ CHANGES = [
                 "loop"),
     ("115e260", "forward and dX in blocks of 8 filters × 2 output rows (each weight loaded once for both), rows of "
                 "exactly 8 outputs two to a 512-bit vector; dout's turn to channels-last read row by row"),
+    ("3ac11ab", "the compiled loops for any FN ≥ 8 (the book's 30 filters): the last block of filters overlaps the "
+                "one before"),
 ]
 NETWORKS = ("simple-cnn", "deep-cnn")
 
