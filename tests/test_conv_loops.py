@@ -367,3 +367,13 @@ def test_compile_all_compiles_each_loop_for_each_dtype_and_names_those_that_fail
     assert kernels_module.compile_all(("float32", "float64")) == ["forward_8x8 (float64)"]
     names = [name for name, fn in vars(conv_loops).items() if inspect.isfunction(fn)]
     assert sorted(asked) == sorted((name, np.dtype(d)) for d in ("float32", "float64") for name in names)
+
+
+@pytest.mark.parametrize("fn,block", [(8, 8), (16, 8), (13, 8), (30, 8), (30, 16), (32, 16), (24, 16)])
+def test_filters_are_packed_in_the_blocks_the_loops_run(fn, block):
+    """W packed as the loops read it: block kb holds filters k0 … k0 + block − 1 with k0 = kb·block, or FN − block for
+    a last block that would run past the last filter (it overlaps the one before), each tap's filters side by side."""
+    w = np.random.default_rng(fn).standard_normal((fn, 3, 2, 2))
+    starts = [min(k0, fn - block) for k0 in range(0, fn, block)]
+    want = np.stack([w[k0:k0 + block].transpose(1, 2, 3, 0) for k0 in starts]).ravel()
+    np.testing.assert_array_equal(convolution_module._packed(w, block), want)
