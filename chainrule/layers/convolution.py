@@ -303,12 +303,11 @@ class Convolution(Layer):
         # FN not a multiple of 8 (the book's 30 filters): the last block of filters overlaps the one before, in
         # vectors of 16 where FN ≥ 16 (30 as 2 blocks of 16, 32 filters' work)
         wide = bool(loops) and 16 in loops.widths
-        taps_lanes = (32 if fn % 32 == 0 and fh == 3 else 16) if wide and fn % 16 == 0 else \
-            16 if wide and fn % 8 and fn >= 16 else 8
+        taps_lanes = 32 if wide and fn % 32 == 0 and fh == 3 else \
+            16 if wide and (fn % 16 == 0 or fn % 8 and fn >= 16) else 8
         taps_channels = 2 if c % 2 == 0 and fh == 3 and taps_lanes != 32 else 1
         weight_grad_taps = loops.weight_grad_taps(taps_channels, taps_lanes, fh) \
-            if loops and (fh, fw) in ((3, 3), (5, 5)) and (fn % taps_lanes == 0 or fn % 8 and fn >= taps_lanes) \
-            else None
+            if loops and (fh, fw) in ((3, 3), (5, 5)) and fn >= taps_lanes else None
         weight_grad = loops.weight_grad(4 if c % 4 == 0 else 1, dw_lanes) \
             if loops and fn % 4 == 0 and weight_grad_taps is None else None
         loop_dw = weight_grad is not None

@@ -153,7 +153,7 @@ class Trainer:
             return self._train(tqdm)
 
     def _train(self, tqdm):
-
+        """The training itself (:meth:`train`), with ``tqdm`` the progress bar's class."""
         net, opt = self.network, self.optimizer
         backend.keep_freed_memory()  # the same big arrays every step: reuse their memory (see its docstring)
         n, bs = len(self.x_train), self.batch_size
