@@ -57,9 +57,33 @@ def open_storage(settings):
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     key = (url, interval, settings["max_retry"])
     if key not in _STORAGES:  # one engine (connection pool) per process and database, not one per trial
-        _STORAGES[key] = RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=interval,
-                                    grace_period=3 * interval, **{name: retry})
+        storage = RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=interval,
+                             grace_period=3 * interval, **{name: retry})
+        if url.startswith("sqlite"):
+            _serialize_sqlite(storage.engine)
+        _STORAGES[key] = storage
     return _STORAGES[key]
+
+
+def _serialize_sqlite(engine):
+    """Make each SQLite transaction take the database's write lock when it begins (``BEGIN IMMEDIATE``).
+
+    Optuna changes a trial's state by reading it ``FOR UPDATE`` and then writing it. SQLite ignores ``FOR UPDATE``,
+    and Python's sqlite3 module only begins a transaction at the first write, so two processes could both read
+    RUNNING (or WAITING) and both win: a dead trial was queued again twice, and one queued trial was started by
+    several workers at once. Under ``BEGIN IMMEDIATE`` the second process waits, then reads the new state.
+    Server databases (PostgreSQL, MySQL) lock the row themselves and are left as they are."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_connection, record):
+        dbapi_connection.isolation_level = None   # sqlite3 leaves BEGIN to SQLAlchemy's "begin" below
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()   # connections opened while Optuna created the tables are replaced by ones with the above
 
 
 def make_sampler(settings, ticket):
