@@ -95,6 +95,54 @@ def test_compiled_convolution_in_float32_stays_float32_and_agrees_with_float64(n
         np.testing.assert_allclose(a, e, rtol=1e-4, atol=2e-5 * max(1.0, np.abs(e).max()))
 
 
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 3), st.sampled_from([1, 3, 8, 16]), st.sampled_from([8, 13, 16, 30, 32]), st.integers(3, 18),
+       st.sampled_from([3, 5]), st.integers(0, 2), st.sampled_from(["float32", "float64"]), st.integers(0, 2 ** 32 - 1))
+def test_a_cpu_without_avx512_takes_its_own_blocks_and_gets_the_definitions_numbers(n, c, fn, size, k, pad, dtype,
+                                                                                     seed):
+    """Most machines (AVX2 only) never take the blocks this machine takes: float32 in 8-wide forward blocks and
+    8-filter dW taps blocks, and float64 rows up to 8 channels-last (8 float64 fill two 256-bit vectors). Run as
+    such a CPU would (kernels told there is no AVX-512), the layer must still give the definition's numbers."""
+    assume(size + 2 * pad >= k)
+    rng = np.random.default_rng(seed)
+    x, W, b = rng.standard_normal((n, c, size, size)), rng.standard_normal((fn, c, k, k)), rng.standard_normal(fn)
+    y = rng.standard_normal((n, fn, size + 2 * pad - k + 1, size + 2 * pad - k + 1))
+    want = (direct_convolution(x, W, b, 1, pad),) + direct_convolution_backward(x, W, y, 1, pad)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(kernels, "_wide", False)
+        layer, images = Convolution(W.astype(dtype), b.astype(dtype), 1, pad), x.astype(dtype)
+        assert layer._compiled(images).widths == (8,) and uses_the_loops(layer, images) == (fn >= 8)
+        got = passes(layer, images, y.astype(dtype))
+    tolerance = 1e-4 if dtype == "float32" else 1e-12
+    for name, a, e in zip(("Y", "dX", "dW", "db"), got, want):
+        assert a.dtype == dtype
+        np.testing.assert_allclose(a, e, rtol=tolerance, atol=tolerance * max(1.0, np.abs(e).max()), err_msg=name)
+
+
+@pytest.mark.parametrize("arch", ["simple-cnn", "deep-cnn", "cnn"])
+def test_a_network_step_without_avx512_is_the_same_as_with_it(arch):
+    """A whole float32 step of each CNN the recipes train (fused ReLU and pooling, batch norm, the inference by
+    slices) on 8-wide blocks only, as on a CPU without AVX-512, against the 16-wide blocks used here: the same
+    loss and gradients to float32 rounding."""
+    from chainrule import nets
+    rng = np.random.default_rng(3)
+    x, t = rng.standard_normal((6, 1, 28, 28)).astype(np.float32), rng.integers(0, 10, 6)
+    results = []
+    for wide in (None, False):
+        with pytest.MonkeyPatch.context() as mp:
+            if wide is False:
+                mp.setattr(kernels, "_wide", False)
+            net = nets.build_network(arch, (1, 28, 28), 10, dtype=np.float32, seed=0)
+            grads = net.gradient(x, t)
+            results.append((net.last_loss, grads, net.predict(x)))
+    (loss, grads, y), (loss8, grads8, y8) = results
+    np.testing.assert_allclose(loss8, loss, rtol=1e-5)
+    np.testing.assert_allclose(y8, y, rtol=1e-4, atol=1e-4)
+    for name in grads:
+        np.testing.assert_allclose(grads8[name], grads[name], rtol=1e-3,
+                                   atol=1e-5 * max(1.0, np.abs(grads[name]).max()), err_msg=name)
+
+
 @pytest.mark.parametrize("case", [(2, 8, 5, 6, 16, 3, 3, 1), (1, 16, 4, 4, 8, 2, 3, 2), (2, 8, 9, 3, 8, 1, 1, 0)],
                          ids=lambda c: "N{}C{}H{}W{}F{}k{}x{}p{}".format(*c))
 def test_compiled_convolution_gradcheck(case):
