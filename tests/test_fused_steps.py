@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from chainrule import eval_mode, kernels, mode, parallel
 from chainrule.layers import Convolution, Pooling, Relu
 from chainrule.nets import DeepConvNet, LayerNet
+from chainrule.nets.network import _fused_plans
 
 from bits import same_bits
 
@@ -21,8 +22,7 @@ SPECIAL = [np.nan, np.inf, -np.inf, -0.0, 0.0]
 def layer_by_layer(net):
     """The same network made to run each layer on its own (no rule applied inside another layer)."""
     net.fuse = False
-    net._forward_plan = [(layer, None) for layer in net.layers]
-    net._backward_plan = [(layer, None) for layer in reversed(net.layers)]
+    net._forward_plan, net._backward_plan = _fused_plans(net.layers, fuse=False)
     return net
 
 

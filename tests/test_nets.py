@@ -101,3 +101,68 @@ def test_architecture_round_trip():
     for net in (TwoLayerNet(4, 3, 2), MultiLayerNet(4, [3, 3], 2, activation="tanh", dtype="float32")):
         rebuilt = build(net.config())
         assert type(rebuilt) is type(net) and rebuilt.config() == net.config()
+
+
+# ---- networks from any spec of layers ---------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from chainrule.nets import LayerNet  # noqa: E402
+
+#: layers without parameters a spec may start with (input dropout, pooling or flattening the images first, …)
+LEADING = ["relu", "sigmoid", "tanh", "dropout(0.3)", "pool(2)", "avgpool(2)", "flatten", "bn"]
+
+
+@st.composite
+def specs(draw):
+    """Images (C, H, W) and a spec that fits them: leading layers without weights, then convolutions (3×3, pad 1),
+    pooling and batch norm while there are images, then affine layers, with activations and dropout anywhere; at
+    most one batch norm per layer with weights (they are named after it)."""
+    c, size = draw(st.integers(1, 2)), draw(st.integers(4, 8))
+    parts, state = [], {"images": True, "size": size, "normalized": False}
+
+    def add(name):
+        pools = name.endswith("pool(2)")
+        if name == "bn" and state["normalized"] or pools and (not state["images"] or state["size"] < 2):
+            return
+        parts.append(name)
+        state["normalized"] |= name == "bn"
+        state["images"] &= name != "flatten" and not name.startswith("affine")
+        state["size"] //= 2 if pools else 1
+
+    for name in draw(st.lists(st.sampled_from(LEADING), max_size=2)):
+        add(name)
+    for _ in range(draw(st.integers(1, 3))):
+        conv = state["images"] and draw(st.booleans())
+        state["normalized"] = False
+        add(f"conv({draw(st.integers(1, 4))},3,pad=1)" if conv else f"affine({draw(st.integers(2, 6))})")
+        for name in draw(st.lists(st.sampled_from(["bn", "relu", "tanh", "pool(2)", "dropout(0.3)"]), max_size=2)):
+            add(name)
+    return (c, size, size), "-".join(parts)
+
+
+@settings(max_examples=40, deadline=None)
+@given(specs(), st.integers(0, 2 ** 32 - 1))
+def test_any_spec_trains_and_its_backprop_is_the_numerical_gradient(drawn, seed):
+    """Whatever a spec starts with (ReLU, dropout, pooling, flatten or batch norm before the first weights), one
+    training step runs and backprop's gradient of every parameter equals the numerical one (book §5.7, float64).
+    A spec starting with a layer without weights used to fail in backward: the first Affine skips dL/dx of the
+    data and handed the layers before it no dout."""
+    shape, spec = drawn
+    rng = np.random.default_rng(seed)
+    net = LayerNet(shape, spec, 3, weight_init_std=0.5, seed=seed)
+    x, t = rng.standard_normal((4, *shape)), rng.integers(0, 3, 4)
+    grads = net.gradient(x, t)
+    assert set(grads) == set(net.params) and all(np.isfinite(g).all() for g in grads.values())
+    assert_gradients_match(gradient_check(net, x, t))
+
+
+def test_a_spec_with_two_batch_norms_after_the_same_weights_is_refused_clearly():
+    """A batch norm's γ and β carry the number of the conv or affine before it (the book's gamma1, beta1), so two
+    in a row would share them: refused with the layer and the names, not "two parameters would be called …"."""
+    for spec, names in (("bn-bn-affine(4)", "gamma0, beta0"), ("conv(4,3)-bn-relu-bn", "gamma1, beta1"),
+                        ("affine(5)-bn-tanh-dropout(0.2)-bn", "gamma1, beta1")):
+        with pytest.raises(ValueError, match=f"a second batch norm .*\\({names}\\)"):
+            LayerNet((1, 6, 6), spec, 3)
+    LayerNet((1, 6, 6), "bn-conv(4,3)-bn-relu-affine(8)-bn", 3)      # one after each: gamma0, gamma1, gamma2

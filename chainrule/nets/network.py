@@ -45,9 +45,13 @@ def _fused_plans(layers, fuse=True):
     too (Pooling.pooler); backward, ReLU's rule is applied to each slice of dout as the convolution reads it
     (Relu.masker). Those layers keep their rules and what their backward needs; they cost no pass over the
     batch of their own. The same numbers, fewer passes. Everything else (and everything when not ``fuse``):
-    each layer on its own."""
+    each layer on its own.
+
+    Backward stops at the first layer with parameters: nothing needs dL/dx of the data, so the layers before it
+    (a leading ReLU, dropout, pooling or flatten of a spec such as ``dropout(0.2)-affine(100)``) get no dout."""
+    first = next((k for k, layer in enumerate(layers) if layer.parameters), 0)
     if not fuse:
-        return [(layer, None) for layer in layers], [(layer, None) for layer in reversed(layers)]
+        return [(layer, None) for layer in layers], [(layer, None) for layer in reversed(layers[first:])]
     forward, backward = [], []
     for k, layer in enumerate(layers):
         after = layers[k + 1] if k + 1 < len(layers) else None
@@ -60,8 +64,8 @@ def _fused_plans(layers, fuse=True):
         elif isinstance(layer, Convolution) and isinstance(after, Pooling):  # conv-pool-bn-relu (the default CNN)
             rules.append(after.pooler)
         forward.append((layer, _chained(rules) if rules else None))
-        if isinstance(layer, Relu) and k and isinstance(layers[k - 1], Convolution):
-            continue                                   # its backward runs inside the convolution's
+        if k < first or isinstance(layer, Relu) and k and isinstance(layers[k - 1], Convolution):
+            continue                                   # before the first weights, or run inside the convolution's
         backward.append((layer, after.masker if fused else None))
     return forward, backward[::-1]
 

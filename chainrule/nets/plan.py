@@ -156,12 +156,19 @@ WEIGHT_KINDS = {"affine", "conv"}
 def plan(input_shape, specs):
     """The planned layers for samples of ``input_shape`` (no batch axis) through ``specs``."""
     shape = tuple(_positive_int(n, "input size") for n in input_shape)
-    planned, number, total = [], 0, 0
+    planned, number, total, normalized, weights_kind = [], 0, 0, set(), None
     for kind, args in specs:
         if kind not in PLANNERS:
             raise ValueError(f"unknown layer kind {kind!r}; expected one of {', '.join(sorted(PLANNERS))}")
         if kind in WEIGHT_KINDS:
-            number += 1
+            number, weights_kind = number + 1, kind
+        if kind == "batchnorm":             # the book's naming: Affine1's batch norm holds gamma1 and beta1
+            if number in normalized:
+                where = f"after the {weights_kind} with W{number}" if number else "before any conv or affine"
+                raise ValueError(f"layer {len(planned) + 1}: a second batch norm {where}; a batch norm's γ and β "
+                                 f"take the number of the conv or affine before it (gamma{number}, beta{number}), "
+                                 "so the two would share them; put a conv or affine between them")
+            normalized.add(number)
         p = Planned(kind, dict(args), number if kind in WEIGHT_KINDS or kind == "batchnorm" else 0, shape, shape)
         PLANNERS[kind](p, p.args)
         total += sum(int(np.prod(s)) for s in (*p.params.values(), *p.buffers.values()))
