@@ -59,10 +59,15 @@ def build(text, values):
     """
     if len(text) > MAX_LENGTH:
         raise ExpressionError(f"the expression is {len(text)} characters long; at most {MAX_LENGTH}")
+    source = text.strip()
+    if not source:
+        raise ExpressionError("the expression is empty; write one such as (x*y + z).exp()")
     try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as e:
-        raise ExpressionError(f"cannot read {text!r}: {e.msg} (at character {e.offset})") from None
+        tree = ast.parse(source, mode="eval")
+    except SyntaxError as e:       # Python counts characters from 1, and says 0 where the text ended too soon
+        where = f"at character {e.offset}, {source[e.offset - 1]!r}" if e.offset and e.offset <= len(source) \
+            else "at the end: something is missing"
+        raise ExpressionError(f"cannot read {text!r}: {e.msg} ({where})") from None
     if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
         raise ExpressionError(f"the expression has more than {MAX_NODES} parts")
     called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}

@@ -7,6 +7,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chainrule import examples
 from chainrule.cli import main
@@ -173,6 +175,29 @@ def test_cli_draws_an_expression_with_values(tmp_path, capsys):
 def test_expressions_are_parsed_safely(text, values, message):
     with pytest.raises(ExpressionError, match=re.escape(message)):
         build(text, values)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="xy+-*/() .T1", max_size=12))
+def test_an_expression_that_cannot_be_read_says_where(text):
+    """Python counts a syntax error's character from 1 and says 0 where the text ended too soon: the message
+    names the very character it points at, or says the expression ends too soon (it said "at character 0")."""
+    try:
+        build(text, {"x": 1.0, "y": 2.0})
+    except ExpressionError as error:
+        message = str(error)
+        if "cannot read" in message:
+            assert "at character 0" not in message
+            where = re.search(r"at character (\d+), '(.)'\)$", message)
+            if where:
+                k = int(where.group(1))
+                assert 1 <= k <= len(text.strip()) and text.strip()[k - 1] == where.group(2)
+            else:
+                assert message.endswith("(at the end: something is missing)"), message
+        elif not text.strip():
+            assert message.startswith("the expression is empty")
+    except (ValueError, TypeError, ArithmeticError):     # read, then refused by a layer: other tests' concern
+        pass
 
 
 def test_expression_graphs_use_each_name_once():
