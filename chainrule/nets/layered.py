@@ -16,6 +16,10 @@ classes and the softmax-with-loss are added::
 ``dropout(ratio)``                     dropout
 ``flatten``                            images to rows
 =====================================  ===========================================================
+
+Any layer may come first (backward stops at the first layer with weights). A batch norm's ``gamma`` and ``beta``
+carry the number of the conv or affine before it (``gamma1`` after ``W1``, ``gamma0`` before any), so two batch
+norms after the same one are refused.
 """
 from __future__ import annotations
 
