@@ -295,13 +295,15 @@ def test_the_page_trains_a_cnn_as_python_does(tmp_path):
     for seed, net in enumerate([SimpleConvNet(input_dim=(1, 8, 8), conv_param={"filter_num": 30, "filter_size": 3},
                                               hidden_size=100),
                                 LayerNet((1, 8, 8), "conv(12,3,pad=1)-bn-relu-pool(2)-conv(4,2)-tanh-dropout(0.2)",
-                                         10)]):
+                                         10),
+                                LayerNet((1, 8, 8), "bn-dropout(0.2)", 10)]):        # nothing the page runs
         spec = cnn_training(net, x_train, t_train, samples=200, seed=seed)
         spec["steps"] = 150
         specs.append(spec)
     assert specs[0]["same"] and not specs[0]["left_out"]          # the book's SimpleConvNet is trained whole
     assert small_copy(specs[1]["shown"]) == ("conv(12,3,pad=1)-relu-pool(2)-conv(4,2)-tanh", ["batchnorm", "dropout"])
     assert small_copy("conv(64,3)-affine(256)-relu")[0] == "conv(32,3)-affine(100)-relu"
+    assert small_copy("bn-dropout(0.2)") == ("flatten", ["batchnorm", "dropout"])   # the output Affine alone
     path = tmp_path / "specs.json"
     path.write_text(json.dumps(specs))
     result = subprocess.run([NODE, str(ROOT / "tests" / "js" / "cnn_train.js"), str(path)], capture_output=True,
@@ -309,7 +311,8 @@ def test_the_page_trains_a_cnn_as_python_does(tmp_path):
     for spec, got in zip(specs, json.loads(result.stdout)):
         assert got["batches"][:CHECKED_STEPS] == batches(CHECKED_STEPS, len(spec["t"]), spec["batch"], spec["seed"])
         assert np.allclose(got["losses"][:CHECKED_STEPS], spec["python_losses"], rtol=1e-10, atol=0)
-        assert got["after"] > got["before"] + 0.2 and got["again"] == got["before"]
+        rise = 0.2 if spec["spec"] != "flatten" else 0.05   # the Affine alone on raw pixels learns slowly at lr 0.01
+        assert got["after"] > got["before"] + rise and got["again"] == got["before"]
 
 
 def trained_model_page(tmp_path, dataset, arch, iterations):

@@ -129,7 +129,7 @@
       const title = `${node.label || node.op} → ${name(node.output)}` + (back ? `: d${name(node.output)}, the gradient it receives (dout)` : "");
       const pickable = t.shape.length === 4 && (node.op === "Convolution" || (node.op === "Pooling" && node.attributes.mode === "max"));
       cards.push(card("diverging", title, t.shape, sampleTiles(t, i, what), undefined,
-        (t.shape.length === 2 ? `${t.shape[1]} units` : `${t.shape[1]} maps of ${t.shape[2]}×${t.shape[3]}`)
+        (t.shape.length === 2 ? `${t.shape[1]} unit${t.shape[1] === 1 ? "" : "s"}` : `${t.shape[1]} map${t.shape[1] === 1 ? "" : "s"} of ${t.shape[2]}×${t.shape[3]}`)
         + (pickable ? " · click a position to see its window" : ""), node.output, pickable ? node.id : null));
     }
     return cards;
@@ -218,7 +218,7 @@
           sum += at4(dOut, i, ff, yy, zz) * at4(Wt, ff, first.c, u, v);
         }
         detail.col2im = { c: first.c, r: first.r, col: first.col, windows: count, sum, python: at4(dX, i, first.c, first.r, first.col) };
-        detail.text.push(`col2im: X's entry at channel ${first.c + 1}, row ${first.r + 1}, column ${first.col + 1} lies in ${count} windows (over all ${FN} filters); `
+        detail.text.push(`col2im: X's entry at channel ${first.c + 1}, row ${first.r + 1}, column ${first.col + 1} lies in ${count} window${count === 1 ? "" : "s"} (${FN === 1 ? "of the one filter" : `over all ${FN} filters`}); `
           + `its dX is the sum of their dout × W: ${CR.formatNumber(sum)}` + (CR.formatNumber(sum) === CR.formatNumber(detail.col2im.python) ? ", as Python's dX" : ` (Python's dX: ${CR.formatNumber(detail.col2im.python)})`));
       }
     }
