@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 
 from chainrule.cli import main
 from chainrule.gradcheck import compare, gradient_check, numerical_gradient
-from chainrule.layers import Affine, MulLayer, Relu
+from chainrule.layers import Affine, Layer, MulLayer, Relu
 from chainrule.nets import MultiLayerNet, TwoLayerNet
 
 
@@ -142,3 +142,45 @@ def test_central_differences_keep_the_rounding_of_large_inputs_out(power, slope,
     x = np.random.default_rng(seed).uniform(0.5, 1.5, (2, 3)) * 10.0 ** power
     grad = numerical_gradient(lambda v: slope * v.sum(), x)
     np.testing.assert_allclose(grad, slope, rtol=1e-6)
+
+
+class ExpOfScaled(Layer):
+    """y = exp(k·x), backward dout·k·y (times 1 + ``bug``): a loss whose curvature grows as k³, so that the
+    central difference's own error, h²·k²/6 relative, passes the tolerance at h = 1e-4 for k ≳ 30."""
+
+    def __init__(self, k, bug=0.0):
+        super().__init__()
+        self.k, self.bug, self.y = k, bug, None
+
+    def forward(self, x):
+        self.y = np.exp(self.k * x)
+        return self.y
+
+    def backward(self, dout):
+        return dout * self.k * self.y * (1 + self.bug)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(40, 200), st.floats(1e-4, 1e-2), st.integers(0, 2 ** 32 - 1))
+def test_the_central_differences_own_error_is_rechecked_and_a_wrong_backprop_still_fails(k, bug, seed):
+    """Where the numerical side is off (its error h²·f‴/6 above the tolerance), the entries are differentiated
+    again at h/10 and a right backprop passes; a backprop wrong by 0.01–1% fails at h and at h/10 alike. (It
+    failed the right one: `chainrule gradcheck --arch conv(4,3)-flatten-bn-affine(10)`, a batch norm over three
+    samples, reported W1 as a mismatch.)"""
+    x = np.random.default_rng(seed).uniform(-1, 1, (3, 4)) / k        # k·x in [−1, 1]
+    at_h = numerical_gradient(lambda v: np.sum(np.exp(k * v)), x.copy())
+    right = gradient_check(ExpOfScaled(k), x, dout=np.ones((3, 4)))
+    assert right.ok
+    exact = k * np.exp(k * x)
+    if np.any(np.abs(at_h - exact) > 1e-7 + 1e-5 * np.abs(at_h)):  # the plain check at h would have failed
+        assert right["x"].rechecked > 0 and "rechecked at h/10" in str(right)
+    wrong = gradient_check(ExpOfScaled(k, bug), x, dout=np.ones((3, 4)))
+    assert not wrong.ok and wrong["x"].rechecked == 0 and "MISMATCH" in str(wrong)
+
+
+def test_cli_gradcheck_passes_a_batch_norm_over_three_samples(capsys):
+    """The book's check (3 samples, h = 1e-4) on a batch norm of flattened feature maps: its loss is so curved that
+    the central difference at h is off by 3e-7; rechecked at h/10, backprop agrees."""
+    assert main(["gradcheck", "--arch", "conv(4,3)-flatten-bn-affine(10)"]) == 0
+    out = capsys.readouterr().out
+    assert "entries rechecked at h/10" in out and out.rstrip().endswith("every compared entry agrees")

@@ -55,7 +55,7 @@ def _network(args, input_shape, classes):
 
 def run(args):
     """Check a network's gradients; exit 0 when they agree."""
-    from ..gradcheck import gradient_check
+    from ..gradcheck import RECHECKED, gradient_check
     (x_train, t_train), _ = load_data(args.dataset, args.data_dir)
     x = x_train[:args.samples].astype(np.float64)
     t = t_train[:args.samples]
@@ -68,6 +68,8 @@ def run(args):
         kinks = f", {c.kinks} of {c.kinks + c.compared} entries skipped at a kink" if c.kinks else ""
         if c.unchecked:
             kinks += f", {c.kinks + c.compared} random entries of {c.kinks + c.compared + c.unchecked} checked"
+        if c.rechecked:
+            kinks += f", {c.rechecked} entries rechecked at h/10: {RECHECKED}"
         print(f"{name}: {c.mean_abs:.3e}   (mean |backprop − numerical|; max {c.max_abs:.3e}, max relative "
               f"{c.max_rel:.3e}{kinks}){'' if c.ok else '  MISMATCH ' + c.why}")
     worst = max(c.mean_abs for c in report.values())
