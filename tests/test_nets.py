@@ -166,3 +166,19 @@ def test_a_spec_with_two_batch_norms_after_the_same_weights_is_refused_clearly()
         with pytest.raises(ValueError, match=f"a second batch norm .*\\({names}\\)"):
             LayerNet((1, 6, 6), spec, 3)
     LayerNet((1, 6, 6), "bn-conv(4,3)-bn-relu-affine(8)-bn", 3)      # one after each: gamma0, gamma1, gamma2
+
+
+def test_a_spec_without_convolutions_takes_rows_of_any_length():
+    """A spec of affine layers, activations, batch norm and dropout needs no images: on the spiral's two
+    coordinates it trains (it was refused: "a convolutional network needs images"); digits stay 1×8×8 images (an
+    Affine flattens them), and a spec with a conv or a pooling on rows is still refused clearly."""
+    from chainrule.nets import build_network
+    net = build_network("affine(20)-bn-relu-dropout(0.1)", (2,), 3, dtype="float64", seed=0)
+    assert net.input_dim == (2,) and net.params["W1"].shape == (2, 20)
+    rng = np.random.default_rng(0)
+    x, t = rng.standard_normal((5, 2)), rng.integers(0, 3, 5)
+    assert_gradients_match(gradient_check(net, x, t))
+    assert build_network("affine(20)-relu", (64,), 10).input_dim == (1, 8, 8)
+    for spec in ("conv(4,3)-relu", "affine(8)-avgpool(2)"):
+        with pytest.raises(ValueError, match="a convolutional network needs images; samples of shape \\(2,\\)"):
+            build_network(spec, (2,), 3)

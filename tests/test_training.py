@@ -176,3 +176,32 @@ def test_cli_bad_input_exits_2_with_one_line(args, message, tmp_path):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 80), st.integers(2, 90), st.integers(0, 2 ** 32 - 1))
+def test_an_epochs_batches_hold_every_sample_once_and_never_one_alone(n, batch_size, seed):
+    """The batches of an epoch cover the training set once, each of ``batch_size`` (capped at n) but the last; a
+    last batch that would hold one sample joins the one before, so a network with batch norm over rows trains
+    with any batch size ≥ 2 (it stopped at the epoch's last step: "training needs a batch of at least 2 rows")."""
+    rng = np.random.default_rng(seed)
+    x, t = rng.standard_normal((n, 3)), rng.integers(0, 2, n)
+    net = MultiLayerNet(3, [4], 2, use_batchnorm=True, weight_init_std=0.5, seed=0)
+    seen = []
+    gradient = net.gradient
+    net.gradient = lambda xb, tb: (seen.append(xb.copy()), gradient(xb, tb))[1]
+    trainer = Trainer(net, optimizers.SGD(0.01), x, t, epochs=2, batch_size=batch_size, seed=seed, progress=False)
+    trainer.train()
+    bs = min(batch_size, n)
+    per_epoch = len(seen) // 2
+    assert per_epoch == trainer.steps_per_epoch and len(seen) == 2 * per_epoch
+    for epoch in (seen[:per_epoch], seen[per_epoch:]):
+        sizes = [len(b) for b in epoch]
+        assert sum(sizes) == n and min(sizes) >= 2
+        assert all(s == bs for s in sizes[:-1]) and sizes[-1] in range(1, bs + 2)
+        rows = np.sort(np.concatenate(epoch).view([("", x.dtype)] * 3).ravel())
+        np.testing.assert_array_equal(rows, np.sort(x.copy().view([("", x.dtype)] * 3).ravel()))

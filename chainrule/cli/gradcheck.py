@@ -69,7 +69,7 @@ def run(args):
         if c.unchecked:
             kinks += f", {c.kinks + c.compared} random entries of {c.kinks + c.compared + c.unchecked} checked"
         if c.rechecked:
-            kinks += f", {c.rechecked} entries rechecked at h/10: {RECHECKED}"
+            kinks += f", {c.rechecked} entries rechecked at a smaller step: {RECHECKED}"
         print(f"{name}: {c.mean_abs:.3e}   (mean |backprop − numerical|; max {c.max_abs:.3e}, max relative "
               f"{c.max_rel:.3e}{kinks}){'' if c.ok else '  MISMATCH ' + c.why}")
     worst = max(c.mean_abs for c in report.values())

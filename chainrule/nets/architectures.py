@@ -20,6 +20,8 @@ from .mlp import MultiLayerNet
 #: pooling comes before batch norm and ReLU, which then see a quarter of the values (about 20% faster per step
 #: than conv-bn-relu-pool and as accurate here; max pooling commutes with an increasing per-channel map)
 CNN_SPEC = "conv(32,3,pad=1)-pool(2)-bn-relu-conv(64,3,pad=1)-pool(2)-bn-relu-affine(256)-relu-dropout(0.4)"
+#: the spec's layer kinds that need images (C, H, W): a spec without them also takes rows of values
+IMAGE_KINDS = {"conv", "pool"}
 #: named architectures (anything else is read as a spec of layers)
 ARCHS = {
     "mlp": "a multi-layer perceptron from --hidden, --activation, --batchnorm, --dropout (the default)",
@@ -53,6 +55,13 @@ def build_network(arch, input_shape, classes, hidden=(100,), activation="relu", 
     if arch == "mlp":
         return MultiLayerNet(int(np.prod(input_shape)), list(hidden), classes, activation=activation,
                              weight_init_std=weight_init, use_batchnorm=batchnorm, dropout_ratio=dropout, **common)
+    if arch not in ARCHS and not any(kind in IMAGE_KINDS for kind, _ in parse_spec(arch)):
+        # a spec of rows only (affine, activations, batch norm, dropout) takes any samples: images stay images
+        try:
+            shape = image_shape(input_shape)
+        except ValueError:
+            shape = (int(np.prod(input_shape)),)
+        return LayerNet(shape, arch, classes, weight_init_std=weight_init, **common)
     images = image_shape(input_shape)
     if arch == "simple-cnn":
         return SimpleConvNet(images, output_size=classes, weight_init_std=weight_init, **common)

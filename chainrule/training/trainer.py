@@ -50,7 +50,8 @@ class Trainer:
     """Train ``network`` with ``optimizer`` on (x_train, t_train), evaluating on (x_test, t_test).
 
     ``epochs`` passes over the data in mini-batches of ``batch_size`` (capped at
-    the number of samples), or stop after ``iterations`` updates (the book's way
+    the number of samples; a last batch of one sample joins the batch before it,
+    as batch norm needs two rows), or stop after ``iterations`` updates (the book's way
     of counting; ``epochs`` then follows from it). ``history`` gets one dict per
     epoch: ``epoch, loss, train_accuracy, test_accuracy, test_loss, seconds,
     iterations``. ``on_epoch(record)`` is called after each. ``shift`` > 0 moves every training image by up
@@ -79,11 +80,15 @@ class Trainer:
         self.x_test = None if x_test is None else xp.asarray(x_test, dtype=network.dtype)
         self.t_test = None if t_test is None else xp.asarray(t_test)
         self.batch_size = int(min(batch_size, len(x_train)))
+        # a last batch of one sample joins the batch before it: batch norm cannot estimate a variance from one
+        # row (a batch size leaving one sample over crashed the last step of the first epoch)
+        n, bs = len(x_train), self.batch_size
+        self.steps_per_epoch = n // bs if n % bs == 1 and n > bs else math.ceil(n / bs)
         planned = getattr(network, "planned", None)
         if planned is not None:  # a training step's batch, before the first one is drawn
-            memory.check_network(planned, np.dtype(network.dtype).itemsize, batch=self.batch_size, training=True,
-                                 what=f"training {type(network).__name__} on batches of {self.batch_size}")
-        self.steps_per_epoch = math.ceil(len(x_train) / self.batch_size)
+            largest = n - (self.steps_per_epoch - 1) * bs if self.steps_per_epoch * bs < n else bs
+            memory.check_network(planned, np.dtype(network.dtype).itemsize, batch=largest, training=True,
+                                 what=f"training {type(network).__name__} on batches of {largest}")
         self.iterations = None if iterations is None else int(iterations)
         self.epochs = int(epochs) if iterations is None else math.ceil(self.iterations / self.steps_per_epoch)
         self.seed = seed
@@ -191,7 +196,7 @@ class Trainer:
                            mininterval=0.5, unit="batch", file=sys.stderr, dynamic_ncols=True)
                 loss_sum = 0.0
                 for step in range(1, steps + 1):
-                    idx = order[(step - 1) * bs:step * bs]
+                    idx = order[(step - 1) * bs:step * bs if step < self.steps_per_epoch else n]
                     x, t = self.x_train[idx], self.t_train[idx]
                     if self.shift:
                         x = random_shift(x, self.shift, augment_rng, self.image_shape)
