@@ -172,6 +172,8 @@ def test_predict_input_errors_are_one_line(tmp_path):
                                                                                     "shape (4,)")
     assert_one_line_error(run_cli("predict", str(path), str(tmp_path / "none.npy")), "none.npy: no such file")
     assert_one_line_error(run_cli("predict"), "give the model file")
+    np.save(tmp_path / "empty.npy", np.zeros((0, 4)))                  # it said "Affine: … an empty batch"
+    assert_one_line_error(run_cli("predict", str(path), str(tmp_path / "empty.npy")), "empty.npy: holds no values")
 
 
 def test_training_output_permissions_and_no_leftovers(tmp_path):

@@ -134,6 +134,8 @@ def classify(net, paths, names, invert):
                 raise UsageError(f"{path}: not a readable .npy array ({one_line(e)})") from None
             if x.dtype.kind not in "fiub":
                 raise UsageError(f"{path}: holds {x.dtype} values; expected numbers")
+            if x.size == 0:
+                raise UsageError(f"{path}: holds no values (shape {x.shape}); expected one sample or one per row")
             per_sample = int(np.prod(net.input_shape))
             if x.size == per_sample:
                 x = x.reshape(1, *net.input_shape)
