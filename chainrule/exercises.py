@@ -140,12 +140,29 @@ def load(path):
     sys.modules[spec.name] = module
     try:
         spec.loader.exec_module(module)
+    except SyntaxError:
+        raise
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - the learner's file may fail in any way: say where
+        raise ValueError(_loading_error(path, error)) from None
     finally:
         sys.modules.pop(spec.name, None)
     found = {name: getattr(module, name) for name in EXERCISES if inspect.isclass(getattr(module, name, None))}
     if not found:
         raise ValueError(f"{path} defines none of the exercise classes {', '.join(EXERCISES)}")
     return found
+
+
+def _loading_error(path, error):
+    """One line for an exception raised while the learner's file was run: its line in that file, and what."""
+    import traceback
+    lines = [f.lineno for f in traceback.extract_tb(error.__traceback__) if Path(f.filename) == path.resolve()
+             or Path(f.filename) == path]
+    where = f"line {lines[-1]}" if lines else "loading it"
+    if isinstance(error, SystemExit):
+        return (f"{where}: the file called sys.exit({error.code!r}) while being loaded; it should only define the "
+                "exercise classes (put a script's own code under `if __name__ == \"__main__\":`)")
+    message = str(error).splitlines()[0] if str(error) else ""
+    return f"{where}: {type(error).__name__}{': ' + message if message else ''} (while the file was loaded)"
 
 
 def network_hint(wrong, right, expected, got):

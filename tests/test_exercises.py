@@ -128,6 +128,23 @@ def test_the_command_line_checks_a_file_and_marks_the_wrong_node_on_the_page(tmp
     assert main(["check", str(tmp_path / "none.py")]) == 2
 
 
+@pytest.mark.parametrize("body,message", [
+    ("x = 1 / 0\n", "line 1: ZeroDivisionError: division by zero (while the file was loaded)"),
+    ("import sys\n\nsys.exit(3)\n", "line 3: the file called sys.exit(3) while being loaded"),
+    ("def f():\n    return nowhere\n\n\nf()\n", "line 2: NameError: name 'nowhere' is not defined"),
+])
+def test_a_file_that_fails_while_loading_gets_its_line_in_one_line(tmp_path, body, message):
+    """A learner's file that raises, or calls sys.exit, while it is run: one line naming the file's line and
+    what happened (a sys.exit ended chainrule check silently with that exit code; an exception gave no line)."""
+    path = tmp_path / "mine.py"
+    path.write_text(body)
+    result = subprocess.run([sys.executable, "-m", "chainrule", "check", str(path)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"chainrule check: error: {path}: {message}"), result.stderr
+
+
 class _Power(Layer):
     """y = x ** p for the layer's own p. Backward: dx = dout × p × x^(p−1) (``factor`` plants a mistake)."""
     symbol = "pow"
