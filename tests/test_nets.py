@@ -182,3 +182,20 @@ def test_a_spec_without_convolutions_takes_rows_of_any_length():
     for spec in ("conv(4,3)-relu", "affine(8)-avgpool(2)"):
         with pytest.raises(ValueError, match="a convolutional network needs images; samples of shape \\(2,\\)"):
             build_network(spec, (2,), 3)
+
+
+def test_accuracy_and_evaluate_need_one_label_per_sample():
+    """x of 6 samples with 2 labels gave NumPy's "operands could not be broadcast"; with 8 labels, evaluate used
+    the first 6 and said nothing. Both name the two counts now; one-hot rows still count as one label each."""
+    rng = np.random.default_rng(0)
+    net = MultiLayerNet(4, [5], 3, seed=0)
+    x = rng.standard_normal((6, 4))
+    for what, call in (("accuracy", net.accuracy), ("evaluate", net.evaluate)):
+        for t in (np.array([0, 1]), np.arange(8) % 3, np.eye(3)[[0, 1]]):
+            with pytest.raises(ValueError, match=f"MultiLayerNet.{what}: x holds 6 samples but t holds {len(t)} "
+                                                 "labels"):
+                call(x, t)
+        with pytest.raises(ValueError, match=f"{what}: x has shape \\(4,\\); expected a batch"):
+            call(x[0], np.array([1]))
+    t = np.arange(6) % 3
+    assert net.accuracy(x, np.eye(3)[t]) == net.accuracy(x, t) == net.evaluate(x, t)["accuracy"]

@@ -238,11 +238,23 @@ class Network:
     def accuracy(self, x, t, batch_size=10000):
         """Fraction of rows whose highest score is the label (indices or one-hot rows), in inference mode."""
         t = backend.to_numpy(t)
+        self._check_labels("accuracy", x, t)
         if t.ndim != 1:
             t = t.argmax(axis=1)
         if len(x) == 0:
             return 0.0
         return float((self.predict_classes(x, batch_size) == t).mean())
+
+    def _check_labels(self, what, x, t):
+        """One label (a class index or a one-hot row) per sample of x, or a clear error naming both counts."""
+        if np.ndim(x) < 2:
+            raise ValueError(f"{type(self).__name__}.{what}: x has shape {tuple(np.shape(x))}; expected a batch of "
+                             "samples, one per row (one sample: x[None] and t[None])")
+        samples, labels = x.shape[0], (t.shape[0] if np.ndim(t) > 0 else 1)
+        if samples != labels:
+            raise ValueError(f"{type(self).__name__}.{what}: x holds {samples} samples but t holds {labels} labels "
+                             f"(t has shape {tuple(np.shape(t))}); expected one class index or one-hot row per "
+                             "sample")
 
     def gradient(self, x, t):
         """All parameter gradients by backprop: one forward (training mode) and one backward pass."""
@@ -333,6 +345,7 @@ class Network:
     def evaluate(self, x, t, batch_size=10000):
         """``{"loss", "accuracy"}`` on (x, t) in inference mode, in batches: the mean cross-entropy (without
         weight decay) and the fraction of rows classified right."""
+        self._check_labels("evaluate", x, t)
         loss_layer, total, correct = SoftmaxWithLoss(), 0.0, 0
         for i, scores in self._scores_in_batches(x, batch_size):
             labels = t[i:i + len(scores)]
