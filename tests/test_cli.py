@@ -38,6 +38,11 @@ def assert_one_line_error(result, message):
     (["train", "--dropout", "1"], "argument --dropout: expected a number < 1"),
     (["train", "--weight-init", "nan"], "expected he, xavier or a positive number"),
     (["gradcheck", "--threshold", "nan"], "expected a finite number"),
+    # options of the MLP alone, with another architecture: they were silently ignored
+    (["train", "--arch", "cnn", "--batchnorm"], "--batchnorm shapes the MLP (--arch mlp) only; with --arch cnn"),
+    (["train", "--arch", "deep-cnn", "--hidden", "10", "--dropout", "0.2"], "--hidden, --dropout shape the MLP"),
+    (["train", "--arch", "affine(10)", "--activation", "tanh"], "with --arch affine(10) the spec lists every layer"),
+    (["sweep", "--arch", "simple-cnn", "--no-batchnorm", "--trials", "1"], "--batchnorm shapes the MLP"),
 ])
 def test_bad_options_are_refused_up_front(args, message):
     assert_one_line_error(run_cli(*args), message)

@@ -77,9 +77,22 @@ def check_arch(arch):
             raise UsageError(f"--arch: {one_line(e)}") from None
 
 
+#: options that shape the multi-layer perceptron only: another architecture would ignore them
+MLP_OPTIONS = ("hidden", "activation", "batchnorm", "dropout")
+
+
 def recipe_overrides(args):
-    """The recipe options given on the command line (None for those not given)."""
+    """The recipe options given on the command line (None for those not given). An option that shapes the MLP
+    only, given with another ``--arch``, is refused: it would change nothing (it was silently ignored)."""
     check_arch(args.arch)
+    given = [key for key in MLP_OPTIONS if getattr(args, key, None) is not None]
+    if args.arch not in (None, "mlp") and given:
+        flags = ", ".join("--" + key.replace("_", "-") for key in given)
+        instead = ("its layers are fixed by the name; for others write them as a spec, e.g. "
+                   "'conv(16,3,pad=1)-bn-relu-pool(2)-affine(100)-relu-dropout(0.5)'") if args.arch in ARCHS else \
+            "the spec lists every layer: write them into it, e.g. 'affine(100)-bn-tanh-dropout(0.5)'"
+        raise UsageError(f"{flags} shape{'s' if len(given) == 1 else ''} the MLP (--arch mlp) only; with --arch "
+                         f"{args.arch} {instead}")
     return {key: getattr(args, key) for key in RECIPE_OPTIONS}
 
 
