@@ -79,6 +79,22 @@ def test_resume_refuses_other_options_and_a_missing_checkpoint(tmp_path, capsys)
     assert "checkpoint.npz does not exist" in capsys.readouterr().err
 
 
+def test_resume_takes_the_runs_options_where_none_are_given(tmp_path):
+    """`--resume --out DIR --epochs 4` continues a run made with other options (a spec, a data set, a learning
+    rate) with that run's options: the weights of the same run made whole (it was refused: "arch … → 'mlp'
+    differ", every option had to be typed again)."""
+    options = ["--dataset", "spiral", "--arch", "dropout(0.1)-affine(30)-bn-relu", "--lr", "0.01", "--lr-schedule",
+               "constant", "--batch-size", "64", "--no-progress", "--quiet"]   # a constant lr: epochs may grow
+    cut, whole = tmp_path / "cut", tmp_path / "whole"
+    assert main(["train", *options, "--epochs", "2", "--out", str(cut)]) == 0
+    assert main(["train", "--epochs", "4", "--no-progress", "--quiet", "--out", str(cut), "--resume"]) == 0
+    assert main(["train", *options, "--epochs", "4", "--out", str(whole)]) == 0
+    same_weights(weights(whole / "model.npz"), weights(cut / "model.npz"))
+    metrics = json.loads((cut / "metrics.json").read_text())
+    assert metrics["recipe"]["arch"] == "dropout(0.1)-affine(30)-bn-relu" and metrics["dataset"] == "spiral"
+    assert [h["epoch"] for h in metrics["history"]] == [1, 2, 3, 4]
+
+
 def test_a_validation_split_keeps_the_test_set_for_the_end_and_early_stopping_keeps_the_best_epoch(tmp_path):
     data = datasets.load("digits")
     (x, t), (x_test, t_test) = data

@@ -98,7 +98,8 @@ def recipe_overrides(args):
 
 def add_parser(sub):
     """Register ``chainrule train``."""
-    p = sub.add_parser("train", parents=[data_options(), device_option()], formatter_class=HelpFormatter,
+    p = sub.add_parser("train", parents=[data_options(None, "data set (default: digits; with --resume: the run's)"),
+                                         device_option()], formatter_class=HelpFormatter,
                        help="train a network on a data set (default: digits, no network access needed)",
                        description="Train a multi-layer perceptron with backprop (book §5.7.4). Options not given "
                                    "take the data set's default recipe.")
@@ -112,8 +113,8 @@ def add_parser(sub):
     p.add_argument("--out", metavar="DIR", help="write model.npz, metrics.json and curves.png into DIR, and after "
                                                 "every epoch a checkpoint.npz; default: write nothing")
     p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its last finished epoch, with the same options (--epochs may "
-                        "grow): the same weights as a run never interrupted")
+                   help="continue the run in --out from its last finished epoch, with its options (those given must "
+                        "be the same, but --epochs may grow): the same weights as a run never interrupted")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.add_argument("--quiet", action="store_true", help="print only the final line")
     p.set_defaults(func=run)
@@ -125,8 +126,14 @@ def run(args):
     from ..training import job
     from ..training.outputs import OutputError
     use_device(args.device)
-    r = recipes.recipe(args.dataset, **recipe_overrides(args), val_split=args.val_split,
-                       early_stopping=args.early_stopping)
+    given = {**recipe_overrides(args), "val_split": args.val_split, "early_stopping": args.early_stopping}
+    stored = job.stored_recipe(args.out) if args.resume and args.out else None
+    if stored is not None:     # resume with the run's options; those given must match (only --epochs may grow)
+        r = {**stored, **{k: v for k, v in given.items() if v is not None}}
+        r["dataset"] = args.dataset = args.dataset or stored["dataset"]
+    else:
+        args.dataset = args.dataset or "digits"
+        r = recipes.recipe(args.dataset, **given)
     if args.out:
         try:
             job.outputs.prepare(args.out)

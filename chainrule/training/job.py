@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -119,6 +120,18 @@ def run(r, data, out=None, progress=None, log=print, verbose=True, on_epoch=None
         raise ValueError("--resume continues the run in --out; give --out")
     with outputs.lock(out, "chainrule train") if out else contextlib.nullcontext():  # one writer per --out
         return _run(r, data, out, progress, log, verbose, on_epoch, network, resume)
+
+
+def stored_recipe(out):
+    """The recipe of the run whose checkpoint is in ``out``, or None where there is none (or it cannot be read:
+    :func:`run` with ``resume=True`` then says why)."""
+    path = Path(out) / CHECKPOINT
+    if not path.is_file():
+        return None
+    try:
+        return read_checkpoint(path)[0]
+    except (ValueError, KeyError):
+        return None
 
 
 def _resumed(r, out):
