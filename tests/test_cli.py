@@ -133,7 +133,8 @@ def test_examples_and_explanations_end_quietly_on_a_closed_pipe():
 
 
 @pytest.mark.parametrize("command,expected", [
-    ("train", ["default per data set: fashion-mnist 20, mnist 20, digits 30, spiral 100", "(default: digits; with --resume: the run's)",
+    ("train", ["default per data set: fashion-mnist 20, mnist 20, digits 30, spiral 100",
+               "(default: digits; with --resume: the run's)",
                "default 0", "default float32", "(default: cpu)"]),
     ("gradcheck", ["(default: digits)", "(default: 3)", "the book's 0.01 for the mlp", "default 10000",
                    "(default: 1e-07)", "(default: 50)"]),
