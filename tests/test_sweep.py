@@ -151,6 +151,37 @@ def test_resume_needs_an_earlier_sweep_and_a_new_sweep_an_empty_out(tmp_path, ca
     assert "--lr cannot be changed" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("epochs", [1, 3, 25])
+def test_the_sweep_plot_counts_whole_epochs_and_shows_a_one_epoch_curve(tmp_path, monkeypatch, epochs):
+    """A sweep of one-epoch trials drew its learning curves as nothing (a line of one point has no length) over
+    ticks 0.945 … 1.050, under the title "1 trials": the curves' ticks are whole epochs and a one-point curve
+    gets a marker."""
+    import matplotlib.pyplot as plt
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from chainrule.sweep.report import plot_sweep, title_of
+    dims = parse_space("lr=loguniform(1e-3,1e-1)")
+    history = [{"epoch": e, "validation_accuracy": 0.5 + 0.01 * e} for e in range(1, epochs + 1)]
+    trial = create_trial(state=TrialState.COMPLETE, value=history[-1]["validation_accuracy"], params={"lr": 0.01},
+                         distributions={"lr": FloatDistribution(1e-3, 1e-1, log=True)},
+                         user_attrs={"history": history, "status": "complete"})
+    trial.number = 0
+    figures, close = [], plt.close
+    monkeypatch.setattr(plt, "close", figures.append)
+    plot_sweep([trial], dims, tmp_path / "sweep.png", title_of({"dataset": "digits", "trials": 1,
+                                                                 "sampler": "random", "prune": "none"}))
+    assert figures[0]._suptitle.get_text() == "sweep on digits: 1 trial, random sampling"
+    curves = figures[0].axes[1]
+    ticks = [t for t in curves.get_xticks() if curves.get_xlim()[0] <= t <= curves.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks) and min(ticks) >= 1 and max(ticks) <= epochs
+    best = next(line for line in curves.get_lines() if line.get_label() == "best (trial 0)")
+    assert best.get_marker() == ("o" if epochs == 1 else "None")
+    close(figures[0])
+    assert title_of({"dataset": "mnist", "trials": 7, "sampler": "tpe", "prune": "median"}) == \
+        "sweep on mnist: 7 trials, tpe sampling, median pruning"
+
+
 # ---- real clusters --------------------------------------------------------------------------------------------
 
 def test_sweep_on_digits_through_a_local_cluster_writes_every_report(tmp_path, capsys):

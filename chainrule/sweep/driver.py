@@ -25,6 +25,7 @@ from . import final
 from .cluster import _first_line, _silence_dask_logs, _versions, check_workers  # noqa: F401  (the sweep API's helpers)
 from .settings import (SETTINGS_FILE, SweepError, SweepResult, _check_settings, _listed_trials, _load_settings,  # noqa: F401
                        _new_settings, _require_extras, _storage_url, missing_extra_message)
+from .report import title_of
 from .trials import _fail_silent_trials, _Runner  # noqa: F401
 
 
@@ -176,8 +177,7 @@ def _sweep(asked):
     new = not resume
     kept["sessions"] = settings["sessions"] = settings.get("sessions", 0) + 1
     write_json(out / SETTINGS_FILE, kept)
-    title = (f"sweep on {settings['dataset']}: {settings['trials']} trials, {settings['sampler']} sampling"
-             + (f", {settings['prune']} pruning" if settings["prune"] != "none" else ""))
+    title = title_of(settings)
     runner = _Runner(settings, dims, study, out, asked.progress, asked.log, title, asked.on_trial_start)
     try:
         status = runner.run(split, asked.dashboard)

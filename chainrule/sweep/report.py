@@ -109,6 +109,13 @@ def _x(trial, dim, positions):
     return positions[trial.params[dim.key]] + 0.18 * (((trial.number * 0.618034) % 1) - 0.5)
 
 
+def title_of(settings):
+    """The sweep's title (sweep.png, trials.md): data set, trials, sampling and pruning."""
+    count = settings["trials"]
+    return (f"sweep on {settings['dataset']}: {count} trial{'' if count == 1 else 's'}, {settings['sampler']} "
+            "sampling" + (f", {settings['prune']} pruning" if settings["prune"] != "none" else ""))
+
+
 def plot_sweep(trials, dims, path, title):
     """Draw ``sweep.png`` (see the module docstring); needs matplotlib."""
     import matplotlib
@@ -162,10 +169,16 @@ def plot_sweep(trials, dims, path, title):
     if best is not None:
         history = best.user_attrs.get("history") or []
         curves.plot([h["epoch"] for h in history], [h["validation_accuracy"] for h in history], color="black",
-                    linewidth=2.2, label=f"best (trial {best.number})")
+                    linewidth=2.2, label=f"best (trial {best.number})", marker="o" if len(history) == 1 else None,
+                    markersize=5)
         curves.legend(loc="lower right", fontsize=8)
     from matplotlib.ticker import MaxNLocator
     curves.xaxis.set_major_locator(MaxNLocator(integer=True))
+    last = max((len(t.user_attrs.get("history") or t.intermediate_values) for t in shown), default=0)
+    if last:   # whole epochs only, even for one (the locator made ticks 0.945 … 1.050 around a single epoch)
+        curves.set_xlim(0.5, last + 0.5)
+        if last <= 10:
+            curves.set_xticks(range(1, last + 1))
     curves.set_xlabel("epoch")
     curves.set_ylabel("validation accuracy")
     curves.set_title("learning curves (dashed: pruned)", fontsize=10)
