@@ -22,8 +22,8 @@ itself is off by about h²·f‴/6: on a sharply curved loss (a batch norm over 
 samples) that exceeds the tolerance at h = 1e-4. Entries that disagree are
 differentiated again at h/10, then h/100 (float64): that error falls 100- and
 10⁴-fold, a wrong backprop stays as wrong; entries that then agree are reported
-as rechecked, not as a mismatch. Run checks in float64: in float32 the central difference itself
-is off by ~1e-3 relative.
+as rechecked, not as a mismatch. Run checks in float64: in float32 the central
+difference itself is off by ~1e-3 relative.
 """
 from __future__ import annotations
 

@@ -49,7 +49,7 @@ def _fused_plans(layers, fuse=True):
 
     Backward stops at the first layer with parameters: nothing needs dL/dx of the data, so the layers before it
     (a leading ReLU, dropout, pooling or flatten of a spec such as ``dropout(0.2)-affine(100)``) get no dout."""
-    first = next((k for k, layer in enumerate(layers) if layer.parameters), 0)
+    first = _first_with_parameters(layers) or 0
     if not fuse:
         return [(layer, None) for layer in layers], [(layer, None) for layer in reversed(layers[first:])]
     forward, backward = [], []
@@ -68,6 +68,11 @@ def _fused_plans(layers, fuse=True):
             continue                                   # before the first weights, or run inside the convolution's
         backward.append((layer, after.masker if fused else None))
     return forward, backward[::-1]
+
+
+def _first_with_parameters(layers):
+    """The index of the first layer with parameters (None if none): backward stops there, and it skips dL/dx."""
+    return next((k for k, layer in enumerate(layers) if layer.parameters), None)
 
 
 def _chained(rules):
@@ -129,9 +134,9 @@ class Network:
         first_affine = next((k for k, layer in enumerate(self.layers) if isinstance(layer, Affine)), len(self.layers))
         convolutions = sum(isinstance(layer, Convolution) for layer in self.layers[:first_affine])
         self._depth_first = first_affine if convolutions >= 2 else 0
-        weight_layers = [layer for layer in self.layers if layer.parameters]
-        if weight_layers:
-            weight_layers[0].input_grad = False  # nothing needs dL/dx of the data: skip that product
+        first = _first_with_parameters(self.layers)
+        if first is not None:
+            self.layers[first].input_grad = False  # nothing needs dL/dx of the data: skip that product
 
     def _add(self, layer: Layer, number):
         for local, p in layer.parameters.items():
