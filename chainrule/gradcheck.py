@@ -73,27 +73,32 @@ def numerical_gradient(f, x, h=1e-4, kinks=None, entries=None):
 def _central_difference(f, x, idx, h, kinks, base):
     """(f(x + h·e) − f(x − h·e)) / 2h for the entry ``idx``, and whether either side changed the kink state.
 
-    Two roundings are kept out of the quotient: where |x| is so large that the rounding of x ± h (and of f,
-    which grows with x) would show in the sixth digit of the quotient, the step is h·|x| instead (relative);
-    and the quotient divides by the difference of the two values x really held, (x + h) − (x − h) as stored,
-    not by 2h.
+    Two roundings are kept out of the quotient: where |x| > 1 is so large that the rounding of x ± h, or of f
+    (measured: the difference f₊ − f₋ is not 10⁷ times f's rounding), would show in the quotient's sixth digit,
+    the step is h·|x| instead (relative); and the quotient divides by the difference of the two values x really
+    held, (x + h) − (x − h) as stored, not by 2h.
     """
     original = x[idx].copy()
-    if abs(float(original)) * np.finfo(x.dtype).eps * 1e6 > h:   # f's own rounding would show in 6 digits
-        h = h * max(1.0, abs(float(original)))
-    crossed = False
-    x[idx] = original + h
-    plus = x[idx].copy()
-    f_plus = float(f(x))
-    if kinks is not None and not _same_state(kinks(), base):
-        crossed = True
-    x[idx] = original - h
-    minus = x[idx].copy()
-    f_minus = float(f(x))
-    if kinks is not None and not _same_state(kinks(), base):
-        crossed = True
-    x[idx] = original
-    return (f_plus - f_minus) / float(plus - minus), crossed
+    size, eps = abs(float(original)), float(np.finfo(x.dtype).eps)
+    relative = size > 1 and size * eps * 1e6 > h                  # x's own rounding would show in 6 digits
+    while True:
+        step = h * size if relative else h
+        crossed = False
+        x[idx] = original + step
+        plus = x[idx].copy()
+        f_plus = float(f(x))
+        if kinks is not None and not _same_state(kinks(), base):
+            crossed = True
+        x[idx] = original - step
+        minus = x[idx].copy()
+        f_minus = float(f(x))
+        if kinks is not None and not _same_state(kinks(), base):
+            crossed = True
+        x[idx] = original
+        # f's rounding (eps·|f|) would show in the quotient's sixth digit: once more with the relative step
+        if relative or size <= 1 or max(abs(f_plus), abs(f_minus)) * eps * 1e7 <= abs(f_plus - f_minus):
+            return (f_plus - f_minus) / float(plus - minus), crossed
+        relative = True
 
 
 def _same_state(a, b):
