@@ -70,6 +70,10 @@ def build(text, values):
         raise ExpressionError(f"cannot read {text!r}: {e.msg} ({where})") from None
     if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
         raise ExpressionError(f"the expression has more than {MAX_NODES} parts")
+    for n in ast.walk(tree):   # Python reads 2e308 as inf: name the number as it was typed
+        if isinstance(n, ast.Constant) and isinstance(n.value, float) and not math.isfinite(n.value):
+            raise ExpressionError(f"{ast.get_source_segment(source, n) or n.value} is too large for a "
+                                  f"floating-point number (the largest is about {np.finfo(np.float64).max:.3g})")
     called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
     for n in ast.walk(tree):
         if isinstance(n, ast.Name) and id(n) in called and n.id not in FUNCTIONS:
@@ -118,6 +122,15 @@ def _number(node):
     raise ExpressionError(f"expected a number, got {ast.unparse(node)!r}")
 
 
+def _exponent(power):
+    """The exponent of ``a ** p``: a number (the power rule d(xᵖ)/dx = p·xᵖ⁻¹ takes p as a constant)."""
+    try:
+        return _number(power.right)
+    except ExpressionError:
+        raise ExpressionError(f"the exponent in {ast.unparse(power)!r} must be a number, such as x**2 or x**-0.5; "
+                              "for a power whose exponent varies, write exp(y * log(x))") from None
+
+
 def _axis(call):
     if call.args[1:]:
         raise ExpressionError(f"{ast.unparse(call)!r}: give the axis as axis=N")
@@ -140,8 +153,8 @@ def _build(node, variables):
         left = _build(node.left, variables)
         if isinstance(node.op, ast.Pow):
             if isinstance(left, Variable):
-                return F.power(left, _number(node.right))
-            return _constant(float(left) ** _number(node.right), node)
+                return F.power(left, _exponent(node))
+            return _constant(float(left) ** _exponent(node), node)
         if type(node.op) not in BINARY:
             raise ExpressionError(f"the operator in {ast.unparse(node)!r} is not one of + - * / @ **")
         result = BINARY[type(node.op)](left, _build(node.right, variables))

@@ -205,13 +205,27 @@ def _read_only(a):
 
 
 def _argument_names(layer, args):
-    """Each argument by its Variable's name, else the layer's name for that input (x, y, W, …)."""
+    """How a message names each argument: a Variable by its name; a constant (a plain number or array) and a value
+    computed by an earlier node as such (``nonfinite.Unnamed``), never by a name the user may have given to
+    something else (in ``sum(x) / 0`` the operands are not x and y); an unnamed leaf or parameter by the layer's
+    name for that input (x, y, W, …) where no other argument has that name."""
     params = list(getattr(layer, "parameters", {}))
     n_inputs = len(args) - len(params) if len(args) >= len(params) and params and all(
         isinstance(a, Parameter) for a in args[len(args) - len(params):]) else len(args)
     defaults = input_names(layer, n_inputs) + params
-    return [getattr(a, "name", None) or (defaults[i] if i < len(defaults) else f"input {i}")
-            for i, a in enumerate(args)]
+    given = {getattr(a, "name", None) for a in args}
+    names = []
+    for i, a in enumerate(args):
+        default = defaults[i] if i < len(defaults) else f"input {i}"
+        if getattr(a, "name", None):
+            names.append(a.name)
+        elif not isinstance(a, Variable):
+            names.append(nonfinite.Unnamed("a constant"))
+        elif a.creator is not None:
+            names.append(nonfinite.Unnamed("computed by an earlier step"))
+        else:
+            names.append(default if default not in given else f"input {i + 1}")
+    return names
 
 
 def _node_gradients(node, upstream):

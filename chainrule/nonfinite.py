@@ -69,13 +69,24 @@ def all_finite(a) -> bool:
         return True
 
 
+class Unnamed(str):
+    """An argument without a name, described instead (``"a constant"``): shown as "value (description)"."""
+
+
 def _text(a):
-    """A short, exact-enough picture of an input: the number, a small array, or its shape and extremes."""
+    """A short, exact-enough picture of an input: the number, a small array ([[1, -2], [3, 0]]), or its shape and
+    extremes."""
     a = np.asarray(getattr(a, "get", lambda: a)(), dtype=np.float64) if hasattr(a, "dtype") or np.ndim(a) == 0 \
         else np.asarray(a, dtype=np.float64)
     if a.size <= 6:
-        return np.array2string(a, precision=4, separator=", ") if a.ndim else f"{float(a):.6g}"
+        def nested(b):
+            return f"{float(b):.6g}" if b.ndim == 0 else "[" + ", ".join(nested(row) for row in b) + "]"
+        return nested(a)
     return f"an array of shape {a.shape} (min {a.min():.4g}, max {a.max():.4g})"
+
+
+def _described(name, value):
+    return f"{_text(value)} ({name})" if isinstance(name, Unnamed) else f"{name} = {_text(value)}"
 
 
 def report(what, layer, names, values, produced):
@@ -91,7 +102,7 @@ def report(what, layer, names, values, produced):
         kinds.append("inf")
     if np.isneginf(produced).any():
         kinds.append("-inf")
-    inputs = ", ".join(f"{n} = {_text(v)}" for n, v in zip(names, values))
+    inputs = ", ".join(_described(n, v) for n, v in zip(names, values))
     message = (f"{type(layer).__name__} ({getattr(layer, 'symbol', '?')}): {what} gave {' and '.join(kinds)} from "
                f"finite inputs {inputs}")
     if policy == "raise":

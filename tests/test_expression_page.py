@@ -6,6 +6,7 @@ the page's (static/expression.js, then CR.describeGraph). Both refuse the same t
 same documented graph JSON: the same ids, names, labels, rules, backward steps, texts and layout, numbers
 equal to float rounding.
 """
+import ast
 import json
 import random
 import re
@@ -126,3 +127,38 @@ def test_the_page_and_python_build_the_same_graph_and_refuse_the_same_texts():
         same(python["data"], page["data"], text)
         compared += 1
     assert compared > 300 and refused > 40
+
+
+def test_the_page_words_these_refusals_as_python_does():
+    """Where the words matter to the reader (an exponent that is not a number, a number beyond floating point, a
+    constant that overflows), the page says what `chainrule graph` says (quotes aside: JSON's against Python's)."""
+    cases = [("x ** y", {"x": 2.0, "y": 3.0}), ("2 ** x", S), ("x ** (1+1)", S), ("x * 2e308", S),
+             ("x * 1.5E400", S), ("x * 10.0**400", S), ("x ** 0.5", S)]
+    for (text, values), page in zip(cases, page_side(cases)):
+        python = python_side(text, values)
+        if "error" not in python:
+            assert "data" in page, (text, page)
+            continue
+        assert page.get("error", "").replace('"', "'") == python["error"].replace('"', "'"), (text, page, python)
+
+
+def test_the_page_quotes_an_expression_as_python_writes_it():
+    """The page's messages quote a part of the expression as `chainrule graph` does (ast.unparse): with the
+    parentheses that its operators' precedence needs. It wrote 'x ** 1 + 1' for x ** (1+1), and 1 for 1.0."""
+    rng = random.Random(7)
+    texts = [t for t, _ in TYPED] + [random_expression(rng)[0] for _ in range(300)] + [
+        "x ** (1+1)", "(-x)**2", "-x**2", "x**-1", "(x+1)*(y-2)", "x-(y-z)", "(x-y)-z", "x/(y*z)", "(x*y)/z",
+        "(x @ W).T", "(2*x).sum()", "x**y**z", "(x**y)**z", "-(-x)", "1e-7*x", "1e16*x", "0.5*x", "1.0*x",
+        "123456.789*x", "2.50*x", "1_000.0*x", "0x1f*x", "1e5*x", "(x).T", "sum(x*2, axis=0)"]
+    path = Path(__import__("tempfile").mkdtemp()) / "texts.json"
+    path.write_text(json.dumps(texts))
+    result = subprocess.run([NODE, str(Path(__file__).parent / "js" / "unparse.js"), str(path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    compared = 0
+    for text, page in zip(texts, json.loads(result.stdout)):
+        if page is None:
+            continue
+        assert page == ast.unparse(ast.parse(text.strip(), mode="eval")), (text, page)
+        compared += 1
+    assert compared > 250

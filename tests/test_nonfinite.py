@@ -2,6 +2,7 @@
 name, as the user chooses (warn, raise, ignore); never a bare NumPy warning from inside chainrule; the graph
 JSON stays strict JSON; the command line refuses with one line."""
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -9,6 +10,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import chainrule
 from chainrule.draw import describe, explain
@@ -86,3 +89,47 @@ def test_the_command_line_refuses_with_one_line_fast(expression, values, tmp_pat
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("chainrule graph: error:") and "Traceback" not in result.stderr
     assert not (tmp_path / "g.json").exists()
+
+
+#: operands of a division by zero: (text, kind) where kind says how the message must show it
+OPERANDS = {"x": "named", "y": "named", "2": "constant", "0.5": "constant", "sum(x)": "computed",
+            "(y*1)": "computed", "mean(x)": "computed"}
+DIVISORS = {"z": "named", "0": "constant", "(z*3)": "computed", "sum(z)": "computed"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(sorted(OPERANDS)), st.sampled_from(sorted(DIVISORS)),
+       st.floats(0.5, 4).map(lambda v: round(v, 2)))
+def test_a_report_names_only_the_operands_themselves(dividend, divisor, x):
+    """A non-finite report shows each operand of the failing node as the user would recognise it: a name of the
+    expression with that name's own value, a constant as a constant, a value computed by an earlier step as
+    computed; never a name the user gave to something else (in `sum(x) / 0` it said "x = 2, y = 0": neither is
+    the user's x)."""
+    assume(OPERANDS[dividend] != "constant" or DIVISORS[divisor] != "constant")   # constants alone: no graph
+    text = f"{dividend} / {divisor}"
+    values = {"x": [x], "y": [x + 1], "z": [0.0]}
+    values = {k: v for k, v in values.items() if re.search(rf"\b{k}\b", text)}
+    with nonfinite_policy("raise"), pytest.raises(NonFiniteError) as caught:
+        graph_of(text, values)
+    inputs = str(caught.value).split("from finite inputs ", 1)[1]
+    shown = {"x": "x = [%g]" % x, "y": "y = [%g]" % (x + 1), "z": "z = [0]"}
+    expected = []
+    for operand, kinds in ((dividend, OPERANDS), (divisor, DIVISORS)):
+        kind = kinds[operand]
+        expected.append(shown[operand] if kind == "named" else
+                        "(a constant)" if kind == "constant" else "(computed by an earlier step)")
+    parts = inputs.split(", ")
+    assert len(parts) == 2, inputs
+    for part, want in zip(parts, expected):
+        assert part.endswith(want) or part == want, (text, inputs)
+    for name in "xyz":   # a name appears only as a direct operand
+        if f"{name} =" in inputs:
+            assert name in (dividend, divisor), (text, inputs)
+
+
+def test_an_unnamed_leaf_takes_the_layers_name_unless_another_argument_has_it():
+    with nonfinite_policy("raise"):
+        with pytest.raises(NonFiniteError, match=r"from finite inputs x = 1, y = 0$"):
+            Variable(1.0) / Variable(0.0)
+        with pytest.raises(NonFiniteError, match=r"from finite inputs y = 1, input 2 = 0$"):
+            Variable(1.0, "y") / Variable(0.0)

@@ -101,7 +101,8 @@ def add_parser(sub):
     p = sub.add_parser("train", parents=[data_options(None, "data set (default: digits; with --resume: the run's)"),
                                          device_option()], formatter_class=HelpFormatter,
                        help="train a network on a data set (default: digits, no network access needed)",
-                       description="Train a multi-layer perceptron with backprop (book §5.7.4). Options not given "
+                       description="Train a network with backprop (book §5.7.4): a multi-layer perceptron by default, "
+                                   "or a convolutional network with --arch (book §7.5, §8.1). Options not given "
                                    "take the data set's default recipe.")
     add_recipe_options(p)
     p.add_argument("--val-split", type=finite_float(low=0, high=1), metavar="FRACTION",

@@ -96,7 +96,9 @@ if (typeof module !== "undefined") require("./layout.js");
       at++;
       if (t.kind === "number") {
         if (/[jJ]$/.test(t.text)) fail(`${t.text} is not a real number`);
-        return node({ type: "Constant", value: CR.pythonNumber(t.text, syntax, t) });
+        const value = CR.pythonNumber(t.text, syntax, t);
+        if (value === Infinity) fail(`${t.text} is too large for a floating-point number (the largest is about ${CR.formatNumber(Number.MAX_VALUE, 3)})`);
+        return node({ type: "Constant", value, float: /[.eEjJ]/.test(t.text) && !/^0[xXoObB]/.test(t.text) });
       }
       if (t.kind === "name") {
         if (KEYWORDS.has(t.text)) fail(`${JSON.stringify(text.trim())}: ${t.text} is not allowed here: use names, numbers, + - * / @ **, and ${CR.FUNCTIONS.join(", ")}`);
@@ -209,17 +211,38 @@ if (typeof module !== "undefined") require("./layout.js");
     return out;
   }
 
-  const pythonOf = (node) => {  // roughly ast.unparse, for messages
+  // Python's repr of a float: the shortest digits that read back, positional from 1e-4 to below 1e16
+  const pythonFloat = (v) => {
+    if (!Number.isFinite(v)) return Number.isNaN(v) ? "nan" : v > 0 ? "inf" : "-inf";
+    const [mantissa, e] = v.toExponential().split("e");
+    const exponent = parseInt(e, 10);
+    if (exponent < -4 || exponent >= 16) return `${mantissa}e${exponent < 0 ? "-" : "+"}${String(Math.abs(exponent)).padStart(2, "0")}`;
+    const text = Math.abs(v) < 1 ? v.toFixed(-exponent + mantissa.replace(/[-.]/g, "").length - 1) : String(v);
+    return text.includes(".") ? text : `${text}.0`;
+  };
+  // ast.unparse, for messages: the same text as `chainrule graph` shows, parentheses where the operators'
+  // precedence needs them (Python's _Precedence: + - < * / @ < unary - < ** < calls and attributes)
+  const PRECEDENCE = { TEST: 0, ARITH: 1, TERM: 2, FACTOR: 3, POWER: 4, AWAIT: 5, ATOM: 6 };
+  const pythonOf = (node, required = PRECEDENCE.TEST) => {
+    const wrap = (own, text) => (required > own ? `(${text})` : text);
     switch (node.type) {
       case "Name": return node.id;
-      case "Constant": return String(node.value);
-      case "Attribute": return `${pythonOf(node.value)}.${node.attr}`;
-      case "UnaryOp": return `${node.op}${pythonOf(node.operand)}`;
-      case "BinOp": return `${pythonOf(node.left)} ${node.op} ${pythonOf(node.right)}`;
-      case "Call": return `${pythonOf(node.func)}(${[...node.args.map(pythonOf), ...node.keywords.map((k) => `${k.arg}=${pythonOf(k.value)}`)].join(", ")})`;
+      case "Constant": return node.float ? pythonFloat(node.value) : String(node.value);
+      case "Attribute": {
+        const spaced = node.value.type === "Constant" && !node.value.float ? " " : "";
+        return `${pythonOf(node.value, PRECEDENCE.ATOM)}${spaced}.${node.attr}`;
+      }
+      case "UnaryOp": return wrap(PRECEDENCE.FACTOR, `${node.op}${pythonOf(node.operand, PRECEDENCE.FACTOR)}`);
+      case "BinOp": {
+        const own = node.op === "**" ? PRECEDENCE.POWER : node.op === "+" || node.op === "-" ? PRECEDENCE.ARITH : PRECEDENCE.TERM;
+        const [left, right] = node.op === "**" ? [own + 1, own] : [own, own + 1];
+        return wrap(own, `${pythonOf(node.left, left)} ${node.op} ${pythonOf(node.right, right)}`);
+      }
+      case "Call": return `${pythonOf(node.func, PRECEDENCE.ATOM)}(${[...node.args.map((a) => pythonOf(a)), ...node.keywords.map((k) => `${k.arg}=${pythonOf(k.value)}`)].join(", ")})`;
       default: return "?";
     }
   };
+  CR.unparse = (text) => pythonOf(CR.parseExpression(text));
 
   function numberOf(node) {
     if (node.type === "Constant") {
@@ -261,11 +284,17 @@ if (typeof module !== "undefined") require("./layout.js");
       if (node.type === "BinOp") {
         const left = build(node.left);
         if (node.op === "**") {
-          const p = numberOf(node.right);
+          let p;
+          try {
+            p = numberOf(node.right);
+          } catch (e) {
+            if (!(e instanceof CR.ExpressionError)) throw e;
+            fail(`the exponent in ${JSON.stringify(pythonOf(node))} must be a number, such as x**2 or x**-0.5; for a power whose exponent varies, write exp(y * log(x))`);
+          }
           if (isVar(left)) return call("Pow", [left], { p }, catalogue);
           const v = left ** p;
           if (Number.isNaN(v)) fail(`${CR.formatNumber(left)} ** ${CR.formatNumber(p)} is not a real number`);
-          if (!Number.isFinite(v)) fail(`a constant part of ${JSON.stringify(text.trim())} cannot be computed: (34, 'Numerical result out of range')`);
+          if (!Number.isFinite(v)) fail(`a constant part of ${JSON.stringify(text.trim())} cannot be computed: a number too large for floating point`);
           return v;
         }
         const op = { "+": "Add", "-": "Sub", "*": "Mul", "/": "Div", "@": "MatMul" }[node.op];
