@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from chainrule import model_io, optimizers
 from chainrule.cli import main
@@ -180,6 +182,26 @@ def test_predict_input_errors_are_one_line(tmp_path):
     assert_one_line_error(run_cli("predict"), "give the model file")
     np.save(tmp_path / "empty.npy", np.zeros((0, 4)))                  # it said "Affine: … an empty batch"
     assert_one_line_error(run_cli("predict", str(path), str(tmp_path / "empty.npy")), "empty.npy: holds no values")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.floats(-40, 307), st.sampled_from(["float32", "float64"]), st.booleans())
+def test_predict_never_shows_a_nan_probability(tmp_path, capsys, exponent, dtype, negative):
+    """Any finite input is classified with finite probabilities or refused in one line that says why: values
+    beyond the model's dtype, or scores that overflow. (1e300 into a float32 model printed 'probability nan'.)"""
+    net = TwoLayerNet(4, 3, 2, dtype=dtype, seed=0)
+    path = model_io.save_model(tmp_path / "m.npz", net, {"dataset": "digits"})
+    x = np.array([[1.0, -0.5, 0.25, 2.0]]) * (-1 if negative else 1) * 10.0 ** exponent
+    np.save(tmp_path / "x.npy", x)
+    code = main(["predict", str(path), str(tmp_path / "x.npy")])
+    out, err = capsys.readouterr()
+    if code == 0:
+        probability = float(out.strip().rsplit("probability ", 1)[1])
+        assert 0 <= probability <= 1, out
+        assert ("note:" in err) == (x.min() < -0.5 or x.max() > 1.5), err     # far outside [0, 1]: a note says so
+    else:
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert "beyond the model's" in err or "scores are not finite" in err, err
 
 
 def test_training_output_permissions_and_no_leftovers(tmp_path):

@@ -199,3 +199,24 @@ def test_accuracy_and_evaluate_need_one_label_per_sample():
             call(x[0], np.array([1]))
     t = np.arange(6) % 3
     assert net.accuracy(x, np.eye(3)[t]) == net.accuracy(x, t) == net.evaluate(x, t)["accuracy"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 5), st.sampled_from([np.nan, np.inf, 1e300, 1.0]), st.sampled_from(["float32", "float64"]))
+def test_a_sample_without_finite_scores_gets_no_class(bad_row, value, dtype):
+    """predict_classes, accuracy and evaluate give a class only from finite scores: a sample whose scores are inf
+    or NaN (its inputs, or weights too large for them) is refused by number, never counted as class 0."""
+    net = TwoLayerNet(4, 3, 2, dtype=dtype, seed=0)
+    net.params["W1"][...] = 1e30 if value == 1.0 else net.params["W1"]     # 1.0: large weights overflow instead
+    x = np.ones((6, 4))
+    x[bad_row] = value if value != 1.0 else 1e20
+    with np.errstate(all="ignore"):
+        scores = net.predict(x.astype(dtype))
+    t = np.zeros(6, dtype=int)
+    if np.isfinite(scores).all():
+        assert list(net.predict_classes(x)) == list(scores.argmax(axis=1))
+        return
+    first = int(np.argmin(np.isfinite(scores).all(axis=1)))
+    for call in (lambda: net.predict_classes(x), lambda: net.accuracy(x, t), lambda: net.evaluate(x, t)):
+        with pytest.raises(ValueError, match=rf"the scores of sample {first} are not finite"):
+            call()

@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,8 @@ from ..datasets import CLASS_NAMES, NAMES
 from .common import HelpFormatter, UsageError, data_options, device_option, load_data, one_line, use_device
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm", ".tif", ".tiff", ".webp")
+#: data sets of images, whose values chainrule scales to [0, 1] (a model trained on them expects the same)
+IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist")
 
 
 def add_parser(sub):
@@ -56,7 +59,7 @@ def run(args):
     name = args.dataset or meta.get("dataset")
     names = CLASS_NAMES.get(name) if isinstance(name, str) else None
     if inputs:
-        return classify(net, inputs, names, args.invert)
+        return classify(net, inputs, names, args.invert, name if name in IMAGE_DATASETS else None)
     if not name or name not in NAMES:
         raise UsageError("the model does not say which data set it was trained on; pass --dataset")
     (x_train, t_train), (x_test, t_test) = load_data(name, args.data_dir)
@@ -120,8 +123,12 @@ def _image_size(net):
     return (side, side) if side * side == int(np.prod(shape)) else None
 
 
-def classify(net, paths, names, invert):
-    """Print the predicted class of every sample in the given files."""
+def classify(net, paths, names, invert, image_dataset=None):
+    """Print the predicted class of every sample in the given files.
+
+    Refused, never a class "with probability nan": values beyond the model's dtype, and inputs for which the
+    model's scores are not finite. A .npy whose values lie far outside [0, 1] for a model trained on images
+    (``image_dataset``) is classified with a note on stderr: pixels of 0–255 need dividing by 255."""
     from ..array_math import softmax
     for path in paths:
         p = Path(path)
@@ -145,6 +152,15 @@ def classify(net, paths, names, invert):
                 _check_fits(net, x.shape, f"arrays in {path}")
             if not np.all(np.isfinite(x)):
                 raise UsageError(f"{path}: holds NaN or infinite values")
+            lo, hi = float(np.min(x)), float(np.max(x))
+            with np.errstate(over="ignore"):
+                fits = bool(np.all(np.isfinite(x.astype(net.dtype))))
+            if not fits:
+                raise UsageError(f"{path}: holds values up to {max(abs(lo), abs(hi)):.3g}, beyond the model's "
+                                 f"{net.dtype} (largest {float(np.finfo(net.dtype).max):.3g})")
+            if image_dataset and (lo < -0.5 or hi > 1.5):
+                print(f"note: {path} holds values from {lo:g} to {hi:g}; the model was trained on {image_dataset} "
+                      "images scaled to [0, 1]: scale these the same way (pixels of 0–255: divide by 255)", file=sys.stderr)
         elif p.suffix.lower() in IMAGE_SUFFIXES:
             size = _image_size(net)
             if size is None:
@@ -153,7 +169,12 @@ def classify(net, paths, names, invert):
         else:
             raise UsageError(f"{path}: expected a .npy array or an image ({', '.join(IMAGE_SUFFIXES)})")
         from .. import backend
-        scores = backend.to_numpy(net.predict(backend.asarray(x, dtype=net.dtype), train_flg=False))
+        with np.errstate(all="ignore"):   # non-finite scores are refused below, by file
+            scores = backend.to_numpy(net.predict(backend.asarray(x, dtype=net.dtype), train_flg=False))
+        if not np.all(np.isfinite(scores)):
+            raise UsageError(f"{path}: the model's scores are not finite for these inputs (values from "
+                             f"{float(np.min(x)):.3g} to {float(np.max(x)):.3g}, too large for its {net.dtype} "
+                             "weights); scale them as its training data was")
         probs = softmax(scores.astype(np.float64))
         for i, (k, prob) in enumerate(zip(probs.argmax(axis=1), probs.max(axis=1))):
             label = f"{names[k]} (class {k})" if names and k < len(names) else f"class {k}"

@@ -340,7 +340,17 @@ class Network:
         if xp is np:                    # on a GPU, large batches are what it is fast at
             batch_size = memory.reusable_batch(self.planned, self.dtype.itemsize, batch_size)
         for i in range(0, len(x), batch_size):
-            yield i, self.predict(xp.asarray(x[i:i + batch_size], dtype=self.dtype), train_flg=False)
+            with np.errstate(all="ignore"):       # non-finite scores are refused below, naming the sample
+                scores = self.predict(xp.asarray(x[i:i + batch_size], dtype=self.dtype), train_flg=False)
+            finite = xp.isfinite(scores).all(axis=1)
+            if not bool(finite.all()):
+                first = i + int(xp.argmin(finite))
+                sample = x[first:first + 1]
+                why = "its inputs hold inf or NaN" if not _is_finite(sample) else \
+                    f"{self.diagnose(sample, train_flg=False)}: its inputs may be far outside the training data's range"
+                raise ValueError(f"{type(self).__name__}: the scores of sample {first} are not finite (inf or NaN), "
+                                 f"so it has no class; {why}")
+            yield i, scores
 
     def predict_classes(self, x, batch_size=10000):
         """The predicted class of each row (a NumPy array), computed in batches in inference mode."""
