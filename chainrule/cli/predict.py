@@ -160,7 +160,8 @@ def classify(net, paths, names, invert, image_dataset=None):
                                  f"{net.dtype} (largest {float(np.finfo(net.dtype).max):.3g})")
             if image_dataset and (lo < -0.5 or hi > 1.5):
                 print(f"note: {path} holds values from {lo:g} to {hi:g}; the model was trained on {image_dataset} "
-                      "images scaled to [0, 1]: scale these the same way (pixels of 0–255: divide by 255)", file=sys.stderr)
+                      "images scaled to [0, 1]: scale these the same way (pixels of 0–255: divide by 255)",
+                      file=sys.stderr)
         elif p.suffix.lower() in IMAGE_SUFFIXES:
             size = _image_size(net)
             if size is None:
