@@ -205,3 +205,45 @@ def test_an_epochs_batches_hold_every_sample_once_and_never_one_alone(n, batch_s
         assert all(s == bs for s in sizes[:-1]) and sizes[-1] in range(1, bs + 2)
         rows = np.sort(np.concatenate(epoch).view([("", x.dtype)] * 3).ravel())
         np.testing.assert_array_equal(rows, np.sort(x.copy().view([("", x.dtype)] * 3).ravel()))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["train", "test"]), st.sampled_from(["nan", "inf", "huge", "label", "negative label",
+                                                            "float labels", "features"]),
+       st.integers(0, 29), st.sampled_from(["float32", "float64"]))
+def test_bad_data_is_refused_before_the_first_step(which, fault, row, dtype):
+    """Data that would fail later or mislead is refused when the Trainer is made, naming the argument (x_train,
+    t_test, …) and the row: NaN in x_train was blamed on the learning rate after the first step, and a test set
+    with a label beyond the classes or samples of the wrong shape failed only after a whole epoch."""
+    rng = np.random.default_rng(row)
+    data = {"x_train": rng.random((30, 4)), "t_train": rng.integers(0, 3, 30),
+            "x_test": rng.random((30, 4)), "t_test": rng.integers(0, 3, 30)}
+    x, t = f"x_{which}", f"t_{which}"
+    expected = {"nan": rf"{x} holds NaN or infinite values \(the first in row {row}\)",
+                "inf": rf"{x} holds NaN or infinite values \(the first in row {row}\)",
+                "huge": rf"{x} row {row} holds values up to 1e\+300, beyond the network's float32",
+                "label": rf"{t}: label 3 is outside the classes \[0, 3\)",
+                "negative label": rf"{t}: label -1 is outside the classes",
+                "float labels": rf"{t} of shape \(30,\) must be integer class indices",
+                "features": rf"{x}: TwoLayerNet: x has shape \(30, 5\)"}[fault]
+    if fault in ("nan", "inf", "huge"):
+        data[x][row, 2] = {"nan": np.nan, "inf": -np.inf, "huge": 1e300}[fault]
+        if fault == "huge" and dtype == "float64":
+            expected = None                             # 1e300 fits float64: nothing to refuse
+    elif fault == "features":
+        data[x] = rng.random((30, 5))
+    elif fault == "float labels":
+        data[t] = data[t].astype(float)
+    else:
+        data[t][row] = 3 if fault == "label" else -1
+    steps = []
+    net = TwoLayerNet(4, 5, 3, dtype=dtype, seed=0)
+    opt = optimizers.SGD(0.1)
+    opt.update = lambda params, grads: steps.append(1)
+    if expected is None:
+        Trainer(net, opt, **data, epochs=1, batch_size=10, verbose=False, progress=False).train()
+        assert len(steps) == 3
+        return
+    with pytest.raises(ValueError, match=rf"^Trainer: {expected}"):
+        Trainer(net, opt, **data, epochs=1, batch_size=10, verbose=False, progress=False)
+    assert not steps

@@ -46,6 +46,40 @@ def epoch_line(record, epochs, eval_name="test"):
             f"train {record['train_accuracy']:.4f}{test}  ({record['seconds']:.2f}s)")
 
 
+def _check_data(network, which, x, t, given):
+    """Refuse, before the first step, data that would fail or mislead later: samples of the wrong shape (the
+    test set's were found only after the first epoch), NaN or infinite values (training blamed the learning
+    rate for them), values beyond the network's dtype, labels that are not the network's classes."""
+    xp = backend.get_array_module(x)
+    if len(x):
+        shaped = getattr(network, "shaped", lambda a: a)(x)
+        check = getattr(network, "_check_input", None)
+        if check is not None:
+            try:
+                check(shaped)
+            except ValueError as e:
+                raise ValueError(f"Trainer: x_{which}: {e}") from None
+        finite = xp.isfinite(x.reshape(len(x), -1)).all(axis=1)
+        if not bool(finite.all()):
+            row = int(xp.argmin(finite))
+            original = np.asarray(backend.to_numpy(given[row]) if hasattr(given, "shape") else given[row],
+                                  dtype=np.float64)
+            if np.all(np.isfinite(original)):
+                big = float(np.max(np.abs(original)))
+                raise ValueError(f"Trainer: x_{which} row {row} holds values up to {big:.3g}, beyond the network's "
+                                 f"{x.dtype} (largest {float(np.finfo(x.dtype).max):.3g})")
+            raise ValueError(f"Trainer: x_{which} holds NaN or infinite values (the first in row {row}); every "
+                             "loss and gradient computed from them would be NaN")
+    classes = getattr(network, "output_size", None)
+    if classes is None:   # a network of the user's own: its loss layer checks the labels
+        return
+    from ..array_math import check_labels
+    try:
+        check_labels(t, len(t), int(classes), f"t_{which}")
+    except ValueError as e:
+        raise ValueError(f"Trainer: {e} (the network has {classes} classes)") from None
+
+
 class Trainer:
     """Train ``network`` with ``optimizer`` on (x_train, t_train), evaluating on (x_test, t_test).
 
@@ -76,9 +110,14 @@ class Trainer:
             raise ValueError(f"Trainer: lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
         self.network, self.optimizer = network, optimizer
         xp = backend.xp()
-        self.x_train, self.t_train = xp.asarray(x_train, dtype=network.dtype), xp.asarray(t_train)
-        self.x_test = None if x_test is None else xp.asarray(x_test, dtype=network.dtype)
+        with np.errstate(over="ignore"):    # values beyond the dtype are refused by _check_data, by row
+            self.x_train, self.t_train = xp.asarray(x_train, dtype=network.dtype), xp.asarray(t_train)
+            self.x_test = None if x_test is None else xp.asarray(x_test, dtype=network.dtype)
         self.t_test = None if t_test is None else xp.asarray(t_test)
+        for which, x, t, given in (("train", self.x_train, self.t_train, x_train),
+                                   ("test", self.x_test, self.t_test, x_test)):
+            if x is not None:
+                _check_data(network, which, x, t, given)
         self.batch_size = int(min(batch_size, len(x_train)))
         # a last batch of one sample joins the batch before it: batch norm cannot estimate a variance from one
         # row (a batch size leaving one sample over crashed the last step of the first epoch)
