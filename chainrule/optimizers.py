@@ -15,6 +15,7 @@ NumPy path).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -108,6 +109,27 @@ class Optimizer:
         """Update every array of ``params`` in place from its gradient in ``grads`` (the same keys)."""
         raise NotImplementedError
 
+    def check_gradients(self, params, grads):
+        """A gradient of the parameter's own shape for every entry of ``params``, or a ValueError naming the
+        parameter: a gradient of another shape would broadcast into the update and change every weight by the
+        wrong amount, silently. ``grads`` may hold more (updating part of a network's ``params`` freezes the
+        rest)."""
+        owner = f"{type(self).__name__}.update"
+        if not isinstance(grads, Mapping):
+            raise ValueError(f"{owner}: grads is a {type(grads).__name__}; expected a dict of name → gradient array, "
+                             "as network.gradient() returns")
+        for key, p in params.items():
+            g = grads.get(key)
+            if g is None:
+                why = "is None" if key in grads else f"is missing (grads holds {', '.join(map(str, grads)) or 'none'})"
+                raise ValueError(f"{owner}: the gradient of {key} {why}; expected one per entry of params, under the "
+                                 "same name")
+            shape = getattr(g, "shape", None)
+            if shape != p.shape:
+                given = f"shape {tuple(shape)}" if shape is not None else f"a {type(g).__name__}"
+                raise ValueError(f"{owner}: the gradient of {key} is {given}, but {key} has "
+                                 f"shape {tuple(p.shape)}; expected the same shape")
+
     def state_dict(self):
         """What the optimizer has learned besides the weights (Momentum's v, Adam's m, v and step count), as
         ``{"arrays": {"v/W1": …}, "counters": {"iter": 3}}``: saved in a checkpoint so a resumed run goes on
@@ -151,6 +173,7 @@ class SGD(Optimizer):
         self.lr = lr
 
     def update(self, params, grads):
+        self.check_gradients(params, grads)
         for key, p in params.items():
             if not _in_one_pass("sgd_update", p, (grads[key],), self.lr):
                 p -= np.multiply(grads[key], self.lr, out=self.scratch(key, p))
@@ -165,6 +188,7 @@ class Momentum(Optimizer):
         self.v = {}
 
     def update(self, params, grads):
+        self.check_gradients(params, grads)
         for key, p in params.items():
             v = _kept(self.v, key, p)
             if _in_one_pass("momentum_update", p, (grads[key], v), self.lr, self.momentum, _tiny(p), min_size=0):
@@ -184,6 +208,7 @@ class Nesterov(Optimizer):
         self.v = {}
 
     def update(self, params, grads):
+        self.check_gradients(params, grads)
         m = self.momentum
         for key, p in params.items():
             v = _kept(self.v, key, p)
@@ -203,6 +228,7 @@ class AdaGrad(Optimizer):
         self.h = {}
 
     def update(self, params, grads):
+        self.check_gradients(params, grads)
         for key, p in params.items():
             h = _kept(self.h, key, p)
             g, buf = grads[key], self.scratch(key, p)
@@ -220,6 +246,7 @@ class RMSprop(Optimizer):
         self.h = {}
 
     def update(self, params, grads):
+        self.check_gradients(params, grads)
         for key, p in params.items():
             h = _kept(self.h, key, p)
             g, buf = grads[key], self.scratch(key, p)
@@ -244,6 +271,7 @@ class Adam(Optimizer):
         self.m, self.v = {}, {}
 
     def update(self, params, grads):
+        self.check_gradients(params, grads)
         self.iter += 1
         lr_t = self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
         for key, p in params.items():

@@ -140,3 +140,41 @@ def test_states_below_the_smallest_normal_number_become_zero_and_move_no_weight(
             kernels.use(None)
         # the same 401 steps without the flush move no weight by a bit: a state this small rounds away
         assert np.array_equal(params["W"], p0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(sorted(optimizers.OPTIMIZERS)), st.sampled_from(["row", "column", "scalar", "missing", "none",
+                                                                       "list", "transposed"]),
+       st.integers(2, 70), st.integers(2, 70), st.sampled_from(["float32", "float64"]))
+def test_a_gradient_of_another_shape_is_refused_and_nothing_moves(name, fault, rows, cols, dtype):
+    """A gradient that would broadcast into the update ((cols,) or (1, cols) or a scalar for a (rows, cols)
+    weight) changed every weight by the wrong amount, silently; a missing one raised a bare KeyError. Now each
+    optimizer refuses the update naming the parameter, before any parameter or state has moved."""
+    rng = np.random.default_rng(rows * 100 + cols)
+    params = {"W": rng.standard_normal((rows, cols)).astype(dtype), "b": rng.standard_normal(cols).astype(dtype)}
+    grads = {k: rng.standard_normal(v.shape).astype(dtype) for k, v in params.items()}
+    opt = optimizers.make(name, lr=0.01)
+    opt.update(params, grads)                       # a first, good step: the state exists
+    before = {k: v.copy() for k, v in params.items()}
+    state = opt.state_dict()
+    bad = dict(grads)
+    bad["W"] = {"row": grads["W"][0], "column": grads["W"][:, :1], "scalar": np.float64(0.5), "missing": None,
+                "none": None, "list": grads["W"].tolist(), "transposed": grads["W"].T}[fault]
+    if fault == "missing":
+        del bad["W"]
+    if fault == "transposed" and rows == cols:
+        bad["W"] = grads["W"][:, :-1]
+    with pytest.raises(ValueError, match=rf"^{type(opt).__name__}\.update: the gradient of W "):
+        opt.update(params, bad)
+    for k in params:
+        assert np.array_equal(params[k], before[k])
+    after = opt.state_dict()
+    assert after["counters"] == state["counters"]
+    assert all(np.array_equal(after["arrays"][k], a) for k, a in state["arrays"].items())
+
+
+def test_updating_part_of_the_params_freezes_the_rest():
+    params = {"W": np.ones((2, 2)), "b": np.zeros(2)}
+    grads = {"W": np.ones((2, 2)), "b": np.ones(2)}
+    optimizers.SGD(0.5).update({"W": params["W"]}, grads)
+    assert np.array_equal(params["W"], np.full((2, 2), 0.5)) and np.array_equal(params["b"], np.zeros(2))
