@@ -137,7 +137,8 @@ def accuracy():
 #: the package's modules in the order they import one another (a test checks there is no cycle)
 MODULES = ["version", "backend", "array_math", "nonfinite", "graph", "mode", "im2col", "parallel", "kernel_loops",
            "conv_loops_writer", "conv_loops", "kernels", "layers", "functions", "expression", "draw", "gradcheck",
-           "locate", "exercises", "memory", "nets", "optimizers", "datasets", "atomic", "runfiles", "model_io",
+           "locate", "exercises", "memory", "atomic", "param_files", "nets", "optimizers", "datasets", "runfiles",
+           "model_io",
            "training", "sweep", "examples", "console", "cli"]
 
 

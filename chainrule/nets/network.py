@@ -21,7 +21,7 @@ from contextlib import nullcontext
 
 import numpy as np
 
-from .. import backend, gradcheck, memory, mode, parallel
+from .. import backend, gradcheck, memory, mode, parallel, param_files
 from ..graph import Variable
 from ..layers import Affine, Convolution, Pooling, Relu, SoftmaxWithLoss
 from ..layers.base import Layer
@@ -331,6 +331,25 @@ class Network:
                                      f"{float(np.finfo(target.dtype).max):.3g}): they would become infinite")
         for name, target in own.items():
             target[...] = backend.get_array_module(target).asarray(state[name])  # in place: layers hold them
+
+    def save_params(self, file_name="params.pkl"):
+        """The book's ``save_params``: every parameter (and batch-norm statistic) by name, into ``file_name``.
+        Written as an uncompressed .npz whatever the name's suffix, never as a pickle, and atomically
+        (:mod:`chainrule.param_files`); ``chainrule train`` writes a whole model (config too) with
+        :func:`chainrule.model_io.save_model` instead."""
+        param_files.save_arrays(file_name, {**self.params, **self.buffers()})
+
+    def load_params(self, file_name="params.pkl"):
+        """The book's ``load_params``: the arrays of ``file_name`` into this network's own, in place (the layers
+        hold them). Reads what :meth:`save_params` writes, a model file of ``chainrule train`` and the book's
+        pickles, building NumPy arrays and nothing else. Every parameter and batch-norm statistic of this network
+        must be there with its shape, and finite; anything else is refused naming it, and nothing changes."""
+        arrays = param_files.load_arrays(file_name)
+        param_files.check_arrays(file_name, arrays, {**self.params, **self.buffers()})
+        try:
+            self.load_state_dict(arrays)
+        except ValueError as e:
+            raise param_files.ParamsFileError(f"{file_name}: {e}") from None
 
     def _scores_in_batches(self, x, batch_size):
         xp = backend.xp()
