@@ -99,5 +99,6 @@ def check_arrays(path, arrays, expected):
         if a.dtype.kind not in "fiu":
             raise ParamsFileError(f"{path}: {name} holds {a.dtype} values; expected numbers")
         if a.shape != tuple(expected[name].shape):
-            raise ParamsFileError(f"{path}: {name} has shape {a.shape}; this network's has {tuple(expected[name].shape)}")
+            raise ParamsFileError(f"{path}: {name} has shape {a.shape}; this network's has "
+                                  f"{tuple(expected[name].shape)}")
     return arrays
