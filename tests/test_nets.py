@@ -220,3 +220,20 @@ def test_a_sample_without_finite_scores_gets_no_class(bad_row, value, dtype):
     for call in (lambda: net.predict_classes(x), lambda: net.accuracy(x, t), lambda: net.evaluate(x, t)):
         with pytest.raises(ValueError, match=rf"the scores of sample {first} are not finite"):
             call()
+
+
+def test_the_books_multilayernetextend_arguments_build_the_same_network():
+    """The book's chapter-6 call (use_dropout, dropout_ration in its spelling, weight_init_std='relu') builds the
+    network chainrule's own arguments build: the same layers and, for the same seed, the same weights."""
+    from chainrule.nets import MultiLayerNetExtend
+    book = MultiLayerNetExtend(input_size=784, hidden_size_list=[100, 100], output_size=10, activation="relu",
+                               weight_init_std="relu", weight_decay_lambda=0.1, use_dropout=True,
+                               dropout_ration=0.2, use_batchnorm=True, seed=3)
+    ours = MultiLayerNet(784, [100, 100], 10, weight_init_std="he", weight_decay_lambda=0.1, dropout_ratio=0.2,
+                         use_batchnorm=True, seed=3)
+    assert book.config() == ours.config() and [repr(a) for a in book.layers] == [repr(a) for a in ours.layers]
+    assert all(np.array_equal(book.params[k], ours.params[k]) for k in ours.params)
+    assert MultiLayerNetExtend(4, [3], 2, use_dropout=True).dropout_ratio == 0.5        # the book's default
+    assert MultiLayerNetExtend(4, [3], 2, use_dropout=False, dropout_ration=0.3).dropout_ratio == 0.0
+    with pytest.raises(ValueError, match="not both"):
+        MultiLayerNetExtend(4, [3], 2, use_dropout=True, dropout_ratio=0.2)

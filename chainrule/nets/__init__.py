@@ -10,6 +10,9 @@ from .mlp import MultiLayerNet, TwoLayerNet
 from .network import Network
 from .plan import ACTIVATIONS, init_scale, state_shapes
 
+#: the book's name for the MultiLayerNet of its chapter 6 with dropout and batch norm (§6.1–6.4): the same class
+MultiLayerNetExtend = MultiLayerNet
+
 #: network classes by the name their config carries
 NETWORKS = {cls.__name__: cls for cls in (TwoLayerNet, MultiLayerNet, LayerNet, SimpleConvNet, DeepConvNet)}
 
@@ -43,5 +46,6 @@ def build(config):
 
 
 __all__ = ["ARCHS", "CNN_SPEC", "build_network", "check_arch", "image_shape",
-           "Network", "MultiLayerNet", "TwoLayerNet", "LayerNet", "SimpleConvNet", "DeepConvNet", "NETWORKS",
+           "Network", "MultiLayerNet", "MultiLayerNetExtend",
+           "TwoLayerNet", "LayerNet", "SimpleConvNet", "DeepConvNet", "NETWORKS",
            "ACTIVATIONS", "build", "planned_state", "init_scale", "parse_spec", "spec_text"]

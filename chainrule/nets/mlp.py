@@ -23,6 +23,18 @@ def mlp_specs(hidden_size_list, output_size, activation="relu", use_batchnorm=Fa
     return specs
 
 
+def _book_dropout(dropout_ratio, use_dropout, dropout_ration):
+    """The dropout ratio from chainrule's ``dropout_ratio`` or the book's ``use_dropout`` and ``dropout_ration``
+    (its default 0.5; ignored, as in the book, without ``use_dropout``); both ways at once is refused."""
+    if use_dropout is None and dropout_ration is None:
+        return dropout_ratio
+    if dropout_ratio:
+        raise ValueError("MultiLayerNet: give dropout_ratio, or the book's use_dropout and dropout_ration, not both")
+    if not use_dropout:
+        return 0.0
+    return 0.5 if dropout_ration is None else dropout_ration
+
+
 class MultiLayerNet(Network):
     """A fully connected network of any depth: (Affine → [BatchNorm] → activation → [Dropout]) × k → Affine
     → SoftmaxWithLoss.
@@ -33,10 +45,16 @@ class MultiLayerNet(Network):
     weight gradient. ``use_batchnorm`` and ``dropout_ratio`` add the book's
     chapter-6 layers; ``predict`` and ``loss`` run them in inference mode unless
     ``train_flg=True`` (or inside ``chainrule.train_mode()``), ``gradient`` in training mode.
+
+    The book's MultiLayerNetExtend (§6.1–6.4) is this class: its ``use_dropout=True`` with ``dropout_ration``
+    (its spelling; 0.5 when not given) is ``dropout_ratio``, and its ``weight_init_std='relu'`` or ``'sigmoid'``
+    is He's or Xavier's scale.
     """
 
     def __init__(self, input_size, hidden_size_list, output_size, activation="relu", weight_init_std="he",
-                 weight_decay_lambda=0.0, dtype=np.float64, seed=None, use_batchnorm=False, dropout_ratio=0.0):
+                 weight_decay_lambda=0.0, dtype=np.float64, seed=None, use_batchnorm=False, dropout_ratio=0.0,
+                 use_dropout=None, dropout_ration=None):
+        dropout_ratio = _book_dropout(dropout_ratio, use_dropout, dropout_ration)
         planned = MultiLayerNet.plan(input_size, hidden_size_list, output_size, activation, use_batchnorm,
                                      dropout_ratio)
         self.input_size = int(input_size)
