@@ -247,3 +247,29 @@ def test_bad_data_is_refused_before_the_first_step(which, fault, row, dtype):
     with pytest.raises(ValueError, match=rf"^Trainer: {expected}"):
         Trainer(net, opt, **data, epochs=1, batch_size=10, verbose=False, progress=False)
     assert not steps
+
+
+def test_the_books_trainer_call_runs_chainrules_loop():
+    """The book's `Trainer(network, x_train, t_train, x_test, t_test, epochs, mini_batch_size, optimizer='Adam',
+    optimizer_param, evaluate_sample_num_per_epoch)` with its `train_acc_list`/`test_acc_list` is chainrule's
+    Trainer with the same optimizer: the same epochs, to the bit."""
+    from chainrule.training import BookTrainer
+    rng = np.random.default_rng(0)
+    x, t = rng.random((120, 6)), rng.integers(0, 3, 120)
+    book_net, our_net = TwoLayerNet(6, 8, 3, seed=1), TwoLayerNet(6, 8, 3, seed=1)
+    book = BookTrainer(book_net, x[:100], t[:100], x[100:], t[100:], epochs=3, mini_batch_size=20,
+                       optimizer="Adam", optimizer_param={"lr": 0.01}, evaluate_sample_num_per_epoch=50,
+                       verbose=False)
+    book.train()
+    ours = Trainer(our_net, optimizers.Adam(lr=0.01), x[:100], t[:100], x[100:], t[100:], epochs=3, batch_size=20,
+                   train_eval_limit=50, verbose=False, progress=False)
+    ours.train()
+    assert book.test_acc_list == [r["test_accuracy"] for r in ours.history]
+    assert book.train_acc_list == [r["train_accuracy"] for r in ours.history]
+    assert book.train_loss_list == [r["loss"] for r in ours.history] and len(book.test_acc_list) == 3
+    assert all(np.array_equal(book_net.params[k], our_net.params[k]) for k in our_net.params)
+    assert isinstance(BookTrainer(book_net, x, t, x, t, optimizer="rmsprpo").optimizer, optimizers.RMSprop)
+    with pytest.raises(ValueError, match="unknown optimizer 'adamw'"):
+        BookTrainer(book_net, x, t, x, t, optimizer="adamw")
+    with pytest.raises(ValueError, match="optimizer_param .* does not fit SGD"):
+        BookTrainer(book_net, x, t, x, t, optimizer_param={"learning_rate": 0.1})
