@@ -12,10 +12,10 @@ again).
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 
-import numpy as np
 
 _limit = None
 
@@ -66,15 +66,18 @@ def gigabytes(n):
 
 def check(needed, what):
     """Refuse ``what`` if it needs more than the limit."""
-    if needed > limit():
-        raise MemoryLimitError(f"{what} would need about {gigabytes(needed)}, more than the memory limit of "
-                               f"{gigabytes(limit())} (half this machine's memory by default; set "
-                               "CHAINRULE_MEMORY_LIMIT, e.g. 16G, to change it)")
+    allowed = limit()
+    if needed > allowed:
+        need, have = gigabytes(needed), gigabytes(allowed)
+        if need == have:      # just above the limit: enough digits to show which is larger
+            need, have = (f"{n / 2 ** 30:.6g} GB" for n in (needed, allowed))
+        raise MemoryLimitError(f"{what} would need about {need}, more than the memory limit of {have} (half this "
+                               "machine's memory by default; set CHAINRULE_MEMORY_LIMIT, e.g. 16G, to change it)")
 
 
 def parameter_bytes(planned, itemsize):
     """The parameters and buffers of a plan, and when training their gradients and two optimizer states."""
-    count = sum(int(np.prod(s)) for p in planned for s in (*p.params.values(), *p.buffers.values()))
+    count = sum(math.prod(s) for p in planned for s in (*p.params.values(), *p.buffers.values()))
     return count * itemsize
 
 
@@ -83,13 +86,13 @@ def per_sample_bytes(planned, itemsize, training):
     its gradient), and a convolution's working columns (C·FH·FW per output position)."""
     total = 0
     for p in planned:
-        out = int(np.prod(p.out_shape))
+        out = math.prod(p.out_shape)
         total += out * (3 if training else 1)
         if p.kind == "conv":
             c, fh, fw = p.params["W"][1:]
-            positions = int(np.prod(p.out_shape[1:]))
+            positions = math.prod(p.out_shape[1:])
             total += positions * c * fh * fw * (2 if training else 1)
-    return (total + int(np.prod(planned[0].in_shape))) * itemsize
+    return (total + math.prod(planned[0].in_shape)) * itemsize
 
 
 def check_network(planned, itemsize, batch=1, training=True, what=None):
@@ -109,7 +112,7 @@ REUSED_BYTES = 32 << 20
 
 def reusable_batch(planned, itemsize, batch):
     """The largest batch of at most ``batch`` samples whose every layer output stays under ``REUSED_BYTES``."""
-    largest = max(int(np.prod(p.out_shape)) for p in planned) * itemsize
+    largest = max(math.prod(p.out_shape) for p in planned) * itemsize
     return max(1, min(int(batch), REUSED_BYTES // max(largest, 1)))
 
 

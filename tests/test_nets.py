@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -105,7 +107,7 @@ def test_architecture_round_trip():
 
 # ---- networks from any spec of layers ---------------------------------------------------------------------------
 
-from hypothesis import given, settings  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from chainrule.nets import LayerNet  # noqa: E402
@@ -237,3 +239,21 @@ def test_the_books_multilayernetextend_arguments_build_the_same_network():
     assert MultiLayerNetExtend(4, [3], 2, use_dropout=False, dropout_ration=0.3).dropout_ratio == 0.0
     with pytest.raises(ValueError, match="not both"):
         MultiLayerNetExtend(4, [3], 2, use_dropout=True, dropout_ratio=0.2)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(["conv(2,1,pad={})", "conv({},1)", "affine({})", "pool(2,pad=1)-conv(3,1,pad={})",
+                        "conv(2,{},pad=1)"]),
+       st.integers(0, 14).flatmap(lambda k: st.integers(10 ** k, 10 ** (k + 1))))     # every decade alike
+def test_a_huge_spec_is_refused_in_words_never_by_an_overflow(monkeypatch, template, n):
+    """Sizes are counted in Python integers: a pad of 10¹² made NumPy's int64 product of the shapes wrap to a
+    negative number ("negative dimensions are not allowed", and a RuntimeWarning from a square root)."""
+    import warnings
+    monkeypatch.setenv("CHAINRULE_MEMORY_LIMIT", "64M")      # whatever fits is built: keep that small
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            LayerNet((1, 8, 8), template.format(n), 3, seed=0)
+        except ValueError as e:
+            assert "negative dimensions" not in str(e)
+            assert re.search(r"would hold more than|would need about|do not fit|does not fit|must be", str(e)), str(e)

@@ -66,13 +66,13 @@ class Planned:
     @property
     def fan_in(self):
         """How many numbers one sample brings into the layer."""
-        return int(np.prod(self.in_shape))
+        return math.prod(self.in_shape)
 
     @property
     def fan_in_of_weights(self):
         """How many inputs each output of a weight layer sums: C·FH·FW for a convolution."""
         shape = self.params["W"]
-        return int(np.prod(shape[1:])) if len(shape) == 4 else shape[0]
+        return math.prod(shape[1:]) if len(shape) == 4 else shape[0]
 
 
 def _positive_int(value, what):
@@ -171,10 +171,12 @@ def plan(input_shape, specs):
             normalized.add(number)
         p = Planned(kind, dict(args), number if kind in WEIGHT_KINDS or kind == "batchnorm" else 0, shape, shape)
         PLANNERS[kind](p, p.args)
-        total += sum(int(np.prod(s)) for s in (*p.params.values(), *p.buffers.values()))
+        total += sum(math.prod(s) for s in (*p.params.values(), *p.buffers.values()))
         if total > MAX_PARAMETERS:
+            inputs = "×".join(map(str, shape))
             raise ValueError(f"the network would hold more than {MAX_PARAMETERS:,} numbers "
-                             f"(at layer {len(planned) + 1}, {kind} {args}); refusing to allocate it")
+                             f"(at layer {len(planned) + 1}, {kind} {args}, whose inputs are {inputs} per sample); "
+                             "refusing to allocate it")
         planned.append(p)
         shape = p.out_shape
     return planned
