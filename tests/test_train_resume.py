@@ -77,6 +77,13 @@ def test_resume_refuses_other_options_and_a_missing_checkpoint(tmp_path, capsys)
     assert "lr 0.001 → 0.01 differ from the run" in capsys.readouterr().err
     assert main(["train", "--no-progress", "--out", str(tmp_path / "none"), "--resume"]) == 2
     assert "checkpoint.npz does not exist" in capsys.readouterr().err
+    before = (out / "model.npz").read_bytes()
+    for epochs, why in (("2", "--epochs 2 leaves nothing to train"), ("1", "--epochs 1 is fewer")):
+        # a finished run resumed with as many epochs or fewer said nothing and wrote its files again
+        assert main(["train", "--epochs", epochs, "--no-progress", "--out", str(out), "--resume"]) == 2
+        err = capsys.readouterr().err
+        assert f"has finished 2 epochs; {why} (give --epochs 3 or more to train on)" in err, err
+    assert (out / "model.npz").read_bytes() == before
 
 
 def test_resume_takes_the_runs_options_where_none_are_given(tmp_path):

@@ -145,6 +145,11 @@ def _resumed(r, out):
     if changed:
         raise ValueError(f"--resume: {', '.join(f'{k} {stored.get(k)!r} → {r.get(k)!r}' for k in changed)} differ "
                          f"from the run in {out}; resume with the same options (only --epochs may grow)")
+    finished = int(checkpoint["epoch"])
+    if r.get("iterations") is None and int(r["epochs"]) <= finished:
+        what = "is fewer" if int(r["epochs"]) < finished else "leaves nothing to train"
+        raise ValueError(f"--resume: the run in {out} has finished {finished} epoch{'s' * (finished != 1)}; "
+                         f"--epochs {r['epochs']} {what} (give --epochs {finished + 1} or more to train on)")
     return checkpoint
 
 
