@@ -626,3 +626,23 @@ def test_a_ctrl_c_that_python_drops_still_stops_the_sweep():
     del thing
     gc.collect()                                     # the callback's KeyboardInterrupt is dropped by Python …
     assert ref() is None and runner.interrupted                        # … but remembered, for the loop to raise
+
+
+def test_a_finished_sweep_resumed_starts_no_cluster_and_says_so(tmp_path, capsys, monkeypatch):
+    """`--resume` of a sweep with all its trials done said nothing of it: it started a cluster, found nothing to
+    do and wrote the report again. It now says there is nothing to run (and how to run more), starts no worker,
+    and writes the same report."""
+    out = tmp_path / "s"
+    assert main(["sweep", "--dataset", "spiral", "--trials", "2", "--epochs", "1", "--jobs", "1", "--out", str(out),
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    table = (out / "trials.csv").read_text()
+    from chainrule.sweep import trials
+    monkeypatch.setattr(trials, "connect", lambda *a, **k: pytest.fail("a cluster was started"))
+    for more in ([], ["--trials", "1"]):
+        assert main(["sweep", "--resume", "--out", str(out), "--no-progress", *more]) == 0
+        printed = capsys.readouterr().out
+        assert printed.startswith(f"nothing to run: the sweep in {out} has 2 trials done, and --trials is "
+                                  f"{more[1] if more else 2}; its report is written again (--trials 3 or more runs "
+                                  "more)"), printed
+        assert (out / "trials.csv").read_text() == table

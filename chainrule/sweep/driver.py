@@ -62,6 +62,19 @@ def _preflight(settings, dims, data):
             raise SweepError((f"arch {arch}: " if arch else "") + str(e)) from None
 
 
+def _nothing_left(study, settings, out, log):
+    """True (and says so) when a resumed sweep already has all its trials done and none queued or running: no
+    cluster is started, the report is written again from the study."""
+    from .final import _counts
+    counts = _counts(study.get_trials(deepcopy=False))
+    done = counts["complete"] + counts["pruned"] + counts["diverged"]
+    if done < settings["trials"] or counts["waiting"] or counts["running"]:
+        return False
+    log(f"nothing to run: the sweep in {out} has {done} trial{'s' * (done != 1)} done, and --trials is "
+        f"{settings['trials']}; its report is written again (--trials {done + 1} or more runs more)")
+    return True
+
+
 def sweep(dataset="digits", space="lr=loguniform(1e-4,1e-1); weight_decay=loguniform(1e-8,1e-1)", trials=None, *,
           out="runs/sweep", jobs=None, sampler="random", prune=None, validation=0.1, seed=0, address=None,
           storage=None, resume=False, dashboard=False, heartbeat=None, max_retry=2, data_dir=None, data=None,
@@ -180,7 +193,8 @@ def _sweep(asked):
     title = title_of(settings)
     runner = _Runner(settings, dims, study, out, asked.progress, asked.log, title, asked.on_trial_start)
     try:
-        status = runner.run(split, asked.dashboard)
+        status = "finished" if resume and _nothing_left(study, settings, out, asked.log) else \
+            runner.run(split, asked.dashboard)
     except BaseException:
         if new and not study.trials:  # failed before any trial (no workers, a bad address): leave no half sweep
             for name in (SETTINGS_FILE, "study.db"):
