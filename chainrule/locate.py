@@ -144,7 +144,8 @@ def locate(output, h=1e-4, rtol=1e-5, atol=1e-7, seed=0):
                 bad &= ~crossed
                 finding.wrong = [(tuple(int(i) for i in idx), float(expected[idx]), float(got[idx]))
                                  for idx in map(tuple, np.argwhere(bad)[:4])]
-            finding.hint = hint(node.layer, name, expected, got, dout, inputs, changed)
+            finding.hint = hint(node.layer, name, expected, got, dout, inputs, changed,
+                                getattr(node, "output_data", None))
             return finding
     return None
 
@@ -152,8 +153,40 @@ def locate(output, h=1e-4, rtol=1e-5, atol=1e-7, seed=0):
 gradcheck.LOCATE = locate   # gradient_check on a graph that fails names the first node that departs
 
 
-def hint(layer, name, expected, got, dout, inputs, changed=False):
-    """What the numbers suggest went wrong, in the words of the rule."""
+def _elementwise_hint(name, e, g, dout, x, y):
+    """For a layer applied to each element (dx = dout ∘ f′), what the local derivative it used, g / dout, lacks
+    or has too much of against the rule's, e / dout, in terms of its input x and its output y: a missing factor
+    y or 1 − y (Sigmoid's y(1 − y)), the input where the rule takes the stored output."""
+    d = np.asarray(dout, dtype=np.float64)
+    if x is None or y is None or not (np.shape(x) == np.shape(y) == d.shape == e.shape):
+        return None
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    keep = np.abs(d) > 1e-9
+    if not keep.any():
+        return None
+    used, rule = g[keep] / d[keep], e[keep] / d[keep]
+    x, y = x[keep], y[keep]
+
+    def same(a, b):
+        return np.allclose(a, b, rtol=1e-4, atol=1e-9) and not np.allclose(a, 0)
+
+    factors = (("y (the output)", y), ("1 − y", 1 - y), ("x (the input)", x), ("1 − x", 1 - x), ("1 + y", 1 + y))
+    for words, factor in factors:
+        if not np.allclose(factor, 1, rtol=1e-4) and same(used * factor, rule):
+            return (f"d{name} lacks a factor {words}: this layer's rule is dx = dout ∘ f′, and your f′ is the "
+                    "rule's divided by it (for Sigmoid f′ = y(1 − y), from the output y forward stored)")
+        if not np.allclose(factor, 1, rtol=1e-4) and same(used, rule * factor):
+            return f"d{name} has an extra factor {words}: compare your f′ with the rule's, factor by factor"
+    for form in (lambda t: t * (1 - t), lambda t: 1 - t * t, lambda t: t):
+        if same(used, form(x)) and same(rule, form(y)) and not np.allclose(x, y):
+            return (f"d{name} is computed from the input x where the rule uses the output y that forward stored "
+                    "(Sigmoid: dx = dout × y(1 − y), Tanh: dx = dout × (1 − y²))")
+    return None
+
+
+def hint(layer, name, expected, got, dout, inputs, changed=False, output=None):
+    """What the numbers suggest went wrong, in the words of the rule (``output``: what forward gave, for the
+    rules of elementwise layers, written with their output y)."""
     if changed:
         return ("backward changed dout in place (as the book's Relu does with dout[mask] = 0); return a new array: "
                 "the same dout may feed two branches")
@@ -197,6 +230,10 @@ def hint(layer, name, expected, got, dout, inputs, changed=False):
         if np.allclose(g, dout * own, rtol=1e-4, atol=1e-7) and not np.allclose(own, other):
             return ("each input gets dout times the *other* input (book §5.4.1, the Mul layer: dx = dout × y, "
                     "dy = dout × x)")
+    if len(inputs) == 1:
+        found = _elementwise_hint(name, e, g, dout, inputs[0], output)
+        if found:
+            return found
     mask = np.abs(e) > 1e-9
     if mask.any():
         ratio = g[mask] / e[mask]
