@@ -270,9 +270,39 @@ def check_class(name, cls, seed=0):
         text = hint(node.layer, what, expected, np.asarray(e.gradient), np.asarray(e.upstream), inputs)
         return (f"{name}: ✗\n  {type(node.layer).__name__} sends a wrong gradient to {what}: shape "
                 f"{np.shape(e.gradient)}, expected {arg.shape}\n  hint: {text}"), Marked(node), out
-    except Exception as e:  # the learner's code may fail in any way: say where, in one line
-        return f"{name}: ✗ {type(e).__name__}: {e}", None, None
+    except Exception as e:  # the learner's code may fail in any way: say where, with what, and the rule
+        return f"{name}: ✗ {_failure(name, cls, e)}", None, None
     return f"{name}: ✓ every gradient agrees with the numerical one", None, outputs[0]
+
+
+def _failure(name, cls, error):
+    """What the learner's layer raised, where in their file (the line and its code), the shapes of the arrays it
+    had there (a matrix product that does not fit says little without them) and the rule it implements."""
+    import linecache
+    files = {f.__code__.co_filename for f in vars(cls).values() if hasattr(f, "__code__")}
+    tb, frame = error.__traceback__, None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename in files:
+            frame, line = tb.tb_frame, tb.tb_lineno
+        tb = tb.tb_next
+    message = " ".join(str(error).split())
+    text = f"{type(error).__name__}{': ' + message if message else ''}"
+    if frame is None:
+        return text
+    code = linecache.getline(frame.f_code.co_filename, line).strip()
+    lines = [f"{type(error).__name__} in {frame.f_code.co_name}, line {line} of {Path(frame.f_code.co_filename).name}"
+             f"{f' ({code})' if code else ''}: {message}"]
+    arrays = [(k, v) for k, v in frame.f_locals.items() if k != "self" and hasattr(v, "shape")]
+    owner = frame.f_locals.get("self")
+    arrays += [(f"self.{k}", v) for k, v in vars(owner).items() if hasattr(v, "shape")] if hasattr(owner,
+                                                                                                   "__dict__") else []
+    if arrays:
+        lines.append("  the arrays there: " + ", ".join(f"{k} {tuple(np.shape(v))}" for k, v in arrays))
+    layer = EXERCISES.get(name)
+    if layer is not None and layer.rules:
+        lines.append(f"  hint: the rule is {', '.join(layer.rule_statements())}; each gradient has the shape of what "
+                     "it is the gradient of")
+    return "\n".join(lines)
 
 
 class Marked:

@@ -184,6 +184,22 @@ def _elementwise_hint(name, e, g, dout, x, y):
     return None
 
 
+def _softmax_loss_hint(name, g, dout, x, t):
+    """For softmax with cross-entropy over logits x and labels t: the rule dx = dout × (y − t) / N with t one-hot,
+    against the usual slips (t left out, 1 taken from every entry instead of the label's)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.exp(x - x.max(axis=1, keepdims=True))
+    y /= y.sum(axis=1, keepdims=True)
+    n, scale = len(x), float(dout) / len(x)
+    if np.allclose(g, y * scale, rtol=1e-4, atol=1e-9):
+        return (f"d{name} is y / N: the labels are missing; the rule is dx = (y − t) / N with t one-hot, so subtract "
+                "1 at each row's label (dx[np.arange(N), t] -= 1) before dividing by N (book §5.6.3)")
+    if np.allclose(g, (y - 1) * scale, rtol=1e-4, atol=1e-9):
+        return (f"d{name} has 1 subtracted from every entry; t is one-hot: only each row's label entry loses 1 "
+                f"(dx[np.arange(N), t] -= 1), the other {x.shape[1] - 1} of each row keep y (book §5.6.3)")
+    return None
+
+
 def hint(layer, name, expected, got, dout, inputs, changed=False, output=None):
     """What the numbers suggest went wrong, in the words of the rule (``output``: what forward gave, for the
     rules of elementwise layers, written with their output y)."""
@@ -207,6 +223,11 @@ def hint(layer, name, expected, got, dout, inputs, changed=False, output=None):
                 g.reshape(e.shape[0], -1).sum(axis=1), e, rtol=1e-4, atol=1e-7):
             return (f"d{name} must also be summed over the positions: {name} is added at every output position of "
                     "every sample, so db = Σ dout over N, OH and OW (dout.sum(axis=(0, 2, 3)))")
+        d = np.asarray(dout)
+        if e.ndim == 1 and d.ndim == 2 and g.shape == (d.shape[0],) and np.allclose(g, d.sum(axis=1), rtol=1e-4,
+                                                                                     atol=1e-7):
+            return (f"d{name} is summed over each row (axis=1); {name} is added to every row, so its gradient sums "
+                    "dout over the rows: np.sum(dout, axis=0) (book §5.6.2)")
         return f"d{name} must have the shape of {name}, {e.shape}: a gradient is shaped like what it is the gradient of"
     if e.size > 1 and not np.allclose(g, e, rtol=1e-4, atol=1e-7) and np.allclose(
             np.sort(g, axis=None), np.sort(e, axis=None), rtol=1e-4, atol=1e-7):
@@ -230,6 +251,11 @@ def hint(layer, name, expected, got, dout, inputs, changed=False, output=None):
         if np.allclose(g, dout * own, rtol=1e-4, atol=1e-7) and not np.allclose(own, other):
             return ("each input gets dout times the *other* input (book §5.4.1, the Mul layer: dx = dout × y, "
                     "dy = dout × x)")
+    if len(inputs) == 2 and np.ndim(inputs[0]) == 2 and np.ndim(inputs[1]) == 1 and \
+            np.asarray(inputs[1]).dtype.kind in "iu" and len(inputs[1]) == len(inputs[0]) and np.ndim(dout) == 0:
+        found = _softmax_loss_hint(name, g, dout, *inputs)
+        if found:
+            return found
     if len(inputs) == 1:
         found = _elementwise_hint(name, e, g, dout, inputs[0], output)
         if found:
