@@ -190,7 +190,7 @@ def _softmax_loss_hint(name, g, dout, x, t):
     x = np.asarray(x, dtype=np.float64)
     y = np.exp(x - x.max(axis=1, keepdims=True))
     y /= y.sum(axis=1, keepdims=True)
-    n, scale = len(x), float(dout) / len(x)
+    scale = float(dout) / len(x)
     if np.allclose(g, y * scale, rtol=1e-4, atol=1e-9):
         return (f"d{name} is y / N: the labels are missing; the rule is dx = (y − t) / N with t one-hot, so subtract "
                 "1 at each row's label (dx[np.arange(N), t] -= 1) before dividing by N (book §5.6.3)")
