@@ -160,10 +160,12 @@ def softmax_with_loss_batch():
 def main():
     """Print the book's worked examples (``chainrule examples``)."""
     r = apple_layers()
-    print("apple (layers):   price", r["price"], "| d apple", r["apple"], "d apple_num", r["apple_num"],
+    print("apple (layers):   price", r["price"], "| d apple", f"{r['apple']},", "d apple_num", f"{r['apple_num']},",
           "d tax", r["tax"])
     r = fruit_layers()
-    print("fruit (layers):   price", r["price"], "|", ", ".join(f"d {k} {v:.6g}" for k, v in r["d"].items()))
+    print("fruit (layers):   price", r["price"], "|", ", ".join(f"d {k} {v}" for k, v in r["d"].items()))
+    print("                  (every number as Python prints it, as the book does: 220.00000000000003 is 220 "
+          "after the rounding of 100 × 2 × 1.1 in floating point)")
     price = fruit_graph()
     print("fruit (graph):    price", f"{price.data:.6g}", "(backward filled .grad of every Variable)")
     loss, per_row, y, dx = softmax_with_loss_batch()
