@@ -364,9 +364,11 @@ class Network:
             finite = xp.isfinite(scores).all(axis=1)
             if not bool(finite.all()):
                 first = i + int(xp.argmin(finite))
-                sample = x[first:first + 1]
+                sample = xp.asarray(x[first:first + 1])
+                with np.errstate(all="ignore"):      # a value beyond the dtype: diagnose names where it went
+                    cast = sample.astype(self.dtype)
                 why = "its inputs hold inf or NaN" if not _is_finite(sample) else \
-                    f"{self.diagnose(sample, train_flg=False)}: its inputs may be far outside the training data's range"
+                    f"{self.diagnose(cast, train_flg=False)}: its inputs may be far outside the training data's range"
                 raise ValueError(f"{type(self).__name__}: the scores of sample {first} are not finite (inf or NaN), "
                                  f"so it has no class; {why}")
             yield i, scores
