@@ -46,30 +46,53 @@ def save_arrays(path, arrays):
     return Path(path)
 
 
-def load_arrays(path):
+def load_arrays(path, expected=None):
     """name → array from ``path``: a file of :func:`save_arrays`, a model file of ``chainrule train`` (its
-    parameters and buffers), or the book's pickle of ``params`` (NumPy arrays only)."""
+    parameters and buffers), or the book's pickle of ``params`` (NumPy arrays only). With ``expected`` (name →
+    this network's array) an .npz's names and shapes are checked before its arrays are read."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such parameters file")
     with open(path, "rb") as f:
         start = f.read(4)
     if start.startswith(b"PK"):
-        return _from_npz(path)
+        return _from_npz(path, expected)
     if start[:1] == b"\x80":
         return _from_pickle(path)
     raise ParamsFileError(f"{path}: neither a .npz nor a pickle of arrays (it starts with {start!r})")
 
 
-def _from_npz(path):
+def _from_npz(path, expected=None):
+    """The arrays of an .npz. With ``expected`` (name → array), every entry's shape is read from its own small
+    header and checked first, so that a file claiming arrays this network does not have is refused before
+    anything that size is read or allocated."""
     try:
+        with zipfile.ZipFile(path) as archive:
+            shapes = {}
+            for info in archive.infolist():
+                name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+                with archive.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                        np.lib.format.read_array_header_2_0
+                    shapes[name] = reader(f)[0]
+        shapes.pop("header", None)
+        if expected is not None:
+            check_arrays(path, {_plain(n): np.empty((0,) * len(s)) for n, s in shapes.items()}, expected,
+                         shapes={_plain(n): s for n, s in shapes.items()})
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        if isinstance(e, ParamsFileError):
+            raise
         raise ParamsFileError(f"{path}: not a readable .npz ({e})") from None
     arrays.pop("header", None)                     # a model file: its config; the arrays are param/…, buffer/…
-    return {name.partition("/")[2] if name.startswith(("param/", "buffer/")) else name: a
-            for name, a in arrays.items()}
+    return {_plain(name): a for name, a in arrays.items()}
+
+
+def _plain(name):
+    """A model file's ``param/W1`` or ``buffer/running_mean1`` as the parameter's own name."""
+    return name.partition("/")[2] if name.startswith(("param/", "buffer/")) else name
 
 
 def _from_pickle(path):
@@ -86,9 +109,10 @@ def _from_pickle(path):
     return value
 
 
-def check_arrays(path, arrays, expected):
+def check_arrays(path, arrays, expected, shapes=None):
     """The arrays of a parameters file that fit ``expected`` (name → array of this network), or a
-    ParamsFileError naming what is missing, extra or of another shape or kind."""
+    ParamsFileError naming what is missing, extra or of another shape or kind (``shapes``: the arrays' shapes
+    as their headers declare them, before they are read)."""
     missing = sorted(set(expected) - set(arrays))
     extra = sorted(set(arrays) - set(expected))
     if missing or extra:
@@ -96,9 +120,10 @@ def check_arrays(path, arrays, expected):
             part for part in (f"missing {', '.join(missing)}" if missing else "",
                               f"unexpected {', '.join(extra)}" if extra else "") if part))
     for name, a in arrays.items():
-        if a.dtype.kind not in "fiu":
+        shape = tuple(shapes[name]) if shapes is not None else a.shape
+        if shapes is None and a.dtype.kind not in "fiu":
             raise ParamsFileError(f"{path}: {name} holds {a.dtype} values; expected numbers")
-        if a.shape != tuple(expected[name].shape):
-            raise ParamsFileError(f"{path}: {name} has shape {a.shape}; this network's has "
+        if shape != tuple(expected[name].shape):
+            raise ParamsFileError(f"{path}: {name} has shape {shape}; this network's has "
                                   f"{tuple(expected[name].shape)}")
     return arrays

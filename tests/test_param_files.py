@@ -108,3 +108,26 @@ def test_save_params_refuses_a_broken_network_and_keeps_the_old_file(tmp_path):
     with pytest.raises(ValueError, match="W1 holds NaN or infinite values"):
         net.save_params(tmp_path / "params.pkl")
     assert (tmp_path / "params.pkl").read_bytes() == good
+
+
+def test_an_npz_claiming_a_huge_array_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    """Each entry's shape is read from its own header and checked against the network first: a 1 KB file
+    whose W1 claims 10⁶ × 10⁶ values is refused by name, and NumPy never reads (or allocates) it."""
+    import io
+    import zipfile
+    net = MultiLayerNet(4, [5], 3, seed=0)
+    with zipfile.ZipFile(tmp_path / "claims.npz", "w") as archive:
+        for name, a in state(net).items():
+            entry = io.BytesIO()
+            if name == "W1":
+                np.lib.format.write_array_header_1_0(entry, {"descr": "<f8", "fortran_order": False,
+                                                             "shape": (10**6, 10**6)})
+                entry.write(b"\0" * 64)
+            else:
+                np.lib.format.write_array(entry, a)
+            archive.writestr(f"{name}.npy", entry.getvalue())
+    read = []
+    monkeypatch.setattr(np.lib.format, "read_array", lambda *a, **k: read.append(1) or pytest.fail("read"))
+    with pytest.raises(ParamsFileError, match=r"W1 has shape \(1000000, 1000000\); this network's has \(4, 5\)"):
+        net.load_params(tmp_path / "claims.npz")
+    assert not read

@@ -344,8 +344,9 @@ class Network:
         hold them). Reads what :meth:`save_params` writes, a model file of ``chainrule train`` and the book's
         pickles, building NumPy arrays and nothing else. Every parameter and batch-norm statistic of this network
         must be there with its shape, and finite; anything else is refused naming it, and nothing changes."""
-        arrays = param_files.load_arrays(file_name)
-        param_files.check_arrays(file_name, arrays, {**self.params, **self.buffers()})
+        expected = {**self.params, **self.buffers()}
+        arrays = param_files.load_arrays(file_name, expected)
+        param_files.check_arrays(file_name, arrays, expected)
         try:
             self.load_state_dict(arrays)
         except ValueError as e:
