@@ -291,3 +291,23 @@ def test_broken_downloads_are_clear_errors_and_leave_nothing(broken_server, tmp_
         download(f"{broken_server}/{path}", tmp_path / "f.gz", "0" * 64, timeout=10, max_bytes=1_000_000)
     assert all(c.isprintable() for c in str(caught.value))        # no server's \r\n copied into the one line
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("given,holds", [("mnist", "fashion-mnist"), ("fashion-mnist", "mnist")])
+def test_the_other_published_data_set_under_this_name_is_refused(tmp_path, given, holds):
+    """Debian's Fashion-MNIST given as --dataset mnist trained on clothes and called them digits (its .gz files
+    are recompressed, so their SHA-256 cannot tell): the test labels' first ten say which data set it is."""
+    import gzip
+    import struct
+    from chainrule.datasets.mnist import FILES, FIRST_TEST_LABELS, _checked_data_dir
+    rng = np.random.default_rng(0)
+    labels = np.concatenate([FIRST_TEST_LABELS[holds], rng.integers(0, 10, 9_990)]).astype(np.uint8)
+    for name in FILES:
+        data = struct.pack(">II", 2049, 10_000) + labels.tobytes() if name == FILES[3] else b"not read here"
+        (tmp_path / name).write_bytes(gzip.compress(data) if name == FILES[3] else data)
+    with pytest.raises(datasets.DataNotFoundError, match=rf"holds the {holds} files .*use --dataset {holds}"):
+        _checked_data_dir(tmp_path, given)
+    assert len(_checked_data_dir(tmp_path, holds)) == 4          # under its own name it is taken
+    labels[0] = (labels[0] + 1) % 10                              # data of neither (your own): taken
+    (tmp_path / FILES[3]).write_bytes(gzip.compress(struct.pack(">II", 2049, 10_000) + labels.tobytes()))
+    assert len(_checked_data_dir(tmp_path, given)) == 4

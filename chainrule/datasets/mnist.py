@@ -68,7 +68,33 @@ def _checked_data_dir(data_dir, dataset):
     if missing:
         raise DataNotFoundError(f"{dataset}: --data-dir {d} lacks {', '.join(missing)} (each may also be "
                                 "uncompressed, without .gz)")
+    _not_the_other_data_set(found, dataset, d)
     return found
+
+
+#: the first ten test labels of each published data set (10,000 of them): enough to tell the two apart
+FIRST_TEST_LABELS = {"mnist": (7, 2, 1, 0, 4, 1, 4, 9, 5, 9), "fashion-mnist": (9, 2, 1, 1, 6, 1, 4, 6, 5, 7)}
+
+
+def _not_the_other_data_set(found, dataset, directory):
+    """Refuse another published data set given under this one's name (Fashion-MNIST's files as MNIST would train
+    on clothes and call them digits): the test labels, 10,000 of them, are compared with the first ten of each.
+    Data of neither (your own in MNIST format) pass."""
+    import gzip
+    path = Path(found[FILES[3]])
+    try:
+        with (gzip.open(path) if path.suffix == ".gz" else open(path, "rb")) as f:
+            head = f.read(18)
+    except (OSError, EOFError):
+        return                                   # the reader says what is wrong with the file
+    if len(head) < 18 or int.from_bytes(head[4:8], "big") != 10_000:
+        return
+    labels = tuple(head[8:18])
+    for other, first in FIRST_TEST_LABELS.items():
+        if other != dataset and labels == first:
+            raise DataNotFoundError(f"{dataset}: --data-dir {directory} holds the {other} files (its test labels "
+                                    f"begin {', '.join(map(str, first))}); use --dataset {other}, or the {dataset} "
+                                    "files")
 
 
 def load_idx_dataset(source, data_dir=None, normalize=True, flatten=True, one_hot_label=False, download=True,
