@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import zipfile
 from pathlib import Path
 
@@ -75,7 +76,7 @@ def _member_headers(archive, path):
             except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
                 raise ModelFileError(f"{path}: entry {info.filename!r} is not a readable array ({e})") from None
         dtype = np.dtype(dtype)
-        expected = header_bytes + int(np.prod(shape)) * dtype.itemsize
+        expected = header_bytes + math.prod(shape) * dtype.itemsize
         if dtype.kind in "fiub" and info.file_size != expected:
             raise ModelFileError(f"{path}: entry {info.filename!r} holds {info.file_size:,} bytes but its header "
                                  f"describes {expected:,} ({tuple(shape)} {dtype}); the file is damaged or truncated")

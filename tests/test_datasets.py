@@ -311,3 +311,15 @@ def test_the_other_published_data_set_under_this_name_is_refused(tmp_path, given
     labels[0] = (labels[0] + 1) % 10                              # data of neither (your own): taken
     (tmp_path / FILES[3]).write_bytes(gzip.compress(struct.pack(">II", 2049, 10_000) + labels.tobytes()))
     assert len(_checked_data_dir(tmp_path, given)) == 4
+
+
+def test_an_idx_header_whose_dimensions_wrap_int64_is_refused_as_truncated(tmp_path):
+    """(2¹⁶)⁴ = 2⁶⁴ wrapped NumPy's int64 product to 0 bytes, so an empty body passed the length check and
+    failed later in reshape with NumPy's words; the length is now counted in Python integers."""
+    import struct
+    from chainrule.datasets import IDXError, read_idx
+    path = tmp_path / "forged-idx3-ubyte"
+    path.write_bytes(struct.pack(">HBB", 0, 0x08, 4) + struct.pack(">4I", *(2**16,) * 4))
+    with pytest.raises(IDXError, match=r"file is truncated: dimensions \(65536, 65536, 65536, 65536\) need "
+                                       r"18446744073709551616 data bytes, found 0"):
+        read_idx(path)

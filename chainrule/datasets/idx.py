@@ -7,6 +7,7 @@ checks all of it and says clearly what is wrong with a truncated or corrupt file
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -57,7 +58,7 @@ def read_idx(path, expect_magic=None):
         raise IDXError(f"{path}: truncated header ({len(data)} bytes; {header} needed for {ndim} dimensions)")
     dims = struct.unpack(f">{ndim}I", data[4:header])
     dtype = TYPES[type_code]
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize      # Python integers: a forged header cannot wrap around
     actual = len(data) - header
     if actual != expected:
         what = "truncated" if actual < expected else "longer than its header says"
