@@ -44,8 +44,11 @@ def parse_value(text, name="value"):
         array = np.asarray(value, dtype=np.float64)
     except (ValueError, TypeError):
         raise ExpressionError(f"{name}: {text!r} is not a number or a rectangular list of numbers") from None
-    if array.size == 0 or not np.all(np.isfinite(array)):
-        raise ExpressionError(f"{name}: {text!r} must hold at least one finite number")
+    if array.size == 0:
+        raise ExpressionError(f"{name}: {text!r} holds no number; expected at least one, such as 1 or [1, 2]")
+    if not np.all(np.isfinite(array)):
+        raise ExpressionError(f"{name}: {text!r} holds a number beyond floating point (the largest is about "
+                              f"{np.finfo(np.float64).max:.3g}), inf or NaN; expected finite numbers")
     return array
 
 

@@ -255,3 +255,14 @@ def test_notebooks_get_a_static_svg_and_a_frame_that_fits(tmp_path):
         assert svg.lstrip().startswith(("<?xml", "<svg", "<!DOCTYPE")) and "apple_price = 200" in svg
     else:
         assert svg is None
+
+
+@pytest.mark.parametrize("text,message", [("1e400", "holds a number beyond floating point (the largest is about "
+                                                    "1.8e+308), inf or NaN"),
+                                          ("[1, 2e308]", "holds a number beyond floating point"),
+                                          ("[]", "holds no number; expected at least one")])
+def test_a_set_value_says_what_is_wrong_with_it(text, message):
+    """--set x=1e400 said "must hold at least one finite number": it held one, too large."""
+    from chainrule.expression import parse_value
+    with pytest.raises(ExpressionError, match=re.escape(f"x: {text!r} {message}")):
+        parse_value(text, "x")

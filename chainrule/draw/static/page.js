@@ -650,7 +650,8 @@
     const flat = [value].flat(Infinity);
     const rectangular = (v, depth) => (depth === shape.length ? typeof v === "number" : Array.isArray(v) && v.length === shape[depth] && v.every((w) => rectangular(w, depth + 1)));
     if (!rectangular(value, 0)) throw new CR.ExpressionError(`${name}: ${JSON.stringify(text)} is not a number or a rectangular list of numbers`);
-    if (!flat.length || !flat.every(Number.isFinite)) throw new CR.ExpressionError(`${name}: ${JSON.stringify(text)} must hold at least one finite number`);
+    if (!flat.length) throw new CR.ExpressionError(`${name}: ${JSON.stringify(text)} holds no number; expected at least one, such as 1 or [1, 2]`);
+    if (!flat.every(Number.isFinite)) throw new CR.ExpressionError(`${name}: ${JSON.stringify(text)} holds a number beyond floating point (the largest is about ${CR.formatNumber(Number.MAX_VALUE, 3)}), inf or NaN; expected finite numbers`);
     return CR.tensor(shape, flat);
   }
   function showValueFields(names) {
