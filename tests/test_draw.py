@@ -15,6 +15,7 @@ from chainrule.cli import main
 from chainrule.draw import describe, explain, format_value, render, to_dot
 from chainrule.draw.graphdata import FORMAT, VERSION
 from chainrule.expression import ExpressionError, build
+from chainrule import functions as F
 from chainrule.graph import Variable
 
 
@@ -266,3 +267,19 @@ def test_a_set_value_says_what_is_wrong_with_it(text, message):
     from chainrule.expression import parse_value
     with pytest.raises(ExpressionError, match=re.escape(f"x: {text!r} {message}")):
         parse_value(text, "x")
+
+
+def test_a_long_vector_is_drawn_on_lines_of_five_numbers():
+    """A bias of 10 values made one very wide arrow label in drawings: longer vectors go on lines of five (the
+    same numbers, in order); a matrix keeps a row per line, a short vector one line."""
+    from chainrule.draw.dot import _multiline_label
+    ten = "[" + ", ".join(str(i) for i in range(10)) + "]"
+    assert _multiline_label(ten) == "[0, 1, 2, 3, 4,\n 5, 6, 7, 8, 9]"
+    assert _multiline_label("[1, 2, 3, 4, 5, 6]") == "[1, 2, 3, 4, 5, 6]"
+    assert _multiline_label("[[1, 2], [3, 4]]") == "[[1, 2],\n[3, 4]]"
+    assert _multiline_label("(2×10) min 0, mean 1, max 2") == "(2×10) min 0, mean 1, max 2"
+    x = Variable(np.arange(12.0), "x")
+    out = F.sum(x * x)
+    out.backward()
+    dot = to_dot(out)
+    assert "[0, 1, 2, 3, 4,<BR/> 5, 6, 7, 8, 9,<BR/> 10, 11]" in dot, dot

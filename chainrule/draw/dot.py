@@ -48,9 +48,21 @@ def _multiline(ref, data):
     return value["label"] if value["value"] is None else _multiline_label(value["label"])
 
 
+#: a vector of more numbers than this is drawn on lines of this many (a bias of 10 made one very wide arrow label)
+NUMBERS_PER_LINE = 5
+
+
 def _multiline_label(label):
-    """Rows of a small matrix on lines of their own: narrower arrows."""
-    return label.replace("], [", "],\n[") if label.startswith("[[") else label
+    """Rows of a small matrix on lines of their own, a longer vector on lines of ``NUMBERS_PER_LINE`` numbers:
+    narrower arrows."""
+    if label.startswith("[["):
+        return label.replace("], [", "],\n[")
+    if label.startswith("[") and label.endswith("]") and "[" not in label[1:]:
+        numbers = label[1:-1].split(", ")
+        if len(numbers) > NUMBERS_PER_LINE + 1:
+            lines = [", ".join(numbers[i:i + NUMBERS_PER_LINE]) for i in range(0, len(numbers), NUMBERS_PER_LINE)]
+            return "[" + ",\n ".join(lines) + "]"
+    return label
 
 
 def to_dot(output, title=None, direction="auto"):
