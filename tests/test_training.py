@@ -1,6 +1,7 @@
 """Trainer, model files and the train/predict/gradcheck commands."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -272,3 +273,22 @@ def test_the_books_trainer_call_runs_chainrules_loop():
         BookTrainer(book_net, x, t, x, t, optimizer="adamw")
     with pytest.raises(ValueError, match="optimizer_param .* does not fit SGD"):
         BookTrainer(book_net, x, t, x, t, optimizer_param={"learning_rate": 0.1})
+
+
+def test_a_first_loss_that_is_not_finite_blames_the_start_not_the_learning_rate(spiral):
+    """At the first step no update has acted on the loss yet: "try a smaller learning rate" was the wrong hint
+    for weights drawn too large (or inputs too large)."""
+    (x, t), (xt, tt) = spiral
+    net = MultiLayerNet(2, [64, 64], 3, seed=0, weight_init_std=1e30, dtype="float32")
+    with np.errstate(all="ignore"):
+        trainer = Trainer(net, optimizers.SGD(0.01), x, t, xt, tt, epochs=1, progress=False, verbose=False)
+        with pytest.raises(TrainingDiverged, match=r"at epoch 1, iteration 1: .*the first step's loss, before any "
+                                                   r"update: the initial weights \(--weight-init"):
+            trainer.train()
+
+
+@pytest.mark.parametrize("scale,dtype", [(1e308, "float64"), (1e39, "float32"), (1e300, "float32")])
+def test_a_weight_scale_beyond_the_dtype_is_refused_when_the_network_is_made(scale, dtype):
+    with pytest.raises(ValueError, match=re.escape(f"weight_init_std (--weight-init) {scale:g} makes weights W1 "
+                                                   f"beyond {dtype}")):
+        MultiLayerNet(2, [8], 3, seed=0, weight_init_std=scale, dtype=dtype)

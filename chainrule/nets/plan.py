@@ -191,15 +191,26 @@ def state_shapes(planned):
     return shapes
 
 
+def _weights(p, scale, dtype, rng, xp):
+    """scale × standard normal values of W's shape in ``dtype``, or a ValueError where the scale makes some of
+    them infinite (a weight_init_std of 1e308: every loss would be NaN from the first step)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        W = (scale * rng.standard_normal(p.params["W"])).astype(dtype)
+    if not np.all(np.isfinite(W)):
+        raise ValueError(f"weight_init_std (--weight-init) {scale:g} makes weights W{p.index} beyond "
+                         f"{np.dtype(dtype).name} (largest {float(np.finfo(dtype).max):.3g}); expected a scale such "
+                         "as 0.01, he or xavier")
+    return xp.asarray(W)
+
+
 def _make_affine(p, dtype, weight_init_std, rng, xp):
     scale = init_scale(p.args.get("weight_init_std", weight_init_std), p.fan_in)
-    W = xp.asarray((scale * rng.standard_normal(p.params["W"])).astype(dtype))
-    return Affine(W, xp.zeros(p.params["b"], dtype=dtype))
+    return Affine(_weights(p, scale, dtype, rng, xp), xp.zeros(p.params["b"], dtype=dtype))
 
 
 def _make_conv(p, dtype, weight_init_std, rng, xp):
     scale = init_scale(p.args.get("weight_init_std", weight_init_std), p.fan_in_of_weights)
-    W = xp.asarray((scale * rng.standard_normal(p.params["W"])).astype(dtype))
+    W = _weights(p, scale, dtype, rng, xp)
     return Convolution(W, xp.zeros(p.params["b"], dtype=dtype), p.args.get("stride", 1), p.args.get("pad", 0))
 
 

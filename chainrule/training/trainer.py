@@ -181,6 +181,9 @@ class Trainer:
         where = self.network.diagnose(x, train_flg=True)
         lr = getattr(self.optimizer, "lr", None)
         hint = f"try a smaller learning rate (now {lr:g})" if lr is not None else "try a smaller learning rate"
+        if epoch == 1 and step == 1 and self.resume_from is None:    # no update has acted on this loss yet
+            hint = ("this is the first step's loss, before any update: the initial weights (--weight-init, "
+                    "weight_init_std) or the inputs are too large")
         return TrainingDiverged(f"{what} at epoch {epoch}, iteration {step}"
                                 + (f": {where}" if where else "") + f"; {hint}")
 
