@@ -185,3 +185,13 @@ def test_cli_gradcheck_passes_a_batch_norm_over_three_samples(capsys):
     assert main(["gradcheck", "--arch", "conv(4,3)-flatten-bn-affine(10)"]) == 0
     out = capsys.readouterr().out
     assert "entries rechecked at a smaller step" in out and out.rstrip().endswith("every compared entry agrees")
+
+
+@pytest.mark.parametrize("arch", ["affine(4)-bn-relu", "conv(2,3)-flatten-bn"])
+def test_cli_gradcheck_of_a_batch_norm_over_rows_on_one_sample_says_why(arch, capsys):
+    """It ended in the catch-all "ValueError: BatchNormalization: … (set CHAINRULE_DEBUG=1 for the traceback)"."""
+    assert main(["gradcheck", "--arch", arch, "--samples", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--samples 1: the batch normalisation of layer" in err and "give --samples 2 or more" in err, err
+    assert "CHAINRULE_DEBUG" not in err
+    assert main(["gradcheck", "--arch", "conv(2,3)-bn-relu", "--samples", "1"]) == 0   # over channels: one image does

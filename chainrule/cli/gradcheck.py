@@ -61,6 +61,12 @@ def run(args):
     t = t_train[:args.samples]
     classes = int(t_train.max()) + 1
     net = _network(args, x.shape[1:], classes)
+    rows = [k for k, p in enumerate(getattr(net, "planned", ()), start=1) if p.kind == "batchnorm"
+            and len(p.in_shape) == 1]
+    if rows and len(x) < 2:
+        raise UsageError(f"--samples {len(x)}: the batch normalisation of layer {rows[0]} estimates a mean and a "
+                         "variance over the samples (the check runs in training mode) and needs at least 2; give "
+                         "--samples 2 or more")
     report = gradient_check(net, x, t, max_entries=args.entries)
     print(f"gradient check of {net.describe()} on {len(x)} {args.dataset} sample(s): every parameter's gradient by "
           "backprop against central differences (f(w + h) − f(w − h)) / 2h, h = 1e-4")
