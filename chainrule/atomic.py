@@ -50,15 +50,20 @@ def atomic_write(path, mode="wb"):
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a directory; expected a file name")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_parts(path)
-    while True:
-        tmp = path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.part"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for open()
-            break
-        except FileExistsError:
-            continue
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_parts(path)
+        while True:
+            tmp = path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.part"
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for open()
+                break
+            except FileExistsError:
+                continue
+    except FileExistsError:
+        raise FileExistsError(f"{path} cannot be written: {path.parent} is not a directory") from None
+    except OSError as e:    # named by the file asked for, not by the temporary file beside it
+        raise type(e)(f"{path} cannot be written: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f

@@ -4,6 +4,7 @@ import io
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,3 +120,16 @@ def test_inference_batches_keep_every_layer_output_in_memory_that_is_reused(monk
     monkeypatch.setattr(memory, "REUSED_BYTES", 3 * largest)
     np.testing.assert_array_equal(net.predict_classes(x), whole)
     assert sizes == [3] * 16 + [2]
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "in_proc"])
+def test_a_file_that_cannot_be_written_is_named_not_its_temporary_part(tmp_path, where):
+    """`chainrule graph fruit --out /proc/x.svg` said "[Errno 2] No such file or directory:
+    '/proc/.x.svg.11021-42845c22.part'": the message names the file asked for, and leaves nothing behind."""
+    from chainrule.atomic import write_text
+    (tmp_path / "afile").write_text("")
+    target = tmp_path / "afile" / "x.json" if where == "under_a_file" else Path("/proc/chainrule-test.json")
+    with pytest.raises(OSError) as caught:
+        write_text(target, "{}")
+    assert str(caught.value).startswith(f"{target} cannot be written: ") and ".part" not in str(caught.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
