@@ -292,3 +292,14 @@ def test_a_weight_scale_beyond_the_dtype_is_refused_when_the_network_is_made(sca
     with pytest.raises(ValueError, match=re.escape(f"weight_init_std (--weight-init) {scale:g} makes weights W1 "
                                                    f"beyond {dtype}")):
         MultiLayerNet(2, [8], 3, seed=0, weight_init_std=scale, dtype=dtype)
+
+
+def test_batches_of_one_row_for_a_batch_norm_over_rows_are_refused_before_the_first_step(spiral):
+    """It failed at the first step inside the layer; a batch norm over channels (images) takes one image."""
+    (x, t), (xt, tt) = spiral
+    net = MultiLayerNet(2, [8], 3, seed=0, use_batchnorm=True)
+    with pytest.raises(ValueError, match=r"^Trainer: batch_size 1: the batch normalisation of layer 2 .* needs at "
+                                         r"least 2 \(--batch-size 2 or more\)"):
+        Trainer(net, optimizers.SGD(0.1), x, t, xt, tt, epochs=1, batch_size=1, progress=False)
+    Trainer(MultiLayerNet(2, [8], 3, seed=0), optimizers.SGD(0.1), x[:20], t[:20], epochs=1, batch_size=1,
+            progress=False, verbose=False).train()

@@ -124,6 +124,10 @@ class Trainer:
         n, bs = len(x_train), self.batch_size
         self.steps_per_epoch = n // bs if n % bs == 1 and n > bs else math.ceil(n / bs)
         planned = getattr(network, "planned", None)
+        rows = [k for k, p in enumerate(planned or (), start=1) if p.kind == "batchnorm" and len(p.in_shape) == 1]
+        if rows and bs < 2:
+            raise ValueError(f"Trainer: batch_size {bs}: the batch normalisation of layer {rows[0]} estimates a mean "
+                             "and a variance over each batch's rows and needs at least 2 (--batch-size 2 or more)")
         if planned is not None:  # a training step's batch, before the first one is drawn
             largest = n - (self.steps_per_epoch - 1) * bs if self.steps_per_epoch * bs < n else bs
             memory.check_network(planned, np.dtype(network.dtype).itemsize, batch=largest, training=True,
