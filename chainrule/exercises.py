@@ -208,8 +208,8 @@ def check_network(cls, seed=0):
             expected[name], crossed[name] = numerical_gradient(lambda _: net.loss(x, t), p, kinks=kinks)
     except NotImplementedError:
         return "TwoLayerNet: not written yet (it raises NotImplementedError)", None, None
-    except Exception as e:  # the learner's code may fail in any way: say where, in one line
-        line = f"TwoLayerNet: ✗ {type(e).__name__}: {e}"
+    except Exception as e:  # the learner's code may fail in any way: say where, with what
+        line = f"TwoLayerNet: ✗ {_failure('TwoLayerNet', cls, e)}"
         if "dout has shape" in str(e):
             line += ("\n  hint: a layer got a dout that is not the gradient of its own output: backward goes through "
                      "the layers in reverse order (book §5.7.2: layers.reverse()), each given the dout the later "
@@ -298,6 +298,11 @@ def _failure(name, cls, error):
                                                                                                    "__dict__") else []
     if arrays:
         lines.append("  the arrays there: " + ", ".join(f"{k} {tuple(np.shape(v))}" for k, v in arrays))
+    if isinstance(error, KeyError) and hasattr(owner, "__dict__"):   # which names the dictionaries do hold
+        held = [f"self.{k} holds {', '.join(map(str, list(v)[:8]))}" for k, v in vars(owner).items()
+                if isinstance(v, dict) and v and all(isinstance(key, str) for key in v)]
+        if held:
+            lines.append("  " + "; ".join(held))
     layer = EXERCISES.get(name)
     if layer is not None and layer.rules:
         lines.append(f"  hint: the rule is {', '.join(layer.rule_statements())}; each gradient has the shape of what "
