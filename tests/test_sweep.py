@@ -122,6 +122,10 @@ def test_workers_with_other_versions_are_refused():
     (["--validation", "1.5"], "is not a fraction"),
     (["--dataset", "spiral", "--arch", "cnn"], "a convolutional network needs images; samples of shape (2,)"),
     (["--dataset", "spiral", "--space", "arch=choice(mlp|simple-cnn)"], "arch simple-cnn: a convolutional network"),
+    (["--dataset", "spiral", "--space", "batch_size=choice(1|32)", "--batchnorm"],
+     "--space batch_size=choice(1|32) can draw 1, but the batch normalisation of layer 2"),
+    (["--dataset", "spiral", "--space", "batch_size=int(1,64);batchnorm=choice(yes|no)"],
+     "batchnorm yes: --space batch_size=int(1,64) can draw 1, but the batch normalisation"),
 ])
 def test_bad_sweep_options_end_in_one_line(args, message, tmp_path, capsys):
     with pytest.raises(SystemExit) if "fraction" in message else _nothing():

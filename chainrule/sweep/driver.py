@@ -52,14 +52,33 @@ def _preflight(settings, dims, data):
         raise SweepError(f"{settings['dataset']}: the training data is empty")
     classes = job.class_count(t, t_test)
     archs = next((d.choices for d in dims if d.key == "arch"), None) or [None]
+    norms = next((d.choices for d in dims if d.key == "batchnorm"), None) or [None]
     for arch in archs:
-        r = trial_recipe(settings, {"arch": arch} if arch else {})
-        try:
-            job.make_network(r, x.shape[1:], classes)
-            if r.get("shift") or r.get("flip") or any(d.key in ("shift", "flip") for d in dims):
-                job.image_shape(x.shape[1:], "augmenting (shift, flip) needs images", "leave shift and flip out")
-        except ValueError as e:
-            raise SweepError((f"arch {arch}: " if arch else "") + str(e)) from None
+        for norm in norms:
+            drawn = {**({"arch": arch} if arch else {}), **({"batchnorm": norm} if norm else {})}
+            r = trial_recipe(settings, drawn)
+            what = ", ".join(f"{k} {v}" for k, v in drawn.items())
+            try:
+                net = job.make_network(r, x.shape[1:], classes)
+                if r.get("shift") or r.get("flip") or any(d.key in ("shift", "flip") for d in dims):
+                    job.image_shape(x.shape[1:], "augmenting (shift, flip) needs images", "leave shift and flip out")
+            except ValueError as e:
+                raise SweepError((f"{what}: " if what else "") + str(e)) from None
+            _batches_fit_batch_norm(net, r, dims, what)
+
+
+def _batches_fit_batch_norm(net, r, dims, what):
+    """A batch norm over rows needs batches of two rows or more: a space that can draw batch_size 1 for such a
+    network is refused before any trial (each such trial would fail)."""
+    rows = [k for k, p in enumerate(getattr(net, "planned", ()), start=1) if p.kind == "batchnorm"
+            and len(p.in_shape) == 1]
+    dim = next((d for d in dims if d.key == "batch_size"), None)
+    smallest = r["batch_size"] if dim is None else \
+        min(int(c) for c in dim.choices) if dim.choices else int(dim.low)
+    if rows and smallest < 2:
+        drawn = f"--space {dim.text()} can draw {smallest}" if dim is not None else f"batch_size is {smallest}"
+        raise SweepError(f"{what + ': ' if what else ''}{drawn}, but the batch normalisation of layer {rows[0]} "
+                         "estimates a mean and a variance over each batch's rows and needs at least 2")
 
 
 def _nothing_left(study, settings, out, log):
