@@ -61,8 +61,8 @@ def run(args):
     t = t_train[:args.samples]
     classes = int(t_train.max()) + 1
     net = _network(args, x.shape[1:], classes)
-    rows = [k for k, p in enumerate(getattr(net, "planned", ()), start=1) if p.kind == "batchnorm"
-            and len(p.in_shape) == 1]
+    from ..nets.plan import batch_norms_over_rows
+    rows = batch_norms_over_rows(getattr(net, "planned", ()))
     if rows and len(x) < 2:
         raise UsageError(f"--samples {len(x)}: the batch normalisation of layer {rows[0]} estimates a mean and a "
                          "variance over the samples (the check runs in training mode) and needs at least 2; give "

@@ -182,6 +182,13 @@ def plan(input_shape, specs):
     return planned
 
 
+def batch_norms_over_rows(planned):
+    """The numbers (from 1) of the planned layers that normalise over a batch's rows (a batch norm after an Affine,
+    one mean and variance per feature): in training they need batches of two rows or more. A batch norm of
+    images normalises each channel over every position too, so one image is enough."""
+    return [k for k, p in enumerate(planned or (), start=1) if p.kind == "batchnorm" and len(p.in_shape) == 1]
+
+
 def state_shapes(planned):
     """name → shape of every parameter and buffer a plan will hold (``W1``, ``running_mean1``, …)."""
     shapes = {}

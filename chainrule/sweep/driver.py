@@ -70,8 +70,8 @@ def _preflight(settings, dims, data):
 def _batches_fit_batch_norm(net, r, dims, what):
     """A batch norm over rows needs batches of two rows or more: a space that can draw batch_size 1 for such a
     network is refused before any trial (each such trial would fail)."""
-    rows = [k for k, p in enumerate(getattr(net, "planned", ()), start=1) if p.kind == "batchnorm"
-            and len(p.in_shape) == 1]
+    from ..nets.plan import batch_norms_over_rows
+    rows = batch_norms_over_rows(getattr(net, "planned", ()))
     dim = next((d for d in dims if d.key == "batch_size"), None)
     smallest = r["batch_size"] if dim is None else \
         min(int(c) for c in dim.choices) if dim.choices else int(dim.low)

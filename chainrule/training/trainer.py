@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 from .. import backend, kernels, memory
+from ..nets.plan import batch_norms_over_rows
 from .augment import random_flip, random_shift
 
 #: the loss has "exploded" when its running average exceeds this many times its first value
@@ -124,7 +125,7 @@ class Trainer:
         n, bs = len(x_train), self.batch_size
         self.steps_per_epoch = n // bs if n % bs == 1 and n > bs else math.ceil(n / bs)
         planned = getattr(network, "planned", None)
-        rows = [k for k, p in enumerate(planned or (), start=1) if p.kind == "batchnorm" and len(p.in_shape) == 1]
+        rows = batch_norms_over_rows(planned)
         if rows and bs < 2:
             raise ValueError(f"Trainer: batch_size {bs}: the batch normalisation of layer {rows[0]} estimates a mean "
                              "and a variance over each batch's rows and needs at least 2 (--batch-size 2 or more)")
