@@ -173,6 +173,7 @@ class _Batch:
 
     def __init__(self, task, parts):
         self.task, self.parts = task, parts
+        self.errstate = np.geterr()   # the caller's np.errstate: NumPy keeps it per thread, helpers follow it
         self.results = [None] * len(parts)
         self.next = 0
         self.running = 0            # slices helpers have taken and not finished
@@ -194,6 +195,12 @@ class _Batch:
             return k
 
     def work(self, helper=False):
+        if helper:
+            with np.errstate(**self.errstate):
+                return self._work(helper)
+        return self._work(helper)
+
+    def _work(self, helper):
         while (k := self._take(helper)) is not None:
             try:
                 self.results[k] = self.task(*self.parts[k])

@@ -193,3 +193,23 @@ def test_a_bad_thread_count_is_refused_clearly(monkeypatch, value, message):
     monkeypatch.delenv("CHAINRULE_THREADS")
     parallel.set_threads(None)
     assert parallel.threads() >= 1
+
+
+def test_the_callers_errstate_holds_on_every_thread(tiny_slices):
+    """NumPy keeps np.errstate per thread: a convolution under the caller's `np.errstate(invalid="ignore")` still
+    warned from the helper threads ("invalid value encountered in matmul"). Helpers now take the caller's."""
+    import warnings
+    helpers = set()
+
+    def task(lo, hi):
+        time.sleep(0.001)
+        helpers.add(threading.current_thread().name.split("_")[0])
+        return float((np.array([np.inf]) * 0.0)[0])     # invalid: inf × 0
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with np.errstate(invalid="ignore"):
+            run_on(2, lambda: parallel.over_batch(task, 40, 1))
+    assert "chainrule" in helpers and not [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    with np.errstate(invalid="raise"), pytest.raises(FloatingPointError):
+        run_on(2, lambda: parallel.over_batch(task, 40, 1))
