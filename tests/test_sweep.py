@@ -395,7 +395,10 @@ def test_a_killed_driver_is_resumed_keeping_every_finished_trial(tmp_path):
     for n in orphans:                                                       # failed by their silent heartbeat,
         assert trials[n].state.name == "FAIL"                               # then run again with the same values
         retry = [t for t in trials if t.system_attrs.get("failed_trial") == n]
-        assert len(retry) == 1 and retry[0].state.name == "COMPLETE" and retry[0].params == trials[n].params
+        assert len(retry) == 1 and retry[0].state.name == "COMPLETE"
+        # the same values, unless it was killed before it drew any (a trial is RUNNING from its creation, before
+        # the objective's first suggest): then its retry draws them afresh (seen once in CI)
+        assert retry[0].params == trials[n].params or not trials[n].params, (trials[n].params, retry[0].params)
     assert json.loads((out / "sweep.json").read_text())["sessions"] == 2
     assert "best: trial" in resumed.stdout
 
