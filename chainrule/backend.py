@@ -96,3 +96,21 @@ def to_numpy(a):
     if type(a).__module__.startswith("cupy"):
         return a.get()
     return np.asarray(a)
+
+
+def beyond_dtype(values, dtype):
+    """Why finite ``values`` do not fit ``dtype`` ("values up to 1e+300, beyond float32 (largest 3.4e+38)"), or
+    None when every one does: 1e300 becomes inf in float32, and every number computed from it inf or NaN."""
+    dtype = np.dtype(dtype)
+    a = np.asarray(to_numpy(values), dtype=np.float64)
+    if dtype.kind != "f" or a.size == 0:
+        return None
+    big = float(np.max(np.abs(a)))
+    largest = float(np.finfo(dtype).max)
+    if big <= largest:
+        return None
+    with np.errstate(over="ignore"):
+        if np.all(np.isfinite(a.astype(dtype))):   # just above the largest: rounds down to it
+            return None
+    return f"values up to {big:.3g}, beyond {dtype.name} (largest {largest:.3g})"
+

@@ -201,7 +201,7 @@ def test_predict_never_shows_a_nan_probability(tmp_path, capsys, exponent, dtype
         assert ("note:" in err) == (x.min() < -0.5 or x.max() > 1.5), err     # far outside [0, 1]: a note says so
     else:
         assert code == 2 and len(err.strip().splitlines()) == 1, err
-        assert "beyond the model's" in err or "scores are not finite" in err, err
+        assert "beyond float32 (largest 3.4e+38), the model's dtype" in err or "scores are not finite" in err, err
 
 
 def test_training_output_permissions_and_no_leftovers(tmp_path):

@@ -222,7 +222,7 @@ def test_bad_data_is_refused_before_the_first_step(which, fault, row, dtype):
     x, t = f"x_{which}", f"t_{which}"
     expected = {"nan": rf"{x} holds NaN or infinite values \(the first in row {row}\)",
                 "inf": rf"{x} holds NaN or infinite values \(the first in row {row}\)",
-                "huge": rf"{x} row {row} holds values up to 1e\+300, beyond the network's float32",
+                "huge": rf"{x} row {row} holds values up to 1e\+300, beyond float32 \(largest 3.4e\+38\)",
                 "label": rf"{t}: label 3 is outside the classes \[0, 3\)",
                 "negative label": rf"{t}: label -1 is outside the classes",
                 "float labels": rf"{t} of shape \(30,\) must be integer class indices",

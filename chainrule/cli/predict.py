@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import backend
 from ..datasets import CLASS_NAMES, NAMES
 from .common import HelpFormatter, UsageError, data_options, device_option, load_data, one_line, use_device
 
@@ -153,11 +154,9 @@ def classify(net, paths, names, invert, image_dataset=None):
             if not np.all(np.isfinite(x)):
                 raise UsageError(f"{path}: holds NaN or infinite values")
             lo, hi = float(np.min(x)), float(np.max(x))
-            with np.errstate(over="ignore"):
-                fits = bool(np.all(np.isfinite(x.astype(net.dtype))))
-            if not fits:
-                raise UsageError(f"{path}: holds values up to {max(abs(lo), abs(hi)):.3g}, beyond the model's "
-                                 f"{net.dtype} (largest {float(np.finfo(net.dtype).max):.3g})")
+            beyond = backend.beyond_dtype(x, net.dtype)
+            if beyond:
+                raise UsageError(f"{path}: holds {beyond}, the model's dtype")
             if image_dataset and (lo < -0.5 or hi > 1.5):
                 print(f"note: {path} holds values from {lo:g} to {hi:g}; the model was trained on {image_dataset} "
                       "images scaled to [0, 1]: scale these the same way (pixels of 0–255: divide by 255)",
@@ -169,7 +168,6 @@ def classify(net, paths, names, invert, image_dataset=None):
             x = _read_image(p, size, invert).reshape(1, *net.input_shape)
         else:
             raise UsageError(f"{path}: expected a .npy array or an image ({', '.join(IMAGE_SUFFIXES)})")
-        from .. import backend
         with np.errstate(all="ignore"):   # non-finite scores are refused below, by file
             scores = backend.to_numpy(net.predict(backend.asarray(x, dtype=net.dtype), train_flg=False))
         if not np.all(np.isfinite(scores)):

@@ -322,13 +322,9 @@ class Network:
                 raise ValueError(f"{name} has dtype {value.dtype}; expected numbers")
             if check_finite and not _is_finite(value):
                 raise ValueError(f"{name} holds NaN or infinite values")
-            if check_finite:  # finite as given, and still finite in this network's dtype (1e300 in float32 is inf)
-                with np.errstate(over="ignore"):  # the overflow is the finding, reported below
-                    converted = np.asarray(backend.to_numpy(value)).astype(target.dtype)
-                if not _is_finite(converted):
-                    big = float(np.max(np.abs(np.asarray(backend.to_numpy(value), dtype=np.float64))))
-                    raise ValueError(f"{name} holds values up to {big:.3g}, beyond {target.dtype} (largest "
-                                     f"{float(np.finfo(target.dtype).max):.3g}): they would become infinite")
+            beyond = backend.beyond_dtype(value, target.dtype) if check_finite else None
+            if beyond:        # finite as given, infinite in this network's dtype (1e300 in float32)
+                raise ValueError(f"{name} holds {beyond}: they would become infinite")
         for name, target in own.items():
             target[...] = backend.get_array_module(target).asarray(state[name])  # in place: layers hold them
 

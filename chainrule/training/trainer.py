@@ -65,10 +65,9 @@ def _check_data(network, which, x, t, given):
             row = int(xp.argmin(finite))
             original = np.asarray(backend.to_numpy(given[row]) if hasattr(given, "shape") else given[row],
                                   dtype=np.float64)
-            if np.all(np.isfinite(original)):
-                big = float(np.max(np.abs(original)))
-                raise ValueError(f"Trainer: x_{which} row {row} holds values up to {big:.3g}, beyond the network's "
-                                 f"{x.dtype} (largest {float(np.finfo(x.dtype).max):.3g})")
+            beyond = backend.beyond_dtype(original, x.dtype) if np.all(np.isfinite(original)) else None
+            if beyond:
+                raise ValueError(f"Trainer: x_{which} row {row} holds {beyond}, the network's dtype")
             raise ValueError(f"Trainer: x_{which} holds NaN or infinite values (the first in row {row}); every "
                              "loss and gradient computed from them would be NaN")
     classes = getattr(network, "output_size", None)
