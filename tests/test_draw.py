@@ -4,6 +4,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -276,10 +277,63 @@ def test_a_long_vector_is_drawn_on_lines_of_five_numbers():
     ten = "[" + ", ".join(str(i) for i in range(10)) + "]"
     assert _multiline_label(ten) == "[0, 1, 2, 3, 4,\n 5, 6, 7, 8, 9]"
     assert _multiline_label("[1, 2, 3, 4, 5, 6]") == "[1, 2, 3, 4, 5, 6]"
-    assert _multiline_label("[[1, 2], [3, 4]]") == "[[1, 2],\n[3, 4]]"
+    assert _multiline_label("[[1, 2], [3, 4]]") == "[[1, 2],\n [3, 4]]"
+    assert _multiline_label("[[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]]") == \
+        "[[0, 1, 2, 3, 4,\n 5, 6, 7, 8, 9,\n 10, 11]]"
+    assert _multiline_label("d b = [0, 1, 2, 3, 4, 5, 6]") == "d b = [0, 1, 2, 3, 4,\n 5, 6]"
     assert _multiline_label("(2×10) min 0, mean 1, max 2") == "(2×10) min 0, mean 1, max 2"
     x = Variable(np.arange(12.0), "x")
     out = F.sum(x * x)
     out.backward()
     dot = to_dot(out)
     assert "[0, 1, 2, 3, 4,<BR/> 5, 6, 7, 8, 9,<BR/> 10, 11]" in dot, dot
+
+
+small_arrays = st.integers(0, 3).flatmap(
+    lambda ndim: st.lists(st.integers(1, 12), min_size=ndim, max_size=ndim).filter(
+        lambda shape: int(np.prod(shape)) <= 12)).flatmap(
+    lambda shape: st.lists(st.floats(allow_nan=True, allow_infinity=True, width=64),
+                           min_size=int(np.prod(shape)), max_size=int(np.prod(shape))).map(
+        lambda values: np.array(values, dtype=np.float64).reshape(shape)))
+
+
+@given(small_arrays, st.sampled_from(["", "x = ", "d W1 = "]))
+@settings(max_examples=300, deadline=None)
+def test_every_drawn_label_keeps_its_numbers_and_no_line_is_long(a, prefix):
+    """Property of the one rule that breaks labels for drawings (PNG/SVG and the page): the lines, joined, are
+    the label; no line holds more than NUMBERS_PER_LINE + 1 numbers; a matrix starts a line at each row."""
+    from chainrule.draw.numbers import NUMBERS_PER_LINE, format_value, label_lines
+    label = prefix + format_value(a)
+    lines = label_lines(label)
+    assert " ".join(line.strip() for line in lines) == label
+    assert all(len(line.split(", ")) <= NUMBERS_PER_LINE + 1 for line in lines), lines
+    if a.ndim == 2:
+        assert sum("[" in line for line in lines) == a.shape[0], lines
+
+
+NODE = shutil.which("node") or shutil.which("nodejs")
+
+
+@pytest.mark.skipif(NODE is None, reason="Node.js is not installed (apt-get install nodejs)")
+def test_the_page_breaks_labels_into_the_same_lines_as_python(tmp_path):
+    """The page (engine.js's labelLines) and the PNG/SVG drawings (numbers.label_lines) break every label the
+    same way, so a model's graph has the same narrow arrows in both: random arrays of up to 12 numbers."""
+    from chainrule.draw.numbers import format_value, label_lines
+    rng = np.random.default_rng(7)
+    labels = []
+    for _ in range(400):
+        shape = tuple(int(n) for n in rng.integers(1, 7, size=rng.integers(0, 4)))
+        if int(np.prod(shape)) > 12:
+            shape = (int(rng.integers(1, 13)),)
+        a = rng.standard_normal(shape) * 10.0 ** rng.integers(-6, 7)
+        labels.append(rng.choice(["", "x = ", "d b3 = "]) + format_value(a))
+    labels += ["(2×64) min 0, mean 0.2944, max 1", "(100×10) array", ""]
+    path = tmp_path / "labels.json"
+    path.write_text(json.dumps(labels))
+    script = ("const CR = require(process.argv[1]); const fs = require('fs');"
+              "process.stdout.write(JSON.stringify(JSON.parse(fs.readFileSync(process.argv[2], 'utf8'))"
+              ".map(CR.labelLines)));")
+    engine = Path(__file__).parent.parent / "chainrule" / "draw" / "static" / "engine.js"
+    result = subprocess.run([NODE, "-e", script, str(engine), str(path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [label_lines(label) for label in labels]

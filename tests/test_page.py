@@ -4,6 +4,7 @@ Each test fails on any console error and on any request that is not to the page 
 where Playwright or a Chromium binary is missing (set CHAINRULE_CHROMIUM to point at one).
 """
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -581,3 +582,30 @@ def test_arrays_of_up_to_a_dozen_numbers_are_written_in_full_on_the_drawing(brow
     assert values == ["H = (4×5) array"]
     check_geometry(page, data)
     page.close(screenshot="mlp-full.png")
+
+
+def test_a_models_long_vectors_are_broken_into_lines_and_the_graph_stays_readable(browser, tmp_path):
+    """A trained model's graph (a bias of 10 classes) was drawn with the bias's 10 numbers on one arrow label,
+    which made the page zoom the whole graph out until its text was about 5 pixels high. Every label line now
+    holds at most six numbers (numbers.label_lines, the PNG's rule too), the text stays readable, and a
+    heatmap of a large gradient says in words which entries it shows ("every 2nd row and column", not "2th")."""
+    from chainrule.nets import MultiLayerNet
+    net = MultiLayerNet(64, [100, 100], 10, seed=0)
+    x = Variable(np.random.default_rng(3).random((2, 64)), name="x")
+    loss = net.loss(x, np.array([6, 1]), train_flg=True)
+    loss.name = "L"
+    loss.backward()
+    page = Page(browser, write_page(tmp_path, loss, "model"))
+    page.page.set_viewport_size({"width": 1400, "height": 900})          # a laptop's browser window
+    page.end()
+    lines = page.page.eval_on_selector_all(
+        "#graph text", "els => els.map(e => e.querySelector('tspan') ? Array.from(e.querySelectorAll('tspan'), "
+        "(t) => t.textContent) : [e.firstChild ? e.firstChild.textContent : '']).flat()")
+    assert any(line.count(",") >= 4 for line in lines)                     # b3 and d b3, five numbers a line
+    assert all(len(line.split(", ")) <= 6 for line in lines), [line for line in lines if len(line.split(", ")) > 6]
+    heights = page.page.eval_on_selector_all("#graph text", "els => els.map(e => e.getBoundingClientRect().height)")
+    assert np.median([h for h in heights if h > 0]) >= 8, sorted(heights)  # pixels on the screen, zoomed to fit
+    captions = page.page.inner_text("#step-panel")
+    assert not re.search(r"\b(1|2|3|[02-9]1|[02-9]2|[02-9]3)th\b", captions), captions
+    assert re.search(r"every \d+(st|nd|rd|th) row and column", captions), captions
+    page.close(screenshot="model-end.png")

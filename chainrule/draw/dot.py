@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..atomic import atomic_write
 from .graphdata import describe
+from .numbers import label_lines
 
 FORMATS = ("dot", "svg", "png", "pdf")
 #: pixels per inch of a PNG: sharp on a 1080p slide (Graphviz's own default is 72, blurred when enlarged)
@@ -48,21 +49,9 @@ def _multiline(ref, data):
     return value["label"] if value["value"] is None else _multiline_label(value["label"])
 
 
-#: a vector of more numbers than this is drawn on lines of this many (a bias of 10 made one very wide arrow label)
-NUMBERS_PER_LINE = 5
-
-
 def _multiline_label(label):
-    """Rows of a small matrix on lines of their own, a longer vector on lines of ``NUMBERS_PER_LINE`` numbers:
-    narrower arrows."""
-    if label.startswith("[["):
-        return label.replace("], [", "],\n[")
-    if label.startswith("[") and label.endswith("]") and "[" not in label[1:]:
-        numbers = label[1:-1].split(", ")
-        if len(numbers) > NUMBERS_PER_LINE + 1:
-            lines = [", ".join(numbers[i:i + NUMBERS_PER_LINE]) for i in range(0, len(numbers), NUMBERS_PER_LINE)]
-            return "[" + ",\n ".join(lines) + "]"
-    return label
+    """The label on lines as every drawing breaks it (``numbers.label_lines``): narrower arrows."""
+    return "\n".join(label_lines(label))
 
 
 def to_dot(output, title=None, direction="auto"):

@@ -9,6 +9,10 @@ which is what JavaScript's ``toFixed``/``toExponential`` do, so the page's
 ``format_value`` writes an array in full when it is small (at most
 ``FULL_LIMIT`` numbers); a larger one as its shape and a summary that cannot be
 mistaken for its values (min, mean, max), never "the first few numbers, …".
+
+``label_lines`` breaks such a label for a drawing: a matrix a row per line, and
+any row of more than ``NUMBERS_PER_LINE + 1`` numbers on lines of
+``NUMBERS_PER_LINE`` (the page's ``labelLines`` is the same rule).
 """
 from __future__ import annotations
 
@@ -21,6 +25,9 @@ from ..backend import to_numpy
 
 SIGNIFICANT = 4
 FULL_LIMIT = 12
+#: a row of more numbers than this plus one is drawn on lines of this many (a bias of 10 on one line made one
+#: arrow label so wide that a model's whole graph had to be drawn small)
+NUMBERS_PER_LINE = 5
 
 
 def format_number(v, significant=SIGNIFICANT) -> str:
@@ -65,24 +72,39 @@ def shape_text(shape) -> str:
     return "(" + "×".join(str(n) for n in shape) + ")"
 
 
-def _nested(a, rows_on_lines=False, significant=SIGNIFICANT):
+def _nested(a, significant=SIGNIFICANT):
     if a.ndim == 0:
         return format_number(a, significant)
-    separator = ",\n " if rows_on_lines and a.ndim == 2 else ", "
-    return "[" + separator.join(_nested(row, significant=significant) for row in a) + "]"
+    return "[" + ", ".join(_nested(row, significant) for row in a) + "]"
 
 
-def format_value(value, limit=FULL_LIMIT, multiline=False, significant=SIGNIFICANT) -> str:
-    """A value as a label: the number, the whole (small) array, or its shape and min / mean / max.
-
-    With ``multiline`` the rows of a small matrix go on lines of their own (for drawings).
-    """
+def format_value(value, limit=FULL_LIMIT, significant=SIGNIFICANT) -> str:
+    """A value as a label: the number, the whole (small) array, or its shape and min / mean / max (on a drawing's
+    lines: ``label_lines``)."""
     a = np.asarray(to_numpy(getattr(value, "data", value)), dtype=np.float64)
     if a.ndim == 0:
         return format_number(a, significant)
     if a.size <= limit:
-        return _nested(a, multiline, significant)
+        return _nested(a, significant)
     if a.size == 0:
         return f"{shape_text(a.shape)} empty"
     return (f"{shape_text(a.shape)} min {format_number(a.min())}, mean {format_number(a.mean())}, "
             f"max {format_number(a.max())}")
+
+
+def label_lines(text) -> list[str]:
+    """A label's lines in a drawing: ``[[1, 2], [3, 4]]`` as ``[[1, 2],`` and `` [3, 4]]``; a row of more than
+    ``NUMBERS_PER_LINE + 1`` numbers (``d b = [0, 1, …, 9]``) on lines of ``NUMBERS_PER_LINE``. Joined back
+    without the line breaks and the indents, the lines are the label."""
+    rows = str(text).split("], [")
+    lines = [(" [" if i else "") + row + ("]," if i < len(rows) - 1 else "") for i, row in enumerate(rows)]
+    out = []
+    for line in lines:
+        parts = line.split(", ")
+        if len(parts) <= NUMBERS_PER_LINE + 1:
+            out.append(line)
+            continue
+        for i in range(0, len(parts), NUMBERS_PER_LINE):
+            chunk = ", ".join(parts[i:i + NUMBERS_PER_LINE])
+            out.append((" " if i else "") + chunk + ("," if i + NUMBERS_PER_LINE < len(parts) else ""))
+    return out

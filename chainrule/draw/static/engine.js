@@ -8,6 +8,7 @@ const CR = {};
 // ---- numbers: the one format shared with chainrule/draw/numbers.py ---------------------------------------
 CR.SIGNIFICANT = 4;
 CR.FULL_LIMIT = 12;
+CR.NUMBERS_PER_LINE = 5;
 
 // x as a correctly rounded decimal with `digits` decimals, ties away from zero (JavaScript's toFixed rule,
 // which Python reproduces with Decimal(x).quantize(..., ROUND_HALF_UP)).
@@ -78,6 +79,19 @@ CR.formatValue = function (t, limit, significant) {
   for (const v of t.data) { if (v < min) min = v; if (v > max) max = v; }
   const mean = CR.fsum(t.data) / t.data.length;
   return `${CR.shapeText(t.shape)} min ${CR.formatNumber(min)}, mean ${CR.formatNumber(mean)}, max ${CR.formatNumber(max)}`;
+};
+
+// a label's lines in a drawing (numbers.label_lines): a matrix a row per line, and a row of more than
+// NUMBERS_PER_LINE + 1 numbers on lines of NUMBERS_PER_LINE
+CR.labelLines = function (text) {
+  const rows = String(text).split("], ["), out = [], per = CR.NUMBERS_PER_LINE;
+  rows.forEach((row, i) => {
+    const line = (i ? " [" : "") + row + (i < rows.length - 1 ? "]," : ""), parts = line.split(", ");
+    if (parts.length <= per + 1) { out.push(line); return; }
+    for (let k = 0; k < parts.length; k += per)
+      out.push((k ? " " : "") + parts.slice(k, k + per).join(", ") + (k + per < parts.length ? "," : ""));
+  });
+  return out;
 };
 
 CR.nested = function (t, axis, offset, significant) {

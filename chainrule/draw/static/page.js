@@ -107,9 +107,9 @@
       return node.label.split("\n").map((t) => ({ text: t, font: round ? OP : SMALL, cls: "op" + (round ? "" : " small"), round }));
     }
     const v = data.values[id], m = state.model.values[id], lines = [{ text: v.name, font: BOLD, cls: "name" }];
-    if (v.role === "constant") for (const line of splitLines(shortLabel(m))) lines.push({ text: line, font: SMALL, cls: "value small-value" });
+    if (v.role === "constant") for (const line of CR.labelLines(shortLabel(m))) lines.push({ text: line, font: SMALL, cls: "value small-value" });
     if ((v.role === "input" || v.role === "parameter") && m.grad !== null)
-      for (const line of splitLines(`d ${v.name} = ${shortLabel({ label: m.grad, tensor: m.gradTensor })}`)) lines.push({ text: line, font: "bold " + SMALL, cls: "grad total" });
+      for (const line of CR.labelLines(`d ${v.name} = ${shortLabel({ label: m.grad, tensor: m.gradTensor })}`)) lines.push({ text: line, font: "bold " + SMALL, cls: "grad total" });
     return lines;
   }
   function itemSize(id) {
@@ -127,7 +127,7 @@
   }
   function labelSize(k) {
     const { valueText, gradText } = edgeTexts(edges[k]);
-    const v = splitLines(valueText), g = splitLines(gradText);
+    const v = CR.labelLines(valueText), g = CR.labelLines(gradText);
     const vw = Math.max(...v.map((t) => textWidth(t, FONT))), gw = Math.max(...g.map((t) => textWidth(t, BOLD)));
     return LR ? { w: Math.max(vw, gw, 10) + 12, h: (v.length + g.length) * LINE + 4 * CR.ROUTE.lineGap + 6 }
               : { w: 2 * Math.max(vw, gw, 10) + 24, h: Math.max(v.length, g.length) * LINE + 8 };
@@ -231,7 +231,7 @@
       const { valueText } = edgeTexts(e);
       if (forwardShown && valueText) {
         const current = (producer[e.ref] ? `${value.name} = ` : "") + shortLabel(model.values[e.ref]);
-        const n = splitLines(current).length;   // the value's lines end just above the arrow (LR) or beside it (TB)
+        const n = CR.labelLines(current).length;   // the value's lines end just above the arrow (LR) or beside it (TB)
         const [vx, vy, anchor] = LR ? [box.x, box.y - CR.ROUTE.lineGap - 6 - (n - 1) * LINE, "middle"]
                                     : [box.x - CR.ROUTE.lineGap - 6, box.y + 5 - (n - 1) * LINE / 2, "end"];
         g.appendChild(textBlock({ x: vx, y: vy, class: "value", "text-anchor": anchor, "data-kind": "value", "data-ref": e.ref },
@@ -240,7 +240,7 @@
       const grad = gradientOn(e);
       if (grad) {
         g.appendChild(el("path", { d: pathOf(route.backward), class: "back", "marker-end": "url(#arrow-red)" }));
-        const text = shortLabel({ label: grad.label, tensor: grad.tensor }), n = splitLines(text).length;
+        const text = shortLabel({ label: grad.label, tensor: grad.tensor }), n = CR.labelLines(text).length;
         const [gx, gy, ganchor] = LR ? [box.x, box.y + CR.ROUTE.lineGap + LINE + 1, "middle"]
                                      : [box.x + CR.ROUTE.lineGap + 6, box.y + 5 - (n - 1) * LINE / 2, "start"];
         g.appendChild(textBlock({ x: gx, y: gy, class: "grad", "text-anchor": ganchor, "data-kind": "grad", "data-ref": e.ref, "data-node": e.node || "output" },
@@ -301,10 +301,12 @@
       const v = t.data[(i * step) * cols + j * step];
       svg.appendChild(el("rect", { x: 1 + j * cell, y: 1 + i * cell, width: cell, height: cell, fill: colour(v) }));
     }
-    svg.appendChild(el("title", {}, `${name} ${CR.shapeText(t.shape)}${step > 1 ? `, every ${step}th entry` : ""}: blue −${CR.formatNumber(limit)}, white 0, red +${CR.formatNumber(limit)}`));
+    const ordinal = (n) => n + ((n % 100 >= 11 && n % 100 <= 13) ? "th" : ["th", "st", "nd", "rd"][n % 10] || "th");
+    const sampled = step > 1 ? `every ${ordinal(step)} ${rows > 1 ? "row and column" : "entry"}` : "";
+    svg.appendChild(el("title", {}, `${name} ${CR.shapeText(t.shape)}${sampled ? `, ${sampled}` : ""}: blue −${CR.formatNumber(limit)}, white 0, red +${CR.formatNumber(limit)}`));
     const box = html("div", { class: "heatmap-box" });
     box.appendChild(svg);
-    box.appendChild(html("span", { class: "small" }, `${CR.shapeText(t.shape)} as rows × columns${step > 1 ? ` (every ${step}th entry)` : ""}: blue −${CR.formatNumber(limit)} · white 0 · red +${CR.formatNumber(limit)}`));
+    box.appendChild(html("span", { class: "small" }, `${CR.shapeText(t.shape)} as ${rows > 1 ? "rows × columns" : "a row"}${sampled ? ` (${sampled})` : ""}: blue −${CR.formatNumber(limit)} · white 0 · red +${CR.formatNumber(limit)}`));
     return box;
   }
 
@@ -314,13 +316,9 @@
     if (!m.tensor || m.tensor.data.length <= CR.FULL_LIMIT) return m.label;
     return CR.shapeText(m.tensor.shape) + " array";
   }
-  function splitLines(text) {
-    const parts = text.split("], [");
-    return parts.map((part, i) => (i ? " [" : "") + part + (i < parts.length - 1 ? "]," : ""));
-  }
   // a <text> of one or several lines (tspans), the first line's baseline at y
   function textBlock(attrs, text, titleText) {
-    const lines = splitLines(text);
+    const lines = CR.labelLines(text);
     const t = el("text", attrs, lines.length === 1 ? text : undefined);
     if (lines.length > 1) lines.forEach((line, i) => t.appendChild(el("tspan", { x: attrs.x, dy: i ? LINE : 0 }, line)));
     if (titleText !== undefined) t.appendChild(el("title", {}, titleText));
