@@ -11,6 +11,10 @@ SGD, Momentum and Adam go further where numba is installed (:mod:`chainrule.kern
 NumPy parameter goes through its update in one compiled pass instead of two to eleven NumPy passes. The loop
 does the same operations in the same order and dtype, so the numbers are the same bits (tested against the
 NumPy path).
+
+Every rule is a class with ``update_one(key, p, g)`` for one parameter; :meth:`Optimizer.update` is the same
+for all of them: it checks every gradient against its parameter's shape before anything moves, then applies
+the rule to each parameter (the DeZero way: the loop in the base class, the math in each rule).
 """
 from __future__ import annotations
 
@@ -105,8 +109,20 @@ class Optimizer:
             buf = self._scratch[key] = np.empty_like(like)
         return buf
 
-    def update(self, params, grads):  # pragma: no cover - subclasses implement
-        """Update every array of ``params`` in place from its gradient in ``grads`` (the same keys)."""
+    def update(self, params, grads):
+        """Update every array of ``params`` in place from its gradient in ``grads`` (the same keys; ``grads`` may
+        hold more, which stay as they are). Every gradient is checked before anything moves
+        (:meth:`check_gradients`); then :meth:`begin_step` once and each rule's :meth:`update_one` per parameter."""
+        self.check_gradients(params, grads)
+        self.begin_step()
+        for key, p in params.items():
+            self.update_one(key, p, grads[key])
+
+    def begin_step(self):
+        """Once per update, before any parameter (Adam counts its steps here)."""
+
+    def update_one(self, key, p, g):  # pragma: no cover - each rule implements it
+        """The rule for one parameter ``p`` (named ``key``, for the rule's state) from its gradient ``g``."""
         raise NotImplementedError
 
     def check_gradients(self, params, grads):
@@ -172,11 +188,9 @@ class SGD(Optimizer):
         super().__init__()
         self.lr = lr
 
-    def update(self, params, grads):
-        self.check_gradients(params, grads)
-        for key, p in params.items():
-            if not _in_one_pass("sgd_update", p, (grads[key],), self.lr):
-                p -= np.multiply(grads[key], self.lr, out=self.scratch(key, p))
+    def update_one(self, key, p, g):
+        if not _in_one_pass("sgd_update", p, (g,), self.lr):
+            p -= np.multiply(g, self.lr, out=self.scratch(key, p))
 
 
 class Momentum(Optimizer):
@@ -187,15 +201,13 @@ class Momentum(Optimizer):
         self.lr, self.momentum = lr, momentum
         self.v = {}
 
-    def update(self, params, grads):
-        self.check_gradients(params, grads)
-        for key, p in params.items():
-            v = _kept(self.v, key, p)
-            if _in_one_pass("momentum_update", p, (grads[key], v), self.lr, self.momentum, _tiny(p), min_size=0):
-                continue
-            v *= self.momentum
-            v -= np.multiply(grads[key], self.lr, out=self.scratch(key, p))
-            p += _flushed(v)
+    def update_one(self, key, p, g):
+        v = _kept(self.v, key, p)
+        if _in_one_pass("momentum_update", p, (g, v), self.lr, self.momentum, _tiny(p), min_size=0):
+            return
+        v *= self.momentum
+        v -= np.multiply(g, self.lr, out=self.scratch(key, p))
+        p += _flushed(v)
 
 
 class Nesterov(Optimizer):
@@ -207,16 +219,12 @@ class Nesterov(Optimizer):
         self.lr, self.momentum = lr, momentum
         self.v = {}
 
-    def update(self, params, grads):
-        self.check_gradients(params, grads)
-        m = self.momentum
-        for key, p in params.items():
-            v = _kept(self.v, key, p)
-            g, buf = grads[key], self.scratch(key, p)
-            v *= m
-            v -= np.multiply(g, self.lr, out=buf)
-            p += np.multiply(_flushed(v), m * m, out=buf)
-            p -= np.multiply(g, (1 + m) * self.lr, out=buf)
+    def update_one(self, key, p, g):
+        m, v, buf = self.momentum, _kept(self.v, key, p), self.scratch(key, p)
+        v *= m
+        v -= np.multiply(g, self.lr, out=buf)
+        p += np.multiply(_flushed(v), m * m, out=buf)
+        p -= np.multiply(g, (1 + m) * self.lr, out=buf)
 
 
 class AdaGrad(Optimizer):
@@ -227,13 +235,10 @@ class AdaGrad(Optimizer):
         self.lr = lr
         self.h = {}
 
-    def update(self, params, grads):
-        self.check_gradients(params, grads)
-        for key, p in params.items():
-            h = _kept(self.h, key, p)
-            g, buf = grads[key], self.scratch(key, p)
-            h += np.multiply(g, g, out=buf)
-            p -= _scaled_step(g, h, self.lr, buf)
+    def update_one(self, key, p, g):
+        h, buf = _kept(self.h, key, p), self.scratch(key, p)
+        h += np.multiply(g, g, out=buf)
+        p -= _scaled_step(g, h, self.lr, buf)
 
 
 class RMSprop(Optimizer):
@@ -245,16 +250,13 @@ class RMSprop(Optimizer):
         self.lr, self.decay_rate = lr, decay_rate
         self.h = {}
 
-    def update(self, params, grads):
-        self.check_gradients(params, grads)
-        for key, p in params.items():
-            h = _kept(self.h, key, p)
-            g, buf = grads[key], self.scratch(key, p)
-            h *= self.decay_rate
-            np.multiply(g, g, out=buf)
-            buf *= 1 - self.decay_rate
-            h += buf
-            p -= _scaled_step(g, _flushed(h), self.lr, buf)
+    def update_one(self, key, p, g):
+        h, buf = _kept(self.h, key, p), self.scratch(key, p)
+        h *= self.decay_rate
+        np.multiply(g, g, out=buf)
+        buf *= 1 - self.decay_rate
+        h += buf
+        p -= _scaled_step(g, _flushed(h), self.lr, buf)
 
 
 class Adam(Optimizer):
@@ -270,25 +272,24 @@ class Adam(Optimizer):
         self.iter = 0
         self.m, self.v = {}, {}
 
-    def update(self, params, grads):
-        self.check_gradients(params, grads)
+    def begin_step(self):
         self.iter += 1
-        lr_t = self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
-        for key, p in params.items():
-            m = _kept(self.m, key, p)
-            v = _kept(self.v, key, p)
-            if _in_one_pass("adam_update", p, (grads[key], m, v), lr_t, 1 - self.beta1, 1 - self.beta2, 1e-7,
-                            _tiny(p), min_size=0):
-                continue
-            g, buf = grads[key], self.scratch(key, p)
-            np.subtract(g, m, out=buf)
-            buf *= 1 - self.beta1
-            m += buf
-            np.multiply(g, g, out=buf)
-            buf -= v
-            buf *= 1 - self.beta2
-            v += buf
-            p -= _scaled_step(_flushed(m), _flushed(v), float(lr_t), buf)
+        self._lr_t = self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
+
+    def update_one(self, key, p, g):
+        m, v, lr_t = _kept(self.m, key, p), _kept(self.v, key, p), self._lr_t
+        if _in_one_pass("adam_update", p, (g, m, v), lr_t, 1 - self.beta1, 1 - self.beta2, 1e-7, _tiny(p),
+                        min_size=0):
+            return
+        buf = self.scratch(key, p)
+        np.subtract(g, m, out=buf)
+        buf *= 1 - self.beta1
+        m += buf
+        np.multiply(g, g, out=buf)
+        buf -= v
+        buf *= 1 - self.beta2
+        v += buf
+        p -= _scaled_step(_flushed(m), _flushed(v), float(lr_t), buf)
 
 
 def _scaled_step(numerator, squares, lr, buf):
