@@ -91,24 +91,33 @@ def build(text, values):
         raise ExpressionError(f"--set {', '.join(unused)}: not in the expression")
     variables = {n: Variable(values[n], n) for n in names}
     try:
-        return _build(tree.body, variables)
+        return _build(tree.body, variables, source)
     except (ExpressionError, NonFiniteError):
         raise
     except (ValueError, TypeError, IndexError) as e:  # a layer's own message: shapes that do not fit, log(−1), …
         raise ExpressionError(str(e)) from None
-    except ArithmeticError as e:  # constants alone: 1/0, 10.0**400
-        why = "a division by zero" if isinstance(e, ZeroDivisionError) else "a number too large for floating point"
-        raise ExpressionError(f"a constant part of {text.strip()!r} cannot be computed: {why}") from None
 
 
-def _constant(value, node):
-    """A part of the expression made of constants alone: a finite real number (in floating point, so that a
-    power of a big integer cannot run for minutes), else an error naming the part."""
-    if isinstance(value, complex) or np.iscomplexobj(value):
-        raise ExpressionError(f"{ast.unparse(node)!r} is not a real number")
-    if not np.all(np.isfinite(value)):
-        raise ExpressionError(f"{ast.unparse(node)!r} is not a finite number (it gives {float(value)})")
-    return value
+def _fold(node, source, layer_name, compute, *operands):
+    """A part made of constants alone (``1/0``, ``exp(1000)``, ``10**400``), computed in float64 as the layers
+    compute it, or refused with one message (the page's expression.js words it the same): the part as Python
+    writes it, what it gives, and why where one reason fits."""
+    with np.errstate(all="ignore"):
+        value = compute(*(np.float64(v) for v in operands))
+    v = float(value)
+    if math.isfinite(v):
+        return value
+    if (layer_name == "Div" and operands[1] == 0) or (layer_name == "Pow" and operands[0] == 0 and operands[1] < 0):
+        why = ", a division by zero"
+    elif layer_name == "Pow" and math.isnan(v):
+        why = ", not a real number (a negative number to a fractional power)"
+    elif math.isinf(v) and layer_name != "Log":
+        why = f", beyond floating point (the largest number is about {np.finfo(np.float64).max:.3g})"
+    else:
+        why = ""
+    shown = "NaN" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    raise ExpressionError(f"a constant part of {source!r} cannot be computed: {ast.unparse(node)} gives "
+                          f"{shown}{why}")
 
 
 def _number(node):
@@ -145,7 +154,10 @@ def _axis(call):
     return axis
 
 
-def _build(node, variables):
+def _build(node, variables, source):
+    def build(part):
+        return _build(part, variables, source)
+
     if isinstance(node, ast.Name):
         if node.id in FUNCTIONS:
             raise ExpressionError(f"{node.id} is a function: call it, e.g. {node.id}(x)")
@@ -153,23 +165,25 @@ def _build(node, variables):
     if isinstance(node, ast.Constant):
         return _number(node)
     if isinstance(node, ast.BinOp):
-        left = _build(node.left, variables)
+        left = build(node.left)
         if isinstance(node.op, ast.Pow):
             if isinstance(left, Variable):
                 return F.power(left, _exponent(node))
-            return _constant(float(left) ** _exponent(node), node)
+            return _fold(node, source, "Pow", np.power, left, _exponent(node))
         if type(node.op) not in BINARY:
             raise ExpressionError(f"the operator in {ast.unparse(node)!r} is not one of + - * / @ **")
-        result = BINARY[type(node.op)](left, _build(node.right, variables))
-        return result if isinstance(result, Variable) else _constant(result, node)
+        layer, right = BINARY[type(node.op)], build(node.right)
+        if isinstance(left, Variable) or isinstance(right, Variable):
+            return layer(left, right)
+        return _fold(node, source, type(node.op).__name__.replace("Mult", "Mul"), layer, left, right)
     if isinstance(node, ast.UnaryOp):
         if isinstance(node.op, ast.UAdd):
-            return _build(node.operand, variables)
+            return build(node.operand)
         if isinstance(node.op, ast.USub):
-            operand = _build(node.operand, variables)
+            operand = build(node.operand)
             return F.neg(operand) if isinstance(operand, Variable) else -operand
     if isinstance(node, ast.Attribute) and node.attr == "T":
-        return F.transpose(_build(node.value, variables))
+        return F.transpose(build(node.value))
     if isinstance(node, ast.Call):
         if isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS and node.args:
             name, operand, call_args = node.func.id, node.args[0], node
@@ -179,11 +193,14 @@ def _build(node, variables):
         else:
             raise ExpressionError(f"{ast.unparse(node.func)!r} is not one of the functions "
                                   f"{', '.join(FUNCTIONS)}")
-        value = _build(operand, variables)
+        value = build(operand)
         if name in ("sum", "mean"):
-            return FUNCTIONS[name](value, axis=_axis(call_args))
+            axis = _axis(call_args)
+            return FUNCTIONS[name](value, axis=axis)
         if node.keywords or call_args.args[1:]:
             raise ExpressionError(f"{ast.unparse(node)!r}: {name} takes one argument")
-        return FUNCTIONS[name](value)
+        if isinstance(value, Variable):
+            return FUNCTIONS[name](value)
+        return _fold(node, source, name.capitalize(), FUNCTIONS[name], value)
     raise ExpressionError(f"{ast.unparse(node)!r} is not allowed here: use names, numbers, + - * / @ **, "
                           f"and {', '.join(FUNCTIONS)}")

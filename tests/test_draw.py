@@ -337,3 +337,18 @@ def test_the_page_breaks_labels_into_the_same_lines_as_python(tmp_path):
     result = subprocess.run([NODE, "-e", script, str(engine), str(path)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == [label_lines(label) for label in labels]
+
+
+@pytest.mark.parametrize("text,message", [
+    ("x * exp(1000)", "exp(1000) gives inf, beyond floating point (the largest number is about 1.8e+308)"),
+    ("x + log(0)", "log(0) gives -inf"),
+    ("x + 1/0", "1 / 0 gives inf, a division by zero"),
+    ("x + 0/0", "0 / 0 gives NaN, a division by zero"),
+    ("x * 10**400", "10 ** 400 gives inf, beyond floating point"),
+    ("x * (-4)**0.5", "(-4) ** 0.5 gives NaN, not a real number (a negative number to a fractional power)"),
+])
+def test_a_constant_part_that_is_not_a_finite_number_is_refused_by_name(text, message):
+    """exp(1000) of constants alone was folded into the graph as a node '×inf' (with NumPy's overflow warning),
+    where 1/0 and 10**400 were refused, each in other words: one rule now names the part, what it gives and why."""
+    with pytest.raises(ExpressionError, match=re.escape(f"a constant part of {text!r} cannot be computed: {message}")):
+        build(text, {"x": 1.0})

@@ -650,7 +650,8 @@ CR.arrayText = function (a, sig, transposed) {
   if (CR.shown(a)) return CR.formatValue(a, null, sig);
   return CR.shapeText(transposed && a.shape.length >= 2 ? a.shape.slice().reverse() : a.shape);
 };
-CR.rounded = (a, sig) => CR.map(a, (v) => parseFloat(CR.formatNumber(v, sig)));
+// (inf and NaN stay themselves: parseFloat reads "inf" as NaN, which made "inf × 0.5 = inf" an "≈" on the page)
+CR.rounded = (a, sig) => CR.map(a, (v) => (Number.isFinite(v) ? parseFloat(CR.formatNumber(v, sig)) : v));
 
 CR.renderNumeric = function (tokens, tree, env, sig, symbols) {
   const replace = {};

@@ -198,7 +198,6 @@ if (typeof module !== "undefined") require("./layout.js");
     if (!inputs.some(isVar)) {  // constants alone fold into a number, as the layers' forward returns one
       const v = state.out.data[0];
       if (state.out.data.length !== 1) fail(`${op} of constants gives an array; write it with a name`);
-      if (!Number.isFinite(v)) fail(`a constant part of the expression cannot be computed (${op} gives ${CR.formatNumber(v)})`);
       return v;
     }
     const generation = Math.max(...inputs.filter(isVar).map((a) => a.generation));
@@ -275,6 +274,21 @@ if (typeof module !== "undefined") require("./layout.js");
     if (unused.length) fail(`--set ${unused.join(", ")}: not in the expression`);
     const variables = Object.fromEntries(sorted.map((n) => [n, new Var(values[n], n)]));
     sequence = 0;
+    const source = text.trim();
+    // expression._fold: a part made of constants alone is a finite number, or refused in Python's words
+    const folded = (node, op, operands, v) => {
+      if (Number.isFinite(v)) return v;
+      let why = "";
+      if ((op === "Div" && operands[1] === 0) || (op === "Pow" && operands[0] === 0 && operands[1] < 0)) why = ", a division by zero";
+      else if (op === "Pow" && Number.isNaN(v)) why = ", not a real number (a negative number to a fractional power)";
+      else if (!Number.isNaN(v) && op !== "Log") why = `, beyond floating point (the largest number is about ${CR.formatNumber(Number.MAX_VALUE, 3)})`;
+      const shown = Number.isNaN(v) ? "NaN" : v > 0 ? "inf" : "-inf";
+      return fail(`a constant part of ${JSON.stringify(source)} cannot be computed: ${pythonOf(node)} gives ${shown}${why}`);
+    };
+    const apply = (node, op, inputs, attributes) => {
+      const out = call(op, inputs, attributes, catalogue);
+      return isVar(out) ? out : folded(node, op, inputs, out);
+    };
     const build = (node) => {
       if (node.type === "Name") {
         if (CR.FUNCTIONS.includes(node.id)) fail(`${node.id} is a function: call it, e.g. ${node.id}(x)`);
@@ -292,14 +306,11 @@ if (typeof module !== "undefined") require("./layout.js");
             fail(`the exponent in ${JSON.stringify(pythonOf(node))} must be a number, such as x**2 or x**-0.5; for a power whose exponent varies, write exp(y * log(x))`);
           }
           if (isVar(left)) return call("Pow", [left], { p }, catalogue);
-          const v = left ** p;
-          if (Number.isNaN(v)) fail(`${CR.formatNumber(left)} ** ${CR.formatNumber(p)} is not a real number`);
-          if (!Number.isFinite(v)) fail(`a constant part of ${JSON.stringify(text.trim())} cannot be computed: a number too large for floating point`);
-          return v;
+          return folded(node, "Pow", [left, p], left ** p);
         }
         const op = { "+": "Add", "-": "Sub", "*": "Mul", "/": "Div", "@": "MatMul" }[node.op];
         if (!op) fail(`the operator in ${JSON.stringify(pythonOf(node))} is not one of + - * / @ **`);
-        return call(op, [left, build(node.right)], {}, catalogue);
+        return apply(node, op, [left, build(node.right)], {});
       }
       if (node.type === "UnaryOp") {
         if (node.op === "+") return build(node.operand);
@@ -327,11 +338,11 @@ if (typeof module !== "undefined") require("./layout.js");
             if (kw.arg !== "axis") fail(`${JSON.stringify(pythonOf(node))}: the only option is axis=N`);
             axis = Math.trunc(numberOf(kw.value));
           }
-          return call(name === "sum" ? "Sum" : "Mean", [value], { axis: axis === null ? null : [axis], keepdims: false }, catalogue);
+          return apply(node, name === "sum" ? "Sum" : "Mean", [value], { axis: axis === null ? null : [axis], keepdims: false });
         }
         if (node.keywords.length || args.length > 1) fail(`${JSON.stringify(pythonOf(node))}: ${name} takes one argument`);
         const op = { exp: "Exp", log: "Log", relu: "Relu", sigmoid: "Sigmoid", tanh: "Tanh", softmax: "Softmax" }[name];
-        return call(op, [value], {}, catalogue);
+        return apply(node, op, [value], {});
       }
       return fail(`${JSON.stringify(pythonOf(node))} is not allowed here: use names, numbers, + - * / @ **, and ${CR.FUNCTIONS.join(", ")}`);
     };
