@@ -653,3 +653,15 @@ def test_a_finished_sweep_resumed_starts_no_cluster_and_says_so(tmp_path, capsys
                                   f"{more[1] if more else 2}; its report is written again (--trials 3 or more runs "
                                   "more)"), printed
         assert (out / "trials.csv").read_text() == table
+
+
+def test_a_sweep_that_mirrors_handwritten_digits_says_why_it_will_score_less(tmp_path, capsys):
+    """A space searching flip (or --flip) on digits mirrors 2s and 7s into wrong examples: said once, on stderr,
+    before anything runs (here the sweep then stops at an address it cannot share); not said for spiral."""
+    code = main(["sweep", "--out", str(tmp_path / "s"), "--space", "flip=choice(yes|no)",
+                 "--address", "tcp://10.1.2.3:8786"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "note: the space searches flip, which mirrors half of the digits training images" in err, err
+    main(["sweep", "--out", str(tmp_path / "t"), "--dataset", "spiral", "--address", "tcp://10.1.2.3:8786"])
+    assert "note:" not in capsys.readouterr().err

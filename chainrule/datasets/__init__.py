@@ -11,6 +11,9 @@ from .mnist import CLASS_NAMES, load_fashion_mnist, load_mnist
 from .small import load_digits, load_spiral, make_spiral
 
 NAMES = ("digits", "mnist", "fashion-mnist", "spiral")
+#: the data sets whose classes a mirror changes: a handwritten 2, 3, 4, 5, 7 or 9 mirrored left to right is no
+#: digit of its class, so mirroring them while training (--flip) teaches wrong examples (clothes look the same)
+MIRROR_CHANGES_CLASS = ("digits", "mnist")
 
 
 def load(name, data_dir=None, normalize=True, flatten=True, one_hot_label=False, **kwargs):
@@ -36,4 +39,4 @@ ERRORS = (DataNotFoundError, IDXError, ValueError, ImportError)
 
 __all__ = ["load", "load_mnist", "load_fashion_mnist", "load_digits", "load_spiral", "make_spiral", "read_idx",
            "write_idx", "IDXError", "DataNotFoundError", "DownloadError", "cache_dir", "CLASS_NAMES", "NAMES",
-           "ERRORS"]
+           "MIRROR_CHANGES_CLASS", "ERRORS"]
