@@ -257,3 +257,62 @@ def test_a_huge_spec_is_refused_in_words_never_by_an_overflow(monkeypatch, templ
         except ValueError as e:
             assert "negative dimensions" not in str(e)
             assert re.search(r"would hold more than|would need about|do not fit|does not fit|must be", str(e)), str(e)
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("conv(16,3,size=5)", "'conv(16,3,size=5)': size given twice"),            # was built with size 5, silently
+    ("bn(3)", "'bn(3)': bn takes no numbers; write bn"),
+    ("affine(1,2)", "'affine(1,2)': affine takes at most 1 number (size), e.g. affine(100)"),
+    ("affine(10)--relu", "layer 2 is empty (two '-' in a row"),
+    ("conv(4,3))-relu", "the parentheses do not pair up"),
+    ("conv(pad=1,4,3)", "cannot read the arguments; expected numbers, then options such as pad=1"),
+    ("conv(nan,3)", "'conv(nan,3)': the arguments must be numbers, e.g. conv(16,3,pad=1)"),
+    ("relu(size=2)", "'relu(size=2)': relu takes no numbers; write relu"),
+    ("avgpool(2)-conv(4,0)", "layer 2 (conv on inputs of shape (1, 4, 4)): conv size must be a positive integer"),
+    ("pool(2)-pool(2)-pool(2)-pool(2)", "layer 4 (pool on inputs of shape (1, 1, 1)): pool: a 2×2 window does not"),
+])
+def test_a_wrong_spec_is_refused_naming_the_layer_and_what_it_expects(spec, message):
+    """A number given in its place and again by name (conv(16,3,size=5)) built a 5×5 convolution silently; the
+    other refusals said 'takes at most 0 numbers', showed 'e.g. relu(2)' for a layer that takes none, or did not
+    say which of several convolutions was wrong."""
+    from chainrule.nets import build_network
+    with pytest.raises(ValueError, match=re.escape(message)):
+        build_network(spec, (1, 8, 8), 10)
+
+
+SPEC_WORDS = ["conv", "pool", "maxpool", "avgpool", "affine", "relu", "sigmoid", "tanh", "bn", "dropout", "flatten",
+              "foo", ""]
+SPEC_NUMBERS = ["0", "1", "2", "3", "-1", "0.5", "1e9", "True", "None", "'a'", "[1]", "2**3", "3j", "nan", "1_0"]
+
+
+@st.composite
+def any_spec(draw):
+    """Text people might type as a spec: right and wrong layer names, numbers, options and punctuation."""
+    layers = []
+    for _ in range(draw(st.integers(1, 5))):
+        name = draw(st.sampled_from(SPEC_WORDS))
+        if draw(st.booleans()):
+            args = draw(st.lists(st.one_of(st.sampled_from(SPEC_NUMBERS), st.builds(
+                "{}={}".format, st.sampled_from(["pad", "stride", "size", "ratio", "mode"]),
+                st.sampled_from(SPEC_NUMBERS))), max_size=3))
+            name += "(" + ",".join(args) + draw(st.sampled_from([")", ")", ")", "", "))"]))
+        layers.append(name)
+    return "-".join(layers)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(any_spec(), st.sampled_from([(1, 8, 8), (64,), (2, 5, 7)]))
+def test_any_text_as_a_spec_builds_a_network_that_learns_or_is_refused_in_one_line(spec, shape):
+    """Property: a spec either builds a network whose gradients on a batch are finite, or is refused with a
+    ValueError of one line that quotes the spec's wrong part or numbers the layer; never another exception."""
+    from chainrule.nets import build_network
+    try:
+        net = build_network(spec, shape, 4, seed=0)
+    except ValueError as e:
+        text = str(e)
+        assert "\n" not in text and len(text) < 400, text
+        assert "layer " in text or "'" in text or "images" in text, text
+        return
+    x = np.random.default_rng(0).random((3, *shape))
+    grads = net.gradient(x, np.array([0, 1, 3]))
+    assert all(np.all(np.isfinite(g)) for g in grads.values()), spec

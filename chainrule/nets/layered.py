@@ -48,6 +48,10 @@ SPEC_LAYERS = {
 _TOKEN = re.compile(r"^\s*([a-z]+)\s*(\((.*)\))?\s*$")
 
 
+#: a spec layer as people write it: for messages that show how
+EXAMPLES = {"conv": "conv(16,3,pad=1)", "pool": "pool(2)", "affine": "affine(100)", "dropout": "dropout(0.5)"}
+
+
 def parse_spec(text):
     """The layers of a spec as ``[(kind, args)]``, or a ValueError naming the part that is wrong."""
     if not isinstance(text, str) or not text.strip():
@@ -55,43 +59,61 @@ def parse_spec(text):
     parts, depth, current = [], 0, ""
     for ch in text:
         depth += (ch == "(") - (ch == ")")
+        if depth < 0:
+            break
         if ch == "-" and depth == 0:
             parts.append(current)
             current = ""
         else:
             current += ch
+    if depth:
+        raise ValueError(f"{text!r}: the parentheses do not pair up; expected each layer's numbers in one pair, "
+                         "e.g. conv(16,3,pad=1)-relu-pool(2)")
     parts.append(current)
     layers = []
-    for part in parts:
+    for number, part in enumerate(parts, start=1):
+        if not part.strip():
+            raise ValueError(f"{text!r}: layer {number} is empty (two '-' in a row, or a '-' at the start or end)")
         m = _TOKEN.match(part)
         if not m or m.group(1) not in SPEC_LAYERS:
             raise ValueError(f"{part.strip()!r} in the spec is not a layer; expected one of "
                              f"{', '.join(SPEC_LAYERS)}, e.g. conv(16,3,pad=1)")
         name, inner = m.group(1), m.group(3)
         kind, positional, fixed = SPEC_LAYERS[name]
+        example = EXAMPLES.get(kind, name).replace(kind, name, 1)
         args = dict(fixed)
         if inner and inner.strip():
+            if not positional:
+                raise ValueError(f"{part.strip()!r}: {name} takes no numbers; write {name}")
             try:
                 call = ast.parse(f"f({inner})", mode="eval").body
+            except SyntaxError:
+                raise ValueError(f"{part.strip()!r}: cannot read the arguments; expected numbers, then options such "
+                                 f"as pad=1 (each once), e.g. {example}") from None
+            try:
                 values = [ast.literal_eval(a) for a in call.args]
                 keywords = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
-            except (SyntaxError, ValueError):
-                raise ValueError(f"{part.strip()!r}: the arguments must be numbers, e.g. {name}(2)") from None
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                raise ValueError(f"{part.strip()!r}: the arguments must be numbers, e.g. {example}") from None
             if len(values) > len(positional):
-                raise ValueError(f"{part.strip()!r}: {name} takes at most {len(positional)} numbers "
-                                 f"({', '.join(positional) or 'none'})")
+                n = len(positional)
+                raise ValueError(f"{part.strip()!r}: {name} takes at most {n} number{'s' * (n != 1)} "
+                                 f"({', '.join(positional)}), e.g. {example}")
             unknown = set(keywords) - set(positional)
             if unknown:
-                raise ValueError(f"{part.strip()!r}: {name} has no option {', '.join(sorted(unknown))}")
+                raise ValueError(f"{part.strip()!r}: {name} has no option {', '.join(sorted(unknown))}; its numbers "
+                                 f"are {', '.join(positional)}")
+            twice = sorted(set(positional[:len(values)]) & set(keywords))
+            if twice:
+                raise ValueError(f"{part.strip()!r}: {', '.join(twice)} given twice (as the number in its place and as "
+                                 f"{twice[0]}=…); give each once")
             args.update(zip(positional, values))
             args.update(keywords)
         missing = [p for p in positional[:1] if p not in args and kind in ("conv", "pool", "affine", "dropout")]
         if kind == "conv" and "size" not in args:
             missing.append("size")
         if missing:
-            raise ValueError(f"{part.strip()!r}: {name} needs {' and '.join(missing)}, e.g. "
-                             + {"conv": "conv(16,3)", "pool": "pool(2)", "affine": "affine(100)",
-                                "dropout": "dropout(0.5)"}[kind])
+            raise ValueError(f"{part.strip()!r}: {name} needs {' and '.join(missing)}, e.g. {example}")
         layers.append((kind, args))
     return layers
 

@@ -170,7 +170,10 @@ def plan(input_shape, specs):
                                  "so the two would share them; put a conv or affine between them")
             normalized.add(number)
         p = Planned(kind, dict(args), number if kind in WEIGHT_KINDS or kind == "batchnorm" else 0, shape, shape)
-        PLANNERS[kind](p, p.args)
+        try:
+            PLANNERS[kind](p, p.args)
+        except ValueError as e:       # which of the spec's layers, and what it was given
+            raise ValueError(f"layer {len(planned) + 1} ({kind} on inputs of shape {shape}): {e}") from None
         total += sum(math.prod(s) for s in (*p.params.values(), *p.buffers.values()))
         if total > MAX_PARAMETERS:
             inputs = "×".join(map(str, shape))
