@@ -193,6 +193,35 @@ def test_editing_an_input_recomputes_every_number_as_python_does(browser, tmp_pa
     page.close(screenshot="fruit-edited.png")
 
 
+def test_an_edit_that_makes_a_step_infinite_is_refused_and_the_numbers_stay(browser, tmp_path):
+    """An apple of 1e200 bought 1e200 times made the page draw 'apple_price = inf' and every gradient after it
+    without a word. The edit is now refused as `chainrule graph` refuses such values (the node, its finite
+    inputs, what it gave); the graph keeps its numbers; a link carrying such edits opens without them."""
+    data = describe(examples.fruit_graph())
+    apple, apple_num = value_id(data, "apple"), value_id(data, "apple_num")
+    page = Page(browser, write_page(tmp_path, examples.fruit_graph(), "fruit"))
+    page.end()
+    for vid in (apple, apple_num):
+        page.page.click(f'#graph [data-item="{vid}"]')
+        field = page.page.locator('#editor input[data-entry="0"]')
+        field.fill("1e200")
+        field.press("Enter")
+    panel = page.page.inner_text("#step-panel")
+    assert "apple_num entry 0 = 1e+200 refused: Mul (×): forward gave inf from finite inputs apple = 1e+200, " \
+           "apple_num = 1e+200; choose values where every step is finite" in panel, panel
+    assert "inf" not in " ".join(page.texts("#graph text"))
+    assert page.label("value", value_id(data, "apple_price")) == ["apple_price = 2e+200"]
+    assert page.page.evaluate("document.querySelector('#editor input[data-entry=\"0\"]').validity.valid") is False
+    page.close()
+    linked = Page(browser, write_page(tmp_path, examples.fruit_graph(), "fruit"),
+                  f"#step=9&edit={apple}:1e308;{apple_num}:1e308")
+    panel = linked.page.inner_text("#step-panel")
+    assert "The link's edited values were not used: Mul (×): forward gave inf" in panel, panel
+    assert "inf" not in " ".join(linked.texts("#graph text"))
+    assert linked.label("value", data["output"]) == ["price = 715"]
+    linked.close(screenshot="fruit-refused-link.png")
+
+
 def test_the_numerical_check_agrees_with_backprop(browser, tmp_path):
     page = Page(browser, write_page(tmp_path, examples.mlp_graph(), "mlp"))
     page.end()
@@ -412,7 +441,26 @@ def test_a_student_types_an_expression_and_steps_through_it(browser, tmp_path):
     p.fill("#expression", "x @ y")
     p.press("#expression", "Enter")
     assert "MatMul" in p.inner_text("#expression-error") and "\n" not in p.inner_text("#expression-error").strip()
+    # values that make a step infinite are refused as `chainrule graph "exp(x)" --set x=1000` refuses them
+    p.fill("#expression", "exp(x) * y")
+    p.fill('input[aria-label="value of x"]', "1000")
+    p.press('input[aria-label="value of x"]', "Enter")
+    python = run_cli_graph(["exp(x) * y", "--set", "x=1000", "y=3"])
+    assert p.inner_text("#expression-error") == python.split("chainrule graph: error: ")[1].strip(), python
+    assert sorted(page.texts('#graph text[data-kind="total"]')) == ["d x = 10", "d y = 10"]
     page.close(screenshot="typed.png")
+
+
+def run_cli_graph(args):
+    """What `chainrule graph ARGS` prints on stderr."""
+    import contextlib
+    import io
+
+    from chainrule.cli import main
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main(["graph", *args]) == 2
+    return err.getvalue()
 
 
 HOSTILE = ['<!--<script>', '</script><b>x</b>', '"\'&amp;<>', '\u2028\u2029', '{{x}} ${x} %s', '\\"]]>-->']

@@ -516,6 +516,62 @@ CR.backwardPass = function (data, vals, states) {
   return { vals, grads, steps, states };
 };
 
+// graph.record's and the backward pass's check (chainrule/nonfinite.py, graph._argument_names): the first node
+// whose inputs are finite and whose forward value, or the gradients it sends back, are not, reported in Python's
+// words ("Mul (×): forward gave inf from finite inputs apple = 1e+308, apple_num = 1e+308"); null when none
+CR.pythonG = function (v, precision) {  // Python's f"{v:.6g}" (or another precision)
+  const p = precision || 6;
+  if (Number.isNaN(v)) return "nan";
+  if (!Number.isFinite(v)) return v > 0 ? "inf" : "-inf";
+  if (v === 0) return Object.is(v, -0) ? "-0" : "0";
+  const [mantissa, e] = v.toExponential(p - 1).split("e"), exponent = parseInt(e, 10);
+  const strip = (t) => (t.includes(".") ? t.replace(/\.?0+$/, "") : t);
+  if (exponent < -4 || exponent >= p) return `${strip(mantissa)}e${exponent < 0 ? "-" : "+"}${String(Math.abs(exponent)).padStart(2, "0")}`;
+  return strip(v.toFixed(p - 1 - exponent));
+};
+CR.nonFiniteReport = function (data, r) {
+  const finite = (t) => !t || t.data.every(Number.isFinite);
+  const kinds = (t) => [[Number.isNaN, "NaN"], [(v) => v === Infinity, "inf"], [(v) => v === -Infinity, "-inf"]]
+    .filter(([test]) => t.data.some(test)).map(([, word]) => word).join(" and ");
+  const text = (t) => {
+    if (t.data.length > 6) {
+      let min = Infinity, max = -Infinity;
+      for (const v of t.data) { min = Math.min(min, v); max = Math.max(max, v); }
+      return `an array of shape (${t.shape.join(", ")}${t.shape.length === 1 ? "," : ""}) (min ${CR.pythonG(min, 4)}, max ${CR.pythonG(max, 4)})`;
+    }
+    const nested = (axis, offset) => {
+      if (axis === t.shape.length) return CR.pythonG(t.data[offset]);
+      const stride = t.shape.slice(axis + 1).reduce((a, b) => a * b, 1), parts = [];
+      for (let i = 0; i < t.shape[axis]; i++) parts.push(nested(axis + 1, offset + i * stride));
+      return `[${parts.join(", ")}]`;
+    };
+    return nested(0, 0);
+  };
+  const names = (node) => {
+    const given = new Set(node.inputs.map((inp) => (inp.ref && !data.values[inp.ref].auto_name ? data.values[inp.ref].name : null)));
+    return node.inputs.map((inp, i) => {
+      const v = inp.ref ? data.values[inp.ref] : null;
+      if (!v || v.role === "constant") return { unnamed: "a constant" };
+      if (!v.auto_name) return { name: v.name };
+      if (data.nodes.some((n) => n.output === inp.ref)) return { unnamed: "computed by an earlier step" };
+      return { name: given.has(inp.arg) ? `input ${i + 1}` : inp.arg };
+    });
+  };
+  const described = (n, t) => (n.unnamed ? `${text(t)} (${n.unnamed})` : `${n.name} = ${text(t)}`);
+  const nodes = Object.fromEntries(data.nodes.map((n) => [n.id, n]));
+  for (const node of data.nodes) {
+    const st = r.states[node.id];
+    if (!finite(st.out) && st.inputs.every(finite))
+      return `${node.op} (${node.symbol}): forward gave ${kinds(st.out)} from finite inputs ${names(node).map((n, i) => described(n, st.inputs[i])).join(", ")}`;
+  }
+  for (const step of r.steps) {
+    const node = nodes[step.node], st = r.states[node.id], bad = step.sent.find((x) => !finite(x.value));
+    if (bad && finite(step.upstream) && st.inputs.every(finite) && finite(st.out))
+      return `${node.op} (${node.symbol}): backward gave ${kinds(bad.value)} from finite inputs ${[{ name: "dout" }, ...names(node)].map((n, i) => described(n, i ? st.inputs[i - 1] : step.upstream)).join(", ")}`;
+  }
+  return null;
+};
+
 // ---- a rule as an equation with the graph's numbers: chainrule/draw/rulemath.py, step for step --------------
 CR.MAX_SIGNIFICANT = 17;
 CR.NotAnEquation = class extends Error {};

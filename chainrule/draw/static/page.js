@@ -38,7 +38,7 @@
     if (producer[data.output]) edges.push({ from: producer[data.output], to: data.output, ref: data.output, node: null, index: -1 });
   }
   derive();
-  const state = { step: 0, view: "graph", edits: {}, model: null, error: "", selected: null, checks: {} };
+  const state = { step: 0, view: "graph", edits: {}, model: null, error: "", notice: "", selected: null, checks: {} };
 
   // ---- the numbers shown: Python's at first, engine.js's after an edit -------------------------------------
   function modelFromPython() {
@@ -55,6 +55,8 @@
 
   function modelFromEngine() {
     const r = CR.compute(data, state.edits);
+    const nonFinite = CR.nonFiniteReport(data, r);   // refused as `chainrule graph` refuses it (nonfinite.py)
+    if (nonFinite) throw new Error(`${nonFinite}; choose values where every step is finite`);
     const v = {};
     for (const id of Object.keys(data.values)) {
       const t = r.vals[id], g = r.grads[id];
@@ -367,6 +369,7 @@
     const add = (tag, text, cls) => { const e = html(tag, cls ? { class: cls } : {}, text); panel.appendChild(e); return e; };
     $("step-count").textContent = `step ${s} of ${TOTAL}`;
     if (state.error) add("p", `Cannot recompute: ${state.error}`, "error");
+    if (state.notice) add("p", state.notice, "error");
     if (s === 0) {
       add("h2", "The inputs");
       add("p", `Forward propagation (book §5.1) sends values left to right; backward propagation then sends gradients back (§5.2). Press → to step. ${data.recompute ? "Click an input to edit it." : ""}`);
@@ -469,9 +472,21 @@
         const value = parseFloat(input.value);
         if (!Number.isFinite(value)) { input.setCustomValidity("a finite number"); input.reportValidity(); return; }
         next.data[k] = value;
+        const before = state.edits[id];
         state.edits[id] = next;
         state.checks = {};
         recompute();
+        if (state.error) {   // a step would give inf or NaN: the edit is refused, the graph keeps its numbers
+          state.notice = `${v.name} entry ${k} = ${CR.formatNumber(value)} refused: ${state.error}`;
+          if (before) state.edits[id] = before; else delete state.edits[id];
+          recompute();
+          input.setCustomValidity(state.notice);
+          input.reportValidity();
+          render();
+          return;
+        }
+        input.setCustomValidity("");
+        state.notice = "";
         writeHash();
         render();
       });
@@ -481,7 +496,7 @@
     box.appendChild(grid);
     if (t.data.length > 64) box.appendChild(html("p", { class: "small" }, `the first 64 of ${t.data.length} numbers`));
     const reset = html("button", { type: "button" }, "Back to the recorded values");
-    reset.addEventListener("click", () => { state.edits = {}; state.checks = {}; recompute(); writeHash(); select(id); });
+    reset.addEventListener("click", () => { state.edits = {}; state.checks = {}; state.notice = ""; recompute(); writeHash(); select(id); });
     box.appendChild(reset);
     render();
     if (inputs[0]) inputs[0].focus();
@@ -675,6 +690,8 @@
       const values = Object.fromEntries(names.map((n) => [n, parseValueText(n, typed.values[n])]));
       const out = CR.expressionOutput(text, values, catalogue);
       const next = CR.describeGraph(out, `Backpropagation through ${text.trim()}`, "auto", 12);
+      const nonFinite = CR.nonFiniteReport(next, CR.compute(next, {}));  // as `chainrule graph` refuses it
+      if (nonFinite) throw new CR.ExpressionError(`${nonFinite}; choose values where every step is finite`);
       error.textContent = "";
       field.setAttribute("aria-invalid", "false");
       data = next;
@@ -838,6 +855,12 @@
     readHash();
     if (!training && state.view === "train") state.view = "graph";
     recompute();
+    if (state.error && Object.keys(state.edits).length) {   // a link's edits that make a step inf or NaN
+      state.notice = `The link's edited values were not used: ${state.error}`;
+      state.edits = {};
+      recompute();
+      writeHash();
+    }
     if (training) trainReset();
     render();
     document.body.setAttribute("data-ready", "true");
