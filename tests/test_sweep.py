@@ -665,3 +665,27 @@ def test_a_sweep_that_mirrors_handwritten_digits_says_why_it_will_score_less(tmp
     assert "note: the space searches flip, which mirrors half of the digits training images" in err, err
     main(["sweep", "--out", str(tmp_path / "t"), "--dataset", "spiral", "--address", "tcp://10.1.2.3:8786"])
     assert "note:" not in capsys.readouterr().err
+
+
+def test_the_sweep_figure_of_a_space_spanning_all_of_floating_point_is_drawn(tmp_path):
+    """loguniform(1e-300,1e300) ended the whole sweep in matplotlib's OverflowError (its log ticks reached inf) after
+    the trials, before the best model was tested; the panels now have their own limits and decade ticks, and
+    accuracies keep the scale 0 … 1."""
+    import matplotlib.pyplot as plt
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from chainrule.sweep.report import plot_sweep
+    dims = parse_space("lr=loguniform(1e-300,1e300); weight_decay=uniform(0,1e308)")
+    trials = []
+    for number, (lr, decay) in enumerate([(1e-200, 1e307), (1e250, 5e307), (1.0, 0.0)]):
+        trial = create_trial(state=TrialState.COMPLETE, value=0.1 * number, params={"lr": lr, "weight_decay": decay},
+                             distributions={"lr": FloatDistribution(1e-300, 1e300, log=True),
+                                            "weight_decay": FloatDistribution(0, 1e308)},
+                             user_attrs={"history": [{"epoch": 1, "validation_accuracy": 0.1 * number}],
+                                         "status": "complete"})
+        trial.number = number
+        trials.append(trial)
+    plot_sweep(trials, dims, tmp_path / "sweep.png", "extremes")
+    assert (tmp_path / "sweep.png").read_bytes().startswith(b"\x89PNG")
+    plt.close("all")

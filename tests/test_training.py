@@ -303,3 +303,33 @@ def test_batches_of_one_row_for_a_batch_norm_over_rows_are_refused_before_the_fi
         Trainer(net, optimizers.SGD(0.1), x, t, xt, tt, epochs=1, batch_size=1, progress=False)
     Trainer(MultiLayerNet(2, [8], 3, seed=0), optimizers.SGD(0.1), x[:20], t[:20], epochs=1, batch_size=1,
             progress=False, verbose=False).train()
+
+
+def test_a_diverging_run_is_reported_by_the_trainer_without_numpys_warnings(spiral):
+    """Adam at lr 1e30 printed NumPy's 'invalid value encountered in matmul' from chainrule's own lines before the
+    trainer's one-line report; now only the report comes (warnings as errors would have raised here), and a
+    caller's np.errstate(all="raise") still raises where NumPy meets the overflow."""
+    import warnings
+    (x, t), (xt, tt) = spiral
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        trainer = Trainer(MultiLayerNet(2, [16, 16], 3, seed=0, dtype=np.float32), optimizers.Adam(1e30), x, t,
+                          xt, tt, epochs=2, progress=False, verbose=False)
+        with pytest.raises(TrainingDiverged, match="smaller learning rate"):
+            trainer.train()
+    trainer = Trainer(MultiLayerNet(2, [16, 16], 3, seed=0, dtype=np.float32), optimizers.Adam(1e30), x, t, xt, tt,
+                      epochs=2, progress=False, verbose=False)
+    with np.errstate(all="raise"), pytest.raises(FloatingPointError):
+        trainer.train()
+
+
+@pytest.mark.parametrize("dtype,lr", [(np.float32, 1e200), (np.float32, 3.5e38)])
+def test_a_learning_rate_the_dtype_cannot_hold_is_refused_before_training(spiral, dtype, lr):
+    """An lr of 1e200 for float32 weights became inf in the update ("overflow encountered in cast") and every
+    weight NaN at the first step, reported as a divergence with "try a smaller learning rate": it is refused up
+    front with the dtype's limit. float64 holds it (and diverges, as it should)."""
+    (x, t), (xt, tt) = spiral
+    with pytest.raises(ValueError, match=re.escape(f"Trainer: the learning rate {lr:g} is beyond float32, the "
+                                                   "network's dtype (largest 3.4e+38)")):
+        Trainer(MultiLayerNet(2, [8], 3, seed=0, dtype=dtype), optimizers.SGD(lr), x, t, xt, tt, progress=False)
+    Trainer(MultiLayerNet(2, [8], 3, seed=0, dtype=np.float64), optimizers.SGD(lr), x, t, xt, tt, progress=False)

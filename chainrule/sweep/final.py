@@ -44,8 +44,12 @@ def finish(runner, status, test, split):
     written = ["trials.csv", "trials.md"]
     from ..training.plots import matplotlib_available
     if matplotlib_available():
-        plot_sweep(trials, runner.dims, runner.out / "sweep.png", runner.title)
-        written.append("sweep.png")
+        try:
+            plot_sweep(trials, runner.dims, runner.out / "sweep.png", runner.title)
+            written.append("sweep.png")
+        except (ValueError, ArithmeticError, RuntimeError) as e:   # the figure only: the tables and the best stay
+            runner.log(f"note: sweep.png was not drawn ({type(e).__name__}: {e}); trials.csv and trials.md hold "
+                       "every trial")
     complete = [t for t in trials if t.state.name == "COMPLETE"]
     best_trial = max(complete, key=lambda t: t.value) if complete else None
     best = None

@@ -12,6 +12,8 @@ import csv
 import io
 import math
 
+import numpy as np
+
 from ..atomic import atomic_write
 
 #: how each state is shown in the tables (a diverged trial is stored as pruned, with status "diverged")
@@ -116,6 +118,33 @@ def title_of(settings):
             "sampling" + (f", {settings['prune']} pruning" if settings["prune"] != "none" else ""))
 
 
+def _limits(dim):
+    """A numeric panel's x range: the space's low … high and a margin, within floating point (matplotlib's own
+    margin around loguniform(1e-300,1e300) reached inf, and the sweep ended in an OverflowError)."""
+    if dim.log:
+        low, high = math.log10(dim.low), math.log10(dim.high)
+        margin = 0.05 * (high - low)
+        return 10.0 ** max(low - margin, -300.0), 10.0 ** min(high + margin, 300.0)
+    margin = 0.1 * (dim.high / 2 - dim.low / 2)
+    largest = 0.9 * float(np.finfo(np.float64).max)
+    return max(dim.low - margin, -largest), min(dim.high + margin, largest)
+
+
+def _decade_ticks(ax, dim):
+    """Ticks at whole powers of ten across a log panel, at most about seven (matplotlib's own locator puts one
+    beyond each end, which is inf for a space reaching 1e250)."""
+    from matplotlib.ticker import NullLocator
+    low, high = math.ceil(math.log10(dim.low) - 1e-9), math.floor(math.log10(dim.high) + 1e-9)
+    if high < low:
+        return                      # within one decade: matplotlib's ticks are fine there
+    step = max(1, math.ceil((high - low) / 6))
+    exponents = range(low, high + 1, step)
+    ax.set_xticks([10.0 ** e for e in exponents], [f"1e{e}" if e < -2 or e > 3 else f"{10.0 ** e:g}"
+                                                   for e in exponents])
+    if step > 1:
+        ax.xaxis.set_minor_locator(NullLocator())
+
+
 def plot_sweep(trials, dims, path, title):
     """Draw ``sweep.png`` (see the module docstring); needs matplotlib."""
     import matplotlib
@@ -134,6 +163,8 @@ def plot_sweep(trials, dims, path, title):
               "diverged": dict(marker="x", c="tab:red", label="diverged")}
     for ax, d in zip(axes.flat, dims):
         positions = {c: i for i, c in enumerate(d.choices)}
+        if d.log:
+            ax.set_xscale("log")
         for status, style in styles.items():
             group = [t for t in shown if status_of(t) == status and d.key in t.params]
             if not group:
@@ -148,10 +179,13 @@ def plot_sweep(trials, dims, path, title):
         if d.kind == "choice":
             ax.set_xticks(range(len(d.choices)), d.choices)
             ax.set_xlim(-0.5, len(d.choices) - 0.5)
-        elif d.log:
-            ax.set_xscale("log")
+        else:
+            ax.set_xlim(*_limits(d))
+            if d.log:
+                _decade_ticks(ax, d)
         ax.set_xlabel(d.key + (" (log scale)" if d.log else ""))
         ax.set_ylabel("validation accuracy")
+        ax.set_ylim(-0.03, 1.03)        # accuracies: the same scale in every panel, whatever the trials got
         ax.grid(True, alpha=0.3)
     curves = axes.flat[len(dims)]
     for t in shown:
@@ -189,7 +223,8 @@ def plot_sweep(trials, dims, path, title):
     if handles:
         fig.legend(handles, labels, loc="upper right", ncol=len(handles), fontsize=9, frameon=False)
     fig.suptitle(title, x=0.02, ha="left", fontsize=12)
-    fig.tight_layout(rect=(0, 0, 1, 0.93))
-    with atomic_write(path) as f:
-        fig.savefig(f, format="png", dpi=110)
+    with np.errstate(over="ignore", invalid="ignore"):   # matplotlib's tick steps near a space's 1e308
+        fig.tight_layout(rect=(0, 0, 1, 0.93))
+        with atomic_write(path) as f:
+            fig.savefig(f, format="png", dpi=110)
     plt.close(fig)

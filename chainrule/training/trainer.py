@@ -29,6 +29,14 @@ from .augment import random_flip, random_shift
 EXPLOSION_FACTOR = 100.0
 
 
+def _numpy_quiet():
+    """NumPy's overflow and invalid-value warnings off while training, where they would only warn: a step whose
+    numbers overflow is named by the trainer itself (TrainingDiverged, with the layer and a hint) at its next
+    loss check, and NumPy's lines from inside chainrule ("invalid value encountered in matmul") said nothing
+    more. A caller's np.errstate(all="raise") still raises."""
+    return np.errstate(**{kind: "ignore" if how == "warn" else how for kind, how in np.geterr().items()})
+
+
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite, or exploded far above its starting value."""
 
@@ -108,6 +116,11 @@ class Trainer:
                 raise ValueError(f"Trainer: {name} must be a positive integer, got {value!r}")
         if lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"Trainer: lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
+        if backend.beyond_dtype(getattr(optimizer, "lr", 0.0), network.dtype):
+            # the update computes in the parameters' dtype: every weight would become inf or NaN at the first step
+            dtype = np.dtype(network.dtype)
+            raise ValueError(f"Trainer: the learning rate {optimizer.lr:g} is beyond {dtype.name}, the network's "
+                             f"dtype (largest {float(np.finfo(dtype).max):.3g}); expected one it can hold")
         self.network, self.optimizer = network, optimizer
         xp = backend.xp()
         with np.errstate(over="ignore"):    # values beyond the dtype are refused by _check_data, by row
@@ -200,7 +213,7 @@ class Trainer:
         # the first batch of a CNN may wait a minute for numba to compile its loops: say so, above the bar
         tell = (lambda m: tqdm.write(m, file=sys.stderr)) if self.progress else \
             (lambda m: print(m, file=sys.stderr, flush=True)) if self.verbose else None
-        with kernels.compile_notices(tell):
+        with kernels.compile_notices(tell), _numpy_quiet():
             return self._train(tqdm)
 
     def _train(self, tqdm):
