@@ -45,10 +45,12 @@ def pytorch_simple_cnn(dataset, data_dir, epochs=20, batch=100, lr=0.001, std=0.
     import torch
     nn = torch.nn
     (x_train, t_train), (x_test, t_test) = datasets.load(dataset, data_dir=data_dir, download=False)
-    x_train, x_test = (torch.from_numpy(a.reshape(-1, 1, 28, 28).astype(np.float32)) for a in (x_train, x_test))
+    side = int(round(x_train.shape[1] ** 0.5))        # 28 for MNIST; other square digits work too
+    x_train, x_test = (torch.from_numpy(a.reshape(-1, 1, side, side).astype(np.float32)) for a in (x_train, x_test))
     t_train, t_test = torch.from_numpy(t_train.astype(np.int64)), torch.from_numpy(t_test.astype(np.int64))
     torch.manual_seed(seed)
-    model = nn.Sequential(nn.Conv2d(1, 30, 5), nn.ReLU(), nn.MaxPool2d(2, 2), nn.Flatten(), nn.Linear(4320, 100),
+    model = nn.Sequential(nn.Conv2d(1, 30, 5), nn.ReLU(), nn.MaxPool2d(2, 2), nn.Flatten(),
+                          nn.Linear(30 * ((side - 4) // 2) ** 2, 100),
                           nn.ReLU(), nn.Linear(100, 10))
     with torch.no_grad():
         for m in model:
