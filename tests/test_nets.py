@@ -270,6 +270,8 @@ def test_a_huge_spec_is_refused_in_words_never_by_an_overflow(monkeypatch, templ
     ("relu(size=2)", "'relu(size=2)': relu takes no numbers; write relu"),
     ("avgpool(2)-conv(4,0)", "layer 2 (conv on inputs of shape (1, 4, 4)): conv size must be a positive integer"),
     ("pool(2)-pool(2)-pool(2)-pool(2)", "layer 4 (pool on inputs of shape (1, 1, 1)): pool: a 2×2 window does not"),
+    ("affine(4)-relu-pool(1,1,1)", "layer 3 (pool on inputs of shape (4,)): pool needs images"),
+    ("conv(4,3)-pool(1,1,1)", "layer 2 (pool on inputs of shape (4, 6, 6)): Pooling: pad 1 is more than half the"),
 ])
 def test_a_wrong_spec_is_refused_naming_the_layer_and_what_it_expects(spec, message):
     """A number given in its place and again by name (conv(16,3,size=5)) built a 5×5 convolution silently; the

@@ -136,6 +136,7 @@ def _plan_pool(planned, args):
         raise ValueError(f"pool pad must be an integer ≥ 0, got {pad!r}")
     if args.get("mode", "max") not in ("max", "average"):
         raise ValueError(f"pool mode must be 'max' or 'average', got {args.get('mode')!r}")
+    Pooling(size, size, stride, pad, args.get("mode", "max"))   # the layer's own rules (pad ≤ window / 2), now
     oh, ow = output_size(h, size, stride, pad), output_size(w, size, stride, pad)
     if oh < 1 or ow < 1:
         raise ValueError(f"pool: a {size}×{size} window does not fit images of {h}×{w}")
