@@ -7,6 +7,7 @@ their dW, each layer's feature maps and the dout it receives, Affine activations
 image, and shows a legend per card.
 """
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -313,6 +314,9 @@ def test_the_page_trains_a_cnn_as_python_does(tmp_path):
         assert np.allclose(got["losses"][:CHECKED_STEPS], spec["python_losses"], rtol=1e-10, atol=0)
         rise = 0.2 if spec["spec"] != "flatten" else 0.05   # the Affine alone on raw pixels learns slowly at lr 0.01
         assert got["after"] > got["before"] + rise and got["again"] == got["before"]
+        assert re.fullmatch(r"the (update made some weights inf or NaN|loss (became (NaN|inf)|exploded to \S+ \(it "
+                            r"started at \S+\)) after the last update)", got["diverged"] or "") and got["kept"], got
+        # (lr 1e300 overflowed every weight and the page kept playing on NaN; now the step is refused and named)
 
 
 def trained_model_page(tmp_path, dataset, arch, iterations):
@@ -365,7 +369,16 @@ def test_a_trained_models_page_shows_its_images_and_learns_live(tmp_path, datase
         assert page.page.locator("#learn-curve polyline").count() == 1
         assert page.page.locator("#learn-cards canvas").count() >= 16       # the filters and their dW
         page.page.screenshot(path=str(page_tests.SCREENSHOTS / f"learn-{dataset}-{arch[:9]}-1280.png"), full_page=True)
+        page.page.fill("#learn-lr", "1e300")     # overflows: the step is refused, named, the weights kept
+        for _ in range(2):                       # the update, or the next forward pass, overflows
+            page.page.click("#learn-step")
+        assert info.get_attribute("data-steps") == ("5" if max_ms else "2")
+        assert page.page.inner_text("#learn-lr-error").startswith(f"stopped at step {6 if max_ms else 3}: ")
+        assert f"try a smaller learning rate (now 1e+300); the weights are those of step {5 if max_ms else 2}" in \
+            page.page.inner_text("#learn-lr-error")
         page.page.click("#learn-reset")
+        assert page.page.inner_text("#learn-lr-error") == ""
+        page.page.fill("#learn-lr", "0.01")
         assert info.get_attribute("data-steps") == "0" and info.inner_text().split(" · ")[1] == \
             before.split(" · ")[1]
         page.close()

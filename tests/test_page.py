@@ -285,6 +285,15 @@ def test_training_view_matches_python_and_learns(browser, tmp_path):
         assert "refused" in page.page.inner_text("#lr-error")
     page.page.fill("#lr", "0.5")
     assert page.page.inner_text("#lr-error") == "" and not page.page.is_disabled("#step-btn")
+    page.page.fill("#lr", "1e308")     # overflows: the step is refused and named, the weights stay (Play stops too)
+    page.page.click("#step-btn")
+    assert page.page.inner_text("#lr-error").startswith("stopped at iteration 1: the ")
+    assert "try a smaller learning rate (now 1e+308); the weights are those before this step" in \
+        page.page.inner_text("#lr-error")
+    assert page.page.inner_text("#train-loss") == f"iteration 0: loss {format_number(python[0])}"
+    page.page.click("#play")
+    page.page.wait_for_function("() => document.getElementById('play').textContent === 'Play'")
+    assert page.page.inner_text("#train-loss") == f"iteration 0: loss {format_number(python[0])}"
     page.close(screenshot="training.png")
 
 

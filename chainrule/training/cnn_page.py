@@ -20,6 +20,7 @@ import numpy as np
 from ..nets import LayerNet
 from ..nets.layered import parse_spec, spec_text
 from ..optimizers import SGD
+from .trainer import EXPLOSION_FACTOR
 
 #: what the page's trainer runs (chainrule.draw's engine.js has these layers' rules)
 PAGE_KINDS = {"conv", "pool", "affine", "relu", "sigmoid", "tanh", "flatten"}
@@ -122,4 +123,4 @@ def cnn_training(net, x_train, t_train, samples=SAMPLES, batch=BATCH, lr=LR, see
             "image": list(net.input_dim), "classes": None if classes is None else [str(c) for c in classes],
             "layers": layers, "pixels": base64.b64encode(pixels.astype(np.uint8).tobytes()).decode(),
             "t": [int(v) for v in t], "batch": batch,
-            "lr": lr, "seed": seed, "python_losses": losses}
+            "lr": lr, "seed": seed, "python_losses": losses, "explosion_factor": EXPLOSION_FACTOR}

@@ -10,6 +10,7 @@ import numpy as np
 from ..datasets import make_spiral
 from ..nets import TwoLayerNet
 from ..optimizers import SGD
+from .trainer import EXPLOSION_FACTOR
 
 TRAINING_POINTS_PER_CLASS = 60
 TRAINING_HIDDEN = 30
@@ -27,4 +28,4 @@ def spiral_training(seed=0, points_per_class=TRAINING_POINTS_PER_CLASS, hidden=T
         optimizer.update(net.params, net.gradient(x, t))
         losses.append(float(net.loss(x, t)))
     return {"x": [float(a) for a in x.ravel()], "t": [int(a) for a in t], "init": init, "lr": lr,
-            "hidden": hidden, "python_losses": losses}
+            "hidden": hidden, "python_losses": losses, "explosion_factor": EXPLOSION_FACTOR}

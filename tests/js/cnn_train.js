@@ -15,5 +15,11 @@ process.stdout.write(JSON.stringify(specs.map((spec) => {
     batches.push(idx);
     losses.push(CR.cnnStep(net, spec, idx, spec.lr).loss);
   }
-  return { losses, batches, before, after: CR.cnnAccuracy(net, spec), again: CR.cnnAccuracy(CR.cnnNet(spec), spec) };
+  // a learning rate that overflows: the step is refused (named), the weights stay those before it
+  const weights = JSON.stringify(net.map((l) => l.params.map((p) => Array.from(p.data))));
+  let wild = CR.cnnStep(net, spec, next(spec.t.length, spec.batch), 1e300);
+  if (!wild.diverged) wild = CR.cnnStep(net, spec, next(spec.t.length, spec.batch), 1e300);
+  const kept = JSON.stringify(net.map((l) => l.params.map((p) => Array.from(p.data)))) === weights;
+  return { losses, batches, before, after: CR.cnnAccuracy(net, spec), again: CR.cnnAccuracy(CR.cnnNet(spec), spec),
+           diverged: wild.diverged, kept };
 })));

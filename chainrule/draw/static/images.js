@@ -278,8 +278,37 @@
       d = g[0];
       grads[k] = g.slice(1, 1 + net[k].params.length);
     }
-    net.forEach((l, k) => l.params.forEach((p, j) => { const g = grads[k][j].data; for (let i = 0; i < p.data.length; i++) p.data[i] -= lr * g[i]; }));
-    return { loss: loss.out.data[0], grads };
+    // W ← W − lr·dW, committed only when every new weight is finite; a loss that is not finite undoes the update
+    // before it (huge but finite weights overflow in the next forward pass): the Trainer's rule, a step that
+    // overflows is named and the weights are those before it
+    const value = loss.out.data[0];
+    const snapshot = () => net.map((l) => l.params.map((p) => Float64Array.from(p.data)));
+    const restore = (saved) => net.forEach((l, k) => l.params.forEach((p, j) => p.data.set(saved[k][j])));
+    let why = null;   // chainrule train's check: a loss that is not finite, or (smoothed) explodes past the start
+    if (!Number.isFinite(value)) why = `the loss became ${CR.formatNumber(value)}`;
+    else {
+      if (net.first === undefined) net.first = value;
+      net.smoothed = net.smoothed === undefined || net.smoothed === null ? value : 0.9 * net.smoothed + 0.1 * value;
+      if (net.smoothed > spec.explosion_factor * Math.max(net.first, 0.1))
+        why = `the loss exploded to ${CR.formatNumber(value)} (it started at ${CR.formatNumber(net.first)})`;
+    }
+    if (why) {
+      net.smoothed = null;
+      if (!net.before) return { loss: value, grads, diverged: why, undone: false };
+      restore(net.before);
+      net.before = null;
+      return { loss: value, grads, diverged: `${why} after the last update`, undone: true };
+    }
+    const next = net.map((l, k) => l.params.map((p, j) => {
+      const g = grads[k][j].data, w = new Float64Array(p.data.length);
+      for (let i = 0; i < w.length; i++) w[i] = p.data[i] - lr * g[i];
+      return w;
+    }));
+    if (!next.every((ws) => ws.every((w) => w.every(Number.isFinite))))
+      return { loss: value, grads, diverged: "the update made some weights inf or NaN", undone: false };
+    net.before = snapshot();
+    restore(next);
+    return { loss: value, grads, diverged: null, undone: false };
   };
   // the share of the samples the network classifies right
   CR.cnnAccuracy = function (net, spec) {

@@ -579,7 +579,7 @@
   function learningRate() { return rateIn("lr", "lr-error", ["step-btn", "play"]); }
   function trainStep() {
     const lr = learningRate();
-    if (lr === null) return;
+    if (lr === null) return false;
     const f = trainForward(T.x), loss = CR.OPS.SoftmaxWithLoss.forward([f.a2.out, T.t]);
     const d2 = CR.OPS.SoftmaxWithLoss.backward(loss, CR.scalar(1))[0];
     const [dh, dW2, db2] = CR.OPS.Affine.backward(f.a2, d2);
@@ -587,10 +587,22 @@
     const [, dW1, db1] = CR.OPS.Affine.backward(f.a1, dz);
     const grads = { W1: dW1, b1: db1, W2: dW2, b2: db2 };
     const before = { W1: T.params.W1.data[0], W2: T.params.W2.data[0], b2: T.params.b2.data[0] };
-    for (const k of Object.keys(grads)) T.params[k] = CR.tensor(T.params[k].shape, T.params[k].data.map((w, i) => w - lr * grads[k].data[i]));
+    const kept = T.params;
+    T.params = Object.fromEntries(Object.keys(grads).map((k) => [k, CR.tensor(kept[k].shape, kept[k].data.map((w, i) => w - lr * grads[k].data[i]))]));
+    const after = trainLoss(), first = T.losses[0];
+    // chainrule train's check: a loss that is not finite, or that explodes past the start
+    const why = !Object.values(T.params).every((p) => p.data.every(Number.isFinite)) ? "the update made some weights inf or NaN"
+      : !Number.isFinite(after) ? `the loss became ${CR.formatNumber(after)}`
+        : after > training.explosion_factor * Math.max(first, 0.1) ? `the loss exploded to ${CR.formatNumber(after)} (it started at ${CR.formatNumber(first)})` : null;
+    if (why) {
+      T.params = kept;    // as chainrule train stops: named, the weights those before the step
+      $("lr-error").textContent = `stopped at iteration ${T.iter + 1}: ${why}; try a smaller learning rate (now ${CR.formatNumber(lr)}); the weights are those before this step`;
+      return false;
+    }
     T.iter += 1;
     T.last = { lr, before, grads: { W1: dW1.data[0], W2: dW2.data[0], b2: db2.data[0] } };
-    T.losses.push(trainLoss());
+    T.losses.push(after);
+    return true;
   }
   function drawTraining() {
     const canvas = $("regions"), ctx = canvas.getContext("2d"), N = 80, size = canvas.width;
@@ -640,7 +652,12 @@
   function play() {
     if (T.timer) { clearInterval(T.timer); T.timer = null; $("play").textContent = "Play"; return; }
     $("play").textContent = "Pause";
-    T.timer = setInterval(() => { for (let i = 0; i < 5; i++) trainStep(); drawTraining(); if (T.iter >= 5000) play(); }, 60);
+    T.timer = setInterval(() => {
+      let going = true;
+      for (let i = 0; i < 5 && going; i++) going = trainStep();
+      drawTraining();
+      if (!going || T.iter >= 5000) play();
+    }, 60);
   }
 
   // ---- a typed expression: the grammar of `chainrule graph "EXPR"`, built and drawn here --------------------------
@@ -750,6 +767,11 @@
     if (lr === null) return false;
     const idx = L.batches(cnnTraining.t.length, cnnTraining.batch), start = performance.now();
     const r = CR.cnnStep(L.net, cnnTraining, idx, lr);
+    if (r.diverged) {   // as chainrule train stops: named, the weights those before the update that overflowed
+      if (r.undone) { L.steps -= 1; L.losses.pop(); L.ms.pop(); }
+      $("learn-lr-error").textContent = `stopped at step ${L.steps + 1}: ${r.diverged}; try a smaller learning rate (now ${CR.formatNumber(lr)}); the weights are those of step ${L.steps}`;
+      return false;
+    }
     L.ms.push(performance.now() - start);
     L.losses.push(r.loss); L.grads = r.grads; L.steps++;
     if (L.steps % 25 === 0) { L.accuracy = CR.cnnAccuracy(L.net, cnnTraining); L.accuracyAt = L.steps; }
@@ -830,7 +852,7 @@
         learnReset();
         $("learn-step").addEventListener("click", () => { learnStep(); drawLearn(); });
         $("learn-play").addEventListener("click", learnPlay);
-        $("learn-reset").addEventListener("click", () => { if (L.timer) learnPlay(); learnReset(); drawLearn(); });
+        $("learn-reset").addEventListener("click", () => { if (L.timer) learnPlay(); learnReset(); learnRate(); drawLearn(); });
         $("learn-lr").addEventListener("input", learnRate);
       }
     }
@@ -838,7 +860,7 @@
       $("tab-train").addEventListener("click", () => setView("train"));
       $("step-btn").addEventListener("click", () => { trainStep(); drawTraining(); });
       $("play").addEventListener("click", play);
-      $("reset").addEventListener("click", () => { if (T.timer) play(); trainReset(); drawTraining(); });
+      $("reset").addEventListener("click", () => { if (T.timer) play(); trainReset(); learningRate(); drawTraining(); });
       $("lr").addEventListener("input", learningRate);
     }
     document.addEventListener("keydown", (e) => {
