@@ -18,6 +18,7 @@ the rule to each parameter (the DeZero way: the loop in the base class, the math
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 
@@ -90,6 +91,13 @@ def _kept(store, key, like):
     return a
 
 
+@functools.lru_cache(maxsize=None)
+def _largest(dtype):
+    """The largest finite number of a float dtype (inf for others: nothing to refuse)."""
+    dtype = np.dtype(dtype)
+    return float(np.finfo(dtype).max) if dtype.kind == "f" else math.inf
+
+
 class Optimizer:
     """Base of the update rules: ``update(params, grads)`` in place, ``config()``, ``state_dict()``."""
     def __init__(self):
@@ -145,6 +153,14 @@ class Optimizer:
                 given = f"shape {tuple(shape)}" if shape is not None else f"a {type(g).__name__}"
                 raise ValueError(f"{owner}: the gradient of {key} is {given}, but {key} has "
                                  f"shape {tuple(p.shape)}; expected the same shape")
+            self.check_learning_rate(p.dtype, key)
+
+    def check_learning_rate(self, dtype, what):
+        """A ValueError when ``lr`` is beyond ``dtype`` (that of the parameters ``what``): cast to it, lr would be
+        inf, and every weight inf or NaN after one update."""
+        if self.lr > _largest(dtype):
+            raise ValueError(f"{type(self).__name__}: lr {self.lr:g} is beyond {np.dtype(dtype).name}, the "
+                             f"dtype of {what} (largest {_largest(dtype):.3g}); expected a learning rate it can hold")
 
     def state_dict(self):
         """What the optimizer has learned besides the weights (Momentum's v, Adam's m, v and step count), as

@@ -178,3 +178,18 @@ def test_updating_part_of_the_params_freezes_the_rest():
     grads = {"W": np.ones((2, 2)), "b": np.ones(2)}
     optimizers.SGD(0.5).update({"W": params["W"]}, grads)
     assert np.array_equal(params["W"], np.full((2, 2), 0.5)) and np.array_equal(params["b"], np.zeros(2))
+
+
+@pytest.mark.parametrize("name", sorted(optimizers.OPTIMIZERS))
+def test_a_learning_rate_the_parameters_dtype_cannot_hold_is_refused_and_nothing_moves(name):
+    """lr 1e200 with float32 weights: the update cast lr to inf ("overflow encountered in cast") and made every
+    weight inf or NaN, silently in a loop of one's own. It is refused naming the parameter; float64 holds it."""
+    import re
+    W = np.ones((3, 2), dtype=np.float32)
+    opt = optimizers.make(name, 1e200)
+    with pytest.raises(ValueError, match=re.escape(f"{type(opt).__name__}: lr 1e+200 is beyond float32, the "
+                                                   "dtype of W (largest 3.4e+38)")):
+        opt.update({"W": W}, {"W": np.full((3, 2), 0.5, dtype=np.float32)})
+    assert np.all(W == 1) and opt.state_dict()["arrays"] == {}
+    W64 = np.ones((3, 2))
+    optimizers.make(name, 1e200).update({"W": W64}, {"W": np.zeros((3, 2))})

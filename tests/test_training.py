@@ -329,7 +329,7 @@ def test_a_learning_rate_the_dtype_cannot_hold_is_refused_before_training(spiral
     weight NaN at the first step, reported as a divergence with "try a smaller learning rate": it is refused up
     front with the dtype's limit. float64 holds it (and diverges, as it should)."""
     (x, t), (xt, tt) = spiral
-    with pytest.raises(ValueError, match=re.escape(f"Trainer: the learning rate {lr:g} is beyond float32, the "
-                                                   "network's dtype (largest 3.4e+38)")):
+    with pytest.raises(ValueError, match=re.escape(f"SGD: lr {lr:g} is beyond float32, the dtype of the "
+                                                   "network's parameters (largest 3.4e+38)")):
         Trainer(MultiLayerNet(2, [8], 3, seed=0, dtype=dtype), optimizers.SGD(lr), x, t, xt, tt, progress=False)
     Trainer(MultiLayerNet(2, [8], 3, seed=0, dtype=np.float64), optimizers.SGD(lr), x, t, xt, tt, progress=False)

@@ -116,11 +116,8 @@ class Trainer:
                 raise ValueError(f"Trainer: {name} must be a positive integer, got {value!r}")
         if lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"Trainer: lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
-        if backend.beyond_dtype(getattr(optimizer, "lr", 0.0), network.dtype):
-            # the update computes in the parameters' dtype: every weight would become inf or NaN at the first step
-            dtype = np.dtype(network.dtype)
-            raise ValueError(f"Trainer: the learning rate {optimizer.lr:g} is beyond {dtype.name}, the network's "
-                             f"dtype (largest {float(np.finfo(dtype).max):.3g}); expected one it can hold")
+        if hasattr(optimizer, "check_learning_rate"):    # before the first step, not at its update
+            optimizer.check_learning_rate(network.dtype, "the network's parameters")
         self.network, self.optimizer = network, optimizer
         xp = backend.xp()
         with np.errstate(over="ignore"):    # values beyond the dtype are refused by _check_data, by row
