@@ -318,6 +318,11 @@ def check_network(net, x, t, seed=0, h=1e-4, rtol=1e-5, atol=1e-7, max_entries=N
     random (by ``seed``): the cost of a numerical gradient is two losses per entry.
     """
     x = _float_input("x", x)
+    with _restored(net.buffers().values()), np.errstate(all="ignore"):   # a loss that overflows is named below
+        start = float(_training_loss(net, x, t, seed)(None))
+    if not np.isfinite(start):
+        raise ValueError(f"gradient check: the loss at these weights is {start}, so no gradient can be compared; "
+                         "expected a finite loss (smaller weights: a scale such as he, or the book's 0.01)")
     numeric = numerical_gradients(net, x, t, h, seed, max_entries)
     with _restored(net.buffers().values()), mode.replay_randomness(seed):
         analytic = {k: np.array(v, copy=True) for k, v in net.gradient(x, t).items()}
@@ -330,6 +335,13 @@ def check_network(net, x, t, seed=0, h=1e-4, rtol=1e-5, atol=1e-7, max_entries=N
 
         report[name] = compare_rechecking(name, analytic.get(name), numeric[name], differentiate, h, rtol, atol,
                                           numeric.kinks[name], numeric.checked.get(name))
+    rounding = abs(start) * np.finfo(np.float64).eps / h
+    if rounding > atol:   # the loss's own rounding, divided by 2h, swamps the tolerance: a mismatch says nothing
+        for c in report.values():
+            if not c.ok and not c.why:
+                c.why = (f"the loss is {start:.3g}: at h = {h:g} the central difference's rounding error (about "
+                         f"|L|·ε/h = {rounding:.1g}) is above the tolerance {atol:g}, so the difference may be "
+                         "rounding alone; check at a smaller weight scale")
     return report
 
 

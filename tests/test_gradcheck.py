@@ -195,3 +195,22 @@ def test_cli_gradcheck_of_a_batch_norm_over_rows_on_one_sample_says_why(arch, ca
     assert "--samples 1: the batch normalisation of layer" in err and "give --samples 2 or more" in err, err
     assert "CHAINRULE_DEBUG" not in err
     assert main(["gradcheck", "--arch", "conv(2,3)-bn-relu", "--samples", "1"]) == 0   # over channels: one image does
+
+
+def test_a_network_whose_loss_is_not_finite_is_refused_and_a_huge_one_says_why_it_fails(capsys):
+    """--init 1e300 printed NumPy's warning and "MISMATCH the backprop gradient holds NaN or infinite values": the
+    network was never wrong, its loss was NaN. It is refused, naming the loss. At --init 30 a SimpleConvNet's loss
+    is about 7e6 and the central difference's rounding alone passes the tolerance: the mismatch said nothing
+    ("MISMATCH" and an empty reason); it now says so."""
+    from chainrule.cli import main
+    from chainrule.nets import TwoLayerNet
+    x, t = np.random.default_rng(0).random((3, 4)), np.array([0, 1, 2])
+    with pytest.raises(ValueError, match=r"gradient check: the loss at these weights is (nan|inf), so no gradient "
+                                         r"can be compared; expected a finite loss"):
+        gradient_check(TwoLayerNet(4, 5, 3, weight_init_std=1e300, seed=0), x, t)
+    assert main(["gradcheck", "--init", "1e300"]) == 2
+    err = capsys.readouterr().err
+    assert "the loss at these weights is nan" in err and "(--init 1e+300)" in err and "RuntimeWarning" not in err
+    report = gradient_check(TwoLayerNet(4, 5, 3, weight_init_std=1e4, seed=0), x * 1e3, t)
+    failed = [c for c in report.values() if not c.ok]
+    assert failed and all("the central difference's rounding error (about |L|·ε/h = " in c.why for c in failed), failed

@@ -67,7 +67,11 @@ def run(args):
         raise UsageError(f"--samples {len(x)}: the batch normalisation of layer {rows[0]} estimates a mean and a "
                          "variance over the samples (the check runs in training mode) and needs at least 2; give "
                          "--samples 2 or more")
-    report = gradient_check(net, x, t, max_entries=args.entries)
+    try:
+        report = gradient_check(net, x, t, max_entries=args.entries)
+    except ValueError as e:
+        raise UsageError(f"{one_line(e)}{' (--init ' + str(args.init) + ')' if args.init is not None else ''}") \
+            from None
     print(f"gradient check of {net.describe()} on {len(x)} {args.dataset} sample(s): every parameter's gradient by "
           "backprop against central differences (f(w + h) − f(w − h)) / 2h, h = 1e-4")
     for name, c in report.items():
