@@ -173,6 +173,32 @@ def test_predict_classifies_given_arrays_and_images_with_class_names(tmp_path, c
     assert lines[2].startswith(f"{tmp_path / 'shoe.png'}: {names[expected[0]]} (class {expected[0]})")
 
 
+def test_predict_reads_transparent_16_bit_and_float_images_as_the_same_picture(tmp_path, capsys):
+    """The same picture saved four ways gets the same class as its 8-bit grey file: ink on a transparent background
+    (the RGB under it black: read as black on black before), 16-bit (every level above 255 was clipped to white)
+    and 32-bit float in [0, 1] (read as 0 or 1). A picture far from square is resized with a note."""
+    from PIL import Image
+    net = TwoLayerNet(784, 30, 10, seed=3)
+    path = model_io.save_model(tmp_path / "m.npz", net, {"dataset": "mnist"})
+    ink = np.zeros((28, 28))
+    ink[6:22, 12:16] = 1.0                      # a thick "1"
+    ink[6:9, 9:13] = 0.6
+    files = {"grey.png": Image.fromarray((255 - ink * 255).astype(np.uint8)),            # dark ink on white
+             "clear.png": Image.fromarray(np.dstack([np.zeros((28, 28, 3)), ink[..., None] * 255]).astype(np.uint8),
+                                          "RGBA"),
+             "deep.png": Image.fromarray((65535 - ink * 65535).astype(np.uint16)),
+             "float.tif": Image.fromarray((1 - ink).astype(np.float32), "F")}
+    for name, image in files.items():
+        image.save(tmp_path / name)
+    assert main(["predict", str(path), *(str(tmp_path / name) for name in files)]) == 0
+    expected = int(net.predict(ink.reshape(1, 784)).argmax())
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(": ", 1)[1].split(",")[0] for line in lines] == [f"{expected} (class {expected})"] * 4, lines
+    Image.fromarray(np.full((10, 60), 255, np.uint8)).save(tmp_path / "wide.png")
+    assert main(["predict", str(path), str(tmp_path / "wide.png")]) == 0
+    assert "is 60×10 pixels, not square: it is resized to 28×28" in capsys.readouterr().err
+
+
 def test_predict_input_errors_are_one_line(tmp_path):
     path = model_io.save_model(tmp_path / "m.npz", TwoLayerNet(4, 3, 2), {"dataset": "digits"})
     np.save(tmp_path / "bad.npy", np.zeros((2, 5)))

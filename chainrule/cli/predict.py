@@ -90,10 +90,15 @@ def _read_image(path, size, invert):
     if Image is not None:
         try:
             with Image.open(path) as img:
-                img = img.convert("L")
-                if size is not None and img.size != (size[1], size[0]):
-                    img = img.resize((size[1], size[0]), Image.LANCZOS)
-                a = np.asarray(img, dtype=np.float32) / 255.0
+                a = _grey(img, Image)
+                if size is not None and a.shape != tuple(size):
+                    width, height = a.shape[1], a.shape[0]
+                    if max(width, height) > 1.5 * min(width, height):
+                        print(f"note: {path} is {width}×{height} pixels, not square: it is resized to "
+                              f"{size[1]}×{size[0]} and what it shows is stretched (crop it around the digit or "
+                              "object first)", file=sys.stderr)
+                    a = np.asarray(Image.fromarray(a, "F").resize((size[1], size[0]), Image.LANCZOS),
+                                   dtype=np.float32).clip(0.0, 1.0)
         except (OSError, ValueError) as e:
             raise UsageError(f"{path}: not a readable image ({one_line(e)})") from None
     else:
@@ -114,6 +119,24 @@ def _read_image(path, size, invert):
     if invert == "yes" or (invert == "auto" and border.mean() > 0.5):
         a = 1.0 - a
     return a
+
+
+def _grey(img, Image):
+    """The image as grey levels in [0, 1] (float32): transparent parts as a white page (a digit drawn on a
+    transparent background had black on black), 16-bit and 32-bit images scaled by their own range (converting
+    them to 8 bits clipped every level above 255 to white)."""
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        img = Image.alpha_composite(Image.new("RGBA", img.size, "white"), img.convert("RGBA"))
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        a = np.asarray(img, dtype=np.float64)
+        if img.mode.startswith("I;16"):
+            top = 65535.0
+        elif img.mode == "F":
+            top = 1.0 if np.nanmax(a, initial=0.0) <= 1.0 else 255.0
+        else:
+            top = 255.0 if np.max(a, initial=0) <= 255 else 65535.0
+        return np.nan_to_num(a / top, nan=0.0).clip(0.0, 1.0).astype(np.float32)
+    return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
 
 
 def _image_size(net):
