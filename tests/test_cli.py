@@ -227,7 +227,26 @@ def test_predict_never_shows_a_nan_probability(tmp_path, capsys, exponent, dtype
         assert ("note:" in err) == (x.min() < -0.5 or x.max() > 1.5), err     # far outside [0, 1]: a note says so
     else:
         assert code == 2 and len(err.strip().splitlines()) == 1, err
-        assert "beyond float32 (largest 3.4e+38), the model's dtype" in err or "scores are not finite" in err, err
+        assert "beyond float32 (largest 3.4e+38), the model's dtype" in err or "are not finite (inf or NaN)" in err, err
+
+
+def test_predict_names_the_sample_and_the_layer_whose_scores_are_not_finite(tmp_path, capsys):
+    """The predict command and the library share one refusal (Network.class_probabilities): the sample by number
+    and the first layer whose output is not finite, with the file's value range."""
+    net = TwoLayerNet(4, 3, 2, seed=0, weight_init_std=1.0)
+    net.params["W1"][...] = np.abs(net.params["W1"]) * 1e200
+    net.params["W2"][...] *= 1e200
+    path = model_io.save_model(tmp_path / "m.npz", net, {"dataset": "digits"})
+    np.save(tmp_path / "x.npy", np.array([[0.1, 0.2, 0.3, 0.4], [1.0, 1.0, 1.0, 1.0]]))
+    assert main(["predict", str(path), str(tmp_path / "x.npy")]) == 2
+    err = capsys.readouterr().err
+    assert "x.npy: TwoLayerNet: the scores of sample 0 are not finite (inf or NaN), so it has no class; the output " \
+           "of layer 3 (Affine(W(3, 2), b(2,), float64)) is non-finite" in err and "(values from 0.1 to 1)" in err
+    with pytest.raises(ValueError, match="the scores of sample 0 are not finite"):
+        net.class_probabilities(np.array([[0.1, 0.2, 0.3, 0.4]]))
+    ok = TwoLayerNet(4, 3, 2, seed=0)
+    probabilities = ok.class_probabilities(np.eye(4))
+    assert probabilities.shape == (4, 2) and np.allclose(probabilities.sum(axis=1), 1.0)
 
 
 def test_training_output_permissions_and_no_leftovers(tmp_path):

@@ -153,7 +153,6 @@ def classify(net, paths, names, invert, image_dataset=None):
     Refused, never a class "with probability nan": values beyond the model's dtype, and inputs for which the
     model's scores are not finite. A .npy whose values lie far outside [0, 1] for a model trained on images
     (``image_dataset``) is classified with a note on stderr: pixels of 0–255 need dividing by 255."""
-    from ..array_math import softmax
     for path in paths:
         p = Path(path)
         if not p.is_file():
@@ -191,13 +190,11 @@ def classify(net, paths, names, invert, image_dataset=None):
             x = _read_image(p, size, invert).reshape(1, *net.input_shape)
         else:
             raise UsageError(f"{path}: expected a .npy array or an image ({', '.join(IMAGE_SUFFIXES)})")
-        with np.errstate(all="ignore"):   # non-finite scores are refused below, by file
-            scores = backend.to_numpy(net.predict(backend.asarray(x, dtype=net.dtype), train_flg=False))
-        if not np.all(np.isfinite(scores)):
-            raise UsageError(f"{path}: the model's scores are not finite for these inputs (values from "
-                             f"{float(np.min(x)):.3g} to {float(np.max(x)):.3g}, too large for its {net.dtype} "
-                             "weights); scale them as its training data was")
-        probs = softmax(scores.astype(np.float64))
+        try:
+            probs = net.class_probabilities(x)
+        except ValueError as e:      # scores that are not finite: the library names the sample and the layer
+            raise UsageError(f"{path}: {one_line(e)} (values from {float(np.min(x)):.3g} to {float(np.max(x)):.3g}); "
+                             "scale them as its training data was") from None
         for i, (k, prob) in enumerate(zip(probs.argmax(axis=1), probs.max(axis=1))):
             label = f"{names[k]} (class {k})" if names and k < len(names) else f"class {k}"
             where = f"{path}[{i}]" if len(probs) > 1 else str(path)

@@ -375,6 +375,14 @@ class Network:
         out = [backend.to_numpy(scores.argmax(axis=1)) for _, scores in self._scores_in_batches(x, batch_size)]
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
+    def class_probabilities(self, x, batch_size=10000):
+        """softmax of each row's scores (float64, NumPy), computed in batches in inference mode; a row whose scores
+        are not finite has no probabilities and is refused (ValueError naming it), never a "probability nan"."""
+        from ..array_math import softmax
+        out = [softmax(backend.to_numpy(scores).astype(np.float64)) for _, scores in self._scores_in_batches(x,
+                                                                                                          batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, 0))
+
     def evaluate(self, x, t, batch_size=10000):
         """``{"loss", "accuracy"}`` on (x, t) in inference mode, in batches: the mean cross-entropy (without
         weight decay) and the fraction of rows classified right."""
