@@ -323,3 +323,17 @@ def test_flip_on_handwritten_digits_trains_with_a_note_on_stderr(capsys):
     assert "note: --flip mirrors half of the digits training images" in err and "no digit of its class" in err
     assert main(["train", "--epochs", "1", "--quiet", "--no-progress"]) == 0
     assert "note:" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["-x", "-x*y", "-(x+y)"])
+def test_an_expression_starting_with_a_minus_sign_gets_a_hint_not_a_missing_argument(text, capsys):
+    """`chainrule graph "-x"` said "the following arguments are required: GRAPH": argparse takes -x for an option.
+    It now says so and how to write it (a leading space or parentheses), and that way draws the graph."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["graph", text, "--set", "x=3", "y=2"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{text!r} reads as an option, not as the GRAPH expression: put a space or parentheses first, e.g. " \
+           f"chainrule graph ' {text}' or '({text})'" in err, err
+    assert main(["graph", f" {text}", "--set", "x=3", "y=2"]) == 0
+    assert main(["graph", "fruit", "--explain"]) == 0 and "Backward pass of price" in capsys.readouterr().out

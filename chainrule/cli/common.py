@@ -14,7 +14,16 @@ class UsageError(Exception):
 class Parser(argparse.ArgumentParser):
     """argparse that reports a bad option in one line (exit code 2) instead of the usage text."""
 
+    def parse_known_args(self, args=None, namespace=None):
+        self._given = list(args) if args is not None else None   # for error(): what the user typed
+        return super().parse_known_args(args, namespace)
+
     def error(self, message):
+        stray = [a for a in getattr(self, "_given", None) or [] if len(a) > 1 and a[0] == "-" and a[1] not in "-."
+                 and not a[1].isdigit() and a.split("=")[0] not in self._option_string_actions]
+        if stray and self.prog.endswith(" graph"):   # `chainrule graph "-x"`: argparse takes it for an option
+            message = (f"{stray[0]!r} reads as an option, not as the GRAPH expression: put a space or parentheses "
+                       f"first, e.g. chainrule graph ' {stray[0]}' or '({stray[0]})'")
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
