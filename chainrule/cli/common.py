@@ -15,7 +15,8 @@ class Parser(argparse.ArgumentParser):
     """argparse that reports a bad option in one line (exit code 2) instead of the usage text."""
 
     def parse_known_args(self, args=None, namespace=None):
-        self._given = list(args) if args is not None else None   # for error(): what the user typed
+        """argparse's, keeping what the user typed for :meth:`error`'s hints."""
+        self._given = list(args) if args is not None else None
         return super().parse_known_args(args, namespace)
 
     def error(self, message):
