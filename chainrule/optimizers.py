@@ -158,8 +158,9 @@ class Optimizer:
     def check_learning_rate(self, dtype, what):
         """A ValueError when ``lr`` is beyond ``dtype`` (that of the parameters ``what``): cast to it, lr would be
         inf, and every weight inf or NaN after one update."""
-        if self.lr > _largest(dtype):
-            raise ValueError(f"{type(self).__name__}: lr {self.lr:g} is beyond {np.dtype(dtype).name}, the "
+        lr = getattr(self, "lr", None)          # an optimizer of one's own may have none
+        if lr is not None and lr > _largest(dtype):
+            raise ValueError(f"{type(self).__name__}: lr {lr:g} is beyond {np.dtype(dtype).name}, the "
                              f"dtype of {what} (largest {_largest(dtype):.3g}); expected a learning rate it can hold")
 
     def state_dict(self):
