@@ -107,3 +107,15 @@ def test_cli_rejects_a_bad_dropout_ratio():
     with pytest.raises(SystemExit) as info:
         main(["train", "--dropout", "1.5"])
     assert info.value.code == 2
+
+
+def test_a_weight_decay_the_dtype_cannot_hold_is_refused_when_the_network_is_made():
+    """--weight-decay 1e300 on float32 weights made λ·W inf in the first gradient, reported later as a divergence
+    with "try a smaller learning rate". It is refused when the network is made, naming the dtype's limit; float64
+    holds it."""
+    import re
+    with pytest.raises(ValueError, match=re.escape("weight_decay_lambda 1e+300 is beyond float32, the network's dtype "
+                                                   "(largest 3.4e+38)")):
+        MultiLayerNet(4, [3], 2, weight_decay_lambda=1e300, dtype=np.float32)
+    MultiLayerNet(4, [3], 2, weight_decay_lambda=1e300, dtype=np.float64)
+    assert main(["train", "--weight-decay", "1e300", "--epochs", "1", "--no-progress"]) == 2

@@ -107,6 +107,10 @@ class Network:
         planning.init_scale(weight_init_std, 1)  # a bad weight_init_std fails here, before any weight is drawn
         self.weight_decay_lambda = lam
         self.dtype = planning.as_dtype(dtype)
+        if backend.beyond_dtype(lam, self.dtype):   # λ·W in the weights' dtype: inf from the first gradient
+            raise ValueError(f"weight_decay_lambda {lam:g} is beyond {np.dtype(self.dtype).name}, the network's dtype "
+                             f"(largest {float(np.finfo(self.dtype).max):.3g}); expected a decay it can hold, such as "
+                             "1e-4")
         self.weight_init_std = weight_init_std
         self.input_shape = tuple(planned[0].in_shape)
         self.output_size = int(np.prod(planned[-1].out_shape))
