@@ -126,6 +126,10 @@ def test_workers_with_other_versions_are_refused():
      "--space batch_size=choice(1|32) can draw 1, but the batch normalisation of layer 2"),
     (["--dataset", "spiral", "--space", "batch_size=int(1,64);batchnorm=choice(yes|no)"],
      "batchnorm yes: --space batch_size=int(1,64) can draw 1, but the batch normalisation"),
+    (["--dataset", "spiral", "--space", "lr=choice(0.1|1e300)"],       # each such trial would be refused
+     "--space lr=choice(0.1|1e300) can draw 1e+300, beyond float32 (largest 3.4e+38), the networks' dtype"),
+    (["--dataset", "spiral", "--space", "weight_decay=uniform(0,1e308)"],
+     "--space weight_decay=uniform(0,1e+308) can draw 1e+308, beyond float32"),
 ])
 def test_bad_sweep_options_end_in_one_line(args, message, tmp_path, capsys):
     with pytest.raises(SystemExit) if "fraction" in message else _nothing():

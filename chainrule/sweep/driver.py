@@ -65,6 +65,21 @@ def _preflight(settings, dims, data):
             except ValueError as e:
                 raise SweepError((f"{what}: " if what else "") + str(e)) from None
             _batches_fit_batch_norm(net, r, dims, what)
+    _numbers_fit_the_dtype(trial_recipe(settings, {}), dims)
+
+
+def _numbers_fit_the_dtype(r, dims):
+    """A space that can draw a learning rate or a weight decay beyond the recipe's dtype (1e300 for float32) is
+    refused before any trial: every such trial would be refused when it starts, and three in a row end the sweep."""
+    from .. import backend
+    for d in dims:
+        if d.key not in ("lr", "weight_decay"):
+            continue
+        largest = max(float(c) for c in d.choices) if d.kind == "choice" else float(d.high)
+        if backend.beyond_dtype(largest, r["dtype"]):
+            raise SweepError(f"--space {d.text()} can draw {largest:g}, beyond {r['dtype']} (largest "
+                             f"{float(np.finfo(r['dtype']).max):.3g}), the networks' dtype; expected bounds it "
+                             "can hold")
 
 
 def _batches_fit_batch_norm(net, r, dims, what):
