@@ -130,6 +130,10 @@ def test_workers_with_other_versions_are_refused():
      "--space lr=choice(0.1|1e300) can draw 1e+300, beyond float32 (largest 3.4e+38), the networks' dtype"),
     (["--dataset", "spiral", "--space", "weight_decay=uniform(0,1e308)"],
      "--space weight_decay=uniform(0,1e+308) can draw 1e+308, beyond float32"),
+    (["--dataset", "spiral", "--space", "hidden=int(1,1000000000)"],     # planned, nothing allocated
+     "--space hidden=int(1,1e+09) can draw hidden 1000000000: the network would hold more than 2,147,483,648"),
+    (["--dataset", "spiral", "--space", "hidden=choice(100|900000000,2)"],
+     "--space hidden=choice(100|900000000,2) can draw hidden 900000000,2: the network would hold more than"),
 ])
 def test_bad_sweep_options_end_in_one_line(args, message, tmp_path, capsys):
     with pytest.raises(SystemExit) if "fraction" in message else _nothing():

@@ -66,6 +66,34 @@ def _preflight(settings, dims, data):
                 raise SweepError((f"{what}: " if what else "") + str(e)) from None
             _batches_fit_batch_norm(net, r, dims, what)
     _numbers_fit_the_dtype(trial_recipe(settings, {}), dims)
+    _widest_fits(settings, dims, x.shape[1:], classes)
+
+
+def _widest_fits(settings, dims, input_shape, classes):
+    """The widest MLP a space can draw (``hidden=int(1,1000000000)``), planned (nothing allocated) and measured
+    against the memory limit with its largest batch before any trial: otherwise each such trial is refused when
+    it starts, and three in a row end the sweep."""
+    from .. import memory
+    from ..nets import MultiLayerNet
+    from .worker import trial_recipe
+    hidden = next((d for d in dims if d.key == "hidden"), None)
+    if hidden is None:
+        return
+    widths = [int(c) if c.isdigit() else c for c in hidden.choices] if hidden.choices else [int(hidden.high)]
+    batches = next((d for d in dims if d.key == "batch_size"), None)
+    for width in widths:
+        r = trial_recipe(settings, {"hidden": width})
+        if r.get("arch", "mlp") != "mlp" and not any(d.key == "arch" and "mlp" in d.choices for d in dims):
+            return
+        batch = r["batch_size"] if batches is None else max(
+            int(c) for c in batches.choices) if batches.choices else int(batches.high)
+        try:
+            planned = MultiLayerNet.plan(int(np.prod(input_shape)), list(r["hidden"]), classes, r["activation"],
+                                         bool(r["batchnorm"]), float(r["dropout"]))
+            memory.check_network(planned, np.dtype(r["dtype"]).itemsize, batch=batch, training=True,
+                                 what=f"training the MLP with hidden {r['hidden']} on batches of {batch}")
+        except (ValueError, MemoryError) as e:
+            raise SweepError(f"--space {hidden.text()} can draw hidden {width}: {e}") from None
 
 
 def _numbers_fit_the_dtype(r, dims):
