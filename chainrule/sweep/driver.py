@@ -25,6 +25,7 @@ from . import final
 from .cluster import _first_line, _silence_dask_logs, _versions, check_workers  # noqa: F401  (the sweep API's helpers)
 from .settings import (SETTINGS_FILE, SweepError, SweepResult, _check_settings, _listed_trials, _load_settings,  # noqa: F401
                        _new_settings, _require_extras, _storage_url, missing_extra_message)
+from .preflight import preflight
 from .report import title_of
 from .trials import _fail_silent_trials, _Runner  # noqa: F401
 
@@ -40,88 +41,6 @@ def split_validation(data, fraction, seed):
     order = np.random.default_rng(seed).permutation(len(x))
     val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
     return (x[train], t[train]), (x[val], t[val])
-
-
-def _preflight(settings, dims, data):
-    """Build the network of every architecture the sweep can draw for this data before any worker starts: a CNN
-    on data that are not images (or augmenting them) is one clear error, not a sweep of failed trials."""
-    from ..training import job
-    from .worker import trial_recipe
-    (x, t), (x_test, t_test) = data
-    if len(x) == 0:
-        raise SweepError(f"{settings['dataset']}: the training data is empty")
-    classes = job.class_count(t, t_test)
-    archs = next((d.choices for d in dims if d.key == "arch"), None) or [None]
-    norms = next((d.choices for d in dims if d.key == "batchnorm"), None) or [None]
-    for arch in archs:
-        for norm in norms:
-            drawn = {**({"arch": arch} if arch else {}), **({"batchnorm": norm} if norm else {})}
-            r = trial_recipe(settings, drawn)
-            what = ", ".join(f"{k} {v}" for k, v in drawn.items())
-            try:
-                net = job.make_network(r, x.shape[1:], classes)
-                if r.get("shift") or r.get("flip") or any(d.key in ("shift", "flip") for d in dims):
-                    job.image_shape(x.shape[1:], "augmenting (shift, flip) needs images", "leave shift and flip out")
-            except ValueError as e:
-                raise SweepError((f"{what}: " if what else "") + str(e)) from None
-            _batches_fit_batch_norm(net, r, dims, what)
-    _numbers_fit_the_dtype(trial_recipe(settings, {}), dims)
-    _widest_fits(settings, dims, x.shape[1:], classes)
-
-
-def _widest_fits(settings, dims, input_shape, classes):
-    """The widest MLP a space can draw (``hidden=int(1,1000000000)``), planned (nothing allocated) and measured
-    against the memory limit with its largest batch before any trial: otherwise each such trial is refused when
-    it starts, and three in a row end the sweep."""
-    from .. import memory
-    from ..nets import MultiLayerNet
-    from .worker import trial_recipe
-    hidden = next((d for d in dims if d.key == "hidden"), None)
-    if hidden is None:
-        return
-    widths = [int(c) if c.isdigit() else c for c in hidden.choices] if hidden.choices else [int(hidden.high)]
-    batches = next((d for d in dims if d.key == "batch_size"), None)
-    for width in widths:
-        r = trial_recipe(settings, {"hidden": width})
-        if r.get("arch", "mlp") != "mlp" and not any(d.key == "arch" and "mlp" in d.choices for d in dims):
-            return
-        batch = r["batch_size"] if batches is None else max(
-            int(c) for c in batches.choices) if batches.choices else int(batches.high)
-        try:
-            planned = MultiLayerNet.plan(int(np.prod(input_shape)), list(r["hidden"]), classes, r["activation"],
-                                         bool(r["batchnorm"]), float(r["dropout"]))
-            memory.check_network(planned, np.dtype(r["dtype"]).itemsize, batch=batch, training=True,
-                                 what=f"training the MLP with hidden {r['hidden']} on batches of {batch}")
-        except (ValueError, MemoryError) as e:
-            raise SweepError(f"--space {hidden.text()} can draw hidden {width}: {e}") from None
-
-
-def _numbers_fit_the_dtype(r, dims):
-    """A space that can draw a learning rate or a weight decay beyond the recipe's dtype (1e300 for float32) is
-    refused before any trial: every such trial would be refused when it starts, and three in a row end the sweep."""
-    from .. import backend
-    for d in dims:
-        if d.key not in ("lr", "weight_decay"):
-            continue
-        largest = max(float(c) for c in d.choices) if d.kind == "choice" else float(d.high)
-        if backend.beyond_dtype(largest, r["dtype"]):
-            raise SweepError(f"--space {d.text()} can draw {largest:g}, beyond {r['dtype']} (largest "
-                             f"{float(np.finfo(r['dtype']).max):.3g}), the networks' dtype; expected bounds it "
-                             "can hold")
-
-
-def _batches_fit_batch_norm(net, r, dims, what):
-    """A batch norm over rows needs batches of two rows or more: a space that can draw batch_size 1 for such a
-    network is refused before any trial (each such trial would fail)."""
-    from ..nets.plan import batch_norms_over_rows
-    rows = batch_norms_over_rows(getattr(net, "planned", ()))
-    dim = next((d for d in dims if d.key == "batch_size"), None)
-    smallest = r["batch_size"] if dim is None else \
-        min(int(c) for c in dim.choices) if dim.choices else int(dim.low)
-    if rows and smallest < 2:
-        drawn = f"--space {dim.text()} can draw {smallest}" if dim is not None else f"batch_size is {smallest}"
-        raise SweepError(f"{what + ': ' if what else ''}{drawn}, but the batch normalisation of layer {rows[0]} "
-                         "estimates a mean and a variance over each batch's rows and needs at least 2")
 
 
 def _nothing_left(study, settings, out, log):
@@ -226,7 +145,7 @@ def _sweep(asked):
     if data is None:
         data = datasets.load(settings["dataset"], data_dir=settings["data_dir"], download=False) \
             if settings["dataset"] in ("mnist", "fashion-mnist") else datasets.load(settings["dataset"])
-    _preflight(settings, dims, data)
+    preflight(settings, dims, data)
     split = split_validation(data, settings["validation"], settings["seed"])
     _, (x_test, t_test) = data
 
