@@ -162,11 +162,10 @@ def run(args):
             searched = {d.key for d in parse_space(args.space)}
         except SpaceError as e:
             raise UsageError(f"--space: {e}") from None
-        from ..datasets import MIRROR_CHANGES_CLASS
-        if args.dataset in MIRROR_CHANGES_CLASS and (fixed.get("flip") or "flip" in searched):
-            print(f"note: {'--flip' if fixed.get('flip') else 'the space searches flip, which'} mirrors half of the "
-                  f"{args.dataset} training images, and a mirrored 2, 3, 4, 5, 7 or 9 is no digit of its class "
-                  "(flip suits classes that look the same in a mirror, such as clothes)", file=sys.stderr)
+        from ..datasets import mirror_note
+        note = mirror_note(args.dataset, "--flip" if fixed.get("flip") else "the space searches flip, which")
+        if note and (fixed.get("flip") or "flip" in searched):
+            print(note, file=sys.stderr)
         data = load_data(args.dataset, args.data_dir)
     try:
         result = sweep(args.dataset, args.space, args.trials, out=args.out, jobs=args.jobs, sampler=args.sampler,

@@ -140,11 +140,9 @@ def run(args):
             job.outputs.prepare(args.out)
         except OutputError as e:
             raise UsageError(e) from None
-    from ..datasets import MIRROR_CHANGES_CLASS
-    if r.get("flip") and args.dataset in MIRROR_CHANGES_CLASS and not args.resume:
-        print(f"note: --flip mirrors half of the {args.dataset} training images, and a mirrored 2, 3, 4, 5, 7 or 9 "
-              "is no digit of its class: expect a lower accuracy (--flip suits classes that look the same in a "
-              "mirror, such as clothes)", file=sys.stderr)
+    from ..datasets import mirror_note
+    if r.get("flip") and not args.resume and mirror_note(args.dataset):
+        print(mirror_note(args.dataset), file=sys.stderr)
     from .common import load_data
     data = load_data(args.dataset, args.data_dir)
     log = (lambda m: None) if args.quiet else (lambda m: print(m, flush=True))

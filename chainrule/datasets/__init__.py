@@ -16,6 +16,15 @@ NAMES = ("digits", "mnist", "fashion-mnist", "spiral")
 MIRROR_CHANGES_CLASS = ("digits", "mnist")
 
 
+def mirror_note(name, what="--flip"):
+    """The note for mirroring ``name``'s training images (``what`` does it), or None where a mirror keeps classes."""
+    if name not in MIRROR_CHANGES_CLASS:
+        return None
+    return (f"note: {what} mirrors half of the {name} training images, and a mirrored 2, 3, 4, 5, 7 or 9 is no digit "
+            "of its class: expect a lower accuracy (flip suits classes that look the same in a mirror, such as "
+            "clothes)")
+
+
 def load(name, data_dir=None, normalize=True, flatten=True, one_hot_label=False, **kwargs):
     """Load a data set by name: one of ``digits``, ``mnist``, ``fashion-mnist``, ``spiral``."""
     opts = dict(normalize=normalize, flatten=flatten, one_hot_label=one_hot_label, **kwargs)
@@ -39,4 +48,4 @@ ERRORS = (DataNotFoundError, IDXError, ValueError, ImportError)
 
 __all__ = ["load", "load_mnist", "load_fashion_mnist", "load_digits", "load_spiral", "make_spiral", "read_idx",
            "write_idx", "IDXError", "DataNotFoundError", "DownloadError", "cache_dir", "CLASS_NAMES", "NAMES",
-           "MIRROR_CHANGES_CLASS", "ERRORS"]
+           "MIRROR_CHANGES_CLASS", "mirror_note", "ERRORS"]

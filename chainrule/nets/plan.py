@@ -129,15 +129,10 @@ def _plan_conv(planned, args):
 
 def _plan_pool(planned, args):
     c, h, w = _images(planned, "pool")
-    size = _positive_int(args.get("size"), "pool size")
-    stride = _positive_int(args.get("stride", size), "pool stride")
-    pad = args.get("pad", 0)
-    if isinstance(pad, bool) or not isinstance(pad, (int, np.integer)) or pad < 0:
-        raise ValueError(f"pool pad must be an integer ≥ 0, got {pad!r}")
-    if args.get("mode", "max") not in ("max", "average"):
-        raise ValueError(f"pool mode must be 'max' or 'average', got {args.get('mode')!r}")
-    Pooling(size, size, stride, pad, args.get("mode", "max"))   # the layer's own rules (pad ≤ window / 2), now
-    oh, ow = output_size(h, size, stride, pad), output_size(w, size, stride, pad)
+    size = args.get("size")
+    # the layer's own rules, checked here before anything is allocated: positive sizes, pad ≤ window / 2, the mode
+    layer = Pooling(size, size, args.get("stride", size), args.get("pad", 0), args.get("mode", "max"))
+    oh, ow = (output_size(n, layer.pool_h, layer.stride, layer.pad) for n in (h, w))
     if oh < 1 or ow < 1:
         raise ValueError(f"pool: a {size}×{size} window does not fit images of {h}×{w}")
     planned.out_shape = (c, oh, ow)

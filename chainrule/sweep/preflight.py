@@ -50,11 +50,12 @@ def _widest_fits(settings, dims, input_shape, classes):
     if hidden is None:
         return
     widths = [int(c) if c.isdigit() else c for c in hidden.choices] if hidden.choices else [int(hidden.high)]
+    if trial_recipe(settings, {}).get("arch", "mlp") != "mlp" and \
+            not any(d.key == "arch" and "mlp" in d.choices for d in dims):
+        return                              # hidden shapes the MLP only
     batches = next((d for d in dims if d.key == "batch_size"), None)
     for width in widths:
         r = trial_recipe(settings, {"hidden": width})
-        if r.get("arch", "mlp") != "mlp" and not any(d.key == "arch" and "mlp" in d.choices for d in dims):
-            return
         batch = r["batch_size"] if batches is None else max(
             int(c) for c in batches.choices) if batches.choices else int(batches.high)
         try:
