@@ -516,6 +516,14 @@ CR.backwardPass = function (data, vals, states) {
   return { vals, grads, steps, states };
 };
 
+// chainrule train's stop (training/trainer.py): why training must stop at a loss of `value` (smoothed: its running
+// mean, 0.9 old + 0.1 new; first: the first loss; factor: Python's EXPLOSION_FACTOR), or null
+CR.trainingStop = function (value, smoothed, first, factor) {
+  if (!Number.isFinite(value)) return `the loss became ${CR.formatNumber(value)}`;
+  if (smoothed > factor * Math.max(first, 0.1)) return `the loss exploded to ${CR.formatNumber(value)} (it started at ${CR.formatNumber(first)})`;
+  return null;
+};
+
 // graph.record's and the backward pass's check (chainrule/nonfinite.py, graph._argument_names): the first node
 // whose inputs are finite and whose forward value, or the gradients it sends back, are not, reported in Python's
 // words ("Mul (×): forward gave inf from finite inputs apple = 1e+308, apple_num = 1e+308"); null when none

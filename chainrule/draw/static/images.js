@@ -284,14 +284,11 @@
     const value = loss.out.data[0];
     const snapshot = () => net.map((l) => l.params.map((p) => Float64Array.from(p.data)));
     const restore = (saved) => net.forEach((l, k) => l.params.forEach((p, j) => p.data.set(saved[k][j])));
-    let why = null;   // chainrule train's check: a loss that is not finite, or (smoothed) explodes past the start
-    if (!Number.isFinite(value)) why = `the loss became ${CR.formatNumber(value)}`;
-    else {
+    if (Number.isFinite(value)) {
       if (net.first === undefined) net.first = value;
       net.smoothed = net.smoothed === undefined || net.smoothed === null ? value : 0.9 * net.smoothed + 0.1 * value;
-      if (net.smoothed > spec.explosion_factor * Math.max(net.first, 0.1))
-        why = `the loss exploded to ${CR.formatNumber(value)} (it started at ${CR.formatNumber(net.first)})`;
     }
+    const why = CR.trainingStop(value, net.smoothed, net.first, spec.explosion_factor);
     if (why) {
       net.smoothed = null;
       if (!net.before) return { loss: value, grads, diverged: why, undone: false };

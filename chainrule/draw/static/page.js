@@ -592,8 +592,7 @@
     const after = trainLoss(), first = T.losses[0];
     // chainrule train's check: a loss that is not finite, or that explodes past the start
     const why = !Object.values(T.params).every((p) => p.data.every(Number.isFinite)) ? "the update made some weights inf or NaN"
-      : !Number.isFinite(after) ? `the loss became ${CR.formatNumber(after)}`
-        : after > training.explosion_factor * Math.max(first, 0.1) ? `the loss exploded to ${CR.formatNumber(after)} (it started at ${CR.formatNumber(first)})` : null;
+      : CR.trainingStop(after, after, first, training.explosion_factor);   // the loss on all the data: no smoothing
     if (why) {
       T.params = kept;    // as chainrule train stops: named, the weights those before the step
       $("lr-error").textContent = `stopped at iteration ${T.iter + 1}: ${why}; try a smaller learning rate (now ${CR.formatNumber(lr)}); the weights are those before this step`;
