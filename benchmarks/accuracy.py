@@ -32,6 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from chainrule import datasets  # noqa: E402
+from chainrule.nets import image_shape  # noqa: E402
 from chainrule.training import job, recipes  # noqa: E402
 
 BOOK = recipes.BOOK
@@ -44,13 +45,13 @@ def pytorch_simple_cnn(dataset, data_dir, epochs=20, batch=100, lr=0.001, std=0.
     import numpy as np
     import torch
     nn = torch.nn
-    (x_train, t_train), (x_test, t_test) = datasets.load(dataset, data_dir=data_dir, download=False)
-    side = int(round(x_train.shape[1] ** 0.5))        # 28 for MNIST; other square digits work too
-    x_train, x_test = (torch.from_numpy(a.reshape(-1, 1, side, side).astype(np.float32)) for a in (x_train, x_test))
+    (x_train, t_train), (x_test, t_test) = datasets.load_for_networks(dataset, data_dir=data_dir, download=False)
+    _, height, width = image_shape(x_train.shape[1:])   # 28×28 for MNIST; other digits work too
+    x_train, x_test = (torch.from_numpy(a.reshape(-1, 1, height, width).astype(np.float32)) for a in (x_train, x_test))
     t_train, t_test = torch.from_numpy(t_train.astype(np.int64)), torch.from_numpy(t_test.astype(np.int64))
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Conv2d(1, 30, 5), nn.ReLU(), nn.MaxPool2d(2, 2), nn.Flatten(),
-                          nn.Linear(30 * ((side - 4) // 2) ** 2, 100),
+                          nn.Linear(30 * ((height - 4) // 2) * ((width - 4) // 2), 100),
                           nn.ReLU(), nn.Linear(100, 10))
     with torch.no_grad():
         for m in model:
@@ -120,8 +121,8 @@ def main():
             continue
         data_dir = {"fashion-mnist": args.data_dir, "mnist": args.mnist_dir}.get(name)
         try:
-            data = datasets.load(name, data_dir=data_dir, download=False) if name != "digits" else \
-                datasets.load(name)
+            data = datasets.load_for_networks(name, data_dir=data_dir, download=False) if name != "digits" else \
+                datasets.load_for_networks(name)
         except (datasets.DataNotFoundError, ImportError) as e:
             print(f"skipped {name} / {label}: {str(e).splitlines()[0]}")
             continue

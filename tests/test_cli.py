@@ -337,3 +337,30 @@ def test_an_expression_starting_with_a_minus_sign_gets_a_hint_not_a_missing_argu
            f"chainrule graph ' {text}' or '({text})'" in err, err
     assert main(["graph", f" {text}", "--set", "x=3", *(["y=2"] if "y" in text else [])]) == 0
     assert main(["graph", "fruit", "--explain"]) == 0 and "Backward pass of price" in capsys.readouterr().out
+
+
+def test_a_cnn_trains_on_images_that_are_not_square(tmp_path):
+    """An MNIST-format set of 12×8 images (height × width): the convolutions see 12×8 images, a picture to
+    classify is resized to 8×12 pixels (width × height), and one of another width:height gets a note. Rows of 96
+    values said nothing of their shape: the command refused ("not square images")."""
+    from PIL import Image
+
+    from chainrule.datasets import write_idx
+    from chainrule.datasets.mnist import FILES
+    rng = np.random.default_rng(0)
+    for name, shape in zip(FILES, [(40, 12, 8), (40,), (10, 12, 8), (10,)]):
+        write_idx(tmp_path / name, rng.integers(0, 256 if len(shape) > 1 else 10, shape).astype(np.uint8))
+    out = tmp_path / "run"
+    result = run_cli("train", "--dataset", "mnist", "--data-dir", str(tmp_path), "--arch",
+                     "conv(2,3,pad=1)-relu-pool(2)", "--epochs", "1", "--batch-size", "10", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    net, _ = model_io.load_model(out / "model.npz")
+    assert tuple(net.input_shape) == (1, 12, 8)
+    Image.new("L", (16, 24), 255).save(tmp_path / "as_trained.png")
+    Image.new("L", (60, 20), 255).save(tmp_path / "wide.png")
+    result = run_cli("predict", str(out / "model.npz"), str(tmp_path / "as_trained.png"), str(tmp_path / "wide.png"))
+    assert result.returncode == 0, result.stderr
+    assert "as_trained.png: " in result.stdout and "wide.png: " in result.stdout
+    assert result.stderr.strip() == ("note: " + str(tmp_path / "wide.png") + " is 60×20 pixels, not 8:12 as the "
+                                     "model's inputs: it is resized to 8×12 and what it shows is stretched (crop it "
+                                     "around the digit or object first)")

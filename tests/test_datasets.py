@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from chainrule import datasets
 from chainrule.datasets import mnist as mnist_module
@@ -323,3 +325,31 @@ def test_an_idx_header_whose_dimensions_wrap_int64_is_refused_as_truncated(tmp_p
     with pytest.raises(IDXError, match=r"file is truncated: dimensions \(65536, 65536, 65536, 65536\) need "
                                        r"18446744073709551616 data bytes, found 0"):
         read_idx(path)
+
+
+# --- images as chainrule's commands take them -------------------------------------------------
+
+@given(height=st.integers(1, 12), width=st.integers(1, 12))
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_commands_get_rows_for_square_images_and_images_otherwise(tmp_path_factory, height, width):
+    """Square one-channel images come as the book's rows of H·W values (the same as ``flatten=True``): their
+    length gives the shape back. Other images keep (N, 1, H, W): a row of 24·16 values could be 16×24 or 32×12,
+    so a convolutional network would not know their height and width."""
+    directory = tmp_path_factory.mktemp("idx")
+    rng = np.random.default_rng(height * 100 + width)
+    for name, shape in zip(FILES, [(6, height, width), (6,), (3, height, width), (3,)]):
+        write_idx(directory / name, rng.integers(0, 256 if len(shape) > 1 else 10, shape).astype(np.uint8))
+    flat = datasets.load("mnist", data_dir=directory)
+    for (x, t), (x_flat, t_flat) in zip(datasets.load_for_networks("mnist", data_dir=directory), flat):
+        np.testing.assert_array_equal(t, t_flat)
+        np.testing.assert_array_equal(x.reshape(len(x), -1), x_flat)
+        assert x.dtype == x_flat.dtype
+        assert x.shape == ((len(x), height * width) if height == width else (len(x), 1, height, width))
+
+
+def test_commands_get_the_small_data_sets_as_the_book_loads_them():
+    for name in ("digits", "spiral"):
+        for (x, t), (x_book, t_book) in zip(datasets.load_for_networks(name), datasets.load(name)):
+            np.testing.assert_array_equal(x, x_book)
+            np.testing.assert_array_equal(t, t_book)
+            assert x.shape == x_book.shape

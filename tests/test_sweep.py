@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chainrule.cli import main
 from chainrule.sweep.space import SpaceError, parse_space, space_text, to_options
@@ -76,6 +78,41 @@ def test_space_of_the_issue_parses_with_log_scales_and_choices():
 def test_a_bad_space_is_refused_naming_the_entry(text, message):
     with pytest.raises(SpaceError, match=message.replace("(", r"\(").replace(")", r"\)").replace("|", r"\|")):
         parse_space(text)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("optimizer=choice(sgd,adam)", "'sgd,adam' is one value: did you mean optimizer=choice(sgd|adam)?"),
+    ("hidden=choice(100, 200)", "'100, 200' is one value: did you mean hidden=choice(100|200)?"),
+    ("arch=choice('cnn'|'mlp')", "did you mean arch=choice(cnn|mlp)?"),
+    ("lr=choice(0.1,abc)", "'0.1,abc' is not a value of the learning rate: expected a number"),
+    ("lr=choice(0.1)", "choice needs two or more values separated by |, e.g. choice(100|256,128); give one value "
+                       "as the option itself (--lr 0.1)"),
+    ("lr=choice(abc|0.1)", "'abc' is not a value of the learning rate: expected a number"),
+    ("weight-decay=choice(0.1)", "give one value as the option itself (--weight-decay 0.1)"),
+])
+def test_a_choice_written_as_in_python_is_refused_with_what_was_meant(text, message):
+    """choice(sgd,adam) read as one value 'sgd,adam' (| separates choices, so that hidden=choice(100|256,128)
+    can hold widths): a choice of one value, or a value that is not the option's, was refused without saying
+    why; a number that was not one said "could not convert string to float"."""
+    with pytest.raises(SpaceError) as e:
+        parse_space(text)
+    assert message in str(e.value)
+
+
+@given(st.sampled_from([("optimizer", ["sgd", "momentum", "adam", "rmsprop"]), ("lr", ["0.1", "1e-3", "0.05"]),
+                        ("arch", ["mlp", "cnn", "conv(4,3,pad=1)-relu", "simple-cnn"]), ("shift", ["0", "1", "3"])]),
+       st.data())
+@settings(max_examples=100, deadline=None)
+def test_every_suggested_choice_parses_to_the_values_meant(key_values, data):
+    key, pool = key_values
+    values = data.draw(st.lists(st.sampled_from(pool), min_size=2, max_size=len(pool), unique=True))
+    quote = data.draw(st.sampled_from(["", "'", '"']))
+    written = ", ".join(f"{quote}{v}{quote}" for v in values) if data.draw(st.booleans()) or not quote else \
+        "|".join(f"{quote}{v}{quote}" for v in values)
+    with pytest.raises(SpaceError) as e:
+        parse_space(f"{key}=choice({written})")
+    suggestion = str(e.value).split("did you mean ")[1].rstrip("?")
+    assert parse_space(suggestion)[0].choices == tuple(values)
 
 
 def test_validation_split_comes_from_the_training_data_and_leaves_the_test_set_alone():

@@ -137,7 +137,7 @@ def use_device(device):
 def load_data(name, data_dir, **options):
     """The data set, or a UsageError saying what is wrong (a missing data set explains itself in a few lines)."""
     try:
-        return datasets.load(name, data_dir=data_dir, **options)
+        return datasets.load_for_networks(name, data_dir=data_dir, **options)
     except datasets.DataNotFoundError as e:
         raise UsageError(str(e)) from None
     except datasets.ERRORS as e:

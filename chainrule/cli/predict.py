@@ -93,8 +93,10 @@ def _read_image(path, size, invert):
                 a = _grey(img, Image)
                 if size is not None and a.shape != tuple(size):
                     width, height = a.shape[1], a.shape[0]
-                    if max(width, height) > 1.5 * min(width, height):
-                        print(f"note: {path} is {width}×{height} pixels, not square: it is resized to "
+                    stretch = (width / height) / (size[1] / size[0])   # its width:height against the model's
+                    if max(stretch, 1 / stretch) > 1.5:
+                        shape = "not square" if size[0] == size[1] else f"not {size[1]}:{size[0]} as the model's inputs"
+                        print(f"note: {path} is {width}×{height} pixels, {shape}: it is resized to "
                               f"{size[1]}×{size[0]} and what it shows is stretched (crop it around the digit or "
                               "object first)", file=sys.stderr)
                     a = np.asarray(Image.fromarray(a, "F").resize((size[1], size[0]), Image.LANCZOS),

@@ -43,9 +43,27 @@ def load(name, data_dir=None, normalize=True, flatten=True, one_hot_label=False,
     raise ValueError(f"unknown data set {name!r}; expected one of {', '.join(NAMES)}")
 
 
+def load_for_networks(name, data_dir=None, **kwargs):
+    """The data set as chainrule's commands (train, predict, gradcheck, graph, sweep) take it.
+
+    Images of one channel that are square (MNIST's 28×28, the digits' 8×8) come as rows of H·W values, the
+    book's ``flatten=True``: a row's length gives their shape back. Other images, such as an MNIST-format set
+    of 24×16 pictures, come as (N, 1, H, W), so that a convolutional network sees their height and width (a
+    row of 384 values could be 24×16, 16×24, 32×12, …). Rows of values (the spiral) come as they are.
+    """
+    train, test = load(name, data_dir=data_dir, flatten=False, **kwargs)
+    return tuple((_rows_where_square(x), t) for x, t in (train, test))
+
+
+def _rows_where_square(x):
+    if x.ndim == 4 and x.shape[1] == 1 and x.shape[2] == x.shape[3]:
+        return x.reshape(len(x), -1)
+    return x
+
+
 #: the errors a data set may raise for bad or missing files (the CLI reports them without a traceback)
 ERRORS = (DataNotFoundError, IDXError, ValueError, ImportError)
 
-__all__ = ["load", "load_mnist", "load_fashion_mnist", "load_digits", "load_spiral", "make_spiral", "read_idx",
-           "write_idx", "IDXError", "DataNotFoundError", "DownloadError", "cache_dir", "CLASS_NAMES", "NAMES",
-           "MIRROR_CHANGES_CLASS", "mirror_note", "ERRORS"]
+__all__ = ["load", "load_for_networks", "load_mnist", "load_fashion_mnist", "load_digits", "load_spiral",
+           "make_spiral", "read_idx", "write_idx", "IDXError", "DataNotFoundError", "DownloadError", "cache_dir",
+           "CLASS_NAMES", "NAMES", "MIRROR_CHANGES_CLASS", "mirror_note", "ERRORS"]

@@ -143,8 +143,8 @@ def _sweep(asked):
         raise SweepError(f"{settings['dataset']!r} is not a data set chainrule can load; pass its arrays as "
                          "data=((x_train, t_train), (x_test, t_test))")
     if data is None:
-        data = datasets.load(settings["dataset"], data_dir=settings["data_dir"], download=False) \
-            if settings["dataset"] in ("mnist", "fashion-mnist") else datasets.load(settings["dataset"])
+        data = datasets.load_for_networks(settings["dataset"], data_dir=settings["data_dir"], download=False) \
+            if settings["dataset"] in ("mnist", "fashion-mnist") else datasets.load_for_networks(settings["dataset"])
     preflight(settings, dims, data)
     split = split_validation(data, settings["validation"], settings["seed"])
     _, (x_test, t_test) = data

@@ -25,105 +25,11 @@ import math
 import re
 from dataclasses import dataclass
 
+from .options import searchable_options
+
 
 class SpaceError(ValueError):
     """The space text is wrong; the message names the entry and says what was expected."""
-
-
-def _number(low=None, low_open=False, high=None, high_open=False):
-    def check(value):
-        value = float(value)
-        if not math.isfinite(value):
-            raise ValueError("expected a finite number")
-        if low is not None and (value <= low if low_open else value < low):
-            raise ValueError(f"expected a number {'>' if low_open else '≥'} {low:g}")
-        if high is not None and (value >= high if high_open else value > high):
-            raise ValueError(f"expected a number {'<' if high_open else '≤'} {high:g}")
-        return value
-    return check
-
-
-def _whole(low=1, high=None):
-    def check(value):
-        if isinstance(value, str):
-            value = value.strip()
-            if not re.fullmatch(r"[+-]?\d+", value):
-                raise ValueError("expected a whole number")
-        elif float(value) != int(value):
-            raise ValueError("expected a whole number")
-        value = int(value)
-        if value < low or (high is not None and value > high):
-            raise ValueError(f"expected a whole number from {low}" + (f" to {high}" if high is not None else " up"))
-        return value
-    return check
-
-
-def _widths(value):
-    if isinstance(value, (int, float)):
-        return [_whole(1)(value)]
-    sizes = [part.strip() for part in str(value).split(",")]
-    if not sizes or not all(re.fullmatch(r"\d+", s) and int(s) > 0 for s in sizes):
-        raise ValueError("expected hidden layer widths such as 100 or 256,128")
-    return [int(s) for s in sizes]
-
-
-def _one_of(names):
-    def check(value):
-        value = str(value).strip()
-        if value not in names:
-            raise ValueError(f"expected one of {', '.join(names)}")
-        return value
-    return check
-
-
-def _switch(value):
-    text = str(value).strip().lower()
-    if text in ("true", "on", "yes", "1"):
-        return True
-    if text in ("false", "off", "no", "0"):
-        return False
-    raise ValueError("expected true or false")
-
-
-def _weight_init(value):
-    text = str(value).strip()
-    if text in ("he", "xavier"):
-        return text
-    try:
-        return _number(0, low_open=True)(text)
-    except ValueError:
-        raise ValueError("expected he, xavier or a positive number such as 0.01") from None
-
-
-def _arch(value):
-    from ..nets import parse_spec
-    from ..nets import ARCHS
-    text = str(value).strip()
-    if text not in ARCHS:
-        parse_spec(text)
-    return text
-
-
-def _keys():
-    from ..nets import ACTIVATIONS
-    from ..optimizers import OPTIMIZERS
-    # key → (what the value is, check and convert one value, whether it may be drawn as a number)
-    return {
-        "lr": ("the learning rate", _number(0, low_open=True), "float"),
-        "weight_decay": ("the L2 weight decay λ", _number(0), "float"),
-        "dropout": ("the dropout ratio", _number(0, high=1, high_open=True), "float"),
-        "hidden": ("the hidden layer widths", _widths, "int"),
-        "batch_size": ("the mini-batch size", _whole(1), "int"),
-        "epochs": ("the epochs of each trial", _whole(1, 10_000), "int"),
-        "shift": ("the augmenting shift in pixels", _whole(0, 64), "int"),
-        "weight_init": ("the initial weight scale", _weight_init, "float"),
-        "optimizer": ("the update rule", _one_of(list(OPTIMIZERS)), None),
-        "activation": ("the hidden activation", _one_of(sorted(ACTIVATIONS)), None),
-        "lr_schedule": ("the learning-rate schedule", _one_of(["constant", "cosine"]), None),
-        "batchnorm": ("batch normalisation on or off", _switch, None),
-        "flip": ("mirroring half of the images", _switch, None),
-        "arch": ("the network", _arch, None),
-    }
 
 
 #: the distributions and whether they draw numbers on a log scale
@@ -168,12 +74,43 @@ def _split_entries(text):
     return [e.strip() for e in entries if e.strip()]
 
 
+def _top_level_parts(text):
+    """``text`` split at its commas outside parentheses (a spec's ``conv(16,3)`` stays whole)."""
+    parts, depth, current = [], 0, ""
+    for ch in text:
+        depth += (ch == "(") - (ch == ")")
+        if ch == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    return [p.strip() for p in [*parts, current]]
+
+
+def _as_meant(key, choices, check):
+    """The choice as it was probably meant, written with commas between its values (Python's way) or with its
+    values in quotes: ``key=choice(a|b)`` where every value so read is one of the option's, else None."""
+    values = []
+    for c in choices:
+        for part in _top_level_parts(c):
+            if len(part) >= 2 and part[0] == part[-1] and part[0] in "'\"":
+                part = part[1:-1].strip()
+            try:
+                check(part)
+            except ValueError:
+                return None
+            values.append(part)
+    if len(values) < 2 or len(set(values)) != len(values) or tuple(values) == tuple(choices):
+        return None
+    return f"{key}=choice({'|'.join(values)})"
+
+
 def parse_space(text):
     """The space text as a list of :class:`Dimension`, or a :class:`SpaceError` naming the wrong entry."""
     if not isinstance(text, str) or not text.strip():
         raise SpaceError("the space is empty; expected entries such as 'lr=loguniform(1e-4,1e-1); "
                          "hidden=choice(100|256,128)'")
-    keys = _keys()
+    keys = searchable_options()
     dims, seen = [], set()
     for entry in _split_entries(text):
         m = _ENTRY.match(entry)
@@ -192,15 +129,24 @@ def parse_space(text):
         what, check, numeric = keys[key]
         if kind == "choice":
             choices = tuple(c.strip() for c in inner.split("|"))
+            meant = _as_meant(key, choices, check)
             if not all(choices):
                 raise SpaceError(f"{entry!r}: choice needs values separated by |, e.g. choice(100|256,128)")
+            if len(choices) == 1 and meant:
+                raise SpaceError(f"{entry!r}: choice needs two or more values separated by |; {choices[0]!r} is one "
+                                 f"value: did you mean {meant}?")
             if len(set(choices)) != len(choices):
                 raise SpaceError(f"{entry!r}: a value is listed twice")
             for c in choices:
                 try:
                     check(c)
                 except ValueError as e:
-                    raise SpaceError(f"{entry!r}: {c!r} is not a value of {what}: {e}") from None
+                    raise SpaceError(f"{entry!r}: {c!r} is not a value of {what}: {e}"
+                                     + (f"; did you mean {meant}?" if meant else "")) from None
+            if len(choices) == 1:
+                raise SpaceError(f"{entry!r}: choice needs two or more values separated by |, e.g. "
+                                 f"choice(100|256,128); give one value as the option itself "
+                                 f"(--{key.replace('_', '-')} {choices[0]})")
             dims.append(Dimension(key, kind, choices=choices))
             continue
         draws, log = DISTRIBUTIONS[kind]
@@ -251,5 +197,5 @@ def suggest(trial, dims):
 
 def to_options(values):
     """Train options from drawn values: choice texts converted (``"256,128"`` → [256, 128], ``"true"`` → True)."""
-    keys = _keys()
+    keys = searchable_options()
     return {key: keys[key][1](value) for key, value in values.items()}
