@@ -364,3 +364,13 @@ def test_a_cnn_trains_on_images_that_are_not_square(tmp_path):
     assert result.stderr.strip() == ("note: " + str(tmp_path / "wide.png") + " is 60×20 pixels, not 8:12 as the "
                                      "model's inputs: it is resized to 8×12 and what it shows is stretched (crop it "
                                      "around the digit or object first)")
+
+
+def test_a_picture_for_rows_that_are_no_square_image_is_refused_saying_what_to_give(tmp_path):
+    from PIL import Image
+    net = TwoLayerNet(384, 5, 10, seed=0)
+    model_io.save_model(tmp_path / "m.npz", net)
+    Image.new("L", (16, 24), 255).save(tmp_path / "p.png")
+    assert_one_line_error(run_cli("predict", str(tmp_path / "m.npz"), str(tmp_path / "p.png")),
+                          "the model takes rows of 384 values, which are no square image, so the picture's height "
+                          "and width are unknown; give the samples as a .npy array of 384 values per row")

@@ -188,7 +188,10 @@ def classify(net, paths, names, invert, image_dataset=None):
         elif p.suffix.lower() in IMAGE_SUFFIXES:
             size = _image_size(net)
             if size is None:
-                raise UsageError(f"{path}: the model's inputs {net.input_shape} are not images")
+                values = int(np.prod(net.input_shape))
+                raise UsageError(f"{path}: the model takes rows of {values} values, which are no square image, so "
+                                 "the picture's height and width are unknown; give the samples as a .npy array of "
+                                 f"{values} values per row")
             x = _read_image(p, size, invert).reshape(1, *net.input_shape)
         else:
             raise UsageError(f"{path}: expected a .npy array or an image ({', '.join(IMAGE_SUFFIXES)})")
