@@ -81,6 +81,7 @@ def build(text, values):
     for n in ast.walk(tree):
         if isinstance(n, ast.Name) and id(n) in called and n.id not in FUNCTIONS:
             raise ExpressionError(f"{n.id!r} is not one of the functions {', '.join(FUNCTIONS)}")
+    _check_parts(tree)
     names = sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id not in FUNCTIONS})
     missing = [n for n in names if n not in values]
     if missing:
@@ -96,6 +97,22 @@ def build(text, values):
         raise
     except (ValueError, TypeError, IndexError) as e:  # a layer's own message: shapes that do not fit, log(−1), …
         raise ExpressionError(str(e)) from None
+
+
+#: the parts of Python an expression may hold (its operators and functions are checked where they are built)
+_ALLOWED_PARTS = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Call, ast.Name, ast.Constant, ast.Attribute, ast.keyword,
+                  ast.expr_context, ast.operator, ast.unaryop)
+
+
+def _check_parts(tree):
+    """Refuse the first part, outermost first, that is no part of an expression (a comparison, ``z := x``, a
+    generator, a string): before the names are counted, so that ``(z := x)`` is not asked for a value of z."""
+    for n in ast.walk(tree):
+        if not isinstance(n, _ALLOWED_PARTS):
+            raise ExpressionError(f"{ast.unparse(n)!r} is not allowed here: use names, numbers, + - * / @ **, "
+                                  f"and {', '.join(FUNCTIONS)}")
+        if isinstance(n, ast.Constant):
+            _number(n)
 
 
 def _fold(node, source, layer_name, compute, *operands):
@@ -131,6 +148,8 @@ def _number(node):
         return value
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         return -_number(node.operand)
+    if isinstance(node, ast.Constant) and isinstance(node.value, complex):
+        raise ExpressionError(f"{ast.unparse(node)} is not a real number")   # the page's words
     raise ExpressionError(f"expected a number, got {ast.unparse(node)!r}")
 
 
@@ -143,8 +162,9 @@ def _exponent(power):
                               "for a power whose exponent varies, write exp(y * log(x))") from None
 
 
-def _axis(call):
-    if call.args[1:]:
+def _axis(args, call):
+    """The axis of ``sum``/``mean`` given ``args`` (the operand first), named in messages by the ``call`` as typed."""
+    if args[1:]:
         raise ExpressionError(f"{ast.unparse(call)!r}: give the axis as axis=N")
     axis = None
     for kw in call.keywords:
@@ -185,19 +205,20 @@ def _build(node, variables, source):
     if isinstance(node, ast.Attribute) and node.attr == "T":
         return F.transpose(build(node.value))
     if isinstance(node, ast.Call):
-        if isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS and node.args:
-            name, operand, call_args = node.func.id, node.args[0], node
+        if isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS:
+            if not node.args:
+                raise ExpressionError(f"{ast.unparse(node)!r}: {node.func.id} takes one argument, e.g. "
+                                      f"{node.func.id}(x)")
+            name, operand, args = node.func.id, node.args[0], node.args
         elif isinstance(node.func, ast.Attribute) and node.func.attr in FUNCTIONS:
-            name, operand, call_args = node.func.attr, node.func.value, ast.Call(node.func, [node.func] + node.args,
-                                                                               node.keywords)
+            name, operand, args = node.func.attr, node.func.value, [node.func] + node.args
         else:
             raise ExpressionError(f"{ast.unparse(node.func)!r} is not one of the functions "
                                   f"{', '.join(FUNCTIONS)}")
         value = build(operand)
         if name in ("sum", "mean"):
-            axis = _axis(call_args)
-            return FUNCTIONS[name](value, axis=axis)
-        if node.keywords or call_args.args[1:]:
+            return FUNCTIONS[name](value, axis=_axis(args, node))
+        if node.keywords or args[1:]:
             raise ExpressionError(f"{ast.unparse(node)!r}: {name} takes one argument")
         if isinstance(value, Variable):
             return FUNCTIONS[name](value)

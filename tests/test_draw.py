@@ -176,6 +176,14 @@ def test_cli_draws_an_expression_with_values(tmp_path, capsys):
     ("x", {"x": 1.0, "q": 2.0}, "--set q: not in the expression"),
     ("log(x)", {"x": -1.0}, "Log: input of shape () has 1 negative value"),
     ("x @ W", {"x": np.ones((1, 2)), "W": np.ones((3, 1))}, "MatMul: A has shape (1, 2) and B has shape (3, 1)"),
+    # each of these was worded wrongly: 'x.mean(x.mean, 0)', "'exp' is not one of the functions", "no value for z",
+    # "no value for y", "--set x: not in the expression", "expected a number, got '1j'"
+    ("x.mean(0)", {"x": np.ones(2)}, "'x.mean(0)': give the axis as axis=N"),
+    ("exp()", {}, "'exp()': exp takes one argument, e.g. exp(x)"),
+    ("(z := x)", {"x": 1.0}, "'(z := x)' is not allowed here"),
+    ("sum(x for x in y)", {"y": np.ones(2)}, "'(x for x in y)' is not allowed here"),
+    ("'x' * 2", {"x": 1.0}, "expected a number, got \"'x'\""),
+    ("x * 1j", {"x": 1.0}, "1j is not a real number"),
 ])
 def test_expressions_are_parsed_safely(text, values, message):
     with pytest.raises(ExpressionError, match=re.escape(message)):

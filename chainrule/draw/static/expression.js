@@ -325,7 +325,8 @@ if (typeof module !== "undefined") require("./layout.js");
       }
       if (node.type === "Call") {
         let name, operand, args;
-        if (node.func.type === "Name" && CR.FUNCTIONS.includes(node.func.id) && node.args.length) {
+        if (node.func.type === "Name" && CR.FUNCTIONS.includes(node.func.id)) {
+          if (!node.args.length) fail(`${JSON.stringify(pythonOf(node))}: ${node.func.id} takes one argument, e.g. ${node.func.id}(x)`);
           [name, operand, args] = [node.func.id, node.args[0], node.args];
         } else if (node.func.type === "Attribute" && CR.FUNCTIONS.includes(node.func.attr)) {
           [name, operand, args] = [node.func.attr, node.func.value, [node.func, ...node.args]];
