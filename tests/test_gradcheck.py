@@ -133,6 +133,12 @@ def test_cli_gradcheck_on_spiral_and_a_deeper_net_passes(capsys):
     assert "central differences" in out and "ok:" in out
 
 
+def test_cli_gradcheck_says_when_it_has_fewer_samples_than_asked(capsys):
+    """spiral has 900 training samples: --samples 5000 checked 900 and the header only said "on 900 samples"."""
+    assert main(["gradcheck", "--dataset", "spiral", "--samples", "5000", "--entries", "2"]) == 0
+    assert "on 900 spiral sample(s) (every training sample it has; --samples 5000 asked):" in capsys.readouterr().out
+
+
 @settings(max_examples=50, deadline=None)
 @given(st.integers(-3, 12), st.floats(-5, 5).filter(lambda c: abs(c) > 1e-3), st.integers(0, 2 ** 32 - 1))
 @example(5, 0.12299273756739648, 11192287)   # the rounding of f, not of x, showed: 1.02e-6 off

@@ -72,8 +72,9 @@ def run(args):
     except ValueError as e:
         raise UsageError(f"{one_line(e)}{' (--init ' + str(args.init) + ')' if args.init is not None else ''}") \
             from None
-    print(f"gradient check of {net.describe()} on {len(x)} {args.dataset} sample(s): every parameter's gradient by "
-          "backprop against central differences (f(w + h) − f(w − h)) / 2h, h = 1e-4")
+    every = f" (every training sample it has; --samples {args.samples} asked)" if len(x) < args.samples else ""
+    print(f"gradient check of {net.describe()} on {len(x)} {args.dataset} sample(s){every}: every parameter's "
+          "gradient by backprop against central differences (f(w + h) − f(w − h)) / 2h, h = 1e-4")
     for name, c in report.items():
         kinks = f", {c.kinks} of {c.kinks + c.compared} entries skipped at a kink" if c.kinks else ""
         if c.unchecked:
