@@ -22,7 +22,7 @@ import numpy as np
 
 from . import functions as F
 from . import layers as L
-from .graph import GraphError, InPlaceError, Variable, input_names
+from .graph import GraphError, InPlaceError, Variable, holds_numbers, input_names
 from .layers.base import Layer, parameter
 from .locate import check_node, hint, locate
 
@@ -258,12 +258,20 @@ def check_class(name, cls, seed=0):
         return f"{name}: ✗\n  {e}", None, None
     except GraphError as e:  # a gradient of the wrong shape: where, and what the shapes suggest
         node = getattr(e, "node", None)
-        if node is None:
-            raise
+        if node is None:   # a backward that returned the wrong number of gradients, or no arrays
+            layer = EXERCISES.get(name)
+            rule = f"\n  hint: the rule is {', '.join(layer.rule_statements())}" if layer is not None and \
+                layer.rules else ""
+            return f"{name}: ✗\n  {e}{rule}", None, None
         inputs = [a.data if isinstance(a, Variable) else a for a in node.args]
         arg = node.args[e.index]
         names = input_names(node.layer, node.n_inputs) + list(getattr(node.layer, "parameters", {}))
         what = names[e.index] if e.index < len(names) else getattr(arg, "name", None) or f"input {e.index}"
+        if not holds_numbers(e.gradient):
+            shown = repr(e.gradient)
+            return (f"{name}: ✗\n  {type(node.layer).__name__}.backward sends {type(e.gradient).__name__} "
+                    f"{shown[:40] + '…' * (len(shown) > 40)} to {what}; expected an array of numbers of shape "
+                    f"{arg.shape}"), Marked(node), out
         node.upstream = e.upstream
         results, _, _ = check_node(node)        # the numerical gradient it should have sent
         expected = next((r[1] for r in results if r[0] == what), np.zeros(arg.shape))

@@ -228,6 +228,20 @@ def _argument_names(layer, args):
     return names
 
 
+def holds_numbers(value):
+    """True for a number or an array of numbers: what a gradient must be."""
+    try:
+        return np.asarray(value).dtype.kind in "biuf"
+    except (ValueError, TypeError):     # a ragged list
+        return False
+
+
+def _gradient_of(layer, node, i):
+    """What the node's argument ``i`` is, in words: "input x" or "parameter W"."""
+    return (f"input {input_names(layer, node.n_inputs)[i]}" if i < node.n_inputs
+            else f"parameter {list(layer.parameters)[i - node.n_inputs]}")
+
+
 def _node_gradients(node, upstream):
     """Run the node's backward and return one gradient per argument, checked against the arguments' shapes."""
     layer = node.layer
@@ -243,6 +257,14 @@ def _node_gradients(node, upstream):
                            "branch of the graph") from None
     grads = layer.grads
     sent.extend(grads.get(name) for name in layer.parameters)
+    for i, (arg, g) in enumerate(zip(node.args, sent)):
+        if isinstance(arg, Variable) and g is not None and not holds_numbers(g):   # 'abc', a ragged list, None inside
+            shown = repr(g)
+            error = GraphError(f"{type(layer).__name__}.backward gave {type(g).__name__} "
+                               f"{shown[:40] + '…' * (len(shown) > 40)} for {_gradient_of(layer, node, i)}; expected "
+                               f"an array of numbers of shape {arg.shape}")
+            error.node, error.index, error.gradient, error.upstream = node, i, g, upstream
+            raise error
     if not all(nonfinite.all_finite(g) for g in sent) and nonfinite.all_finite(upstream) and \
             all(nonfinite.all_finite(a.data if isinstance(a, Variable) else a) for a in node.args) and \
             nonfinite.all_finite(node.output_data):
@@ -252,8 +274,7 @@ def _node_gradients(node, upstream):
     for i, (arg, g) in enumerate(zip(node.args, sent)):
         if not isinstance(arg, Variable):
             continue
-        what = (f"input {input_names(layer, node.n_inputs)[i]}" if i < node.n_inputs
-                else f"parameter {list(layer.parameters)[i - node.n_inputs]}")
+        what = _gradient_of(layer, node, i)
         if g is None:
             raise GraphError(f"{type(layer).__name__}.backward gave no gradient for {what}, a Variable of shape "
                              f"{arg.shape}")

@@ -151,6 +151,27 @@ def test_engine_names_a_layer_that_returns_a_wrong_shape():
         WrongShape()(Variable(np.ones(3))).sum().backward()
 
 
+class SendsText(Mul):
+    def backward(self, dout):
+        return super().backward(dout)[0], "abc"
+
+
+class SendsRagged(Relu):
+    def backward(self, dout):
+        return [[1.0], [1.0, 2.0]]
+
+
+def test_engine_names_a_layer_whose_gradient_holds_no_numbers():
+    """'abc' for a scalar input passed the shape check and reached the next layer as its dout ("Add: dout is a
+    str"); a ragged list ended in NumPy's "inhomogeneous shape"."""
+    with pytest.raises(GraphError, match=r"SendsText.backward gave str 'abc' for input y; expected an array of "
+                                         r"numbers of shape \(\)"):
+        (SendsText()(Variable(1.0), Variable(2.0) + 1.0)).backward()
+    with pytest.raises(GraphError, match=r"SendsRagged.backward gave list \[\[1.0\], \[1.0, 2.0\]\] for input x; "
+                                         r"expected an array of numbers of shape \(2, 2\)"):
+        SendsRagged()(Variable(np.ones((2, 2)))).sum().backward()
+
+
 def test_a_variable_exponent_is_refused_clearly():
     with pytest.raises(TypeError, match="Pow: the exponent must be a number, got Variable"):
         Variable(2.0) ** Variable(3.0)

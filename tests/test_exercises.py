@@ -103,6 +103,28 @@ def test_a_planted_mistake_is_located_with_a_hint(tmp_path, what, right, wrong, 
     assert all("✓" in line for line in others), report       # nothing else is blamed
 
 
+@pytest.mark.parametrize("right,wrong,layer,words", [
+    ("return dout * self.y, dout * self.x", "return dout * self.y, dout * self.x, 0", "MulLayer",
+     "returned 3 gradient(s) for 2 input(s) (x, y)"),
+    ("        return dout * 1, dout * 1", "        return dout", "AddLayer", "returned 1 gradient(s) for 2 input(s)"),
+    ("        return dout * 1, dout * 1", "        return dout, 'abc'", "AddLayer",
+     "sends str 'abc' to y; expected an array of numbers of shape"),
+    ("        return dout * 1, dout * 1", "        return dout, [[1], [1, 2]]", "AddLayer",
+     "sends list [[1], [1, 2]] to y; expected an array of numbers"),
+], ids=["three for two", "one for two", "a string", "a ragged list"])
+def test_a_backward_returning_no_gradients_is_one_wrong_layer_and_the_rest_are_checked(tmp_path, right, wrong, layer,
+                                                                                      words):
+    """A wrong count of gradients ended the whole check as a usage error, a string ended it with NumPy's "could not
+    convert string to float": the other layers were never checked."""
+    path = tmp_path / "mine.py"
+    path.write_text(SOLUTIONS.replace(right, wrong, 1))
+    ok, lines = check_file(path)
+    report = "\n".join(lines)
+    assert not ok and report.split(f"{layer}: ")[1].startswith("✗") and words in report, report
+    others = [line for line in lines if line.split(":")[0] in NAMES - {layer}]
+    assert len(others) == len(NAMES) - 1 and all("✓" in line for line in others), report
+
+
 def test_the_report_names_the_entries_with_both_numbers():
     x, y = Variable(np.array([1.0, 2.0]), "x"), Variable(np.array([3.0, 4.0]), "y")
     out = F.sum(x * y)
