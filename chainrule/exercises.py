@@ -25,6 +25,7 @@ from . import layers as L
 from .graph import GraphError, InPlaceError, Variable, holds_numbers, input_names
 from .layers.base import Layer, parameter
 from .locate import check_node, hint, locate
+from .nonfinite import NonFiniteError, nonfinite_policy
 
 #: the classes an exercise file may define, in the book's order, and chainrule's layer each stands for
 EXERCISES = {"MulLayer": L.Mul, "AddLayer": L.Add, "Relu": L.Relu, "Sigmoid": L.Sigmoid, "Affine": L.Affine,
@@ -246,9 +247,11 @@ def check_class(name, cls, seed=0):
     rng = np.random.default_rng(seed)
     out = None
     try:
-        outputs = graphs_for(name, cls, rng)
+        with nonfinite_policy("raise"):   # inf or NaN from finite numbers: a mistake of this layer, named below
+            outputs = graphs_for(name, cls, rng)
         for out in outputs:
-            out.backward()
+            with nonfinite_policy("raise"):
+                out.backward()
             finding = locate(out)
             if finding is not None:
                 return f"{name}: ✗\n{finding}", finding, out
@@ -256,13 +259,12 @@ def check_class(name, cls, seed=0):
         return f"{name}: not written yet (it raises NotImplementedError)", None, None
     except InPlaceError as e:  # caught by the engine itself: the dout it hands a layer is read-only
         return f"{name}: ✗\n  {e}", None, None
+    except NonFiniteError as e:
+        return f"{name}: ✗\n  {e}{_rule_hint(name)}", None, None
     except GraphError as e:  # a gradient of the wrong shape: where, and what the shapes suggest
         node = getattr(e, "node", None)
-        if node is None:   # a backward that returned the wrong number of gradients, or no arrays
-            layer = EXERCISES.get(name)
-            rule = f"\n  hint: the rule is {', '.join(layer.rule_statements())}" if layer is not None and \
-                layer.rules else ""
-            return f"{name}: ✗\n  {e}{rule}", None, None
+        if node is None:   # a backward that returned the wrong number of gradients
+            return f"{name}: ✗\n  {e}{_rule_hint(name)}", None, None
         inputs = [a.data if isinstance(a, Variable) else a for a in node.args]
         arg = node.args[e.index]
         names = input_names(node.layer, node.n_inputs) + list(getattr(node.layer, "parameters", {}))
@@ -311,11 +313,15 @@ def _failure(name, cls, error):
                 if isinstance(v, dict) and v and all(isinstance(key, str) for key in v)]
         if held:
             lines.append("  " + "; ".join(held))
+    return "\n".join(lines) + _rule_hint(name, "; each gradient has the shape of what it is the gradient of")
+
+
+def _rule_hint(name, then=""):
+    """A new line with the rule of the exercise ``name`` (its layer's rule statements), or "" where it has none."""
     layer = EXERCISES.get(name)
-    if layer is not None and layer.rules:
-        lines.append(f"  hint: the rule is {', '.join(layer.rule_statements())}; each gradient has the shape of what "
-                     "it is the gradient of")
-    return "\n".join(lines)
+    if layer is None or not layer.rules:
+        return ""
+    return f"\n  hint: the rule is {', '.join(layer.rule_statements())}{then}"
 
 
 class Marked:

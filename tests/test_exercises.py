@@ -111,11 +111,14 @@ def test_a_planted_mistake_is_located_with_a_hint(tmp_path, what, right, wrong, 
      "sends str 'abc' to y; expected an array of numbers of shape"),
     ("        return dout * 1, dout * 1", "        return dout, [[1], [1, 2]]", "AddLayer",
      "sends list [[1], [1, 2]] to y; expected an array of numbers"),
-], ids=["three for two", "one for two", "a string", "a ragged list"])
+    ("return dout * self.y, dout * self.x", "return dout * np.nan, dout * self.x", "MulLayer",
+     "YourMulLayer (×): backward gave NaN from finite inputs dout = 1"),
+], ids=["three for two", "one for two", "a string", "a ragged list", "NaN"])
 def test_a_backward_returning_no_gradients_is_one_wrong_layer_and_the_rest_are_checked(tmp_path, right, wrong, layer,
                                                                                       words):
     """A wrong count of gradients ended the whole check as a usage error, a string ended it with NumPy's "could not
-    convert string to float": the other layers were never checked."""
+    convert string to float": the other layers were never checked. A NaN from finite numbers was a warning with a
+    line of chainrule's own code on stderr, and the report said only "compare each entry with the rule"."""
     path = tmp_path / "mine.py"
     path.write_text(SOLUTIONS.replace(right, wrong, 1))
     ok, lines = check_file(path)
