@@ -91,6 +91,29 @@ def _kept(store, key, like):
     return a
 
 
+def learning_rate_problem(lr, dtype, what="the parameters"):
+    """Why a learning rate ``lr`` does not fit parameters (``what``) of ``dtype``, or None. Beyond the dtype, lr
+    cast to it is inf and every weight inf or NaN after one update; below half its smallest positive number
+    (about 1.4e-45 in float32) lr is 0 there and no weight ever moves."""
+    name, (zero, largest) = np.dtype(dtype).name, _learning_rate_bounds(dtype)
+    if lr > largest:
+        return f"lr {lr:g} is beyond {name}, the dtype of {what} (largest {largest:.3g})"
+    if 0 < lr <= zero:
+        return (f"lr {lr:g} is 0 in {name}, the dtype of {what} (its smallest positive number is about "
+                f"{2 * zero:.2g}): no weight would move")
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _learning_rate_bounds(dtype):
+    """(the largest positive number that is 0 in a float dtype: half its smallest subnormal, the largest finite
+    number); (0, inf) for other dtypes: nothing to refuse."""
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        return 0.0, math.inf
+    return float(np.finfo(dtype).smallest_subnormal) / 2, _largest(dtype)
+
+
 @functools.lru_cache(maxsize=None)
 def _largest(dtype):
     """The largest finite number of a float dtype (inf for others: nothing to refuse)."""
@@ -156,12 +179,15 @@ class Optimizer:
             self.check_learning_rate(p.dtype, key)
 
     def check_learning_rate(self, dtype, what):
-        """A ValueError when ``lr`` is beyond ``dtype`` (that of the parameters ``what``): cast to it, lr would be
-        inf, and every weight inf or NaN after one update."""
+        """A ValueError when ``lr`` does not fit ``dtype`` (that of the parameters ``what``): see
+        :func:`learning_rate_problem`."""
         lr = getattr(self, "lr", None)          # an optimizer of one's own may have none
-        if lr is not None and lr > _largest(dtype):
-            raise ValueError(f"{type(self).__name__}: lr {lr:g} is beyond {np.dtype(dtype).name}, the "
-                             f"dtype of {what} (largest {_largest(dtype):.3g}); expected a learning rate it can hold")
+        if lr is None:
+            return
+        zero, largest = _learning_rate_bounds(dtype)   # one cached lookup: this runs for every parameter and step
+        if lr > largest or 0 < lr <= zero:
+            raise ValueError(f"{type(self).__name__}: {learning_rate_problem(lr, dtype, what)}; expected a learning "
+                             "rate it can hold")
 
     def state_dict(self):
         """What the optimizer has learned besides the weights (Momentum's v, Adam's m, v and step count), as

@@ -181,6 +181,21 @@ def test_updating_part_of_the_params_freezes_the_rest():
 
 
 @pytest.mark.parametrize("name", sorted(optimizers.OPTIMIZERS))
+def test_a_learning_rate_that_is_0_in_the_parameters_dtype_is_refused(name):
+    """lr 1e-46 with float32 weights is 0 there: every update left every weight as it was, and a run trained for
+    its epochs with the accuracy of its start, silently. float64 holds it."""
+    import re
+    W = np.ones((3, 2), dtype=np.float32)
+    opt = optimizers.make(name, 1e-46)
+    with pytest.raises(ValueError, match=re.escape(f"{type(opt).__name__}: lr 1e-46 is 0 in float32, the dtype of W "
+                                                   "(its smallest positive number is about 1.4e-45): no weight would "
+                                                   "move")):
+        opt.update({"W": W}, {"W": np.full((3, 2), 0.5, dtype=np.float32)})
+    optimizers.make(name, 1e-46).update({"W": np.ones((3, 2))}, {"W": np.zeros((3, 2))})
+    optimizers.make(name, 1.5e-45).update({"W": W}, {"W": np.zeros((3, 2), dtype=np.float32)})  # the smallest
+
+
+@pytest.mark.parametrize("name", sorted(optimizers.OPTIMIZERS))
 def test_a_learning_rate_the_parameters_dtype_cannot_hold_is_refused_and_nothing_moves(name):
     """lr 1e200 with float32 weights: the update cast lr to inf ("overflow encountered in cast") and made every
     weight inf or NaN, silently in a loop of one's own. It is refused naming the parameter; float64 holds it."""

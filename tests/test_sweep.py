@@ -165,6 +165,9 @@ def test_workers_with_other_versions_are_refused():
      "batchnorm yes: --space batch_size=int(1,64) can draw 1, but the batch normalisation"),
     (["--dataset", "spiral", "--space", "lr=choice(0.1|1e300)"],       # each such trial would be refused
      "--space lr=choice(0.1|1e300) can draw 1e+300, beyond float32 (largest 3.4e+38), the networks' dtype"),
+    (["--dataset", "spiral", "--space", "lr=loguniform(1e-60,0.1)"],    # an lr of 0: nothing would learn
+     "--space lr=loguniform(1e-60,0.1) can draw 1e-60: lr 1e-60 is 0 in float32, the dtype of the networks' "
+     "parameters (its smallest positive number is about 1.4e-45): no weight would move"),
     (["--dataset", "spiral", "--space", "weight_decay=uniform(0,1e308)"],
      "--space weight_decay=uniform(0,1e+308) can draw 1e+308, beyond float32"),
     (["--dataset", "spiral", "--space", "hidden=int(1,1000000000)"],     # planned, nothing allocated

@@ -71,6 +71,7 @@ def _numbers_fit_the_dtype(r, dims):
     """A space that can draw a learning rate or a weight decay beyond the recipe's dtype (1e300 for float32) is
     refused before any trial: every such trial would be refused when it starts, and three in a row end the sweep."""
     from .. import backend
+    from ..optimizers import learning_rate_problem
     for d in dims:
         if d.key not in ("lr", "weight_decay"):
             continue
@@ -79,6 +80,10 @@ def _numbers_fit_the_dtype(r, dims):
             raise SweepError(f"--space {d.text()} can draw {largest:g}, beyond {r['dtype']} (largest "
                              f"{float(np.finfo(r['dtype']).max):.3g}), the networks' dtype; expected bounds it "
                              "can hold")
+        smallest = min(float(c) for c in d.choices) if d.kind == "choice" else float(d.low)
+        problem = learning_rate_problem(smallest, r["dtype"], "the networks' parameters") if d.key == "lr" else None
+        if problem:
+            raise SweepError(f"--space {d.text()} can draw {smallest:g}: {problem}; expected bounds it can hold")
 
 
 def _batches_fit_batch_norm(net, r, dims, what):
