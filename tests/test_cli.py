@@ -34,6 +34,9 @@ def assert_one_line_error(result, message):
     (["train", "--seed", "abc"], "argument --seed: expected a whole number from 0 to 2^63 − 1, got 'abc'"),
     (["train", "--seed", str(2 ** 64)], "expected a whole number from 0 to 2^63 − 1"),
     (["train", "--lr", "nan"], "argument --lr: expected a finite number, got 'nan'"),
+    (["train", "--epochs", "2", "--iterations", "3"],       # ran 3 updates, "epoch 1/1", the 2 epochs ignored
+     "--epochs 2 and --iterations 3 both say how long to train; give one (--iterations counts updates"),
+    (["sweep", "--epochs", "2", "--iterations", "3"], "--epochs 2 and --iterations 3 both say how long to train"),
     (["train", "--lr", "inf"], "argument --lr: expected a finite number, got 'inf'"),
     (["train", "--weight-decay", "inf"], "argument --weight-decay: expected a finite number"),
     (["train", "--dropout", "nan"], "argument --dropout: expected a finite number"),

@@ -93,6 +93,9 @@ def recipe_overrides(args):
             "the spec lists every layer: write them into it, e.g. 'affine(100)-bn-tanh-dropout(0.5)'"
         raise UsageError(f"{flags} shape{'s' if len(given) == 1 else ''} the MLP (--arch mlp) only; with --arch "
                          f"{args.arch} {instead}")
+    if args.epochs is not None and args.iterations is not None:   # --iterations decides; --epochs was ignored
+        raise UsageError(f"--epochs {args.epochs} and --iterations {args.iterations} both say how long to train; "
+                         "give one (--iterations counts updates, the book's way)")
     return {key: getattr(args, key) for key in RECIPE_OPTIONS}
 
 

@@ -87,6 +87,9 @@ def _check_settings(s):
     if both:
         raise SweepError(f"{', '.join(both)} is both searched (--space) and fixed (--{both[0].replace('_', '-')}); "
                          "give it one way")
+    if s["fixed"].get("iterations") is not None and any(d.key == "epochs" for d in dims):
+        raise SweepError(f"--space searches epochs, but --iterations {s['fixed']['iterations']} decides how long each "
+                         "trial trains; give one")
     try:  # the data set's recipe with the fixed options must be valid on its own
         recipes.recipe(s.get("recipe_of") or s["dataset"], **s["fixed"])
     except ValueError as e:
