@@ -165,7 +165,7 @@ def classify(net, paths, names, invert, image_dataset=None):
             except (OSError, ValueError) as e:
                 raise UsageError(f"{path}: not a readable .npy array ({one_line(e)})") from None
             if x.dtype.kind not in "fiub":
-                raise UsageError(f"{path}: holds {x.dtype} values; expected numbers")
+                raise UsageError(f"{path}: holds {x.dtype} values; expected real numbers")
             if x.size == 0:
                 raise UsageError(f"{path}: holds no values (shape {x.shape}); expected one sample or one per row")
             per_sample = int(np.prod(net.input_shape))
