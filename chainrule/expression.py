@@ -25,6 +25,8 @@ from .nonfinite import NonFiniteError
 FUNCTIONS = {"exp": F.exp, "log": F.log, "relu": F.relu, "sigmoid": F.sigmoid, "tanh": F.tanh,
              "softmax": F.softmax, "sum": F.sum, "mean": F.mean}
 BINARY = {ast.Add: F.add, ast.Sub: F.sub, ast.Mult: F.mul, ast.Div: F.div, ast.MatMult: F.matmul}
+#: the upstream gradient's name in every rule (``dout × y``): a value of that name would make them ambiguous
+RESERVED = "dout"
 MAX_LENGTH = 2000
 MAX_NODES = 500
 
@@ -50,6 +52,13 @@ def parse_value(text, name="value"):
         raise ExpressionError(f"{name}: {text!r} holds a number beyond floating point (the largest is about "
                               f"{np.finfo(np.float64).max:.3g}), inf or NaN; expected finite numbers")
     return array
+
+
+def output_name(names):
+    """The name of an expression's output: ``out``, or the first of ``out1``, ``out2``, … that no input holds
+    (for ``L * out`` the output named out too made the explanation read "∂out/∂out = L")."""
+    taken = set(names)
+    return next(name for name in ("out", *(f"out{k}" for k in range(1, len(taken) + 2))) if name not in taken)
 
 
 def build(text, values):
@@ -83,6 +92,9 @@ def build(text, values):
             raise ExpressionError(f"{n.id!r} is not one of the functions {', '.join(FUNCTIONS)}")
     _check_parts(tree)
     names = sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id not in FUNCTIONS})
+    if RESERVED in names:
+        raise ExpressionError(f"{RESERVED} is the name the explanations give a node's upstream gradient (book "
+                              f"§5.2: dx = dout × …); call this value something else")
     missing = [n for n in names if n not in values]
     if missing:
         raise ExpressionError(f"no value for {', '.join(missing)}: give one with --set "

@@ -184,10 +184,30 @@ def test_cli_draws_an_expression_with_values(tmp_path, capsys):
     ("sum(x for x in y)", {"y": np.ones(2)}, "'(x for x in y)' is not allowed here"),
     ("'x' * 2", {"x": 1.0}, "expected a number, got \"'x'\""),
     ("x * 1j", {"x": 1.0}, "1j is not a real number"),
+    # the explanation read "d x = dout × dout = 1 × 3": the upstream gradient and a value of the same name
+    ("dout * x", {"dout": 3.0, "x": 2.0}, "dout is the name the explanations give a node's upstream gradient"),
 ])
 def test_expressions_are_parsed_safely(text, values, message):
     with pytest.raises(ExpressionError, match=re.escape(message)):
         build(text, values)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(["out", "out1", "out2", "v1", "v2", "v3", "x", "L"]), min_size=2, max_size=5,
+                unique=True), st.data())
+def test_every_value_of_an_expression_has_its_own_name(names, data):
+    """Whatever its inputs are called (out, v1, …), every value of the drawn graph has a name of its own: an
+    output named out beside an input named out read "∂out/∂out = L" in the explanation."""
+    from chainrule.expression import output_name
+    ops = data.draw(st.lists(st.sampled_from(["+", "*", "-"]), min_size=len(names) - 1, max_size=len(names) - 1))
+    text = names[0] + "".join(f" {op} {'exp' if k % 2 else ''}({name})" for k, (op, name) in
+                              enumerate(zip(ops, names[1:])))
+    out = build(text, {n: 0.5 for n in names})
+    out.name = output_name(names)
+    out.backward()
+    shown = [v["name"] for v in describe(out)["values"].values()]
+    assert len(shown) == len(set(shown)), (text, shown)
+    assert not re.search(rf"∂{out.name}/∂{out.name}(?!\w)", explain(out))
 
 
 @settings(max_examples=200, deadline=None)

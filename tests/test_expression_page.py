@@ -19,7 +19,7 @@ import pytest
 
 from chainrule.draw import describe
 from chainrule.draw.graphdata import page_catalogue
-from chainrule.expression import ExpressionError, build
+from chainrule.expression import ExpressionError, build, output_name
 from chainrule.graph import Variable
 from random_graphs import random_expression
 
@@ -49,6 +49,8 @@ TYPED = [
     ("x < 2", S), ("not x", S), ("~x", S), ("x * 1j", S), ("y", S), ("x", {"x": 1.0, "y": 2.0}), ("x", S),
     ("2 * 3", S), ("x @ W", M), ("x + W", {"x": np.ones(3), "W": np.ones(2)}), ("1/0 * x", S),
     ("x * 10.0**400", S), ("(-4)**0.5 * x", S), ("x * 012", S), ("x * 1__0", S), ("x = 2", S),
+    ("L * out", {"L": 2.0, "out": 3.0}), ("dout * x", {"dout": 2.0, "x": 3.0}),
+    ("out * out1 + out2", {"out": 1.0, "out1": 2.0, "out2": 3.0}),
     ("exp()", S), ("sum()", S), ("x.T", {"x": 1.0}), ("sum(x.T)", V), ("x ** -2", S), ("x + exp(1000)", S),
     ("x + log(0)", S), ("x * 0**-1", S),
 ]
@@ -64,7 +66,7 @@ def python_side(text, values):
         return {"error": "computes nothing"}
     if out.size != 1:
         return {"error": "not one number"}
-    out.name = out.name or "out"
+    out.name = out.name or output_name(values)
     with np.errstate(all="ignore"):
         out.backward()
         return {"data": json.loads(json.dumps(describe(out)))}
@@ -137,7 +139,7 @@ def test_the_page_words_these_refusals_as_python_does():
              ("x * 1.5E400", S), ("x * 10.0**400", S), ("x ** 0.5", S), ("1/0 * x", S), ("x + 0/0", S),
              ("x * exp(1000)", S), ("x + log(0)", S), ("x * (1e308*10)", S), ("x * (-4)**0.5", S),
              ("x + 0**-1", S), ("x * sum(exp(800))", S), ("sigmoid(-exp(710)) + x", S), ("x + exp(709)", S),
-             ("exp()", {}), ("x.sum(0)", V), ("x.mean(0, 1)", V), ("x * 1j", S)]
+             ("exp()", {}), ("x.sum(0)", V), ("dout * x", {"dout": 2.0, "x": 3.0}), ("x.mean(0, 1)", V), ("x * 1j", S)]
     for (text, values), page in zip(cases, page_side(cases)):
         python = python_side(text, values)
         if "error" not in python:

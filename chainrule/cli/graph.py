@@ -57,7 +57,7 @@ def build_graph(args):
 
 def _build_graph(args):
     from .. import examples
-    from ..expression import ExpressionError, build, parse_value
+    from ..expression import ExpressionError, build, output_name, parse_value
     if args.graph.endswith(".npz"):
         if args.set:
             raise UsageError(f"--set is for expressions; {args.graph!r} is a model file")
@@ -82,7 +82,7 @@ def _build_graph(args):
     if output.size != 1:
         raise UsageError(f"{args.graph!r} gives an array of shape {output.shape}; backward starts from one number: "
                          f"wrap it in sum(...), e.g. \"sum({args.graph})\"")
-    output.name = output.name or "out"
+    output.name = output.name or output_name(values)
     output.backward()
     return output
 

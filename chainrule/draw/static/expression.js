@@ -268,6 +268,7 @@ if (typeof module !== "undefined") require("./layout.js");
     });
     walk(tree, (n) => { if (n.type === "Name" && !CR.FUNCTIONS.includes(n.id)) names.add(n.id); });
     const sorted = [...names].sort();
+    if (names.has("dout")) fail("dout is the name the explanations give a node's upstream gradient (book §5.2: dx = dout × …); call this value something else");
     const missing = sorted.filter((n) => !(n in values));
     if (missing.length) fail(`no value for ${missing.join(", ")}: give one with --set ${missing.map((n) => n + "=…").join(" ")}`);
     const unused = Object.keys(values).filter((n) => !names.has(n)).sort();
@@ -355,8 +356,14 @@ if (typeof module !== "undefined") require("./layout.js");
     const out = CR.buildExpression(text, values, catalogue);
     if (!isVar(out) || !out.creator) fail(`${JSON.stringify(text)} computes nothing from its names; use at least one name and an operation`);
     if (out.data.data.length !== 1) fail(`${JSON.stringify(text)} gives an array of shape ${shapeText(out.data.shape)}; backward starts from one number: wrap it in sum(...), e.g. "sum(${text})"`);
-    out.name = out.name || "out";
+    out.name = out.name || CR.outputName(Object.keys(values));
     return out;
+  };
+
+  // expression.output_name: "out", or the first of out1, out2, … that no input holds
+  CR.outputName = function (names) {
+    if (!names.includes("out")) return "out";
+    for (let k = 1; ; k++) if (!names.includes(`out${k}`)) return `out${k}`;
   };
 
   // ---- the graph as data (graphdata.describe), from a recorded output ---------------------------------------
