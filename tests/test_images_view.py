@@ -292,13 +292,15 @@ def test_the_page_trains_a_cnn_as_python_does(tmp_path):
     from chainrule.nets import SimpleConvNet
     from chainrule.training.cnn_page import CHECKED_STEPS, batches, cnn_training, small_copy
     (x_train, t_train), _ = datasets.load("digits")
+    tall = np.ascontiguousarray(x_train.reshape(-1, 1, 8, 8)[:, :, :, 1:7])    # 8×6 images: height ≠ width
     specs = []
-    for seed, net in enumerate([SimpleConvNet(input_dim=(1, 8, 8), conv_param={"filter_num": 30, "filter_size": 3},
-                                              hidden_size=100),
-                                LayerNet((1, 8, 8), "conv(12,3,pad=1)-bn-relu-pool(2)-conv(4,2)-tanh-dropout(0.2)",
-                                         10),
-                                LayerNet((1, 8, 8), "bn-dropout(0.2)", 10)]):        # nothing the page runs
-        spec = cnn_training(net, x_train, t_train, samples=200, seed=seed)
+    for seed, (net, x) in enumerate([
+            (SimpleConvNet(input_dim=(1, 8, 8), conv_param={"filter_num": 30, "filter_size": 3}, hidden_size=100),
+             x_train),
+            (LayerNet((1, 8, 8), "conv(12,3,pad=1)-bn-relu-pool(2)-conv(4,2)-tanh-dropout(0.2)", 10), x_train),
+            (LayerNet((1, 8, 8), "bn-dropout(0.2)", 10), x_train),        # nothing the page runs
+            (LayerNet((1, 8, 6), "conv(12,3,pad=1)-relu-pool(2)-conv(4,2)-tanh", 10), tall)]):
+        spec = cnn_training(net, x, t_train, samples=200, seed=seed)
         spec["steps"] = 150
         specs.append(spec)
     assert specs[0]["same"] and not specs[0]["left_out"]          # the book's SimpleConvNet is trained whole
@@ -312,7 +314,7 @@ def test_the_page_trains_a_cnn_as_python_does(tmp_path):
     for spec, got in zip(specs, json.loads(result.stdout)):
         assert got["batches"][:CHECKED_STEPS] == batches(CHECKED_STEPS, len(spec["t"]), spec["batch"], spec["seed"])
         assert np.allclose(got["losses"][:CHECKED_STEPS], spec["python_losses"], rtol=1e-10, atol=0)
-        rise = 0.2 if spec["spec"] != "flatten" else 0.05   # the Affine alone on raw pixels learns slowly at lr 0.01
+        rise = 0.15 if spec["spec"] != "flatten" else 0.05   # the Affine alone on raw pixels learns slowly at lr 0.01
         assert got["after"] > got["before"] + rise and got["again"] == got["before"]
         assert re.fullmatch(r"the (update made some weights inf or NaN|loss (became (NaN|inf)|exploded to \S+ \(it "
                             r"started at \S+\)) after the last update)", got["diverged"] or "") and got["kept"], got
