@@ -71,9 +71,12 @@ def atomic_write(path, mode="wb"):
             os.fsync(f.fileno())
         os.replace(tmp, path)
         _fsync_directory(path.parent)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno is not None and not e.filename:   # a full disk: name the file
+            raise type(e)(e.errno, f"{path} cannot be written ({e.strerror or e}); nothing was written there") \
+                from None
         raise
 
 

@@ -377,3 +377,20 @@ def test_a_picture_for_rows_that_are_no_square_image_is_refused_saying_what_to_g
     assert_one_line_error(run_cli("predict", str(tmp_path / "m.npz"), str(tmp_path / "p.png")),
                           "the model takes rows of 384 values, which are no square image, so the picture's height "
                           "and width are unknown; give the samples as a .npy array of 384 values per row")
+
+
+def test_a_full_disk_names_the_file_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    """A disk that fills while a page, a drawing or a checkpoint is written: the message was Python's
+    "[Errno 28] No space left on device", naming no file; a checkpoint's did not say that training stopped."""
+    import errno
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(os, "fsync", full)
+    assert main(["graph", "fruit", "--html", str(tmp_path / "f.html")]) == 2
+    assert capsys.readouterr().err.strip() == (f"chainrule graph: error: {tmp_path / 'f.html'} cannot be written (No "
+                                               "space left on device); nothing was written there")
+    assert main(["train", "--iterations", "2", "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    assert capsys.readouterr().err.strip().endswith("checkpoint.npz cannot be written (No space left on device); "
+                                                    "nothing was written there; training stopped after epoch 1")
+    assert list(tmp_path.iterdir()) == [tmp_path / "run"] and not list((tmp_path / "run").iterdir())

@@ -45,8 +45,11 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 def one_line(error):
-    """An error's message on one line (for the CLI's one-line errors)."""
-    return " ".join(str(error).split())
+    """An error's message on one line (for the CLI's one-line errors); an OSError's without Python's "[Errno 28]"."""
+    text = str(error)
+    if isinstance(error, OSError) and error.strerror:
+        text = f"{error.filename}: {error.strerror}" if error.filename else error.strerror
+    return " ".join(text.split())
 
 
 def finite_float(low=None, low_open=False, high=None, high_open=True):

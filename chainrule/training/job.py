@@ -85,8 +85,11 @@ def write_checkpoint(path, checkpoint, recipe):
     state["optimizer_counters"] = checkpoint["optimizer"]["counters"]
     state["has_best_model"] = checkpoint["best_model"] is not None
     header = json.dumps({"recipe": recipe, "trainer": state}, default=float)
-    with outputs.atomic_write(path) as f:
-        np.savez(f, header=np.array(header), **arrays)
+    try:
+        with outputs.atomic_write(path) as f:
+            np.savez(f, header=np.array(header), **arrays)
+    except OSError as e:           # a full disk (atomic_write names the file): say that training stopped there
+        raise OSError(e.errno, f"{e.strerror or e}; training stopped after epoch {checkpoint['epoch']}") from None
 
 
 def read_checkpoint(path):
