@@ -99,6 +99,24 @@ def test_a_real_ctrl_c_keeps_the_last_finished_epoch(tmp_path):
     assert net.config()["hidden_size_list"] == [100, 100]
 
 
+def test_sigterm_keeps_the_last_finished_epoch_as_ctrl_c_does(tmp_path):
+    """`timeout 1h chainrule train …`, `kill` and batch schedulers stop a run with SIGTERM: it ended the process at
+    once, and the run's model, metrics and curves were never written."""
+    proc = subprocess.Popen([sys.executable, "-m", "chainrule", "train", "--epochs", "100000", "--out",
+                             str(tmp_path), "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    for line in proc.stdout:  # wait for two finished epochs
+        if line.startswith("epoch") and line.split()[1].startswith("2/"):
+            break
+    proc.terminate()
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM and "Traceback" not in stderr
+    assert "chainrule train: stopped by SIGTERM after" in stderr and ": kept that model" in stderr
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and metrics["epochs"] >= 2
+    model_io.load_model(tmp_path / "model.npz")
+
+
 def test_divergence_with_adam_is_caught(tmp_path):
     result = run_cli("train", "--lr", "1e6", "--epochs", "3", "--no-progress")
     assert result.returncode == 1

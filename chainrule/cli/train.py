@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+import threading
 import sys
 
 from ..nets import ACTIVATIONS, ARCHS
@@ -149,11 +152,13 @@ def run(args):
     from .common import load_data
     data = load_data(args.dataset, args.data_dir)
     log = (lambda m: None) if args.quiet else (lambda m: print(m, flush=True))
-    try:
-        result = job.run(r, data, out=args.out, progress=None if args.progress else False, log=log,
-                         verbose=not args.quiet, resume=args.resume)
-    except (OutputError, OSError, ValueError) as e:
-        raise UsageError(one_line(e)) from None
+    terminated = []
+    with _sigterm_as_ctrl_c(terminated):
+        try:
+            result = job.run(r, data, out=args.out, progress=None if args.progress else False, log=log,
+                             verbose=not args.quiet, resume=args.resume)
+        except (OutputError, OSError, ValueError) as e:
+            raise UsageError(one_line(e)) from None
     m = result.metrics
     if m["epochs"]:
         kept = m.get("best_epoch") or m["epochs"]
@@ -169,7 +174,25 @@ def run(args):
         print(f"chainrule train: training stopped: {one_line(result.message)}", file=sys.stderr)
         return 1
     if result.status == "interrupted":
-        print(f"chainrule train: interrupted after {m['epochs']} finished epoch(s)"
-              + (": kept that model" if result.written else ""), file=sys.stderr)
-        return 130
+        print(f"chainrule train: {'stopped by SIGTERM' if terminated else 'interrupted'} after {m['epochs']} "
+              f"finished epoch(s)" + (": kept that model" if result.written else ""), file=sys.stderr)
+        return 128 + signal.SIGTERM if terminated else 130
     return 0
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c(terminated):
+    """SIGTERM (``kill``, ``timeout``, a batch scheduler's end of time) stops training as Ctrl-C does, keeping
+    the model of the last finished epoch; it ended the process at once, leaving only the checkpoint."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        terminated.append(signum)
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
