@@ -474,6 +474,20 @@ def test_dask_log_lines_are_silenced_while_the_sweep_stops_its_workers_and_come_
     assert {name: logging.getLogger(name).level for name in before} == before
 
 
+def test_sigterm_stops_the_sweep_as_ctrl_c_does(tmp_path):
+    """`kill`, `timeout` and batch schedulers send SIGTERM to the driver alone: it ended at once, without its
+    tables, its plot or the hint to resume."""
+    out = tmp_path / "sweep"
+    process = _start_sweep(out, 5, 40)
+    _wait_for_finished_trials(out, 1, process)
+    process.terminate()
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert "chainrule sweep: stopped by SIGTERM; continue with: chainrule sweep --resume --out" in stderr
+    assert "Traceback" not in stderr and (out / "trials.csv").exists()
+    assert not [t for t in study_of(out).trials if t.state.name == "RUNNING"]
+
+
 def test_ctrl_c_stops_cleanly_and_the_sweep_resumes(tmp_path):
     out = tmp_path / "sweep"
     process = _start_sweep(out, 5, 40)

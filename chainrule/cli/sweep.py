@@ -1,6 +1,7 @@
 """``chainrule sweep``: hyperparameter search over ``train`` options with Optuna, trials run on Dask workers."""
 from __future__ import annotations
 
+import signal
 import sys
 
 from .common import HelpFormatter, UsageError, data_options, one_line, positive_int, whole_number
@@ -186,7 +187,8 @@ def run(args):
               f"accuracy {b['test_accuracy']:.4f}")
     print(f"wrote {', '.join(f'{args.out}/{name}' for name in result.written)}")
     if result.status == "interrupted":
-        print(f"chainrule sweep: interrupted; continue with: chainrule sweep --resume --out {args.out}",
-              file=sys.stderr)
-        return 130
+        term = result.stopped_by == "SIGTERM"
+        print(f"chainrule sweep: {'stopped by SIGTERM' if term else 'interrupted'}; continue with: chainrule sweep "
+              f"--resume --out {args.out}", file=sys.stderr)
+        return 128 + signal.SIGTERM if term else 130
     return 0

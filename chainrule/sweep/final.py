@@ -60,7 +60,8 @@ def finish(runner, status, test, split):
         best = evaluate_best(runner, best_trial, test)
         written += ["best/model.npz", "best/metrics.json"] + (["best/curves.png"] if matplotlib_available()
                                                              else [])
-    return SweepResult(runner.out, status, counts, best, table, written)
+    return SweepResult(runner.out, status, counts, best, table, written,
+                       stopped_by=getattr(runner, "stopped_by", None))
 
 
 def retrain(runner, trial, split):

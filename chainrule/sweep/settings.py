@@ -49,6 +49,7 @@ class SweepResult:
     best: dict | None = None           # trial, params, validation_accuracy, test_accuracy
     table: list = field(default_factory=list)
     written: list = field(default_factory=list)
+    stopped_by: str | None = None      # the signal that interrupted it: SIGINT (Ctrl-C) or SIGTERM
 
 
 def missing_extra_message(error):

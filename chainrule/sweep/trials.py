@@ -137,6 +137,7 @@ class _Runner:
         raised by a signal handler lands wherever Python happens to be; in a weakref callback or a finalizer,
         Python drops it and prints "Exception ignored in …" with a traceback, which is not a clean stop.)"""
         again, self.interrupted = self.interrupted, True
+        self.stopped_by = signal.Signals(signum).name
         if self.looping and not again:
             return
         raise KeyboardInterrupt
@@ -147,10 +148,11 @@ class _Runner:
         status = "finished"
         stack = contextlib.ExitStack()  # puts Dask's log levels back once the client and cluster are closed
         self.interrupted = self.looping = False
-        if threading.current_thread() is threading.main_thread() and \
-                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            previous = signal.signal(signal.SIGINT, self._on_sigint)
-            stack.callback(signal.signal, signal.SIGINT, previous)
+        self.stopped_by = None
+        if threading.current_thread() is threading.main_thread():   # SIGTERM (kill, timeout) stops as Ctrl-C does
+            for signum, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
+                if signal.getsignal(signum) is default:
+                    stack.callback(signal.signal, signum, signal.signal(signum, self._on_sigint))
         try:
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
             with stack, connect(s, s["jobs"] or cores, dashboard) as (client, cluster):
