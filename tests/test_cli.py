@@ -346,7 +346,7 @@ def test_flip_on_handwritten_digits_trains_with_a_note_on_stderr(capsys):
     assert "note:" not in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("text", ["-x", "-x*y", "-(x+y)"])
+@pytest.mark.parametrize("text", ["-x", "-x*y", "-(x+y)", "---x", "--(x)"])   # the last two: no option either
 def test_an_expression_starting_with_a_minus_sign_gets_a_hint_not_a_missing_argument(text, capsys):
     """`chainrule graph "-x"` said "the following arguments are required: GRAPH": argparse takes -x for an option.
     It now says so and how to write it (a leading space or parentheses), and that way draws the graph."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 
 from .. import datasets
 
@@ -20,8 +21,9 @@ class Parser(argparse.ArgumentParser):
         return super().parse_known_args(args, namespace)
 
     def error(self, message):
-        stray = [a for a in getattr(self, "_given", None) or [] if len(a) > 1 and a[0] == "-" and a[1] not in "-."
-                 and not a[1].isdigit() and a.split("=")[0] not in self._option_string_actions]
+        stray = [a for a in getattr(self, "_given", None) or [] if len(a) > 1 and a[0] == "-" and not a[1].isdigit()
+                 and a[1] != "." and a.split("=")[0] not in self._option_string_actions
+                 and (a[1] != "-" or not re.fullmatch(r"--[A-Za-z][\w-]*(=.*)?", a))]   # ---x, --(x): no option
         if stray and self.prog.endswith(" graph"):   # `chainrule graph "-x"`: argparse takes it for an option
             message = (f"{stray[0]!r} reads as an option, not as the GRAPH expression: put a space or parentheses "
                        f"first, e.g. chainrule graph ' {stray[0]}' or '({stray[0]})'")
