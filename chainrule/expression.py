@@ -42,6 +42,8 @@ def parse_value(text, name="value"):
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         raise ExpressionError(f"{name}: {text!r} is not a number or a list of numbers such as [[1, 2], [3, 4]]") \
             from None
+    if not _numbers_only(value):     # True, '3' and b'3' were read as 1, 3 and 3
+        raise ExpressionError(f"{name}: {text!r} is not a number or a list of numbers such as [[1, 2], [3, 4]]")
     try:
         array = np.asarray(value, dtype=np.float64)
     except (ValueError, TypeError):
@@ -52,6 +54,13 @@ def parse_value(text, name="value"):
         raise ExpressionError(f"{name}: {text!r} holds a number beyond floating point (the largest is about "
                               f"{np.finfo(np.float64).max:.3g}), inf or NaN; expected finite numbers")
     return array
+
+
+def _numbers_only(value):
+    """True for a real number (not a bool) or a list or tuple holding only such numbers and lists."""
+    if isinstance(value, (list, tuple)):
+        return all(_numbers_only(v) for v in value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def output_name(names):

@@ -290,9 +290,13 @@ def test_notebooks_get_a_static_svg_and_a_frame_that_fits(tmp_path):
 @pytest.mark.parametrize("text,message", [("1e400", "holds a number beyond floating point (the largest is about "
                                                     "1.8e+308), inf or NaN"),
                                           ("[1, 2e308]", "holds a number beyond floating point"),
-                                          ("[]", "holds no number; expected at least one")])
+                                          ("[]", "holds no number; expected at least one"),
+                                          ("True", "is not a number or a list of numbers"),
+                                          ("'3'", "is not a number or a list of numbers"),
+                                          ("[1, False]", "is not a number or a list of numbers")])
 def test_a_set_value_says_what_is_wrong_with_it(text, message):
-    """--set x=1e400 said "must hold at least one finite number": it held one, too large."""
+    """--set x=1e400 said "must hold at least one finite number": it held one, too large. True, '3' and [1, False]
+    were read as 1, 3 and [1, 0]."""
     from chainrule.expression import parse_value
     with pytest.raises(ExpressionError, match=re.escape(f"x: {text!r} {message}")):
         parse_value(text, "x")
