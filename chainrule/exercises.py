@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -341,7 +342,8 @@ def check_file(path, html=None, seed=0):
         ok &= line.startswith(f"{name}: ✓")
         if html and finding is not None and not marked:
             from .draw import to_html
-            to_html(out, html, title=f"{name}: the wrong gradient is marked", mark=finding.node)
+            to_html(out, html, title=f"{name}: the wrong gradient is marked", mark=finding.node,
+                    mark_note=textwrap.dedent(line.partition("\n")[2]).strip())   # the report without "Name: ✗"
             lines.append(f"wrote {html}: the node marked in red sends the wrong gradient")
             marked = True
     return ok, lines

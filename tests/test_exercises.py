@@ -170,6 +170,8 @@ def test_the_command_line_checks_a_file_and_marks_the_wrong_node_on_the_page(tmp
                                 page.read_text(), re.S).group(1))
     marked = next(n for n in data["nodes"] if n["id"] == data["marked"])
     assert marked["op"].startswith("Your") and marked["label"] == "Affine"
+    assert data["marked_note"].startswith("YourAffine sends a wrong gradient to b") and "hint:" in \
+        data["marked_note"]                                                    # shown beside the graph
     assert main(["check", str(tmp_path / "none.py")]) == 2
 
 

@@ -666,3 +666,27 @@ def test_a_models_long_vectors_are_broken_into_lines_and_the_graph_stays_readabl
     assert not re.search(r"\b(1|2|3|[02-9]1|[02-9]2|[02-9]3)th\b", captions), captions
     assert re.search(r"every \d+(st|nd|rd|th) row and column", captions), captions
     page.close(screenshot="model-end.png")
+
+
+def test_the_page_of_chainrule_check_says_what_the_red_node_got_wrong(browser, tmp_path):
+    """`chainrule check --html` drew the wrong node in red and said nothing else on the page: the expected and the
+    received gradient, and the hint, were only in the terminal. They are beside the graph now, at the start and
+    at that node's backward step."""
+    from chainrule.exercises import check_file
+    solutions = (Path(__file__).resolve().parent.parent / "exercises" / "solutions" / "layers.py").read_text()
+    mine = tmp_path / "mine.py"
+    mine.write_text(solutions.replace("return dout * self.y, dout * self.x", "return dout * self.x, dout * self.y"))
+    ok, lines = check_file(mine, html=tmp_path / "wrong.html")
+    assert not ok
+    page = Page(browser, tmp_path / "wrong.html")
+    panel = page.page.inner_text("#step-panel")
+    assert "The node drawn in red sends a wrong gradient:\nbackward step 1: YourMulLayer sends a wrong gradient to " \
+           "x" in panel and "dx: expected 1.1 (numerical), got 650" in panel, panel
+    page.page.keyboard.press("End")          # backward step 1 is the red node's: the last step lists the others
+    for _ in range(20):
+        if "This node (in red)" in page.page.inner_text("#step-panel"):
+            break
+        page.page.keyboard.press("ArrowLeft")
+    assert "This node (in red) sends a wrong gradient:" in page.page.inner_text("#step-panel")
+    assert "dx: expected 1.1 (numerical), got 650" in page.page.inner_text("#step-panel")
+    page.close()

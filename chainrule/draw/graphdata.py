@@ -169,17 +169,20 @@ class _Names:
         return f"constant{self.constants}"
 
 
-def describe(output, title=None, direction="auto", longest_lr=5, mark=None):
-    """The graph of ``output`` (after backward or not) as a JSON-able dict; see the module's docstring."""
+def describe(output, title=None, direction="auto", longest_lr=5, mark=None, mark_note=None):
+    """The graph of ``output`` (after backward or not) as a JSON-able dict; see the module's docstring. ``mark``: a
+    node to draw in red (a wrong one), ``mark_note`` what is wrong with it, in words."""
     if not isinstance(output, Variable):
         raise TypeError(f"describe: expected the output Variable of a graph, got {type(output).__name__}")
     nodes = forward_nodes(output)
     variables = [v for n in nodes for v in (*n.args, n.output) if isinstance(v, Variable)]
     token = _FLOAT32.set(bool(variables) and all(getattr(v.data, "dtype", None) == np.float32 for v in variables))
     try:
-        return _describe(output, nodes, title, direction, longest_lr, mark)
+        data = _describe(output, nodes, title, direction, longest_lr, mark)
     finally:
         _FLOAT32.reset(token)
+    data["marked_note"] = str(mark_note) if mark is not None and mark_note is not None else None
+    return data
 
 
 def _describe(output, nodes, title, direction, longest_lr, mark):

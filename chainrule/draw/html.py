@@ -42,17 +42,20 @@ def _json_for_script(obj):
 
 
 def page(output, title=None, direction="auto", data=None, training=None, expression=None, mark=None, classes=None,
-         cnn_training=None):
+         cnn_training=None, mark_note=None):
     """The page's HTML text for ``output``'s graph (or for an already described graph ``data``).
 
     ``training`` (:func:`chainrule.training.spiral_page.spiral_training`) adds the Train view, where the
     book's two-layer net learns a spiral; without it the page offers no training. ``expression`` fills the page's
     expression field (the text the graph was built from), where a student can type another one. ``mark`` (a node
-    of the graph, as :func:`chainrule.locate.locate` finds it) is drawn in red: the node whose gradient is wrong.
+    of the graph, as :func:`chainrule.locate.locate` finds it) is drawn in red: the node whose gradient is wrong;
+    ``mark_note`` (what is wrong with it, in words) is shown beside the graph before the first step and at that
+    node's backward step.
     ``classes`` (the data set's class names, in label order) names the bars of the Images view's probabilities.
     ``cnn_training`` (:func:`chainrule.training.cnn_page.cnn_training`) lets the Images view train a small copy of
     a convolutional network live, on a few hundred samples of its data set."""
-    data = data if data is not None else describe(output, title, direction, longest_lr=12, mark=mark)
+    data = data if data is not None else describe(output, title, direction, longest_lr=12, mark=mark,
+                                                  mark_note=mark_note)
     data = {**data, "layout": {**data["layout"], "graphviz": page_order(data)}}
     if classes is not None:
         data["classes"] = [str(c) for c in classes]
@@ -79,14 +82,14 @@ def page(output, title=None, direction="auto", data=None, training=None, express
 
 
 def to_html(output, path, title=None, direction="auto", training=None, expression=None, mark=None, classes=None,
-            cnn_training=None):
+            cnn_training=None, mark_note=None):
     """Write the interactive page of ``output``'s graph to ``path`` (one file; opens from disk); ``training``,
-    ``classes``, ``cnn_training`` as for :func:`page`."""
+    ``classes``, ``cnn_training``, ``mark`` and ``mark_note`` as for :func:`page`."""
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a directory; expected a file name")
     text = page(output, title, direction, training=training, expression=expression, mark=mark, classes=classes,
-                cnn_training=cnn_training)
+                cnn_training=cnn_training, mark_note=mark_note)
     with atomic_write(path, "w") as f:
         f.write(text)
     return path

@@ -452,7 +452,7 @@ if (typeof module !== "undefined") require("./layout.js");
                      matrix_shapes: matrixShapes(n), definitions: n.meta.definitions.map((d) => d.slice()) });
     });
     const data = { format: "chainrule-graph", version: 1, title: title || null, output: ids.get(output), values, nodes: records,
-                   backward: [], branches: {}, recompute: true, recompute_reason: null, marked: null };
+                   backward: [], branches: {}, recompute: true, recompute_reason: null, marked: null, marked_note: null };
     // backward in the engine's order (newest generation first, then creation order), with the rules in words
     const order = nodes.slice().sort((p, q) => q.generation - p.generation || p.seq - q.seq);
     data.backward = order.map((n) => ({ node: n.id }));

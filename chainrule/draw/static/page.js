@@ -373,6 +373,7 @@
     if (s === 0) {
       add("h2", "The inputs");
       add("p", `Forward propagation (book §5.1) sends values left to right; backward propagation then sends gradients back (§5.2). Press → to step. ${data.recompute ? "Click an input to edit it." : ""}`);
+      if (data.marked && data.marked_note) add("p", `The node drawn in red sends a wrong gradient:\n${data.marked_note}`, "wrong-note");
       for (const [id, v] of Object.entries(data.values)) if (v.role === "input" || v.role === "parameter" || v.role === "constant")
         add("p", `${v.name} = ${model.values[id].label}`, "mono");
       return;
@@ -393,6 +394,7 @@
     const j = s - F - 2, st = model.steps[j], node = nodesById[st.node], outN = data.values[node.output].name;
     add("h2", `Backward ${j + 1}/${B}: ${node.label.replace("\n", " ")} → ${outN}`);
     add("p", `upstream dout = d ${outN} = ∂${outName}/∂${outN} = ${st.upstream}`, "mono");
+    if (st.node === data.marked && data.marked_note) add("p", `This node (in red) sends a wrong gradient:\n${data.marked_note}`, "wrong-note");
     for (const d of definitions(node)) add("p", `where ${d}`, "mono small");
     for (const x of st.sent) {
       const name = data.values[x.input].name;
