@@ -46,8 +46,8 @@ def add_recipe_options(p):
     p.add_argument("--batch-size", type=positive_int, help="mini-batch size (capped at the number of samples); " +
                    _recipe_default("batch_size"))
     p.add_argument("--iterations", type=positive_int,
-                   help="stop after this many updates, the book's way of counting (it ran 10000); default: use "
-                        "--epochs")
+                   help="train for this many updates instead of --epochs, the book's way of counting (it ran "
+                        "10000); default: use --epochs")
     p.add_argument("--weight-init", type=weight_init, metavar="he|xavier|STD",
                    help="initial weight scale: he, xavier or a number such as the book's 0.01; " +
                         _recipe_default("weight_init"))
