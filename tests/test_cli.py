@@ -393,7 +393,7 @@ def test_a_picture_for_rows_that_are_no_square_image_is_refused_saying_what_to_g
     model_io.save_model(tmp_path / "m.npz", net)
     Image.new("L", (16, 24), 255).save(tmp_path / "p.png")
     assert_one_line_error(run_cli("predict", str(tmp_path / "m.npz"), str(tmp_path / "p.png")),
-                          "the model takes rows of 384 values, which are no square image, so the picture's height "
+                          "the model takes rows of 384 values, not a square image, so the picture's height "
                           "and width are unknown; give the samples as a .npy array of 384 values per row")
 
 

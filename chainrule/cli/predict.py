@@ -189,7 +189,7 @@ def classify(net, paths, names, invert, image_dataset=None):
             size = _image_size(net)
             if size is None:
                 values = int(np.prod(net.input_shape))
-                raise UsageError(f"{path}: the model takes rows of {values} values, which are no square image, so "
+                raise UsageError(f"{path}: the model takes rows of {values} values, not a square image, so "
                                  "the picture's height and width are unknown; give the samples as a .npy array of "
                                  f"{values} values per row")
             x = _read_image(p, size, invert).reshape(1, *net.input_shape)
