@@ -135,6 +135,8 @@ def graphs_for(name, cls, rng):
 def load(path):
     """The exercise classes defined in the file ``path``: name → class."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory; expected a Python file such as exercises/layers.py")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     spec = importlib.util.spec_from_file_location(f"chainrule_exercise_{abs(hash(str(path)))}", path)

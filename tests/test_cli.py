@@ -412,3 +412,21 @@ def test_a_full_disk_names_the_file_and_leaves_nothing(tmp_path, monkeypatch, ca
     assert capsys.readouterr().err.strip().endswith("checkpoint.npz cannot be written (No space left on device); "
                                                     "nothing was written there; training stopped after epoch 1")
     assert list(tmp_path.iterdir()) == [tmp_path / "run"] and not list((tmp_path / "run").iterdir())
+
+
+@pytest.mark.parametrize("args,message", [
+    (["check", "/"], "chainrule check: error: / is a directory; expected a Python file such as exercises/layers.py"),
+    (["check", "/no/such/file.py"], "chainrule check: error: /no/such/file.py: no such file"),
+])
+def test_a_check_of_no_file_names_it_once(args, message, capsys):
+    """`chainrule check DIR` said "DIR: DIR: no such file" (it is a directory), and a missing file was named twice."""
+    assert main(args) == 2
+    assert capsys.readouterr().err.strip() == message
+
+
+def test_a_sweep_into_a_file_says_so(tmp_path, capsys):
+    """`chainrule sweep --out FILE` said "FILE: File exists" (the folder's lock tried to make a directory there)."""
+    (tmp_path / "f").write_text("mine")
+    assert main(["sweep", "--out", str(tmp_path / "f"), "--trials", "1"]) == 2
+    assert f"--out {tmp_path / 'f'} is a file; expected a directory" in capsys.readouterr().err
+    assert (tmp_path / "f").read_text() == "mine"

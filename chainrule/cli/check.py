@@ -30,6 +30,7 @@ def run(args):
     try:
         ok, lines = check_file(args.file, html=args.html, seed=args.seed)
     except (OSError, ValueError, SyntaxError, ImportError) as e:
-        raise UsageError(f"{args.file}: {one_line(e)}") from None
+        message = one_line(e)        # named by the file once ("FILE: FILE: no such file" named it twice)
+        raise UsageError(message if message.startswith(str(args.file)) else f"{args.file}: {message}") from None
     sys.stdout.write("\n".join(lines) + "\n")
     return 0 if ok else 1

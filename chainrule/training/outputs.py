@@ -24,12 +24,17 @@ class OutputError(ValueError):
     """The output directory cannot be used; the message says why."""
 
 
-def prepare(out):
-    """``out`` as a Path to a directory that exists and can be written, or an :class:`OutputError`."""
+def _not_a_file(out, receives="model.npz, metrics.json, curves.png"):
+    """``out`` as a Path, or an :class:`OutputError` where it is a file, not a directory."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise OutputError(f"--out {out} is a file; expected a directory (it would receive model.npz, "
-                          "metrics.json, curves.png)")
+        raise OutputError(f"--out {out} is a file; expected a directory (it would receive {receives})")
+    return out
+
+
+def prepare(out):
+    """``out`` as a Path to a directory that exists and can be written, or an :class:`OutputError`."""
+    out = _not_a_file(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test-")
@@ -50,8 +55,11 @@ def lock(out, what):
     one runs is refused at once instead of racing it file by file. The lock is the kernel's (``flock``) and dies with
     its process, so a killed run leaves nothing to clean up."""
     import fcntl
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _not_a_file(out, f"the files of {what}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"--out {out} cannot be written: {e.strerror or e}") from None
     path = out / ".chainrule.lock"
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
