@@ -37,6 +37,13 @@ def assert_one_line_error(result, message):
     (["train", "--epochs", "2", "--iterations", "3"],       # ran 3 updates, "epoch 1/1", the 2 epochs ignored
      "--epochs 2 and --iterations 3 both say how long to train; give one (--iterations counts updates"),
     (["sweep", "--epochs", "2", "--iterations", "3"], "--epochs 2 and --iterations 3 both say how long to train"),
+    # `--out "$DIR"` with DIR unset: trained and wrote nothing, silently; --data-dir "" looked in the cache instead
+    (["train", "--out", ""], "argument --out: expected a file or folder name, got an empty one"),
+    (["train", "--dataset", "mnist", "--data-dir", ""], "argument --data-dir: expected a file or folder name"),
+    (["graph", "fruit", "--html", " "], "argument --html: expected a file or folder name, got an empty one"),
+    (["graph", "fruit", "--out", ""], "argument --out: expected a file or folder name"),
+    (["sweep", "--out", ""], "argument --out: expected a file or folder name"),
+    (["check", "x.py", "--html", ""], "argument --html: expected a file or folder name"),
     (["train", "--lr", "inf"], "argument --lr: expected a finite number, got 'inf'"),
     (["train", "--weight-decay", "inf"], "argument --weight-decay: expected a finite number"),
     (["train", "--dropout", "nan"], "argument --dropout: expected a finite number"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import HelpFormatter, UsageError, one_line, seed
+from .common import HelpFormatter, UsageError, one_line, path_name, seed
 
 
 def add_parser(sub):
@@ -17,7 +17,8 @@ def add_parser(sub):
                             "say which node's backward is wrong, and where (book §5.7.3)",
                        description=__doc__.split("\n", 1)[1])
     p.add_argument("file", metavar="FILE.py", help="a Python file defining some of the exercise classes")
-    p.add_argument("--html", metavar="PAGE", help="write the page of the graph with the wrong node marked in red")
+    p.add_argument("--html", metavar="PAGE", type=path_name,
+                   help="write the page of the graph with the wrong node marked in red")
     p.add_argument("--seed", type=seed, default=0,
                    help="random seed of the inputs the layers are checked on; default 0")
     p.set_defaults(func=run)

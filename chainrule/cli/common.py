@@ -54,6 +54,14 @@ def one_line(error):
     return " ".join(text.split())
 
 
+def path_name(text):
+    """An argparse type: a file or folder name, never empty (``--out "$DIR"`` with DIR unset wrote nothing,
+    silently, and ``--data-dir ""`` looked elsewhere)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a file or folder name, got an empty one")
+    return text
+
+
 def finite_float(low=None, low_open=False, high=None, high_open=True):
     """An argparse type: a finite float in the given range (nan and inf are refused)."""
     def parse(text):
@@ -116,7 +124,7 @@ def data_options(default_dataset="digits", dataset_help="data set"):
     """--dataset and --data-dir, as every command that reads data declares them."""
     p = Parser(add_help=False, formatter_class=HelpFormatter)
     p.add_argument("--dataset", choices=datasets.NAMES, default=default_dataset, help=dataset_help)
-    p.add_argument("--data-dir", metavar="DIR",
+    p.add_argument("--data-dir", metavar="DIR", type=path_name,
                    help="directory holding the four MNIST-format files (train-images-idx3-ubyte, "
                         "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; .gz or not); "
                         "default: the cache, Debian's package, a download")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .common import HelpFormatter, UsageError, data_options, load_data, one_line, positive_int
+from .common import HelpFormatter, UsageError, data_options, load_data, one_line, path_name, positive_int
 
 
 def add_parser(sub):
@@ -31,11 +31,14 @@ def add_parser(sub):
                    help="values of the expression's names: numbers or lists such as W=[[1,2],[3,4]]")
     p.add_argument("--samples", type=positive_int, default=2, metavar="N",
                    help="for a model: how many test samples of its data set go through the graph (default 2)")
-    p.add_argument("--out", metavar="FILE", help="write FILE: .dot, or .svg/.png/.pdf with Graphviz installed")
+    p.add_argument("--out", metavar="FILE", type=path_name,
+                   help="write FILE: .dot, or .svg/.png/.pdf with Graphviz installed")
     p.add_argument("--dpi", type=positive_int, default=200, metavar="N",
                    help="pixels per inch of a .png written with --out (default 200: sharp on a 1080p slide)")
-    p.add_argument("--html", metavar="FILE", help="write an interactive page (one file, no network needed)")
-    p.add_argument("--json", metavar="FILE", help="write the graph as data (format chainrule-graph, version 1)")
+    p.add_argument("--html", metavar="FILE", type=path_name,
+                   help="write an interactive page (one file, no network needed)")
+    p.add_argument("--json", metavar="FILE", type=path_name,
+                   help="write the graph as data (format chainrule-graph, version 1)")
     p.add_argument("--explain", action="store_true", help="print the backward pass step by step")
     p.add_argument("--layout", choices=["auto", "LR", "TB"], default="auto",
                    help="left to right (the book's way) or top to bottom; auto turns long graphs")

@@ -12,7 +12,8 @@ import numpy as np
 
 from .. import backend
 from ..datasets import CLASS_NAMES, NAMES
-from .common import HelpFormatter, UsageError, data_options, device_option, load_data, one_line, use_device
+from .common import (HelpFormatter, UsageError, data_options, device_option, load_data, one_line, path_name,
+                     use_device)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm", ".tif", ".tiff", ".webp")
 #: data sets of images, whose values chainrule scales to [0, 1] (a model trained on them expects the same)
@@ -30,7 +31,8 @@ def add_parser(sub):
     p.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="files to classify: .npy arrays (one sample, or one per row) or images (.png, .jpg, …, "
                         "needs Pillow or matplotlib); default: evaluate on the data set")
-    p.add_argument("--model", dest="model_option", metavar="FILE", help="the model, as an option instead")
+    p.add_argument("--model", dest="model_option", metavar="FILE", type=path_name,
+                   help="the model, as an option instead")
     p.add_argument("--split", choices=["test", "train"], default="test", help="which part of the data set")
     p.add_argument("--invert", choices=["auto", "yes", "no"], default="auto",
                    help="invert image brightness: MNIST-style data is light on dark; auto inverts images whose "

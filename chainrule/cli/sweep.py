@@ -4,7 +4,7 @@ from __future__ import annotations
 import signal
 import sys
 
-from .common import HelpFormatter, UsageError, data_options, one_line, positive_int, whole_number
+from .common import HelpFormatter, UsageError, data_options, one_line, path_name, positive_int, whole_number
 from .train import add_recipe_options, recipe_overrides
 
 EPILOG = """\
@@ -61,7 +61,8 @@ def add_parser(sub):
     p.add_argument("--validation", type=_fraction, metavar="FRACTION",
                    help="part of the training data held out to judge trials; the test set is used once, for the "
                         "best model (default: 0.1)")
-    p.add_argument("--out", metavar="DIR", default="runs/sweep", help="output directory (default: runs/sweep)")
+    p.add_argument("--out", metavar="DIR", default="runs/sweep", type=path_name,
+                   help="output directory (default: runs/sweep)")
     p.add_argument("--resume", action="store_true",
                    help="continue the sweep in --out (after Ctrl-C or a crash) with its settings; only --trials, "
                         "--jobs, --address, --storage, --heartbeat may be given anew")

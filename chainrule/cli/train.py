@@ -11,7 +11,7 @@ from ..nets import ACTIVATIONS, ARCHS
 from ..optimizers import OPTIMIZERS
 from ..training import recipes
 from .common import (HelpFormatter, UsageError, data_options, device_option, finite_float, hidden_sizes, one_line,
-                     positive_int, seed, use_device, weight_init, whole_number)
+                     path_name, positive_int, seed, use_device, weight_init, whole_number)
 
 
 def _recipe_default(key, show=str):
@@ -117,8 +117,9 @@ def add_parser(sub):
     p.add_argument("--early-stopping", type=positive_int, metavar="EPOCHS",
                    help="stop after this many epochs without a lower validation loss and keep the best epoch (needs "
                         "--val-split); default: off")
-    p.add_argument("--out", metavar="DIR", help="write model.npz, metrics.json and curves.png into DIR, and after "
-                                                "every epoch a checkpoint.npz; default: write nothing")
+    p.add_argument("--out", metavar="DIR", type=path_name,
+                   help="write model.npz, metrics.json and curves.png into DIR, and after every epoch a "
+                        "checkpoint.npz; default: write nothing")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last finished epoch, with its options (those given must "
                         "be the same, but --epochs may grow): the same weights as a run never interrupted")
