@@ -156,6 +156,8 @@ def test_workers_with_other_versions_are_refused():
     (["--space", "lr=loguniform(0,1)"], "--space: 'lr=loguniform(0,1)': loguniform draws on a log scale"),
     (["--space", "lr=loguniform(1e-4,1e-1)", "--lr", "0.1"], "lr is both searched (--space) and fixed (--lr)"),
     (["--address", "tcp://10.1.2.3:8786"], "cannot share it"),
+    (["--jobs", "100000", "--dataset", "spiral"],                  # a process each: it hung starting them
+     "--jobs 100000 would start 100000 worker processes on this machine's"),
     (["--space", "epochs=int(1,3)", "--iterations", "50"],      # each trial ran 50 updates, whatever epochs it drew
      "--space searches epochs, but --iterations 50 decides how long each trial trains; give one"),
     (["--validation", "1.5"], "is not a fraction"),

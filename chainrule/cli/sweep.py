@@ -48,8 +48,8 @@ def add_parser(sub):
                         "(see below); default: that")
     p.add_argument("--trials", type=positive_int, help="trials to complete or prune (default: 20)")
     p.add_argument("--jobs", type=positive_int,
-                   help="trials at a time: the local cluster's worker processes (default: the cores), or with "
-                        "--address the tasks in flight (default: the cluster's worker threads)")
+                   help="trials at a time: the local cluster's worker processes (default: the cores; at most 4 "
+                        "per core), or with --address the tasks in flight (default: the cluster's worker threads)")
     p.add_argument("--sampler", choices=["random", "tpe"],
                    help="random: independent draws, the book's method; tpe: Optuna's Tree-structured Parzen "
                         "Estimator, which draws more often near good trials (default: random)")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ STUDY = "chainrule-sweep"
 
 
 SETTINGS_FILE = "sweep.json"
+#: a local cluster's worker processes per core at most (--jobs 100000 started a process each, and hung)
+LOCAL_JOBS_PER_CORE = 4
 
 
 SAMPLERS = ("random", "tpe")
@@ -35,6 +38,11 @@ PRUNERS = ("none", "median", "halving")
 #: what a sweep.json holds (written by _new_settings; "storage" null means the folder's own study.db)
 SETTINGS_KEYS = ("dataset", "recipe_of", "data_dir", "space", "trials", "jobs", "sampler", "prune", "validation",
                  "seed", "address", "storage", "heartbeat", "max_retry", "fixed", "study", "sessions")
+
+
+def local_cores():
+    """The cores this process may run on: a local cluster's default number of worker processes."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class SweepError(ValueError):
@@ -79,6 +87,11 @@ def _check_settings(s):
         raise SweepError(f"--trials {s['trials']!r}: expected a whole number ≥ 1")
     if s["jobs"] is not None and not (isinstance(s["jobs"], int) and s["jobs"] >= 1):
         raise SweepError(f"--jobs {s['jobs']!r}: expected a whole number ≥ 1")
+    cores = local_cores()
+    if s["jobs"] is not None and not s["address"] and s["jobs"] > LOCAL_JOBS_PER_CORE * cores:
+        raise SweepError(f"--jobs {s['jobs']} would start {s['jobs']} worker processes on this machine's {cores} "
+                         f"core(s); expected at most {LOCAL_JOBS_PER_CORE * cores}: a trial keeps a core busy, so "
+                         "more processes only wait for one, each with its own memory")
     if not 0 < s["validation"] < 1:
         raise SweepError(f"--validation {s['validation']!r}: expected a fraction of the training data in (0, 1)")
     if not (isinstance(s["heartbeat"], int) and s["heartbeat"] >= 1):

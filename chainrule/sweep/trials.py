@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import threading
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 from . import final
 from .final import _counts
 from .cluster import _kill_workers, _silence_dask_logs, check_workers, connect
-from .settings import SweepError
+from .settings import SweepError, local_cores
 
 
 def _retry_running(study, storage_settings):
@@ -154,8 +153,7 @@ class _Runner:
                 if signal.getsignal(signum) is default:
                     stack.callback(signal.signal, signum, signal.signal(signum, self._on_sigint))
         try:
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-            with stack, connect(s, s["jobs"] or cores, dashboard) as (client, cluster):
+            with stack, connect(s, s["jobs"] or local_cores(), dashboard) as (client, cluster):
                 check_workers(client, s["storage"], bar.trial)
                 in_flight = {}
                 try:
