@@ -229,11 +229,15 @@ def _argument_names(layer, args):
 
 
 def holds_numbers(value):
-    """True for a number or an array of numbers: what a gradient must be."""
-    try:
-        return np.asarray(value).dtype.kind in "biuf"
-    except (ValueError, TypeError):     # a ragged list
-        return False
+    """True for a number or an array of numbers (NumPy's or CuPy's, read by its dtype, never copied): what a
+    gradient must be."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        try:
+            dtype = np.asarray(value).dtype
+        except (ValueError, TypeError):     # a ragged list
+            return False
+    return np.dtype(dtype).kind in "biuf"
 
 
 def _gradient_of(layer, node, i):

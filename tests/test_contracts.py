@@ -172,6 +172,20 @@ def test_engine_names_a_layer_whose_gradient_holds_no_numbers():
         SendsRagged()(Variable(np.ones((2, 2)))).sum().backward()
 
 
+def test_a_gradient_is_judged_by_its_dtype_without_a_copy():
+    """A CuPy array cannot be read by np.asarray (it refuses the implicit copy to the host): a gradient is judged
+    by its dtype alone, so a GPU graph's gradients were never mistaken for no numbers."""
+    from chainrule.graph import holds_numbers
+
+    class DeviceArray:          # what a CuPy array shows the engine: a dtype, and no conversion to NumPy
+        dtype = np.dtype(np.float32)
+
+        def __array__(self, *args, **kwargs):
+            raise TypeError("Implicit conversion to a NumPy array is not allowed")
+    assert holds_numbers(DeviceArray()) and holds_numbers(np.float32(1)) and holds_numbers(2)
+    assert not holds_numbers("abc") and not holds_numbers([[1.0], [1.0, 2.0]]) and not holds_numbers(np.array("x"))
+
+
 def test_a_variable_exponent_is_refused_clearly():
     with pytest.raises(TypeError, match="Pow: the exponent must be a number, got Variable"):
         Variable(2.0) ** Variable(3.0)
